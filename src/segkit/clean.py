@@ -1,0 +1,216 @@
+"""Typed parsing and row accounting: text frame -> order lines + rejected rows.
+
+Every row that is not used is counted and explained: blank rows, totals rows (合计/小计/总计/Total/
+Subtotal), and rejected rows (missing or unparsable customer id, date or amount) with their source
+row number, column and reason. Amounts are kept as whole micro-units (Int64, 1e-6 of the currency
+unit) so sums are exact and do not depend on row order.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from .config import Config
+from .errors import DataError
+from .io.read import ROW, RawTable
+
+MICRO = 1_000_000
+TEXT_ROLES = ("customer_name", "channel", "region", "customer_type", "category")
+TOTALS_PATTERN = r"(?i)^(?:本页|本期|全部)?(?:合计|小计|总计)|^(?:grand\s*)?(?:sub\s*)?totals?\s*[:：]?\s*$"
+CURRENCY = r"[\s,¥￥$€£\u00a0\u3000元]"
+EXCEL_EPOCH = dt.date(1899, 12, 30)
+MAX_SERIAL = 2958465  # 9999-12-31
+
+
+def to_money(micro: pl.Series, name: str | None = None) -> pl.Series:
+    """Micro-units -> currency units, correctly rounded (polars' own division is not, e.g. 15.3)."""
+    values = micro.cast(pl.Float64).to_numpy() / MICRO
+    out = pl.Series(name or micro.name, values, dtype=pl.Float64)
+    return out if micro.null_count() == 0 else out.scatter(micro.is_null().arg_true(), None)
+
+
+def _text(expr: pl.Expr) -> pl.Expr:
+    """Stripped text, empty -> null."""
+    s = expr.str.strip_chars()
+    return pl.when(s != "").then(s)
+
+
+def parse_amount(expr: pl.Expr) -> pl.Expr:
+    """Text -> Float64; null when empty or unparsable.
+
+    Accepts thousands separators, ¥ ￥ $ € £ 元, spaces, a leading sign and ``(1,234.00)`` for
+    negatives, and scientific notation. Anything else is null (the caller rejects the row).
+    """
+    s = expr.str.strip_chars()
+    paren = s.str.contains(r"^[-+]?\s*[¥￥$€£]?\s*\(.*\)\s*元?$")
+    t = s.str.replace_all(CURRENCY, "").str.replace_all(r"[()]", "")
+    ok = t.str.contains(r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$")
+    v = pl.when(ok).then(t.cast(pl.Float64, strict=False))
+    v = pl.when(paren).then(-v.abs()).otherwise(v)
+    return pl.when(v.is_finite()).then(v)
+
+
+def parse_date(expr: pl.Expr, fmt: str = "") -> pl.Expr:
+    """Text -> Date; null when empty or unparsable.
+
+    Automatic formats: ISO ``2024-01-05``, ``2024/1/5``, ``2024.01.05``, ``2024年1月5日``, any of
+    those followed by a time, ``20240105``, and Excel serial numbers (days since 1899-12-30).
+    With ``fmt`` (a strftime format) only that format is accepted.
+    """
+    s = expr.str.strip_chars()
+    if fmt:
+        return pl.coalesce(
+            s.str.to_date(fmt, strict=False),
+            s.str.to_datetime(fmt, strict=False).dt.date(),
+        )
+    ymd = s.str.extract_groups(
+        r"^(?P<y>\d{4})\s*[-/.年]\s*(?P<m>\d{1,2})\s*[-/.月]\s*(?P<d>\d{1,2})\s*日?"
+        r"(?:(?:[ T]+\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:Z|[+-]\d{2}:?\d{2})?)|(?:\s+00:00:00))?$"
+    )
+    d1 = pl.concat_str([ymd.struct["y"], ymd.struct["m"], ymd.struct["d"]], separator="-").str.to_date(
+        "%Y-%m-%d", strict=False
+    )
+    compact = s.str.extract(r"^(\d{8})$").str.to_date("%Y%m%d", strict=False)
+    serial_txt = s.str.extract(r"^(\d{1,7}(?:\.\d+)?)$")
+    serial = serial_txt.cast(pl.Float64, strict=False).floor().cast(pl.Int64, strict=False)
+    from_serial = pl.when((serial >= 1) & (serial <= MAX_SERIAL)).then(
+        pl.lit(EXCEL_EPOCH) + pl.duration(days=serial)
+    )
+    return pl.coalesce(d1, compact, from_serial.cast(pl.Date))
+
+
+def parse_customer_id(expr: pl.Expr) -> pl.Expr:
+    """Stripped text; ``17850.0`` (an integer written as a float by the exporter) -> ``17850``.
+
+    Leading zeros and every other character are kept.
+    """
+    s = _text(expr)
+    return pl.when(s.str.contains(r"^\d+\.0+$")).then(s.str.replace(r"\.0+$", "")).otherwise(s)
+
+
+@dataclass
+class Cleaned:
+    lines: pl.DataFrame  # customer_id, order_key, order_date, amount (micro), text roles present
+    rejected: pl.DataFrame  # row, column, reason, value, then the raw mapped columns
+    quality: dict = field(default_factory=dict)
+    roles: tuple[str, ...] = ()  # optional text roles present
+    has_order_id: bool = False
+
+
+def clean(raw: RawTable, cfg: Config, *, enforce: bool = True) -> Cleaned:
+    m = raw.mapping
+    col = lambda role: pl.col(m[role])  # noqa: E731
+    lf = raw.frame
+    cells = [_text(pl.col(h).cast(pl.String)) for h in raw.headers]
+    blank = pl.all_horizontal([c.is_null() for c in cells]) if cells else pl.lit(False)
+    first_cell = pl.coalesce(cells) if cells else pl.lit(None, pl.String)
+    totals = first_cell.str.contains(TOTALS_PATTERN).fill_null(False)
+    for role in ("customer_id", "customer_name"):
+        if role in m:
+            totals = totals | _text(col(role)).str.contains(TOTALS_PATTERN).fill_null(False)
+
+    unit = cfg.amount_unit
+    cid = parse_customer_id(col("customer_id"))
+    date = parse_date(col("order_date"), cfg.date_format)
+    checks: list[tuple[str, pl.Expr, pl.Expr]] = [
+        ("customer_id", _text(col("customer_id")), cid),
+        ("order_date", _text(col("order_date")), date),
+    ]
+    if "amount" in m:
+        amount = parse_amount(col("amount"))
+        checks.append(("amount", _text(col("amount")), amount))
+    else:
+        q, p = parse_amount(col("quantity")), parse_amount(col("unit_price"))
+        checks.append(("quantity", _text(col("quantity")), q))
+        checks.append(("unit_price", _text(col("unit_price")), p))
+        amount = q * p
+    amount_micro = (amount * (unit * MICRO)).round(0)
+
+    column_expr = pl.lit(None, pl.String)
+    reason_expr = pl.lit(None, pl.String)
+    value_expr = pl.lit(None, pl.String)
+    for role, txt, parsed in reversed(checks):
+        bad_missing = txt.is_null()
+        bad_parse = txt.is_not_null() & parsed.is_null()
+        kind = "date" if role == "order_date" else ("id" if role == "customer_id" else "number")
+        reason_expr = (
+            pl.when(bad_missing).then(pl.lit(f"missing {role}"))
+            .when(bad_parse).then(pl.lit(f"unparsable {role} (not a {kind})"))
+            .otherwise(reason_expr)
+        )
+        column_expr = pl.when(bad_missing | bad_parse).then(pl.lit(m[role])).otherwise(column_expr)
+        value_expr = pl.when(bad_missing | bad_parse).then(txt).otherwise(value_expr)
+    overflow = amount_micro.abs() >= 9.0e18
+    reason_expr = pl.when(reason_expr.is_null() & overflow).then(pl.lit("amount too large")).otherwise(reason_expr)
+
+    roles = tuple(r for r in TEXT_ROLES if r in m)
+    has_order_id = "order_id" in m
+    order_key = (
+        pl.coalesce(_text(col("order_id")), date.cast(pl.String)) if has_order_id else date.cast(pl.String)
+    )
+    frame = lf.select(
+        pl.col(ROW).cast(pl.Int64).alias("row"),
+        pl.when(blank).then(pl.lit("blank")).when(totals).then(pl.lit("totals")).alias("_skip"),
+        reason_expr.alias("reason"),
+        column_expr.alias("column"),
+        value_expr.alias("value"),
+        cid.alias("customer_id"),
+        order_key.alias("order_key"),
+        date.alias("order_date"),
+        pl.when(overflow).then(None).otherwise(amount_micro).cast(pl.Int64).alias("amount"),
+        *[_text(col(r)).alias(r) for r in roles],
+    ).collect()
+
+    skip_counts = dict(frame.group_by("_skip").len().iter_rows())
+    blank_rows = int(skip_counts.get("blank", 0))
+    totals_rows = int(skip_counts.get("totals", 0))
+    body = frame.filter(pl.col("_skip").is_null())
+    bad = body.filter(pl.col("reason").is_not_null())
+    lines = body.filter(pl.col("reason").is_null()).select(
+        "customer_id", "order_key", "order_date", "amount", *roles
+    )
+    raw_cols = list(dict.fromkeys(m.values()))
+    if bad.height:
+        raw_rows = raw.frame.select(pl.col(ROW).cast(pl.Int64).alias("row"), *[pl.col(c) for c in raw_cols])
+        rejected = bad.select("row", "column", "reason", "value").join(
+            raw_rows.collect().rename({c: f"raw:{c}" for c in raw_cols}), on="row", how="left"
+        ).sort("row")
+    else:
+        rejected = pl.DataFrame(schema={"row": pl.Int64, "column": pl.String, "reason": pl.String,
+                                        "value": pl.String})
+    reasons = (
+        dict(rejected.group_by("reason").len().sort(["len", "reason"], descending=[True, False]).iter_rows())
+        if rejected.height else {}
+    )
+    data_rows = body.height
+    quality = {
+        "rows_read": frame.height,
+        "blank_rows": blank_rows,
+        "totals_rows": totals_rows,
+        "data_rows": data_rows,
+        "rejected_rows": rejected.height,
+        "rejected_share": rejected.height / data_rows if data_rows else 0.0,
+        "rejected_reasons": reasons,
+        "used_rows": lines.height,
+    }
+    if data_rows == 0:
+        msg = (f"{raw.source}: no data rows below the header (row {raw.header_row}); "
+               "check that the export holds orders")
+        raise DataError(msg)
+    if enforce and rejected.height / data_rows > cfg.max_bad_rows:
+        by_col = rejected.group_by("column").len().sort(["len", "column"], descending=[True, False])
+        worst_col, worst_n = by_col.row(0)
+        top_reason = next(iter(reasons))
+        example = rejected.filter(pl.col("column") == worst_col).row(0, named=True)
+        msg = (
+            f"{raw.source}: {rejected.height:,} of {data_rows:,} rows ({rejected.height / data_rows:.1%}) "
+            f"cannot be used, above max_bad_rows {cfg.max_bad_rows:.0%}; most are in column "
+            f"'{worst_col}' ({worst_n:,} rows, e.g. row {example['row']}: {example['reason']}).\n"
+            f"Fix that column, map another with --map, or raise --max-bad-rows; "
+            f"`segkit inspect` lists the reasons (most common: {top_reason})."
+        )
+        raise DataError(msg)
+    return Cleaned(lines, rejected, quality, roles, has_order_id)

@@ -1,0 +1,316 @@
+"""segkit command line: parses options, calls the library, maps exceptions to exit codes.
+
+Data goes to stdout only with ``-o -``; everything else (logs, progress, the summary, errors)
+goes to stderr. Errors are one or two lines; ``--debug`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sys
+import traceback
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from . import __version__
+from .errors import ConfigError, SegkitError, UsageError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+    help="Customer segmentation for wholesale distributors: tiers, RFM, clusters, reports.",
+)
+config_app = typer.Typer(no_args_is_help=True, help="Show the effective configuration or write a starter file.")
+app.add_typer(config_app, name="config")
+
+
+def err_console() -> Console:
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+# ------------------------------------------------------------------------- shared options
+
+InputArg = Annotated[str, typer.Argument(help="Orders export: .csv .tsv .txt .xlsx .xlsm .xls .parquet, or - for CSV on stdin.", show_default=False)]
+ConfigOpt = Annotated[Optional[Path], typer.Option("--config", "-c", help="TOML config file (default: $SEGKIT_CONFIG, then built-in defaults).")]
+MapOpt = Annotated[Optional[list[str]], typer.Option("--map", "-m", help="Name a column: role=header, e.g. customer_id=客户编码. Repeatable.")]
+SheetOpt = Annotated[Optional[str], typer.Option("--sheet", help="Excel sheet name or 0-based index (default: first sheet with the required columns).")]
+EncodingOpt = Annotated[Optional[str], typer.Option("--encoding", help="CSV encoding (default: UTF-8, then GB18030).")]
+AsOfOpt = Annotated[Optional[str], typer.Option("--as-of", help="Reference date YYYY-MM-DD (default: day after the latest transaction).")]
+YearOpt = Annotated[Optional[int], typer.Option("--year", help="Use calendar year YYYY as the tier window instead of the last 365 days.")]
+MaxBadOpt = Annotated[Optional[float], typer.Option("--max-bad-rows", help="Share of rows that may be rejected before failing (default 0.05).")]
+UnitOpt = Annotated[Optional[float], typer.Option("--amount-unit", help="Multiply amounts by this (10000 for exports in 万元).")]
+DateFmtOpt = Annotated[Optional[str], typer.Option("--date-format", help="strftime format of the date column when automatic parsing does not fit, e.g. %d/%m/%Y.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")]
+DebugOpt = Annotated[bool, typer.Option("--debug", help="Show the traceback of an error.")]
+
+
+def _parse_map(items: list[str] | None) -> dict[str, str] | None:
+    if not items:
+        return None
+    out = {}
+    for item in items:
+        role, sep, header = item.partition("=")
+        if not sep or not role.strip() or not header.strip():
+            raise UsageError(f"--map {item}: write role=header, e.g. --map customer_id=客户编码")
+        out[role.strip()] = header.strip()
+    return out
+
+
+def _overrides(**values) -> dict:
+    keys = {
+        "as_of": "analysis.as_of", "year": "analysis.year", "encoding": "input.encoding",
+        "sheet": "input.sheet", "max_bad_rows": "input.max_bad_rows", "amount_unit": "input.amount_unit",
+        "date_format": "input.date_format", "k": "clustering.k", "seed": "clustering.random_state",
+        "lang": "output.lang", "reports": "output.reports", "output": "output.dir",
+    }
+    out = {}
+    for name, value in values.items():
+        if value is None:
+            continue
+        if name == "columns":
+            for role, header in value.items():
+                out[f"columns.{role}"] = header
+            continue
+        out[keys[name]] = value
+    return out
+
+
+def _load_config(path: Path | None, **values):
+    from . import config
+
+    cols = _parse_map(values.pop("columns", None))
+    if values.get("k") is not None:
+        k = values["k"]
+        if k != "auto":
+            if not k.isdigit():
+                raise UsageError(f"--k {k}: give auto or a whole number of clusters (2 or more)")
+            values["k"] = int(k)
+    if values.get("sheet") is not None and values["sheet"].isdigit():
+        values["sheet"] = values["sheet"]
+    if values.get("as_of"):
+        try:
+            dt.date.fromisoformat(values["as_of"])
+        except ValueError:
+            raise UsageError(f"--as-of {values['as_of']}: write the date as YYYY-MM-DD") from None
+    return config.load(path, _overrides(columns=cols, **values))
+
+
+@contextmanager
+def handle_errors(debug: bool):
+    """Turn library exceptions into one message on stderr and the exit code of SPEC §7."""
+    try:
+        yield
+    except typer.Exit:
+        raise
+    except SegkitError as exc:
+        if debug:
+            traceback.print_exc()
+        print(f"segkit: error: {exc}", file=sys.stderr)
+        raise typer.Exit(exc.exit_code) from None
+    except BrokenPipeError:
+        _quiet_broken_pipe()
+    except KeyboardInterrupt:
+        print("segkit: interrupted", file=sys.stderr)
+        raise typer.Exit(130) from None
+    except MemoryError:
+        print("segkit: error: out of memory; try a Parquet input or a machine with more memory", file=sys.stderr)
+        raise typer.Exit(1) from None
+    except Exception as exc:  # an internal error: say so, keep the traceback for --debug
+        if debug:
+            traceback.print_exc()
+        else:
+            print(f"segkit: internal error: {type(exc).__name__}: {exc}\n"
+                  "Run again with --debug to see the traceback, and report it.", file=sys.stderr)
+        raise typer.Exit(1) from None
+
+
+def _quiet_broken_pipe() -> None:
+    """The downstream command closed the pipe (e.g. `| head`): stop quietly."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except OSError:
+        pass
+    raise typer.Exit(0)
+
+
+class _Progress:
+    """Step names on a TTY (a rich status line); nothing otherwise."""
+
+    LABELS = {"read": "Reading input", "clean": "Parsing and checking rows", "customers": "Computing customer metrics",
+              "cluster": "Clustering customers", "validate": "Testing clusters", "migration": "Comparing with previous run",
+              "reports": "Writing reports"}
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self.status = None
+        self.start = dt.datetime.now()
+
+    def __call__(self, step: str) -> None:
+        if not self.enabled:
+            return
+        label = self.LABELS.get(step, step)
+        if self.status is None:
+            self.status = err_console().status(label)
+            self.status.start()
+        else:
+            self.status.update(label)
+
+    def stop(self) -> None:
+        if self.status is not None:
+            self.status.stop()
+            self.status = None
+
+
+# ----------------------------------------------------------------------------- commands
+
+@app.command()
+def segment(
+    input: InputArg,
+    output: Annotated[Optional[str], typer.Option("--output", "-o", help="Output folder (default ./segkit-out; may hold {as_of} and {date}), or - for assignments on stdout.")] = None,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="Format of the assignments on stdout with -o -: csv, json, jsonl, parquet, table.")] = "csv",
+    config_path: ConfigOpt = None,
+    as_of: AsOfOpt = None,
+    year: YearOpt = None,
+    mapping: MapOpt = None,
+    sheet: SheetOpt = None,
+    encoding: EncodingOpt = None,
+    max_bad_rows: MaxBadOpt = None,
+    amount_unit: UnitOpt = None,
+    date_format: DateFmtOpt = None,
+    k: Annotated[Optional[str], typer.Option("--k", help="Number of clusters, or auto (best silhouette for k in 2..8).")] = None,
+    seed: Annotated[Optional[int], typer.Option("--seed", help="Random state for k-means and the silhouette sample (default 42).")] = None,
+    previous: Annotated[Optional[str], typer.Option("--previous", help="Earlier assignments.csv or output folder for tier migration; auto = latest earlier run beside -o.")] = None,
+    no_report: Annotated[bool, typer.Option("--no-report", help="Skip report.xlsx and report.html.")] = False,
+    report: Annotated[Optional[str], typer.Option("--report", help="Reports to write: xlsx,html (default both).")] = None,
+    lang: Annotated[Optional[str], typer.Option("--lang", help="Report language: en or zh.")] = None,
+    summary_json: Annotated[Optional[str], typer.Option("--summary-json", help="Also write summary.json to this path, or - for stderr-free stdout.")] = None,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Segment customers: tiers, RFM, clusters, validation; writes assignments, summary and reports."""
+    from .run import segment_command
+
+    with handle_errors(debug):
+        reports = None
+        if report is not None:
+            reports = [r.strip() for r in report.split(",") if r.strip()]
+        cfg = _load_config(config_path, as_of=as_of, year=year, columns=mapping, sheet=sheet,
+                           encoding=encoding, max_bad_rows=max_bad_rows, amount_unit=amount_unit,
+                           date_format=date_format, k=k, seed=seed, lang=lang, reports=reports,
+                           output=output if output not in (None, "-") else None)
+        if no_report:
+            cfg = _replace(cfg, reports=())
+        progress = _Progress(enabled=not quiet and sys.stderr.isatty())
+        try:
+            segment_command(input, cfg, to_stdout=output == "-", fmt=fmt, previous=previous,
+                            summary_json=summary_json, quiet=quiet, progress=progress,
+                            console=err_console())
+        finally:
+            progress.stop()
+
+
+def _replace(cfg, **changes):
+    import dataclasses
+
+    return dataclasses.replace(cfg, **changes)
+
+
+@app.command()
+def inspect(
+    input: InputArg,
+    config_path: ConfigOpt = None,
+    mapping: MapOpt = None,
+    sheet: SheetOpt = None,
+    encoding: EncodingOpt = None,
+    amount_unit: UnitOpt = None,
+    date_format: DateFmtOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Show the column mapping, row counts, date range, rejected-row reasons and amounts; writes nothing."""
+    from .run import inspect_command
+
+    with handle_errors(debug):
+        cfg = _load_config(config_path, columns=mapping, sheet=sheet, encoding=encoding,
+                           amount_unit=amount_unit, date_format=date_format)
+        inspect_command(input, cfg, Console(highlight=False, soft_wrap=True))
+
+
+@config_app.command("show")
+def config_show(config_path: ConfigOpt = None, debug: DebugOpt = False) -> None:
+    """Print the effective configuration as TOML, with where each value came from."""
+    from .run import config_show_text
+
+    with handle_errors(debug):
+        from . import config
+
+        cfg = config.load(config_path)
+        sys.stdout.write(config_show_text(cfg))
+
+
+@config_app.command("init")
+def config_init(
+    path: Annotated[Path, typer.Argument(help="Where to write the commented starter config.")] = Path("segkit.toml"),
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Write a commented starter config (every option with its default)."""
+    from . import config
+
+    with handle_errors(debug):
+        if path.exists() and not force:
+            raise ConfigError(f"{path} exists; pass --force to overwrite it or choose another path")
+        try:
+            path.write_text(config.DEFAULT_PATH.read_text(encoding="utf-8"), encoding="utf-8")
+        except OSError as exc:
+            from .errors import OutputError
+
+            raise OutputError(f"cannot write {path}: {exc.strerror}") from None
+        print(f"wrote {path}", file=sys.stderr)
+
+
+@app.command()
+def sample(
+    output: Annotated[Path, typer.Option("--output", "-o", help="File to write: .csv, .tsv, .xlsx or .parquet.")],
+    rows: Annotated[int, typer.Option("--rows", help="Order lines.")] = 5000,
+    customers: Annotated[Optional[int], typer.Option("--customers", help="Customers (default rows / 100, at least 10).")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 7,
+    lang: Annotated[str, typer.Option("--lang", help="Header and value language: en or zh.")] = "en",
+    encoding: Annotated[str, typer.Option("--encoding", help="CSV encoding, e.g. utf-8 or gb18030.")] = "utf-8",
+    messy: Annotated[bool, typer.Option("--messy", help="Imitate an ERP export: title rows, ￥1,234.50 amounts, mixed date styles, a totals row.")] = False,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Generate realistic synthetic wholesale order lines for demos and benchmarks."""
+    from . import sample as sample_mod
+
+    with handle_errors(debug):
+        n_customers = customers if customers is not None else max(10, rows // 100)
+        df = sample_mod.generate(rows, min(n_customers, rows), seed=seed, lang=lang)
+        sample_mod.write(df, output, encoding=encoding, messy=messy)
+        if not quiet:
+            print(f"wrote {output}: {df.height:,} order lines, {n_customers:,} customers", file=sys.stderr)
+
+
+def version_callback(value: bool) -> None:
+    if value:
+        print(f"segkit {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[bool, typer.Option("--version", callback=version_callback, is_eager=True, help="Show the version.")] = False,
+) -> None:
+    """segkit: who your strategic, key, growth, regular and scattered customers are, and why."""
+
+
+def main() -> None:
+    app(prog_name="segkit")

@@ -1,0 +1,257 @@
+"""k-means on RFM features: auto-k by silhouette, stable numbering, plain-words labels.
+
+Features: log1p(recency_days), log1p(frequency), log1p(max(monetary, 0)), plus any extra
+numeric columns named in the config, standardised. Customers without a purchase are left out.
+Clusters are numbered by descending mean monetary value (cluster 0 = most valuable).
+Degenerate data (too few customers, identical customers) gets a reason instead of a crash.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import polars as pl
+from sklearn.cluster import KMeans
+from sklearn.metrics import silhouette_score
+
+from .config import Config
+from .errors import ConfigError
+
+BASE_FEATURES = ("log_recency_days", "log_frequency", "log_monetary")
+
+
+def feature_frame(customers: pl.DataFrame, extra: tuple[str, ...] = ()) -> tuple[list[str], pl.DataFrame]:
+    """The clustering features of customers who bought at least once (unstandardised)."""
+    bad = [c for c in extra if c not in customers.columns or not customers.schema[c].is_numeric()]
+    if bad:
+        numeric = [c for c, t in customers.schema.items() if t.is_numeric() and not c.startswith("_")]
+        msg = f"config: clustering.extra_features names '{bad[0]}', not a numeric customer column; use one of {', '.join(numeric)}"
+        raise ConfigError(msg)
+    eligible = customers.filter(pl.col("last_order_date").is_not_null())
+    names = list(BASE_FEATURES) + list(extra)
+    frame = eligible.select(
+        "customer_id",
+        pl.col("monetary").alias("_value"),
+        pl.col("recency_days").cast(pl.Float64).log1p().alias("log_recency_days"),
+        pl.col("frequency").cast(pl.Float64).log1p().alias("log_frequency"),
+        pl.col("monetary").clip(lower_bound=0).log1p().alias("log_monetary"),
+        *[pl.col(c).cast(pl.Float64).fill_null(0.0).alias(c) for c in extra],
+    )
+    return names, frame
+
+
+def standardise(x: np.ndarray) -> np.ndarray:
+    """z-scores per column (population std); a constant column becomes zeros."""
+    mean = x.mean(axis=0)
+    std = x.std(axis=0)
+    std[std == 0] = 1.0
+    return (x - mean) / std
+
+
+def sample_index(n: int, size: int, random_state: int) -> np.ndarray:
+    """Fixed-seed sample of at most ``size`` row indices (sorted); all rows when n <= size."""
+    if n <= size:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(random_state).choice(n, size=size, replace=False))
+
+
+class CustomerKMeans:
+    """k-means with automatic k (best silhouette on a fixed-seed sample) and stable numbering.
+
+    Parameters are stored as given; ``fit`` sets ``k_``, ``labels_``, ``cluster_centers_`` (in the
+    standardised space, renumbered), ``silhouette_by_k_`` and ``reduced_reason_``.
+    """
+
+    def __init__(self, k: int | str = "auto", k_min: int = 2, k_max: int = 8, random_state: int = 42,
+                 n_init: int = 10, silhouette_sample: int = 10000):
+        self.k = k
+        self.k_min = k_min
+        self.k_max = k_max
+        self.random_state = random_state
+        self.n_init = n_init
+        self.silhouette_sample = silhouette_sample
+
+    def _kmeans(self, k: int, x: np.ndarray) -> KMeans:
+        return KMeans(n_clusters=k, n_init=self.n_init, random_state=self.random_state).fit(x)
+
+    def fit(self, x: np.ndarray, value: np.ndarray) -> CustomerKMeans:
+        """Cluster rows of ``x``; number clusters by descending mean of ``value``."""
+        n = x.shape[0]
+        distinct = np.unique(x, axis=0).shape[0]
+        self.reduced_reason_ = None
+        self.silhouette_by_k_ = {}
+        idx = sample_index(n, self.silhouette_sample, self.random_state)
+        self.sample_index_ = idx
+        if self.k == "auto":
+            top = min(self.k_max, distinct, n - 1)
+            ks = list(range(self.k_min, top + 1))
+            if not ks:
+                ks = [2]
+                self.reduced_reason_ = f"only {distinct} distinct customers; k fixed at 2"
+            best = None
+            for k in ks:
+                model = self._kmeans(k, x)
+                labels = model.labels_
+                if len(np.unique(labels[idx])) > 1 and len(idx) > len(np.unique(labels[idx])):
+                    score = float(silhouette_score(x[idx], labels[idx]))
+                else:
+                    score = float("nan")
+                self.silhouette_by_k_[k] = score
+                if best is None or (not np.isnan(score) and (np.isnan(best[0]) or score > best[0])):
+                    best = (score, k, model)
+            _, self.k_, model = best
+            if top < self.k_max and self.reduced_reason_ is None:
+                self.reduced_reason_ = f"k searched in {self.k_min}..{top} only: {distinct} distinct customers"
+        else:
+            k = int(self.k)
+            if k > distinct:
+                self.reduced_reason_ = f"--k {k} reduced to {distinct}: only {distinct} distinct customers"
+                k = distinct
+            self.k_ = k
+            model = self._kmeans(k, x)
+        labels = model.labels_
+        means = np.array([value[labels == c].mean() if np.any(labels == c) else -np.inf
+                          for c in range(self.k_)])
+        order = sorted(range(self.k_), key=lambda c: (-means[c], tuple(model.cluster_centers_[c])))
+        remap = np.empty(self.k_, dtype=np.int64)
+        remap[order] = np.arange(self.k_)
+        self.labels_ = remap[labels]
+        self.cluster_centers_ = model.cluster_centers_[order]
+        self.inertia_ = float(model.inertia_)
+        return self
+
+
+LABEL_WORDS = {
+    "log_monetary": (("low value", "低价值"), ("mid value", "中价值"), ("high value", "高价值")),
+    "log_frequency": (("occasional", "低频"), ("regular", "中频"), ("frequent", "高频")),
+    # recency: a low value is good (recent)
+    "log_recency_days": (("recent", "近期活跃"), ("cooling", "活跃度下降"), ("dormant", "长期未购")),
+}
+
+
+def centroid_label(center: dict[str, float]) -> tuple[str, str]:
+    """Words from a centroid's z-scores: below -0.5 low, above +0.5 high, else mid."""
+    en, zh = [], []
+    for feat in ("log_monetary", "log_frequency", "log_recency_days"):
+        z = center.get(feat, 0.0)
+        level = 0 if z < -0.5 else (2 if z > 0.5 else 1)
+        words = LABEL_WORDS[feat][level]
+        en.append(words[0])
+        zh.append(words[1])
+    return " · ".join(en), "·".join(zh)
+
+
+@dataclass
+class ClusterResult:
+    customers: pl.DataFrame  # with cluster and cluster_label filled
+    features: list[str]
+    k: int | None = None
+    k_choice: str = ""
+    skipped_reason: str | None = None
+    reduced_reason: str | None = None
+    x: np.ndarray | None = None  # standardised features of clustered customers
+    x_raw: np.ndarray | None = None  # transformed, unstandardised
+    labels: np.ndarray | None = None
+    sample_index: np.ndarray | None = None
+    silhouette_by_k: dict = field(default_factory=dict)
+    profiles: list[dict] = field(default_factory=list)
+    clustered_ids: pl.Series | None = None
+    excluded_customers: int = 0
+
+    def summary(self) -> dict:
+        return {
+            "k": self.k,
+            "k_choice": self.k_choice,
+            "features": self.features,
+            "skipped_reason": self.skipped_reason,
+            "reduced_reason": self.reduced_reason,
+            "silhouette_by_k": {str(k): v for k, v in self.silhouette_by_k.items()},
+            "customers_clustered": 0 if self.labels is None else int(len(self.labels)),
+            "customers_excluded_no_purchase": self.excluded_customers,
+            "profiles": self.profiles,
+        }
+
+
+def _profiles(members: pl.DataFrame, k: int, centers: np.ndarray, features: list[str]) -> list[dict]:
+    n = members.height
+    out = []
+    for c in range(k):
+        g = members.filter(pl.col("cluster") == c)
+        center = dict(zip(features, centers[c].tolist()))
+        label, label_zh = centroid_label(center)
+
+        def dominant(col: str) -> str | None:
+            if col not in g.columns or g.height == 0:
+                return None
+            counts = g.group_by(col).len().sort(["len", col], descending=[True, False], nulls_last=True)
+            return counts[col][0]
+
+        out.append({
+            "cluster": c,
+            "label": label,
+            "label_zh": label_zh,
+            "customers": g.height,
+            "share": g.height / n if n else 0.0,
+            "mean_recency_days": float(g["recency_days"].mean()),
+            "median_recency_days": float(g["recency_days"].median()),
+            "mean_frequency": float(g["frequency"].mean()),
+            "median_frequency": float(g["frequency"].median()),
+            "mean_monetary": float(g["monetary"].mean()),
+            "median_monetary": float(g["monetary"].median()),
+            "mean_annual_spend": float(g["annual_spend"].mean()),
+            "median_annual_spend": float(g["annual_spend"].median()),
+            "dominant_tier": dominant("tier"),
+            "dominant_segment": dominant("rfm_segment"),
+            "dominant_persona": dominant("persona"),
+            "centroid_z": center,
+        })
+    # the same words for two clusters: number them so every label is unique
+    seen: dict[str, int] = {}
+    for p in out:
+        base = p["label"]
+        seen[base] = seen.get(base, 0) + 1
+        if seen[base] > 1:
+            p["label"] = f"{base} ({seen[base]})"
+            p["label_zh"] = f"{p['label_zh']}({seen[base]})"
+    return out
+
+
+def cluster_customers(customers: pl.DataFrame, cfg: Config) -> ClusterResult:
+    features, frame = feature_frame(customers, cfg.extra_features)
+    excluded = customers.height - frame.height
+    result = ClusterResult(customers=customers, features=features, excluded_customers=excluded)
+    n = frame.height
+    if n < 3:
+        result.skipped_reason = f"only {n} customer(s) with a purchase; at least 3 are needed to form 2 clusters"
+        return result
+    x_raw = frame.select(features).to_numpy().astype(np.float64)
+    if np.all(x_raw.std(axis=0) == 0):
+        result.skipped_reason = "all customers have identical recency, frequency and monetary values"
+        return result
+    x = standardise(x_raw)
+    model = CustomerKMeans(cfg.k, cfg.k_min, cfg.k_max, cfg.random_state, cfg.n_init, cfg.silhouette_sample)
+    model.fit(x, frame["_value"].to_numpy())
+    if model.k_ < 2:
+        result.skipped_reason = "fewer than 2 distinct customers; no groups to form"
+        return result
+    members = customers.join(
+        frame.select("customer_id").with_columns(pl.Series("_cl", model.labels_)), on="customer_id", how="left",
+        maintain_order="left",
+    )
+    members = members.with_columns(pl.col("_cl").cast(pl.Int64).alias("cluster")).drop("_cl")
+    profiles = _profiles(members.filter(pl.col("cluster").is_not_null()), model.k_, model.cluster_centers_, features)
+    labels = pl.DataFrame({"cluster": list(range(model.k_)), "_label": [p["label"] for p in profiles]},
+                          schema={"cluster": pl.Int64, "_label": pl.String})
+    members = members.join(labels, on="cluster", how="left", maintain_order="left").with_columns(
+        pl.col("_label").alias("cluster_label")).drop("_label")
+    result.customers = members.select(customers.columns)
+    result.k = model.k_
+    result.k_choice = "auto: best silhouette" if cfg.k == "auto" else "fixed"
+    result.reduced_reason = model.reduced_reason_
+    result.x, result.x_raw, result.labels = x, x_raw, model.labels_
+    result.sample_index = model.sample_index_
+    result.silhouette_by_k = model.silhouette_by_k_
+    result.profiles = profiles
+    result.clustered_ids = frame["customer_id"]
+    return result

@@ -1,0 +1,425 @@
+"""Configuration: packaged defaults < config file < command-line overrides -> one frozen Config.
+
+The defaults live in ``default.toml`` (shipped in the package, linked from ``configs/default.toml``).
+A user file needs only the keys it changes; lists of tables (tiers, segments, personas) replace the
+default list whole. Every key is validated against the defaults: an unknown key, a value of the
+wrong type, or tiers that are unsorted or overlap raise ``ConfigError`` (exit 78) naming the key.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+DEFAULT_PATH = Path(__file__).with_name("default.toml")
+ENV_VAR = "SEGKIT_CONFIG"
+
+ROLES = (
+    "customer_id",
+    "customer_name",
+    "order_date",
+    "amount",
+    "order_id",
+    "quantity",
+    "unit_price",
+    "channel",
+    "region",
+    "customer_type",
+    "category",
+    "payment_terms_days",
+)
+TABLE_LISTS = ("tiers", "segments", "personas")
+
+
+@dataclass(frozen=True)
+class Tier:
+    name: str
+    zh: str
+    min: float | None  # inclusive lower bound; None for the last tier
+
+
+@dataclass(frozen=True)
+class Segment:
+    name: str
+    zh: str
+    r: tuple[int, int]
+    f: tuple[int, int]
+    m: tuple[int, int]
+
+    def holds(self, r: int, f: int, m: int) -> bool:
+        return (
+            self.r[0] <= r <= self.r[1]
+            and self.f[0] <= f <= self.f[1]
+            and self.m[0] <= m <= self.m[1]
+        )
+
+
+@dataclass(frozen=True)
+class Persona:
+    name: str
+    zh: str
+    tier: tuple[str, ...] = ()
+    lifecycle: tuple[str, ...] = ()
+    columns: tuple[str, ...] = ()
+    contains: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Config:
+    # input
+    encoding: str = ""
+    sheet: str | int = ""
+    date_format: str = ""
+    amount_unit: float = 1.0
+    max_bad_rows: float = 0.05
+    columns: dict[str, str] = field(default_factory=dict)
+    # analysis
+    as_of: dt.date | None = None
+    year: int = 0
+    rfm_window_days: int = 0
+    # scoring
+    scoring_method: str = "quantile"
+    recency_thresholds: tuple[float, ...] = ()
+    frequency_thresholds: tuple[float, ...] = ()
+    monetary_thresholds: tuple[float, ...] = ()
+    churn_high: float = 3.0
+    churn_medium: float = 1.5
+    churn_min_orders: int = 3
+    growing: float = 0.2
+    declining: float = -0.2
+    # clustering
+    k: int | str = "auto"
+    k_min: int = 2
+    k_max: int = 8
+    random_state: int = 42
+    n_init: int = 10
+    silhouette_sample: int = 10000
+    extra_features: tuple[str, ...] = ()
+    # output
+    output_dir: str = "segkit-out"
+    reports: tuple[str, ...] = ("xlsx", "html")
+    lang: str = "en"
+    tiers: tuple[Tier, ...] = ()
+    segments: tuple[Segment, ...] = ()
+    personas: tuple[Persona, ...] = ()
+    # provenance: dotted key -> "default" | file path | "command line"
+    sources: dict[str, str] = field(default_factory=dict, compare=False)
+    effective: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def tier_zh(self, name: str) -> str:
+        return next((t.zh for t in self.tiers if t.name == name), name)
+
+    def segment_zh(self, name: str) -> str:
+        return next((s.zh for s in self.segments if s.name == name), "其他")
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        msg = f"config file {path} not found; check the path given to --config or {ENV_VAR}"
+        raise ConfigError(msg) from None
+    except tomllib.TOMLDecodeError as exc:
+        msg = f"{path}: not valid TOML ({exc}); fix the line named, or start from `segkit config init`"
+        raise ConfigError(msg) from None
+    except OSError as exc:
+        msg = f"cannot read config file {path}: {exc.strerror}"
+        raise ConfigError(msg) from None
+
+
+def default_dict() -> dict[str, Any]:
+    return _read_toml(DEFAULT_PATH)
+
+
+def _type_name(value: Any) -> str:
+    return {bool: "true/false", int: "a whole number", float: "a number", str: "a string",
+            list: "a list", dict: "a table"}.get(type(value), type(value).__name__)
+
+
+def _merge(base: dict, over: dict, origin: str, sources: dict, prefix: str = "") -> dict:
+    """Merge ``over`` into ``base`` (both plain dicts), checking keys and types against base."""
+    out = dict(base)
+    for key, value in over.items():
+        dotted = f"{prefix}{key}"
+        if prefix == "" and key in TABLE_LISTS:
+            if not isinstance(value, list):
+                msg = f"{origin}: '{key}' must be a list of tables ([[{key}]]); see `segkit config init`"
+                raise ConfigError(msg)
+            out[key] = value
+            sources[dotted] = origin
+            continue
+        if prefix == "columns.":
+            if key not in ROLES:
+                msg = f"{origin}: unknown column role '{key}' in [columns]; roles are: {', '.join(ROLES)}"
+                raise ConfigError(msg)
+            if not isinstance(value, str) or not value:
+                msg = f"{origin}: [columns] {key} must be the header text in your file, e.g. {key} = \"客户编码\""
+                raise ConfigError(msg)
+            out[key] = value
+            sources[dotted] = origin
+            continue
+        if key not in base:
+            section = prefix.rstrip(".") or "top level"
+            known = ", ".join(sorted(base)) or "(none)"
+            msg = f"{origin}: unknown key '{dotted}' ({section} has: {known}); remove it or fix the spelling"
+            raise ConfigError(msg)
+        default = base[key]
+        if isinstance(default, dict):
+            if not isinstance(value, dict):
+                msg = f"{origin}: '{dotted}' must be a table ([{dotted}])"
+                raise ConfigError(msg)
+            out[key] = _merge(default, value, origin, sources, f"{dotted}.")
+            continue
+        if not _type_ok(dotted, default, value):
+            msg = (f"{origin}: '{dotted}' must be {_type_name(default)}, got {value!r}; "
+                   f"the default is {default!r}")
+            raise ConfigError(msg)
+        out[key] = value
+        sources[dotted] = origin
+    return out
+
+
+def _type_ok(dotted: str, default: Any, value: Any) -> bool:
+    if dotted == "clustering.k":
+        return value == "auto" or (isinstance(value, int) and not isinstance(value, bool))
+    if dotted == "input.sheet":
+        return isinstance(value, (str, int)) and not isinstance(value, bool)
+    if isinstance(default, bool):
+        return isinstance(value, bool)
+    if isinstance(default, float):
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if isinstance(default, int):
+        return isinstance(value, int) and not isinstance(value, bool)
+    if isinstance(default, list):
+        return isinstance(value, list)
+    return isinstance(value, type(default))
+
+
+def _flat_sources(d: dict, origin: str, sources: dict, prefix: str = "") -> None:
+    for key, value in d.items():
+        if isinstance(value, dict):
+            _flat_sources(value, origin, sources, f"{prefix}{key}.")
+        else:
+            sources[f"{prefix}{key}"] = origin
+
+
+def load(
+    path: str | Path | None = None,
+    overrides: dict[str, Any] | None = None,
+    *,
+    use_env: bool = True,
+) -> Config:
+    """Build the effective Config.
+
+    ``path`` is the user's config file (``--config``); when it is None and ``use_env`` is true,
+    the file named by the ``SEGKIT_CONFIG`` environment variable is used. ``overrides`` holds
+    command-line values as dotted keys (``{"analysis.as_of": "2025-01-01"}``) and wins over both.
+    """
+    data = default_dict()
+    sources: dict[str, str] = {}
+    _flat_sources(data, "default", sources)
+    if path is None and use_env and os.environ.get(ENV_VAR):
+        path = os.environ[ENV_VAR]
+        origin_label = f"{path} (${ENV_VAR})"
+    else:
+        origin_label = str(path) if path is not None else ""
+    if path is not None:
+        data = _merge(data, _read_toml(Path(path)), origin_label, sources)
+    if overrides:
+        nested: dict[str, Any] = {}
+        for dotted, value in overrides.items():
+            if value is None:
+                continue
+            node = nested
+            *parents, leaf = dotted.split(".")
+            for p in parents:
+                node = node.setdefault(p, {})
+            node[leaf] = value
+        data = _merge(data, nested, "command line", sources)
+    return build(data, sources)
+
+
+def _range(origin: str, value: Any) -> tuple[int, int]:
+    ok = (isinstance(value, list) and len(value) == 2
+          and all(isinstance(v, int) and 1 <= v <= 5 for v in value) and value[0] <= value[1])
+    if not ok:
+        msg = f"{origin} must be [low, high] scores between 1 and 5, low <= high, got {value!r}"
+        raise ConfigError(msg)
+    return (value[0], value[1])
+
+
+def _check_keys(origin: str, item: dict, allowed: set[str], required: set[str]) -> None:
+    unknown = set(item) - allowed
+    if unknown:
+        msg = f"{origin}: unknown key '{sorted(unknown)[0]}'; allowed: {', '.join(sorted(allowed))}"
+        raise ConfigError(msg)
+    missing = required - set(item)
+    if missing:
+        msg = f"{origin}: missing '{sorted(missing)[0]}'"
+        raise ConfigError(msg)
+
+
+def _str_list(origin: str, value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        msg = f"{origin} must be a list of strings, got {value!r}"
+        raise ConfigError(msg)
+    return tuple(value)
+
+
+def _tiers(items: list) -> tuple[Tier, ...]:
+    if not items:
+        raise ConfigError("config: [[tiers]] is empty; give at least one tier (the last one has no min)")
+    tiers = []
+    for i, item in enumerate(items):
+        origin = f"tiers[{i}]"
+        if not isinstance(item, dict):
+            raise ConfigError(f"config: {origin} must be a table with name, zh and min")
+        _check_keys(origin, item, {"name", "zh", "min"}, {"name"})
+        last = i == len(items) - 1
+        lo = item.get("min")
+        if last and lo is not None:
+            msg = (f"config: {origin} ('{item['name']}') is the last tier and must have no min: "
+                   "it holds every customer below the tier above")
+            raise ConfigError(msg)
+        if not last and (lo is None or isinstance(lo, bool) or not isinstance(lo, (int, float))):
+            msg = f"config: {origin} ('{item['name']}') needs a numeric min (inclusive lower bound of annual_spend)"
+            raise ConfigError(msg)
+        if tiers and lo is not None and tiers[-1].min is not None and lo >= tiers[-1].min:
+            msg = (f"config: tiers must be sorted from the highest min down without overlap: "
+                   f"'{item['name']}' (min {lo:g}) is not below '{tiers[-1].name}' (min {tiers[-1].min:g})")
+            raise ConfigError(msg)
+        tiers.append(Tier(str(item["name"]), str(item.get("zh", item["name"])),
+                          None if lo is None else float(lo)))
+    names = [t.name for t in tiers]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"config: tier names must be unique, got {names}")
+    return tuple(tiers)
+
+
+def _segments(items: list) -> tuple[Segment, ...]:
+    out = []
+    for i, item in enumerate(items):
+        origin = f"segments[{i}]"
+        if not isinstance(item, dict):
+            raise ConfigError(f"config: {origin} must be a table with name, zh, r, f, m")
+        _check_keys(origin, item, {"name", "zh", "r", "f", "m"}, {"name", "r", "f", "m"})
+        out.append(Segment(str(item["name"]), str(item.get("zh", item["name"])),
+                           _range(f"config: {origin}.r", item["r"]),
+                           _range(f"config: {origin}.f", item["f"]),
+                           _range(f"config: {origin}.m", item["m"])))
+    return tuple(out)
+
+
+def _personas(items: list) -> tuple[Persona, ...]:
+    out = []
+    for i, item in enumerate(items):
+        origin = f"personas[{i}]"
+        if not isinstance(item, dict):
+            raise ConfigError(f"config: {origin} must be a table")
+        _check_keys(origin, item, {"name", "zh", "tier", "lifecycle", "columns", "contains"}, {"name"})
+        kinds = [k for k in ("tier", "lifecycle", "columns") if k in item]
+        if len(kinds) != 1 or (("columns" in item) != ("contains" in item)):
+            msg = (f"config: {origin} ('{item['name']}') needs exactly one test: tier = [...], "
+                   "lifecycle = [...], or columns = [...] with contains = [...]")
+            raise ConfigError(msg)
+        cols = _str_list(f"config: {origin}.columns", item.get("columns", []))
+        bad = [c for c in cols if c not in ROLES]
+        if bad:
+            raise ConfigError(f"config: {origin}.columns names unknown column '{bad[0]}'; use one of {', '.join(ROLES)}")
+        out.append(Persona(
+            str(item["name"]), str(item.get("zh", item["name"])),
+            tier=_str_list(f"config: {origin}.tier", item.get("tier", [])),
+            lifecycle=_str_list(f"config: {origin}.lifecycle", item.get("lifecycle", [])),
+            columns=cols,
+            contains=tuple(s.lower() for s in _str_list(f"config: {origin}.contains", item.get("contains", []))),
+        ))
+    return tuple(out)
+
+
+def _thresholds(name: str, value: list) -> tuple[float, ...]:
+    ok = (len(value) == 4 and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+          and all(a < b for a, b in zip(value, value[1:])))
+    if not ok:
+        msg = f"config: scoring.{name} must be four ascending numbers, got {value!r}"
+        raise ConfigError(msg)
+    return tuple(float(v) for v in value)
+
+
+def parse_date(text: str, what: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        msg = f"{what} must be a date as YYYY-MM-DD, got {text!r}"
+        raise ConfigError(msg) from None
+
+
+def build(data: dict[str, Any], sources: dict[str, str] | None = None) -> Config:
+    inp, ana, sco = data["input"], data["analysis"], data["scoring"]
+    chu, lif, clu, out = data["churn"], data["lifecycle"], data["clustering"], data["output"]
+    if sco["method"] not in ("quantile", "thresholds"):
+        raise ConfigError(f"config: scoring.method must be \"quantile\" or \"thresholds\", got {sco['method']!r}")
+    if not 0 <= inp["max_bad_rows"] <= 1:
+        raise ConfigError(f"config: input.max_bad_rows is a share between 0 and 1 (0.05 = 5%), got {inp['max_bad_rows']}")
+    if inp["amount_unit"] <= 0:
+        raise ConfigError(f"config: input.amount_unit must be positive, got {inp['amount_unit']}")
+    if not 2 <= clu["k_min"] <= clu["k_max"]:
+        raise ConfigError(f"config: clustering needs 2 <= k_min <= k_max, got {clu['k_min']}..{clu['k_max']}")
+    if isinstance(clu["k"], int) and clu["k"] < 2:
+        raise ConfigError(f"config: clustering.k must be \"auto\" or at least 2, got {clu['k']}")
+    if clu["n_init"] < 10:
+        raise ConfigError(f"config: clustering.n_init must be at least 10, got {clu['n_init']}")
+    if out["lang"] not in ("en", "zh"):
+        raise ConfigError(f"config: output.lang must be \"en\" or \"zh\", got {out['lang']!r}")
+    bad_reports = [r for r in out["reports"] if r not in ("xlsx", "html")]
+    if bad_reports:
+        raise ConfigError(f"config: output.reports may hold \"xlsx\" and \"html\", got {bad_reports[0]!r}")
+    if ana["rfm_window_days"] < 0 or ana["year"] < 0:
+        raise ConfigError("config: analysis.rfm_window_days and analysis.year must not be negative")
+    if chu["medium"] > chu["high"]:
+        raise ConfigError("config: churn.medium must not exceed churn.high")
+    as_of = parse_date(ana["as_of"], "config: analysis.as_of") if ana["as_of"] else None
+    tiers = _tiers(data["tiers"])
+    segments = _segments(data["segments"])
+    personas = _personas(data["personas"])
+    return Config(
+        encoding=inp["encoding"],
+        sheet=inp["sheet"],
+        date_format=inp["date_format"],
+        amount_unit=float(inp["amount_unit"]),
+        max_bad_rows=float(inp["max_bad_rows"]),
+        columns=dict(data.get("columns", {})),
+        as_of=as_of,
+        year=ana["year"],
+        rfm_window_days=ana["rfm_window_days"],
+        scoring_method=sco["method"],
+        recency_thresholds=_thresholds("recency", sco["recency"]),
+        frequency_thresholds=_thresholds("frequency", sco["frequency"]),
+        monetary_thresholds=_thresholds("monetary", sco["monetary"]),
+        churn_high=float(chu["high"]),
+        churn_medium=float(chu["medium"]),
+        churn_min_orders=chu["min_orders"],
+        growing=float(lif["growing"]),
+        declining=float(lif["declining"]),
+        k=clu["k"],
+        k_min=clu["k_min"],
+        k_max=clu["k_max"],
+        random_state=clu["random_state"],
+        n_init=clu["n_init"],
+        silhouette_sample=clu["silhouette_sample"],
+        extra_features=tuple(clu["extra_features"]),
+        output_dir=out["dir"],
+        reports=tuple(out["reports"]),
+        lang=out["lang"],
+        tiers=tiers,
+        segments=segments,
+        personas=personas,
+        sources=dict(sources or {}),
+        effective=data,
+    )

@@ -1,0 +1,326 @@
+"""Per-customer metrics: RFM, scores, segments, value classes, tiers, lifecycle, churn, personas.
+
+Input: the order lines from ``clean.py`` (amounts in micro-units). All computation is vectorised
+polars; money stays in exact integers until the final table. Definitions follow SPEC §3; where it
+leaves a choice open the choice is written in the function's docstring and in the README.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from .clean import MICRO, to_money
+from .config import Config
+from .errors import DataError
+
+VALUE_CLASSES = {
+    (True, True, True): "重要价值",
+    (True, False, True): "重要发展",
+    (False, True, True): "重要保持",
+    (False, False, True): "重要挽留",
+    (True, True, False): "一般价值",
+    (True, False, False): "一般发展",
+    (False, True, False): "一般保持",
+    (False, False, False): "一般挽留",
+}
+LIFECYCLES = ("lapsed", "new", "growing", "declining", "mature")
+ATTRIBUTE_ROLES = ("channel", "region", "customer_type")
+NO_RECENCY = 10**9  # stands for "no purchase": worse than any real recency
+
+
+@dataclass(frozen=True)
+class Windows:
+    as_of: dt.date
+    tier_start: dt.date
+    tier_end: dt.date  # inclusive
+    prior_start: dt.date
+    prior_end: dt.date  # inclusive
+    rfm_start: dt.date | None  # None = whole history
+
+    def as_dict(self) -> dict:
+        return {k: (v.isoformat() if v else None) for k, v in self.__dict__.items()}
+
+
+@dataclass
+class CustomerTable:
+    customers: pl.DataFrame  # one row per customer, assignments columns (cluster columns empty)
+    windows: Windows
+    cut_points: dict = field(default_factory=dict)
+    others_combinations: list[str] = field(default_factory=list)
+    excluded_after_as_of: int = 0
+    no_purchase_customers: int = 0
+    population_median_gap: float | None = None
+    score_means: dict = field(default_factory=dict)
+
+
+def make_windows(cfg: Config, max_date: dt.date) -> Windows:
+    """as_of defaults to the day after the latest transaction.
+
+    Tier window: the 365 days ending the day before as_of; with ``year`` the calendar year, and
+    the prior window is then the calendar year before it.
+    """
+    as_of = cfg.as_of or (max_date + dt.timedelta(days=1))
+    if cfg.year:
+        tier_start, tier_end = dt.date(cfg.year, 1, 1), dt.date(cfg.year, 12, 31)
+        prior_start, prior_end = dt.date(cfg.year - 1, 1, 1), dt.date(cfg.year - 1, 12, 31)
+    else:
+        tier_end = as_of - dt.timedelta(days=1)
+        tier_start = as_of - dt.timedelta(days=365)
+        prior_end = tier_start - dt.timedelta(days=1)
+        prior_start = tier_start - dt.timedelta(days=365)
+    rfm_start = as_of - dt.timedelta(days=cfg.rfm_window_days) if cfg.rfm_window_days else None
+    return Windows(as_of, tier_start, tier_end, prior_start, prior_end, rfm_start)
+
+
+def _between(col: str, start: dt.date, end: dt.date) -> pl.Expr:
+    return pl.col(col).is_between(pl.lit(start), pl.lit(end), closed="both")
+
+
+def quantile_scores(worse: pl.Expr, n: int) -> pl.Expr:
+    """score = 1 + floor(5 * (customers strictly worse) / n), in exact integer arithmetic."""
+    return (1 + (worse.cast(pl.Int64) * 5) // n).cast(pl.Int8)
+
+
+def rfm_scores(cfg: Config, n: int) -> list[pl.Expr]:
+    """R, F, M scores 1-5 from recency_days, frequency and monetary (micro-units).
+
+    Quantile method: ties get one score, independent of row order. A customer with no purchase
+    has no recency and counts as the worst. Threshold method: four ascending cut points per
+    metric; recency <= t1 -> 5 ... > t4 -> 1; frequency/monetary >= t4 -> 5 ... < t1 -> 1.
+    """
+    rec = pl.col("recency_days").fill_null(NO_RECENCY)
+    if cfg.scoring_method == "quantile":
+        r = quantile_scores(n - rec.rank("max"), n)
+        f = quantile_scores(pl.col("frequency").rank("min") - 1, n)
+        m = quantile_scores(pl.col("_monetary").rank("min") - 1, n)
+    else:
+        r = (5 - pl.sum_horizontal([(rec > t).cast(pl.Int8) for t in cfg.recency_thresholds])).cast(pl.Int8)
+        f = (1 + pl.sum_horizontal([(pl.col("frequency") >= t).cast(pl.Int8)
+                                    for t in cfg.frequency_thresholds])).cast(pl.Int8)
+        m = (1 + pl.sum_horizontal([(pl.col("_monetary") >= round(t * MICRO)).cast(pl.Int8)
+                                    for t in cfg.monetary_thresholds])).cast(pl.Int8)
+    return [r.alias("r_score"), f.alias("f_score"), m.alias("m_score")]
+
+
+def segment_expr(cfg: Config) -> pl.Expr:
+    expr = pl.lit("Others")
+    for seg in reversed(cfg.segments):
+        cond = (
+            pl.col("r_score").is_between(*seg.r)
+            & pl.col("f_score").is_between(*seg.f)
+            & pl.col("m_score").is_between(*seg.m)
+        )
+        expr = pl.when(cond).then(pl.lit(seg.name)).otherwise(expr)
+    return expr
+
+
+def others_combinations(cfg: Config) -> list[str]:
+    """The R/F/M score combinations that no row of the segment table holds."""
+    return [
+        f"{r}{f}{m}"
+        for r, f, m in itertools.product(range(1, 6), repeat=3)
+        if not any(s.holds(r, f, m) for s in cfg.segments)
+    ]
+
+
+def tier_expr(cfg: Config, col: str = "_annual") -> pl.Expr:
+    """First tier whose inclusive lower bound the annual spend (micro-units) reaches."""
+    expr = pl.lit(cfg.tiers[-1].name)
+    for tier in reversed(cfg.tiers[:-1]):
+        expr = pl.when(pl.col(col) >= round(tier.min * MICRO)).then(pl.lit(tier.name)).otherwise(expr)
+    return expr
+
+
+def persona_expr(cfg: Config, present: set[str]) -> pl.Expr:
+    """First persona rule that holds; a rule on columns that are all absent is skipped."""
+    expr = pl.lit(None, pl.String)
+    for rule in reversed(cfg.personas):
+        if rule.tier:
+            cond = pl.col("tier").is_in(list(rule.tier))
+        elif rule.lifecycle:
+            cond = pl.col("lifecycle").is_in(list(rule.lifecycle))
+        else:
+            cols = [c for c in rule.columns if c in present]
+            if not cols:
+                continue
+            cond = pl.any_horizontal([
+                pl.col(c).str.to_lowercase().str.contains_any(list(rule.contains)).fill_null(False)
+                for c in cols
+            ])
+        expr = pl.when(cond).then(pl.lit(rule.name)).otherwise(expr)
+    return expr
+
+
+def _modes(lines: pl.DataFrame, roles: tuple[str, ...]) -> pl.DataFrame | None:
+    """Most frequent value per customer for each text role (ties: the alphabetically first)."""
+    out = None
+    for role in roles:
+        mode = (
+            lines.filter(pl.col(role).is_not_null())
+            .group_by("customer_id", role).len()
+            .sort(["customer_id", "len", role], descending=[False, True, False])
+            .group_by("customer_id", maintain_order=True).first()
+            .select("customer_id", role)
+        )
+        out = mode if out is None else out.join(mode, on="customer_id", how="full", coalesce=True)
+    return out
+
+
+def build_customers(
+    lines: pl.DataFrame, cfg: Config, roles: tuple[str, ...] = (), source: str = "input"
+) -> CustomerTable:
+    if lines.height == 0:
+        raise DataError(f"{source}: no usable order lines; see rejected_rows.csv or run `segkit inspect`")
+    win = make_windows(cfg, lines["order_date"].max())
+    after = lines.filter(pl.col("order_date") >= win.as_of)
+    lines = lines.filter(pl.col("order_date") < win.as_of)
+    if lines.height == 0:
+        msg = f"{source}: every transaction is on or after as_of {win.as_of}; choose a later --as-of"
+        raise DataError(msg)
+    in_rfm = pl.lit(True) if win.rfm_start is None else pl.col("order_date") >= win.rfm_start
+
+    money = lines.group_by("customer_id").agg(
+        pl.col("amount").filter(in_rfm).sum().alias("_monetary"),
+        pl.col("amount").filter(_between("order_date", win.tier_start, win.tier_end)).sum().alias("_annual"),
+        pl.col("amount").filter(_between("order_date", win.prior_start, win.prior_end)).sum().alias("_prior"),
+    )
+    orders = lines.group_by("customer_id", "order_key").agg(
+        pl.col("order_date").min(), pl.col("amount").sum().alias("net")
+    )
+    purchases = orders.filter(pl.col("net") > 0)
+    buys = purchases.group_by("customer_id").agg(
+        pl.col("order_date").min().alias("first_order_date"),
+        pl.col("order_date").max().alias("last_order_date"),
+        pl.len().alias("_orders_all"),
+        pl.col("order_date").filter(in_rfm).len().alias("frequency"),
+        _between("order_date", win.tier_start, win.tier_end).any().alias("_bought_in_window"),
+    )
+    gaps = (
+        purchases.select("customer_id", "order_date").unique()
+        .sort("customer_id", "order_date")
+        .with_columns(pl.col("order_date").diff().over("customer_id").dt.total_days().alias("gap"))
+        .filter(pl.col("gap").is_not_null())
+    )
+    pop_gap = gaps["gap"].median() if gaps.height else None
+    own_gap = gaps.group_by("customer_id").agg(pl.col("gap").median().alias("_own_gap"))
+
+    df = (
+        money.join(buys, on="customer_id", how="left")
+        .join(own_gap, on="customer_id", how="left")
+        .with_columns(
+            pl.col("frequency").fill_null(0).cast(pl.Int64),
+            pl.col("_orders_all").fill_null(0),
+            pl.col("_bought_in_window").fill_null(False),
+            (pl.lit(win.as_of) - pl.col("last_order_date")).dt.total_days().alias("recency_days"),
+        )
+    )
+    n = df.height
+    df = df.with_columns(rfm_scores(cfg, n))
+    means = {k: float(df[k].mean()) for k in ("r_score", "f_score", "m_score")}
+    value_class = pl.lit(None, pl.String)
+    for (rh, fh, mh), label in VALUE_CLASSES.items():
+        cond = (
+            ((pl.col("r_score") >= means["r_score"]) == rh)
+            & ((pl.col("f_score") >= means["f_score"]) == fh)
+            & ((pl.col("m_score") >= means["m_score"]) == mh)
+        )
+        value_class = pl.when(cond).then(pl.lit(label)).otherwise(value_class)
+    yoy = pl.when(pl.col("_prior") > 0).then(pl.col("_annual") / pl.col("_prior") - 1)
+    gap_ref = (
+        pl.when((pl.col("_orders_all") >= cfg.churn_min_orders) & pl.col("_own_gap").is_not_null())
+        .then(pl.col("_own_gap"))
+        .otherwise(pl.lit(pop_gap, pl.Float64))
+    )
+    rec = pl.col("recency_days")
+    df = df.with_columns(
+        pl.concat_str([pl.col("r_score"), pl.col("f_score"), pl.col("m_score")]).alias("rfm_score"),
+        pl.when(pl.col("last_order_date").is_null()).then(pl.lit("Lost"))
+        .otherwise(segment_expr(cfg)).alias("rfm_segment"),
+        value_class.alias("value_class"),
+        tier_expr(cfg).alias("tier"),
+        yoy.alias("yoy_growth"),
+        pl.when(rec.is_null()).then(pl.lit("high"))
+        .when(gap_ref.is_null()).then(pl.lit(None, pl.String))
+        .when(rec > cfg.churn_high * gap_ref).then(pl.lit("high"))
+        .when(rec > cfg.churn_medium * gap_ref).then(pl.lit("medium"))
+        .otherwise(pl.lit("low")).alias("churn_risk"),
+    ).with_columns(
+        pl.when(~pl.col("_bought_in_window")).then(pl.lit("lapsed"))
+        .when(_between("first_order_date", win.tier_start, win.tier_end)).then(pl.lit("new"))
+        .when(pl.col("yoy_growth") >= cfg.growing).then(pl.lit("growing"))
+        .when(pl.col("yoy_growth") <= cfg.declining).then(pl.lit("declining"))
+        .otherwise(pl.lit("mature")).alias("lifecycle"),
+    )
+    modes = _modes(lines, tuple(r for r in roles if r in ATTRIBUTE_ROLES or r == "customer_name"))
+    if modes is not None:
+        df = df.join(modes, on="customer_id", how="left")
+    present = set(roles)
+    df = df.with_columns(persona_expr(cfg, present).alias("persona"))
+    df = df.with_columns(
+        to_money(df["_monetary"], "monetary"),
+        to_money(df["_annual"], "annual_spend"),
+        to_money(df["_prior"], "prior_annual_spend"),
+        pl.lit(None, pl.Int64).alias("cluster"),
+        pl.lit(None, pl.String).alias("cluster_label"),
+    ).sort(["_annual", "customer_id"], descending=[True, False])
+
+    cut_points = score_cut_points(df)
+    customers = df.select([*assignment_columns(present), *[c for c in df.columns if c.startswith("_")]])
+    return CustomerTable(
+        customers=customers,
+        windows=win,
+        cut_points=cut_points,
+        others_combinations=others_combinations(cfg),
+        excluded_after_as_of=after.height,
+        no_purchase_customers=int(df["last_order_date"].null_count()),
+        population_median_gap=None if pop_gap is None else float(pop_gap),
+        score_means=means,
+    )
+
+
+def assignment_columns(present: set[str], migration: bool = False) -> list[str]:
+    cols = ["customer_id"]
+    if "customer_name" in present:
+        cols.append("customer_name")
+    cols += [
+        "first_order_date", "last_order_date", "recency_days", "frequency", "monetary",
+        "annual_spend", "prior_annual_spend", "yoy_growth", "tier", "r_score", "f_score",
+        "m_score", "rfm_score", "rfm_segment", "value_class", "cluster", "cluster_label",
+        "persona", "lifecycle", "churn_risk",
+    ]
+    cols += [r for r in ATTRIBUTE_ROLES if r in present]
+    if migration:
+        cols += ["previous_tier", "tier_change"]
+    return cols
+
+
+def score_cut_points(df: pl.DataFrame) -> dict:
+    """For each metric: the value range each score actually covers, and scores left empty."""
+    out = {}
+    for metric, score, col in (
+        ("recency_days", "r_score", "recency_days"),
+        ("frequency", "f_score", "frequency"),
+        ("monetary", "m_score", "_monetary"),
+    ):
+        g = (
+            df.group_by(score)
+            .agg(pl.len().alias("customers"), pl.col(col).min().alias("min"), pl.col(col).max().alias("max"))
+            .sort(score)
+        )
+        scale = MICRO if col == "_monetary" else 1
+        bins = []
+        for s in range(1, 6):
+            row = g.filter(pl.col(score) == s)
+            if row.height:
+                lo, hi, cnt = row["min"][0], row["max"][0], row["customers"][0]
+                bins.append({"score": s, "customers": int(cnt),
+                             "min": None if lo is None else lo / scale,
+                             "max": None if hi is None else hi / scale})
+            else:
+                bins.append({"score": s, "customers": 0, "min": None, "max": None})
+        out[metric] = {"bins": bins, "collapsed": [b["score"] for b in bins if b["customers"] == 0]}
+    return out

@@ -1,0 +1,361 @@
+"""Read an export losslessly into a frame of text columns.
+
+Every cell is kept as text; segkit's own parsers in ``clean.py`` type the values, so nothing is
+turned into a null or a zero by type inference. The result carries ``__row``: the row number a
+spreadsheet program would show for that record (header row included in the count).
+
+CSV: decoded strictly as UTF-8 (BOM allowed), else GB18030, else as ``encoding`` says; the
+delimiter is sniffed from , ; tab | (a .tsv file is tab-separated). Title rows above the header are
+skipped: the first 20 rows are scanned for the row with the most recognised column names.
+Excel (.xlsx .xlsm .xls) goes through polars' calamine engine (fastexcel) with every cell as text.
+Parquet is read as is and its columns cast to text.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import hashlib
+import io
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from ..errors import DataError, InputNotFoundError, IOFailure, UsageError
+from .columns import alias_score, resolve
+
+ROW = "__row"
+HEADER_SCAN_ROWS = 20
+CSV_EXT = {".csv", ".tsv", ".txt", ".tab"}
+EXCEL_EXT = {".xlsx", ".xlsm", ".xls", ".xlsb", ".ods"}
+CHUNK = 16 << 20
+
+
+@dataclass
+class RawTable:
+    """Text columns of the input plus where they came from."""
+
+    source: str  # the name shown in messages
+    frame: pl.LazyFrame  # String columns (original headers) + __row
+    headers: list[str]
+    mapping: dict[str, str]  # role -> header
+    format: str  # csv | excel | parquet
+    header_row: int  # 1-based row of the header
+    size: int
+    sha256: str
+    encoding: str | None = None
+    delimiter: str | None = None
+    sheet: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def read_input(
+    path: str,
+    *,
+    encoding: str = "",
+    sheet: str | int = "",
+    mapping: dict[str, str] | None = None,
+    stdin: io.BufferedIOBase | None = None,
+) -> RawTable:
+    """Open ``path`` (or ``-`` for CSV on stdin) and resolve its columns."""
+    mapping = mapping or {}
+    if path == "-":
+        stream = stdin if stdin is not None else sys.stdin.buffer
+        if stdin is None and sys.stdin.isatty():
+            msg = "reading CSV from stdin, but stdin is a terminal; pipe a file in (segkit segment - < orders.csv)"
+            raise UsageError(msg)
+        data = stream.read()
+        return _read_csv_bytes(data, "<stdin>", encoding, mapping, ".csv")
+    p = Path(path)
+    if not p.exists():
+        raise InputNotFoundError(f"{path}: no such file; check the path (run `ls` in that folder)")
+    if p.is_dir():
+        raise InputNotFoundError(f"{path}: is a folder, not a file; give the export file itself")
+    try:
+        size = p.stat().st_size
+        with p.open("rb") as fh:
+            head = fh.read(8)
+    except OSError as exc:
+        raise IOFailure(f"{path}: cannot read ({exc.strerror}); check the file's permissions") from None
+    if size == 0:
+        raise DataError(f"{path}: the file is empty; export the orders again")
+    ext = p.suffix.lower()
+    if head.startswith(b"PAR1") or ext == ".parquet":
+        return _read_parquet(p, mapping)
+    if ext in EXCEL_EXT or head.startswith(b"PK\x03\x04") or head.startswith(b"\xd0\xcf\x11\xe0"):
+        return _read_excel(p, sheet, mapping, size)
+    return _read_csv_path(p, encoding, mapping)
+
+
+# ----------------------------------------------------------------------------------------- CSV
+
+def _scan_file(p: Path) -> tuple[str, bool, bytes]:
+    """One pass: sha256, whether the bytes are valid UTF-8, and the first 256 KiB."""
+    digest = hashlib.sha256()
+    decoder = codecs.getincrementaldecoder("utf-8")("strict")
+    utf8 = True
+    head = b""
+    try:
+        with p.open("rb") as fh:
+            while chunk := fh.read(CHUNK):
+                digest.update(chunk)
+                if len(head) < 262144:
+                    head += chunk[: 262144 - len(head)]
+                if utf8:
+                    try:
+                        decoder.decode(chunk)
+                    except UnicodeDecodeError:
+                        utf8 = False
+            if utf8:
+                try:
+                    decoder.decode(b"", final=True)
+                except UnicodeDecodeError:
+                    utf8 = False
+    except OSError as exc:
+        raise IOFailure(f"{p}: read failed ({exc.strerror})") from None
+    return digest.hexdigest(), utf8, head
+
+
+def _check_text(source: str, head: bytes) -> None:
+    if b"\x00" in head[:8192]:
+        msg = (f"{source}: this is not a text file (it holds NUL bytes); "
+               "export the orders as CSV or Excel (.xlsx)")
+        raise DataError(msg)
+
+
+def _decode_strict(source: str, data: bytes, encoding: str) -> tuple[str, str]:
+    if encoding:
+        try:
+            return data.decode(encoding), encoding
+        except LookupError:
+            raise UsageError(f"--encoding {encoding}: unknown encoding; try utf-8 or gb18030") from None
+        except UnicodeDecodeError as exc:
+            line = data[: exc.start].count(b"\n") + 1
+            msg = f"{source}: line {line} is not valid {encoding}; try --encoding gb18030 or utf-8"
+            raise DataError(msg) from None
+    try:
+        return data.decode("utf-8-sig"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    try:
+        return data.decode("gb18030"), "gb18030"
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        msg = (f"{source}: line {line} is neither UTF-8 nor GB18030 text; "
+               "export the file as UTF-8 CSV or give its encoding with --encoding")
+        raise DataError(msg) from None
+
+
+def _head_rows(text: str, delimiter: str) -> list[list[str]]:
+    lines = text.splitlines()[: HEADER_SCAN_ROWS * 4]
+    reader = csv.reader(lines, delimiter=delimiter)
+    rows = []
+    try:
+        for row in reader:
+            rows.append(row)
+            if len(rows) >= HEADER_SCAN_ROWS:
+                break
+    except csv.Error:
+        pass
+    return rows
+
+
+def _sniff(text: str, ext: str) -> tuple[str, int, list[str]]:
+    """Pick the delimiter and header row: the row with the most recognised column names."""
+    candidates = ["\t"] if ext in (".tsv", ".tab") else [",", ";", "\t", "|"]
+    best: tuple[int, int, int, str] | None = None  # (score, -row, width, delimiter)
+    for d in candidates:
+        rows = _head_rows(text, d)
+        for i, row in enumerate(rows):
+            key = (alias_score(row), -i, len(row), d)
+            if best is None or key > best:
+                best = key
+    if best is not None and best[0] > 0:
+        d = best[3]
+        return d, -best[1], _head_rows(text, d)[-best[1]]
+    # No recognised name anywhere: take the delimiter that splits the first line most.
+    first = text.splitlines()[0] if text else ""
+    d = max(candidates, key=first.count)
+    rows = _head_rows(text, d)
+    return d, 0, rows[0] if rows else []
+
+
+def _read_csv_path(p: Path, encoding: str, mapping: dict[str, str]) -> RawTable:
+    sha, utf8, head = _scan_file(p)
+    source = str(p)
+    _check_text(source, head)
+    size = p.stat().st_size
+    if utf8 and encoding.lower().replace("-", "").replace("_", "") in ("", "utf8", "utf8sig"):
+        text_head = head.decode("utf-8-sig", errors="ignore")
+        delimiter, header_idx, _ = _sniff(text_head, p.suffix.lower())
+        lf = _scan(p, delimiter, header_idx, source)
+        return _finish_csv(lf, source, size, sha, "utf-8", delimiter, header_idx, mapping)
+    data = p.read_bytes()
+    return _read_csv_bytes(data, source, encoding, mapping, p.suffix.lower(), sha=sha, size=size)
+
+
+def _read_csv_bytes(
+    data: bytes, source: str, encoding: str, mapping: dict[str, str], ext: str,
+    *, sha: str | None = None, size: int | None = None,
+) -> RawTable:
+    if not data.strip():
+        raise DataError(f"{source}: no data (the input is empty); export the orders again")
+    _check_text(source, data[:8192])
+    text, used = _decode_strict(source, data, encoding)
+    delimiter, header_idx, _ = _sniff(text[:262144], ext)
+    utf8 = text.encode("utf-8") if used != "utf-8" else data
+    lf = _scan(utf8, delimiter, header_idx, source)
+    return _finish_csv(lf, source, size if size is not None else len(data),
+                       sha or hashlib.sha256(data).hexdigest(), used, delimiter, header_idx, mapping)
+
+
+def _scan(src: Path | bytes, delimiter: str, header_idx: int, source: str) -> pl.LazyFrame:
+    try:
+        lf = pl.scan_csv(
+            src, separator=delimiter, skip_rows=header_idx, infer_schema=False,
+            truncate_ragged_lines=True, row_index_name=ROW, row_index_offset=header_idx + 2,
+            raise_if_empty=False, glob=False,
+        )
+        lf.collect_schema()
+    except pl.exceptions.PolarsError as exc:
+        msg = f"{source}: cannot parse as CSV ({str(exc).splitlines()[0]}); check the delimiter and quoting"
+        raise DataError(msg) from None
+    return lf
+
+
+def _finish_csv(lf, source, size, sha, encoding, delimiter, header_idx, mapping) -> RawTable:
+    headers = [c for c in lf.collect_schema().names() if c != ROW]
+    mapping_found = resolve(headers, mapping, source)
+    notes = [f"read {source} as {encoding}, delimiter {delimiter!r}"
+             + (f", header on row {header_idx + 1}" if header_idx else "")]
+    return RawTable(source, lf, headers, mapping_found, "csv", header_idx + 1, size, sha,
+                    encoding=encoding, delimiter=delimiter, notes=notes)
+
+
+# --------------------------------------------------------------------------------------- Excel
+
+def _sha256(p: Path) -> str:
+    digest = hashlib.sha256()
+    with p.open("rb") as fh:
+        while chunk := fh.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _first_used_row(p: Path, sheet_name: str) -> int:
+    """1-based row where calamine's range starts (it trims leading empty rows)."""
+    if p.suffix.lower() not in (".xlsx", ".xlsm"):
+        return 1
+    import openpyxl
+
+    try:
+        wb = openpyxl.load_workbook(p, read_only=True, data_only=True)
+        try:
+            ws = wb[sheet_name]
+            for i, row in enumerate(ws.iter_rows(min_row=1, max_row=200, values_only=True), start=1):
+                if any(v is not None and str(v) != "" for v in row):
+                    return i
+        finally:
+            wb.close()
+    except (OSError, KeyError, ValueError):
+        return 1
+    return 1
+
+
+def _read_excel(p: Path, sheet: str | int, mapping: dict[str, str], size: int) -> RawTable:
+    import fastexcel
+
+    source = str(p)
+    try:
+        reader = fastexcel.read_excel(str(p))
+    except fastexcel.FastExcelError as exc:
+        first = str(exc).splitlines()[0]
+        msg = f"{source}: not a readable Excel workbook ({first}); open it in Excel and save it as .xlsx or CSV"
+        raise DataError(msg) from None
+    names = reader.sheet_names
+    if sheet != "" and sheet is not None:
+        if isinstance(sheet, int) or (isinstance(sheet, str) and sheet.isdigit() and sheet not in names):
+            idx = int(sheet)
+            if not 0 <= idx < len(names):
+                msg = f"{source}: --sheet {sheet}: the workbook has {len(names)} sheet(s): {', '.join(names)}"
+                raise DataError(msg)
+            chosen = [names[idx]]
+        elif sheet in names:
+            chosen = [sheet]
+        else:
+            raise DataError(f"{source}: no sheet '{sheet}'; sheets are: {', '.join(names)}")
+    else:
+        chosen = names
+    errors: list[str] = []
+    for name in chosen:
+        try:
+            df = reader.load_sheet(name, header_row=None, dtypes="string").to_polars()
+        except fastexcel.FastExcelError as exc:
+            errors.append(f"sheet '{name}': {str(exc).splitlines()[0]}")
+            continue
+        if df.height == 0:
+            errors.append(f"sheet '{name}' is empty")
+            continue
+        head = df.head(HEADER_SCAN_ROWS).rows()
+        scores = [alias_score(r) for r in head]
+        header_idx = max(range(len(scores)), key=lambda i: (scores[i], -i))
+        headers = _unique_headers(head[header_idx])
+        try:
+            found = resolve(headers, mapping, f"{source} (sheet '{name}')")
+        except DataError as exc:
+            if len(chosen) == 1:
+                raise
+            errors.append(str(exc))
+            continue
+        offset = _first_used_row(p, name)
+        body = df.slice(header_idx + 1)
+        body.columns = headers
+        body = body.with_row_index(ROW, offset=offset + header_idx + 1)
+        notes = [f"read {source}, sheet '{name}'"
+                 + (f", header on row {offset + header_idx}" if offset + header_idx > 1 else "")]
+        return RawTable(source, body.lazy(), headers, found, "excel", offset + header_idx, size,
+                        _sha256(p), sheet=name, notes=notes)
+    if len(errors) == 1:
+        raise DataError(errors[0])
+    msg = (f"{source}: no sheet has the required columns (customer_id, order_date, amount); "
+           f"pick one with --sheet and name columns with --map ({'; '.join(errors)[:300]})")
+    raise DataError(msg)
+
+
+def _unique_headers(cells) -> list[str]:
+    out: list[str] = []
+    for i, c in enumerate(cells):
+        name = str(c).strip() if c is not None and str(c).strip() else f"column_{i + 1}"
+        base, n = name, 1
+        while name in out:
+            n += 1
+            name = f"{base}_{n}"
+        out.append(name)
+    return out
+
+
+# ------------------------------------------------------------------------------------- Parquet
+
+def _read_parquet(p: Path, mapping: dict[str, str]) -> RawTable:
+    source = str(p)
+    try:
+        lf = pl.scan_parquet(p)
+        schema = lf.collect_schema()
+    except pl.exceptions.PolarsError as exc:
+        raise DataError(f"{source}: not a readable Parquet file ({str(exc).splitlines()[0]})") from None
+    headers = list(schema.names())
+    found = resolve(headers, mapping, source)
+    casts = []
+    for name, dtype in schema.items():
+        col = pl.col(name)
+        if dtype == pl.Date:
+            casts.append(col.dt.strftime("%Y-%m-%d"))
+        elif isinstance(dtype, pl.Datetime):
+            casts.append(col.dt.strftime("%Y-%m-%d %H:%M:%S"))
+        else:
+            casts.append(col.cast(pl.String))
+    lf = lf.select(casts).with_row_index(ROW, offset=2)
+    return RawTable(source, lf, headers, found, "parquet", 1, p.stat().st_size, _sha256(p),
+                    notes=[f"read {source} as Parquet"])

@@ -1,0 +1,203 @@
+"""run(): read -> clean -> customer features -> clustering -> validation, as one result object.
+
+Every writer (files, terminal, reports) reads only the ``Segmentation`` this returns.
+``progress`` is an optional callback ``progress(step: str)`` called as each step starts; the
+library never prints.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from . import __version__
+from .clean import Cleaned, clean
+from .config import Config
+from .features import CustomerTable, build_customers
+from .io.read import RawTable, read_input
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class Segmentation:
+    config: Config
+    raw: RawTable
+    cleaned: Cleaned
+    table: CustomerTable
+    clusters: object | None = None  # cluster.ClusterResult
+    validation: object | None = None  # validate.Validation
+    migration: object | None = None  # migration.Migration
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def customers(self) -> pl.DataFrame:
+        return self.table.customers
+
+    @property
+    def assignments(self) -> pl.DataFrame:
+        """The public columns of assignments.csv, in SPEC order."""
+        return self.table.customers.select([c for c in self.table.customers.columns if not c.startswith("_")])
+
+
+def run(
+    input_path: str,
+    cfg: Config,
+    *,
+    progress: Progress | None = None,
+    stdin: io.BufferedIOBase | None = None,
+    cluster: bool = True,
+    previous: str | None = None,
+) -> Segmentation:
+    step = progress or (lambda _s: None)
+    step("read")
+    raw = read_input(input_path, encoding=cfg.encoding, sheet=cfg.sheet, mapping=cfg.columns, stdin=stdin)
+    step("clean")
+    cleaned = clean(raw, cfg)
+    step("customers")
+    table = build_customers(cleaned.lines, cfg, cleaned.roles, raw.source)
+    result = Segmentation(cfg, raw, cleaned, table, notes=list(raw.notes))
+    if cluster:
+        from .cluster import cluster_customers
+        from .validate import validate
+
+        step("cluster")
+        result.clusters = cluster_customers(table.customers, cfg)
+        table.customers = result.clusters.customers
+        step("validate")
+        result.validation = validate(result.clusters, cfg, cleaned.roles)
+    if previous:
+        from .migration import compare
+
+        step("migration")
+        result.migration = compare(table.customers, previous, cfg)
+        table.customers = result.migration.customers
+    return result
+
+
+def _round(x: float | None, nd: int = 6) -> float | None:
+    return None if x is None else round(float(x), nd)
+
+
+def tier_table(result: Segmentation) -> list[dict]:
+    cfg = result.config
+    df = result.customers
+    total = df["_annual"].sum()
+    n = df.height
+    g = dict(
+        (t, (c, s)) for t, c, s in df.group_by("tier").agg(pl.len(), pl.col("_annual").sum()).iter_rows()
+    )
+    rows, cum_spend, cum_cust = [], 0, 0
+    for t in cfg.tiers:
+        c, s = g.get(t.name, (0, 0))
+        cum_spend += s
+        cum_cust += c
+        rows.append({
+            "tier": t.name,
+            "zh": t.zh,
+            "min": t.min,
+            "customers": int(c),
+            "share_of_customers": c / n if n else 0.0,
+            "annual_spend": s / 1e6,
+            "share_of_spend": (s / total) if total > 0 else None,
+            "cumulative_share_of_customers": cum_cust / n if n else 0.0,
+            "cumulative_share_of_spend": (cum_spend / total) if total > 0 else None,
+        })
+    return rows
+
+
+def segment_table(result: Segmentation) -> list[dict]:
+    cfg = result.config
+    df = result.customers
+    n = df.height
+    g = {s: (c, m) for s, c, m in
+         df.group_by("rfm_segment").agg(pl.len(), pl.col("_monetary").sum()).iter_rows()}
+    names = [s.name for s in cfg.segments]
+    if "Lost" not in names:
+        names.append("Lost")
+    names.append("Others")
+    zh = {"Others": "其他", "Lost": "流失客户"} | {s.name: s.zh for s in cfg.segments}
+    rows = []
+    for name in names:
+        c, m = g.get(name, (0, 0))
+        rows.append({"segment": name, "zh": zh[name], "customers": int(c),
+                     "share": c / n if n else 0.0, "monetary": m / 1e6})
+    return rows
+
+
+def count_table(df: pl.DataFrame, col: str, order: list[str] | None = None) -> list[dict]:
+    g = dict(df.group_by(col).len().iter_rows())
+    keys = order if order is not None else sorted((k for k in g if k is not None), key=str)
+    out = [{"value": k, "customers": int(g.get(k, 0))} for k in keys]
+    if None in g:
+        out.append({"value": None, "customers": int(g[None])})
+    return out
+
+
+def summary(result: Segmentation) -> dict:
+    """The summary.json document (SPEC §5)."""
+    cfg = result.config
+    raw, q, t = result.raw, result.cleaned.quality, result.table
+    df = result.customers
+    doc: dict = {
+        "segkit_version": __version__,
+        "as_of": t.windows.as_of.isoformat(),
+        "windows": t.windows.as_dict(),
+        "input": {
+            "path": raw.source,
+            "name": Path(raw.source).name if raw.source != "<stdin>" else "-",
+            "size": raw.size,
+            "sha256": raw.sha256,
+            "format": raw.format,
+            "encoding": raw.encoding,
+            "sheet": raw.sheet,
+            "header_row": raw.header_row,
+            "columns": raw.mapping,
+            "rows": q["data_rows"],
+            "rejected_rows": q["rejected_rows"],
+        },
+        "customers": df.height,
+        "customers_without_purchase": t.no_purchase_customers,
+        "total_monetary": df["_monetary"].sum() / 1e6,
+        "total_annual_spend": df["_annual"].sum() / 1e6,
+        "tiers": tier_table(result),
+        "segments": segment_table(result),
+        "segments_others_combinations": t.others_combinations,
+        "value_classes": count_table(df, "value_class"),
+        "lifecycle": count_table(df, "lifecycle", ["lapsed", "new", "growing", "declining", "mature"]),
+        "churn_risk": count_table(df, "churn_risk", ["high", "medium", "low"]),
+        "personas": count_table(df, "persona", [p.name for p in cfg.personas]),
+        "rfm": {
+            "method": cfg.scoring_method,
+            "cut_points": t.cut_points,
+            "score_means": {k: _round(v) for k, v in t.score_means.items()},
+            "population_median_gap_days": t.population_median_gap,
+        },
+        "data_quality": {
+            **q,
+            "excluded_after_as_of": t.excluded_after_as_of,
+            "customers_without_purchase": t.no_purchase_customers,
+        },
+        "config": _jsonable(cfg.effective),
+    }
+    if result.clusters is not None:
+        doc["clusters"] = result.clusters.summary()
+    if result.validation is not None:
+        doc["validation"] = result.validation.summary()
+    if result.migration is not None:
+        doc["migration"] = result.migration.summary()
+    return doc
+
+
+def _jsonable(obj):
+    if isinstance(obj, dict):
+        return {k: _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if hasattr(obj, "isoformat"):
+        return obj.isoformat()
+    return obj
