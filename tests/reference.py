@@ -102,9 +102,9 @@ def compute(lines, as_of: dt.date | None = None) -> dict[str, dict]:
             life = "lapsed"
         elif tier_start <= min(ds) <= tier_end:
             life = "new"
-        elif row["yoy_growth"] is not None and row["yoy_growth"] >= 0.2:
+        elif row["yoy_growth"] is not None and row["yoy_growth"] >= 0.2 - 1e-9:
             life = "growing"
-        elif row["yoy_growth"] is not None and row["yoy_growth"] <= -0.2:
+        elif row["yoy_growth"] is not None and row["yoy_growth"] <= -0.2 + 1e-9:
             life = "declining"
         else:
             life = "mature"

@@ -8,11 +8,13 @@ Degenerate data (too few customers, identical customers) gets a reason instead o
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 import polars as pl
 from sklearn.cluster import KMeans
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import silhouette_score
 
 from .config import Config
@@ -45,7 +47,7 @@ def standardise(x: np.ndarray) -> np.ndarray:
     """z-scores per column (population std); a constant column becomes zeros."""
     mean = x.mean(axis=0)
     std = x.std(axis=0)
-    std[std == 0] = 1.0
+    std[np.ptp(x, axis=0) == 0] = 1.0
     return (x - mean) / std
 
 
@@ -73,7 +75,10 @@ class CustomerKMeans:
         self.silhouette_sample = silhouette_sample
 
     def _kmeans(self, k: int, x: np.ndarray) -> KMeans:
-        return KMeans(n_clusters=k, n_init=self.n_init, random_state=self.random_state).fit(x)
+        with warnings.catch_warnings():
+            # k is capped at the number of distinct rows, so a convergence warning adds nothing
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            return KMeans(n_clusters=k, n_init=self.n_init, random_state=self.random_state).fit(x)
 
     def fit(self, x: np.ndarray, value: np.ndarray) -> CustomerKMeans:
         """Cluster rows of ``x``; number clusters by descending mean of ``value``."""
@@ -226,7 +231,7 @@ def cluster_customers(customers: pl.DataFrame, cfg: Config) -> ClusterResult:
         result.skipped_reason = f"only {n} customer(s) with a purchase; at least 3 are needed to form 2 clusters"
         return result
     x_raw = frame.select(features).to_numpy().astype(np.float64)
-    if np.all(x_raw.std(axis=0) == 0):
+    if np.all(np.ptp(x_raw, axis=0) == 0):
         result.skipped_reason = "all customers have identical recency, frequency and monetary values"
         return result
     x = standardise(x_raw)

@@ -29,7 +29,9 @@ VALUE_CLASSES = {
 }
 LIFECYCLES = ("lapsed", "new", "growing", "declining", "mature")
 ATTRIBUTE_ROLES = ("channel", "region", "customer_type")
-NO_RECENCY = 10**9  # stands for "no purchase": worse than any real recency
+NO_RECENCY = 10**9
+# 120 / 100 - 1 is 0.19999999999999996 in binary floating point; +20% must still count as growing.
+YOY_TOLERANCE = 1e-9  # stands for "no purchase": worse than any real recency
 
 
 @dataclass(frozen=True)
@@ -251,8 +253,8 @@ def build_customers(
     ).with_columns(
         pl.when(~pl.col("_bought_in_window")).then(pl.lit("lapsed"))
         .when(_between("first_order_date", win.tier_start, win.tier_end)).then(pl.lit("new"))
-        .when(pl.col("yoy_growth") >= cfg.growing).then(pl.lit("growing"))
-        .when(pl.col("yoy_growth") <= cfg.declining).then(pl.lit("declining"))
+        .when(pl.col("yoy_growth") >= cfg.growing - YOY_TOLERANCE).then(pl.lit("growing"))
+        .when(pl.col("yoy_growth") <= cfg.declining + YOY_TOLERANCE).then(pl.lit("declining"))
         .otherwise(pl.lit("mature")).alias("lifecycle"),
     )
     modes = _modes(lines, tuple(r for r in roles if r in ATTRIBUTE_ROLES or r == "customer_name"))
