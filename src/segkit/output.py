@@ -110,7 +110,24 @@ class StagedDir:
         """A file of an earlier run that this run does not produce (e.g. rejected_rows.csv)."""
         self._remove.append(self.directory / name)
 
+    def _preflight(self) -> None:
+        """Check every target can be replaced before renaming any, so a run is all or nothing."""
+        for _, final in self._staged:
+            if final.is_dir():
+                self.discard()
+                raise OutputError(f"cannot write {final}: a folder has that name; move it or choose another -o")
+            if final.exists():
+                try:
+                    with final.open("ab"):
+                        pass
+                except PermissionError:
+                    self.discard()
+                    msg = (f"cannot replace {final}: it is open in another program (Excel?) or read-only; "
+                           "close it and run again")
+                    raise OutputError(msg) from None
+
     def commit(self) -> list[Path]:
+        self._preflight()
         done = []
         for tmp, final in self._staged:
             try:

@@ -31,7 +31,7 @@ class Segmentation:
     table: CustomerTable
     clusters: object | None = None  # cluster.ClusterResult
     validation: object | None = None  # validate.Validation
-    migration: object | None = None  # migration.Migration
+    migration: object | None = None  # migration.Migration, added by migration.add_migration
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -51,7 +51,6 @@ def run(
     progress: Progress | None = None,
     stdin: io.BufferedIOBase | None = None,
     cluster: bool = True,
-    previous: str | None = None,
 ) -> Segmentation:
     step = progress or (lambda _s: None)
     step("read")
@@ -70,12 +69,6 @@ def run(
         table.customers = result.clusters.customers
         step("validate")
         result.validation = validate(result.clusters, cfg, cleaned.roles)
-    if previous:
-        from .migration import compare
-
-        step("migration")
-        result.migration = compare(table.customers, previous, cfg)
-        table.customers = result.migration.customers
     return result
 
 

@@ -61,7 +61,8 @@ def segment_command(
     assignments = result.assignments
     if to_stdout:
         if fmt == "table":
-            _print_table(assignments, Console(file=sys.stdout, highlight=False))
+            _print_table(assignments, Console(file=sys.stdout, highlight=False,
+                                              width=None if sys.stdout.isatty() else 160))
         else:
             stdout.write(rows_bytes(assignments, fmt))
             stdout.flush()
@@ -101,9 +102,18 @@ def segment_command(
     return result
 
 
+TABLE_COLUMNS = ("customer_id", "customer_name", "tier", "annual_spend", "yoy_growth", "rfm_score",
+                 "rfm_segment", "cluster", "lifecycle", "churn_risk", "tier_change")
+
+
 def _print_table(df: pl.DataFrame, console: Console) -> None:
+    """``--format table``: the columns a person scans first (csv/json carry them all)."""
     from rich.table import Table
 
+    df = df.select([c for c in TABLE_COLUMNS if c in df.columns]).with_columns(
+        pl.col("annual_spend").round(2).cast(pl.String),
+        ((pl.col("yoy_growth") * 100).round(1).cast(pl.String) + "%"),
+    )
     table = Table(show_lines=False)
     for c in df.columns:
         table.add_column(c, overflow="fold")

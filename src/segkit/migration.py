@@ -1,0 +1,161 @@
+"""Tier migration against an earlier run's assignments.csv.
+
+``tier_change`` is up / down / same by the position of the tiers in the current config (the first
+tier is the highest), ``new`` for customers absent from the previous run. Customers of the previous
+run absent from this one are ``lost``. The matrix has the previous tiers (plus ``new``) as rows
+and the current tiers (plus ``lost``) as columns, with customer counts and spend: current annual
+spend, and for the ``lost`` column the annual spend they had in the previous run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from .errors import DataError, InputNotFoundError
+
+PLACEHOLDER = re.compile(r"\{(as_of|date)\}")
+
+
+@dataclass
+class Migration:
+    previous: str
+    customers: pl.DataFrame
+    changes: dict
+    lost: pl.DataFrame
+    row_labels: list[str]
+    column_labels: list[str]
+    counts: list[list[int]]
+    spend: list[list[float]]
+    unknown_previous_tiers: list[str] = field(default_factory=list)
+
+    def summary(self) -> dict:
+        return {
+            "previous": self.previous,
+            "changes": self.changes,
+            "lost_customers": self.lost.height,
+            "lost": self.lost.to_dicts(),
+            "row_labels": self.row_labels,
+            "column_labels": self.column_labels,
+            "matrix": {"tiers": self.column_labels[:-1], "counts": self.counts, "spend": self.spend},
+            "unknown_previous_tiers": self.unknown_previous_tiers,
+        }
+
+
+def _run_as_of(directory: Path) -> dt.date | None:
+    """The as_of of an earlier output folder (from its summary.json, else its name)."""
+    summary = directory / "summary.json"
+    try:
+        return dt.date.fromisoformat(json.loads(summary.read_text(encoding="utf-8"))["as_of"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    try:
+        return dt.date.fromisoformat(directory.name[:10])
+    except ValueError:
+        return None
+
+
+def find_previous(previous: str, template: str, as_of: dt.date, out: Path | None) -> Path | None:
+    """Resolve ``--previous``: a file, a folder holding assignments.csv, or ``auto``.
+
+    ``auto`` with ``-o base/{as_of}`` picks the folder under ``base/`` of the latest run whose as_of
+    is before this one; with a fixed ``-o`` it compares with the assignments already there. It
+    returns None when there is no earlier run (the first run of a schedule).
+    """
+    if previous != "auto":
+        p = Path(previous)
+        if p.is_dir():
+            p = p / "assignments.csv"
+        if not p.is_file():
+            msg = f"--previous {previous}: no assignments.csv there; give an earlier run's folder or its assignments.csv"
+            raise InputNotFoundError(msg)
+        return p
+    match = PLACEHOLDER.search(template)
+    if match is None:
+        candidate = (out or Path(template)) / "assignments.csv"
+        return candidate if candidate.is_file() else None
+    base = Path(template[: match.start()] + "x").parent  # the folder holding the dated runs
+    if not base.is_dir():
+        return None
+    runs = []
+    for child in base.iterdir():
+        if child.is_dir() and (child / "assignments.csv").is_file() and child != out:
+            run_as_of = _run_as_of(child)
+            if run_as_of is not None and run_as_of < as_of:
+                runs.append((run_as_of, child.name, child))
+    if not runs:
+        return None
+    return max(runs)[2] / "assignments.csv"
+
+
+def read_previous(path: Path) -> pl.DataFrame:
+    try:
+        df = pl.read_csv(path, infer_schema=False)
+    except (OSError, pl.exceptions.PolarsError) as exc:
+        raise DataError(f"--previous {path}: cannot read it as segkit assignments ({exc})") from None
+    missing = [c for c in ("customer_id", "tier", "annual_spend") if c not in df.columns]
+    if missing:
+        msg = f"--previous {path}: not a segkit assignments.csv (no column '{missing[0]}')"
+        raise DataError(msg)
+    # undo the leading ' that protects spreadsheet users from formulas
+    undo = [pl.col(c).str.replace(r"^'([=+\-@])", "$1").alias(c)
+            for c in ("customer_name",) if c in df.columns]
+    return df.with_columns(undo).select(
+        "customer_id",
+        *([pl.col("customer_name")] if "customer_name" in df.columns else []),
+        pl.col("tier").alias("previous_tier"),
+        pl.col("annual_spend").cast(pl.Float64, strict=False).alias("previous_annual_spend"),
+    )
+
+
+def compare(customers: pl.DataFrame, previous_path: Path, tier_names: list[str]) -> Migration:
+    prev = read_previous(previous_path)
+    rank = {name: i for i, name in enumerate(tier_names)}
+    unknown = sorted(set(prev["previous_tier"].drop_nulls()) - set(rank))
+    joined = customers.join(prev.select("customer_id", "previous_tier"), on="customer_id", how="left",
+                            maintain_order="left")
+    cur_rank = pl.col("tier").replace_strict(rank, default=None, return_dtype=pl.Int64)
+    prev_rank = pl.col("previous_tier").replace_strict(rank, default=None, return_dtype=pl.Int64)
+    joined = joined.with_columns(
+        pl.when(pl.col("previous_tier").is_null()).then(pl.lit("new"))
+        .when(prev_rank.is_null()).then(pl.lit(None, pl.String))
+        .when(cur_rank < prev_rank).then(pl.lit("up"))
+        .when(cur_rank > prev_rank).then(pl.lit("down"))
+        .otherwise(pl.lit("same")).alias("tier_change")
+    )
+    lost = prev.join(customers.select("customer_id"), on="customer_id", how="anti").sort(
+        ["previous_annual_spend", "customer_id"], descending=[True, False], nulls_last=True
+    )
+    rows = tier_names + ["new"]
+    cols = tier_names + ["lost"]
+    counts = [[0] * len(cols) for _ in rows]
+    spend = [[0.0] * len(cols) for _ in rows]
+    cells = joined.group_by(pl.col("previous_tier").fill_null("new"), "tier").agg(
+        pl.len(), pl.col("_annual").sum()
+    )
+    for p, c, n, s in cells.iter_rows():
+        if p in rows and c in cols:
+            counts[rows.index(p)][cols.index(c)] = int(n)
+            spend[rows.index(p)][cols.index(c)] = s / 1e6
+    for p, n, s in lost.group_by("previous_tier").agg(pl.len(), pl.col("previous_annual_spend").sum()).iter_rows():
+        if p in rows:
+            counts[rows.index(p)][-1] = int(n)
+            spend[rows.index(p)][-1] = float(s or 0.0)
+    changes = {k: 0 for k in ("up", "down", "same", "new")}
+    changes.update({k: int(v) for k, v in joined.group_by("tier_change").len().iter_rows() if k is not None})
+    return Migration(str(previous_path), joined, changes, lost, rows, cols, counts, spend, unknown)
+
+
+def add_migration(result, previous_path: Path | None) -> None:
+    """Attach the migration to a pipeline result (no-op with a note when there is no earlier run)."""
+    if previous_path is None:
+        result.notes.append("--previous auto: no earlier run found; tier migration starts with the next run")
+        return
+    tier_names = [t.name for t in result.config.tiers]
+    result.migration = compare(result.table.customers, previous_path, tier_names)
+    result.table.customers = result.migration.customers

@@ -1,0 +1,424 @@
+"""The report context: everything report.xlsx and report.html show, as plain JSON-safe data.
+
+``build_context(result, doc)`` is the only place where the reports compute anything: it reads the
+summary.json document (``doc``), adds the few aggregates the summary does not hold (R×F heat
+table, tier cross-tabs, top-N customer lists), translates codes into display names in the report
+language, and lays out the SVG charts (``svg.py``). The writers only render it.
+
+The one exception to "plain data" is the Customers sheet: every row of the assignments goes to the
+workbook straight from the polars frame (``result.assignments``), because 100,000 customers as
+Python dicts would cost more than writing them. The context describes its columns
+(``customers_table``: name, kind, width) so the writer needs no decisions of its own.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from ..output import to_jsonable
+from . import svg
+from .labels import QUALITY_KEYS, Names, ui
+
+TOP_N = 50
+SCORES_DESC = (5, 4, 3, 2, 1)
+SCORES_ASC = (1, 2, 3, 4, 5)
+CHANGES = ("up", "down", "same", "new")
+MONEY_COLUMNS = {"monetary", "annual_spend", "prior_annual_spend", "previous_annual_spend"}
+SHARE_COLUMNS = {"yoy_growth"}
+CODE_COLUMNS = {"r_score", "f_score", "m_score", "cluster"}
+TIER_LIST_COLUMNS = ("customer_id", "customer_name", "tier", "annual_spend", "prior_annual_spend", "yoy_growth",
+                     "monetary", "recency_days", "frequency", "last_order_date", "rfm_segment", "churn_risk")
+
+
+def build_context(result, doc: dict, *, top_n: int = TOP_N) -> dict:
+    """The report context of a ``pipeline.Segmentation`` and its summary document."""
+    doc = to_jsonable(doc)
+    cfg = result.config
+    lang = "zh" if cfg.lang == "zh" else "en"
+    t = ui(lang)
+    names = Names(cfg, lang)
+    customers = result.customers
+    tiers = tier_section(doc, customers, names, t)
+    ctx = {
+        "lang": lang,
+        "t": t,
+        "meta": meta_section(doc, t, tiers),
+        "tiers": tiers,
+        "mix": mix_section(doc, names, t),
+        "rfm": rfm_section(doc, customers, names, t, cfg),
+        "clusters": cluster_section(doc, names, t),
+        "validation": validation_section(doc, names, t, lang),
+        "migration": migration_section(doc, names, t, top_n),
+        "quality": quality_section(doc, result.notes, t),
+        "top": top_lists(customers, names, t, top_n),
+        "customers_table": customer_columns(result.assignments),
+    }
+    return to_jsonable(ctx)
+
+
+# --- overview ---------------------------------------------------------------------------------
+
+def meta_section(doc: dict, t: dict, tiers: dict) -> dict:
+    """Header facts and the key figures shown on top of both reports."""
+    inp, win = doc["input"], doc.get("windows", {})
+    facts = [
+        (t["as_of"], doc["as_of"], "text"),
+        (t["tier_window"], f"{win.get('tier_start', '')} – {win.get('tier_end', '')}", "text"),
+        (t["input"], inp.get("path", ""), "text"),
+        (t["input_rows"], inp.get("rows"), "int"),
+        (t["rejected_rows"], inp.get("rejected_rows"), "int"),
+        (t["customers"], doc["customers"], "int"),
+        (t["customers_without_purchase"], doc.get("customers_without_purchase", 0), "int"),
+        (t["total_annual_spend"], doc.get("total_annual_spend"), "money"),
+        (t["total_monetary"], doc.get("total_monetary"), "money"),
+        (t["segkit_version"], doc.get("segkit_version", ""), "text"),
+        (t["sha256"], inp.get("sha256", ""), "text"),
+    ]
+    kpis = [
+        {"label": t["customers"], "value": doc["customers"], "kind": "int"},
+        {"label": t["total_annual_spend"], "value": doc.get("total_annual_spend"), "kind": "money"},
+    ]
+    if tiers["headline"]:
+        kpis.append({"label": t["tiers_pareto"], "value": tiers["headline"], "kind": "text"})
+    return {
+        "title": t["title"],
+        "as_of": doc["as_of"],
+        "input_name": inp.get("name", ""),
+        "segkit_version": doc.get("segkit_version", ""),
+        "facts": [{"label": a, "value": v, "kind": k} for a, v, k in facts],
+        "kpis": kpis,
+    }
+
+
+# --- tiers ------------------------------------------------------------------------------------
+
+def tier_section(doc: dict, customers: pl.DataFrame, names: Names, t: dict) -> dict:
+    """Tier table (the Pareto view), its chart, and tier × churn risk / lifecycle cross-tabs."""
+    rows = []
+    for r in doc["tiers"]:
+        rows.append({
+            "key": r["tier"], "name": names.tier(r["tier"]), "en": r["tier"], "zh": r.get("zh", r["tier"]),
+            "min": r.get("min"), "customers": r["customers"],
+            "share_of_customers": r["share_of_customers"],
+            "cum_share_of_customers": r["cumulative_share_of_customers"],
+            "annual_spend": r["annual_spend"], "share_of_spend": r["share_of_spend"],
+            "cum_share_of_spend": r["cumulative_share_of_spend"],
+            "avg_spend": r["annual_spend"] / r["customers"] if r["customers"] else None,
+        })
+    total = {"customers": doc["customers"], "annual_spend": doc.get("total_annual_spend"),
+             "share_of_customers": 1.0 if doc["customers"] else 0.0,
+             "share_of_spend": 1.0 if (doc.get("total_annual_spend") or 0) > 0 else None}
+    chart = svg.pareto([r["name"] for r in rows], [r["annual_spend"] for r in rows],
+                       [r["cum_share_of_spend"] for r in rows], title=t["pareto_chart"], zh=names.zh,
+                       legend=(t["annual_spend"], t["cum_share_of_spend"]))
+    churn = crosstab(customers, "tier", "churn_risk", [r["key"] for r in rows], ["high", "medium", "low"])
+    life = crosstab(customers, "tier", "lifecycle", [r["key"] for r in rows],
+                    ["lapsed", "new", "growing", "declining", "mature"])
+    return {
+        "rows": rows, "total": total, "chart": chart, "headline": pareto_headline(rows, t, names.zh),
+        "by_churn": _named_crosstab(churn, names.tier, names.churn, t),
+        "by_lifecycle": _named_crosstab(life, names.tier, names.lifecycle, t),
+    }
+
+
+def pareto_headline(rows: list[dict], t: dict, zh: bool) -> str:
+    """'15% of customers bring 85% of annual spend': the first tier reaching 80% of spend."""
+    for r in rows:
+        cum = r["cum_share_of_spend"]
+        if cum is not None and cum >= 0.8:
+            c = r["cum_share_of_customers"]
+            if zh:
+                return f"{c:.0%} 的客户贡献了 {cum:.0%} 的年度采购额"
+            return f"{c:.0%} of customers bring {cum:.0%} of annual spend"
+    return ""
+
+
+def crosstab(df: pl.DataFrame, row: str, col: str, row_order: list[str], col_order: list[str]) -> dict:
+    """Counts of customers by two columns, in the given orders (nulls last, when present)."""
+    counts = {(a, b): n for a, b, n in df.group_by(row, col).len().iter_rows()}
+    cols = list(col_order) + ([None] if any(b is None for _, b in counts) else [])
+    return {"row_codes": row_order, "col_codes": cols,
+            "counts": [[int(counts.get((a, b), 0)) for b in cols] for a in row_order]}
+
+
+def _named_crosstab(tab: dict, row_name, col_name, t: dict) -> dict:
+    return {
+        "rows": [row_name(c) for c in tab["row_codes"]],
+        "columns": [t["none"] if c is None else col_name(c) for c in tab["col_codes"]],
+        "counts": tab["counts"],
+        "totals": [sum(r) for r in tab["counts"]],
+    }
+
+
+def mix_section(doc: dict, names: Names, t: dict) -> list[dict]:
+    """Customers by lifecycle, churn risk, persona and value class."""
+    n = doc["customers"] or 1
+    groups = (("lifecycle", t["lifecycle"], names.lifecycle), ("churn_risk", t["churn_risk"], names.churn),
+              ("personas", t["persona"], names.persona), ("value_classes", t["value_class"], names.value_class))
+    out = []
+    for key, title, name in groups:
+        rows = [{"name": t["none"] if r["value"] is None else name(r["value"]), "customers": r["customers"],
+                 "share": r["customers"] / n} for r in doc.get(key, [])]
+        out.append({"key": key, "title": title, "rows": rows})
+    return out
+
+
+# --- RFM --------------------------------------------------------------------------------------
+
+def _range_text(lo_hi) -> str:
+    lo, hi = lo_hi
+    return str(lo) if lo == hi else f"{lo}–{hi}"
+
+
+def rfm_section(doc: dict, customers: pl.DataFrame, names: Names, t: dict, cfg) -> dict:
+    """Segment table and chart, R×F heat tables, and the score cut points used."""
+    ranges = {s.name: (_range_text(s.r), _range_text(s.f), _range_text(s.m)) for s in cfg.segments}
+    segments = []
+    for r in doc["segments"]:
+        rr, ff, mm = ranges.get(r["segment"], ("", "", ""))
+        segments.append({"key": r["segment"], "name": names.segment(r["segment"]), "en": r["segment"],
+                         "zh": r.get("zh", ""), "r": rr, "f": ff, "m": mm, "customers": r["customers"],
+                         "share": r["share"], "monetary": r["monetary"]})
+    chart = svg.hbars([s["name"] for s in segments], [s["customers"] for s in segments],
+                      [f"{s['customers']:,} ({s['share']:.1%})" for s in segments], title=t["segment_chart"])
+    rfm = doc.get("rfm", {})
+    return {
+        "segments": segments, "chart": chart, "heat": heat_table(customers, t),
+        "cut_points": cut_point_rows(rfm.get("cut_points", {}), names),
+        "collapsed": [{"metric": names.metric(m), "scores": v.get("collapsed", [])}
+                      for m, v in rfm.get("cut_points", {}).items() if v.get("collapsed")],
+        "method": rfm.get("method", ""),
+        "score_means": [{"score": k, "mean": v} for k, v in rfm.get("score_means", {}).items()],
+        "others_combinations": doc.get("segments_others_combinations", []),
+    }
+
+
+def heat_table(customers: pl.DataFrame, t: dict) -> dict:
+    """Customers and mean net amount by R score (rows, 5 first) and F score (columns, 1 first)."""
+    g = customers.group_by("r_score", "f_score").agg(pl.len().alias("n"), pl.col("monetary").mean().alias("m"))
+    cells = {(int(r), int(f)): (int(n), m) for r, f, n, m in g.iter_rows() if r is not None and f is not None}
+    counts = [[cells.get((r, f), (0, None))[0] for f in SCORES_ASC] for r in SCORES_DESC]
+    means = [[cells.get((r, f), (0, None))[1] for f in SCORES_ASC] for r in SCORES_DESC]
+    rows = [f"R{r}" for r in SCORES_DESC]
+    cols = [f"F{f}" for f in SCORES_ASC]
+    tips = [[f"R{r} F{f}: {counts[i][j]:,} · {t['mean_monetary']} "
+             + ("–" if means[i][j] is None else f"{means[i][j]:,.0f}")
+             for j, f in enumerate(SCORES_ASC)] for i, r in enumerate(SCORES_DESC)]
+    chart = svg.heatmap(rows, cols, counts, [[f"{c:,}" for c in row] for row in counts], title=t["heat_title"],
+                        tips=tips)
+    return {"rows": rows, "columns": cols, "counts": counts, "mean_monetary": means, "chart": chart}
+
+
+def cut_point_rows(cut_points: dict, names: Names) -> list[dict]:
+    rows = []
+    for metric, spec in cut_points.items():
+        for b in spec.get("bins", []):
+            rows.append({"metric": names.metric(metric), "score": b["score"], "customers": b["customers"],
+                         "min": b.get("min"), "max": b.get("max")})
+    return rows
+
+
+# --- clusters and validation ------------------------------------------------------------------
+
+def cluster_section(doc: dict, names: Names, t: dict) -> dict:
+    """Cluster profiles in original units, centres as z-scores (charted), silhouette by k."""
+    cl = doc.get("clusters")
+    if not cl:
+        return {"available": False, "reason": t["not_available"]}
+    if cl.get("skipped_reason") or not cl.get("profiles"):
+        return {"available": False, "reason": cl.get("skipped_reason") or t["not_available"]}
+    features = cl["features"]
+    profiles = []
+    for p in cl["profiles"]:
+        profiles.append({
+            **{k: p.get(k) for k in ("cluster", "customers", "share", "mean_recency_days", "median_recency_days",
+                                      "mean_frequency", "median_frequency", "mean_monetary", "median_monetary",
+                                      "mean_annual_spend", "median_annual_spend")},
+            "label": names.cluster(p),
+            "dominant_tier": names.tier(p.get("dominant_tier")),
+            "dominant_segment": names.segment(p.get("dominant_segment")),
+            "dominant_persona": names.persona(p.get("dominant_persona")),
+            "z": [p.get("centroid_z", {}).get(f) for f in features],
+        })
+    feature_names = [names.feature(f) for f in features]
+    chart = svg.grouped_bars([f"{t['cluster']} {p['cluster']}" for p in profiles], feature_names,
+                             [p["z"] for p in profiles], title=t["cluster_chart"])
+    return {
+        "available": True, "k": cl["k"], "k_choice": cl.get("k_choice", ""),
+        "reduced_reason": cl.get("reduced_reason"), "features": feature_names,
+        "customers_clustered": cl.get("customers_clustered"),
+        "customers_excluded": cl.get("customers_excluded_no_purchase"),
+        "profiles": profiles, "chart": chart,
+        "silhouette_by_k": [{"k": int(k), "silhouette": v, "chosen": int(k) == cl["k"]}
+                            for k, v in cl.get("silhouette_by_k", {}).items()],
+    }
+
+
+def _significant(p: float | None, alpha: float) -> bool | None:
+    return None if p is None else p < alpha
+
+
+def validation_section(doc: dict, names: Names, t: dict, lang: str) -> dict:
+    """ANOVA / Kruskal–Wallis per feature, model fit, chi-square, Tukey HSD; significance marked."""
+    v = doc.get("validation")
+    if not v:
+        return {"available": False, "verdict": t["not_available"]}
+    alpha = v.get("alpha", 0.01)
+    k = (doc.get("clusters") or {}).get("k")
+    verdict = v.get("verdict", "")
+    if lang == "zh":
+        verdict = verdict_zh(v, k, alpha)
+    if v.get("skipped_reason"):
+        return {"available": False, "verdict": verdict}
+    features = []
+    for f, a in v.get("anova", {}).items():
+        kw = v.get("kruskal", {}).get(f, {})
+        features.append({"feature": names.feature(f), "f": a.get("f"), "p_anova": a.get("p"), "eta2": a.get("eta2"),
+                         "sig_anova": _significant(a.get("p"), alpha), "h": kw.get("h"), "p_kruskal": kw.get("p"),
+                         "epsilon2": kw.get("epsilon2"), "sig_kruskal": _significant(kw.get("p"), alpha)})
+    chi2 = []
+    for var, c in v.get("chi2", {}).items():
+        low = c.get("low_expected_share")
+        chi2.append({"variable": names.variable(var), "chi2": c.get("chi2"), "dof": c.get("dof"), "p": c.get("p"),
+                     "cramers_v": c.get("cramers_v"), "low_expected_share": low,
+                     "low_warning": low is not None and low > 0.2, "significant": _significant(c.get("p"), alpha),
+                     "skipped_reason": c.get("skipped_reason")})
+    tukey = [{"feature": names.feature(f), "a": p["a"], "b": p["b"], "mean_diff": p.get("mean_diff"),
+              "p": p.get("p"), "significant": _significant(p.get("p"), alpha)}
+             for f, pairs in v.get("tukey_hsd", {}).items() for p in pairs]
+    fit = [{"label": t["r2"], "value": v.get("r2"), "kind": "pct"},
+           {"label": t["silhouette"], "value": v.get("silhouette"), "kind": "float"},
+           {"label": t["calinski_harabasz"], "value": v.get("calinski_harabasz"), "kind": "float"},
+           {"label": t["davies_bouldin"], "value": v.get("davies_bouldin"), "kind": "float"},
+           {"label": t["alpha"], "value": alpha, "kind": "float"}]
+    return {"available": True, "verdict": verdict, "alpha": alpha, "features": features, "fit": fit,
+            "chi2": chi2, "tukey": tukey, "warnings": v.get("warnings", [])}
+
+
+def verdict_zh(v: dict, k: int | None, alpha: float) -> str:
+    """The validation verdict in Chinese, from the same facts as ``validate.verdict``."""
+    if v.get("skipped_reason"):
+        return f"未进行聚类检验:{v['skipped_reason']}。"
+    ps = {f: a.get("p") for f, a in v.get("anova", {}).items()}
+    r2 = f";聚类解释了 {v['r2']:.0%} 的方差(R²)" if v.get("r2") is not None else ""
+    failing = [f for f, p in ps.items() if p is None or p >= alpha]
+    if ps and not failing:
+        return f"{k} 个类别是真实存在的:所有 {len(ps)} 个特征在类别间均有显著差异(方差分析 p < {alpha}){r2}。"
+    return f"并非所有特征在 {k} 个类别间都有显著差异(p < {alpha}):{'、'.join(failing)}{r2}。"
+
+
+# --- migration --------------------------------------------------------------------------------
+
+def migration_section(doc: dict, names: Names, t: dict, top_n: int) -> dict | None:
+    """Tier changes, the previous × current matrix (counts and spend), lost customers; None without --previous."""
+    m = doc.get("migration")
+    if not m:
+        return None
+    tiers = set(m.get("matrix", {}).get("tiers", []))
+
+    def label(code: str) -> str:
+        return names.tier(code) if code in tiers else names.change(code)
+
+    changes = [{"code": c, "name": names.change(c), "customers": m.get("changes", {}).get(c, 0)} for c in CHANGES]
+    changes.append({"code": "lost", "name": names.change("lost"), "customers": m.get("lost_customers", 0)})
+    counts = m.get("matrix", {}).get("counts", [])
+    spend = m.get("matrix", {}).get("spend", [])
+    peak = max((c for row in counts for c in row), default=0)
+    lost = sorted(m.get("lost", []), key=lambda r: (-(r.get("previous_annual_spend") or 0), str(r["customer_id"])))
+    lost_rows = [{"customer_id": r["customer_id"], "customer_name": r.get("customer_name"),
+                  "previous_tier": names.tier(r.get("previous_tier")),
+                  "previous_annual_spend": r.get("previous_annual_spend")} for r in lost]
+    return {
+        "previous": m.get("previous", ""),
+        "changes": changes,
+        "rows": [label(c) for c in m.get("row_labels", [])],
+        "columns": [label(c) for c in m.get("column_labels", [])],
+        "counts": counts,
+        "spend": spend,
+        "colors": [[svg.heat_color(c, peak) for c in row] for row in counts],
+        "text_classes": [[svg.heat_text_class(c, peak) for c in row] for row in counts],
+        "lost": lost_rows,
+        "lost_top": lost_rows[:top_n],
+        "lost_more": t["lost_more"].format(shown=min(top_n, len(lost_rows)), total=len(lost_rows))
+        if len(lost_rows) > top_n else "",
+    }
+
+
+# --- data quality -----------------------------------------------------------------------------
+
+def quality_section(doc: dict, notes: list[str], t: dict) -> dict:
+    """Row counts, rejected reasons, the column mapping and reading notes."""
+    q = doc.get("data_quality", {})
+    counts = [{"label": t[k], "value": q.get(k), "kind": "pct" if k == "rejected_share" else "int"}
+              for k in QUALITY_KEYS if k in q]
+    data_rows = q.get("data_rows") or 0
+    reasons = [{"reason": reason, "rows": n, "share": n / data_rows if data_rows else None}
+               for reason, n in q.get("rejected_reasons", {}).items()]
+    inp = doc.get("input", {})
+    mapping = [{"role": role, "header": header} for role, header in inp.get("columns", {}).items()]
+    details = [{"label": label, "value": inp.get(key)} for label, key in
+               (("format", "format"), ("encoding", "encoding"), ("sheet", "sheet"), ("header row", "header_row"))
+               if inp.get(key) is not None]
+    return {"counts": counts, "reasons": reasons, "mapping": mapping, "input": details, "notes": list(notes)}
+
+
+# --- customer lists ---------------------------------------------------------------------------
+
+def _list_rows(df: pl.DataFrame, names: Names) -> list[dict]:
+    rows = df.select([c for c in TIER_LIST_COLUMNS if c in df.columns]).to_dicts()
+    for r in rows:
+        r["tier"] = names.tier(r.get("tier"))
+        r["rfm_segment"] = names.segment(r.get("rfm_segment"))
+        r["churn_risk"] = names.churn(r.get("churn_risk"))
+    return rows
+
+
+def top_lists(customers: pl.DataFrame, names: Names, t: dict, top_n: int) -> dict:
+    """Top customers by annual spend, and the most valuable customers at high churn risk."""
+    cols = [{"key": c, "label": t[c], "kind": _kind(c, customers.schema[c])}
+            for c in TIER_LIST_COLUMNS if c in customers.columns]
+    by_spend = customers.sort(["annual_spend", "customer_id"], descending=[True, False]).head(top_n)
+    churn = (customers.filter(pl.col("churn_risk") == "high")
+             .sort(["monetary", "customer_id"], descending=[True, False]).head(top_n))
+    return {
+        "columns": cols,
+        "spend": {"title": t["top_spend"].format(n=top_n), "rows": _list_rows(by_spend, names)},
+        "churn": {"title": t["top_churn"].format(n=top_n), "rows": _list_rows(churn, names),
+                  "empty": t["no_high_churn"]},
+        "note": t["customers_sheet_note"],
+    }
+
+
+# --- the Customers sheet ----------------------------------------------------------------------
+
+def _kind(name: str, dtype: pl.DataType) -> str:
+    """How a customer column is shown: text, date, money, share, code (a small number) or int."""
+    if name in MONEY_COLUMNS:
+        return "money"
+    if name in SHARE_COLUMNS:
+        return "pct"
+    if name in CODE_COLUMNS:
+        return "code"
+    if dtype == pl.Date:
+        return "date"
+    if dtype.is_float():
+        return "float"
+    if dtype.is_integer():
+        return "int"
+    return "text"
+
+
+WIDTHS = {"money": 16, "pct": 10, "code": 8, "date": 12, "float": 14, "int": 10}
+
+
+def customer_columns(assignments: pl.DataFrame) -> dict:
+    """Name, kind and column width of each assignments column, and the row count."""
+    text = [c for c, d in assignments.schema.items() if _kind(c, d) == "text"]
+    longest = assignments.select(pl.col(text).str.len_chars().max()).row(0) if text and assignments.height else ()
+    lengths = dict(zip(text, longest))
+    columns = []
+    for name, dtype in assignments.schema.items():
+        kind = _kind(name, dtype)
+        base = (lengths.get(name) or 0) + 2 if kind == "text" else WIDTHS[kind]
+        columns.append({"name": name, "kind": kind, "width": max(min(base, 48), len(name) + 3)})
+    return {"columns": columns, "rows": assignments.height}

@@ -1,0 +1,536 @@
+"""report.xlsx: render the report context as a workbook with native Excel charts.
+
+Written with xlsxwriter in constant-memory mode: each sheet streams to disk row by row, so
+100,000+ customers cost little memory and write faster than polars' own ``write_excel``
+(openpyxl's write-only mode was measured at over 2× that). Consequences of streaming: every sheet
+is laid out top to bottom (tables stacked, charts anchored to the right), and a sheet has at most
+one filter, on its main table.
+
+Text is always written with ``write_string`` (and the workbook is opened with
+``strings_to_formulas`` / ``strings_to_urls`` off), so a customer named ``=HYPERLINK(...)`` stays a
+text cell (CWE-1236). Nothing here computes: the numbers come from ``context.build_context`` and
+the customer rows from ``result.assignments``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+import xlsxwriter
+from xlsxwriter.exceptions import FileCreateError
+
+OPTIONS = {
+    "constant_memory": True,
+    "strings_to_formulas": False,
+    "strings_to_urls": False,
+    "strings_to_numbers": False,
+    "nan_inf_to_errors": True,
+}
+NUMBER_FORMATS = {
+    "int": "#,##0",
+    "money": "#,##0.00",
+    "pct": "0.0%",
+    "float": "#,##0.000",
+    "p": "[<0.0001]0.00E+00;0.0000",
+    "code": "0",
+    "date": "yyyy-mm-dd",
+    "text": "@",
+}
+EXCEL_MAX_ROWS = 1_048_576
+EXCEL_EPOCH = dt.date(1899, 12, 30)
+MAX_WIDTH = 60
+SERIES_COLOURS = ("#1f4e79", "#c55a11", "#548235", "#7030a0", "#bf9000", "#2e75b6", "#7f7f7f", "#a5a5a5")
+
+
+def display_width(text: str) -> int:
+    """Columns a text needs: East Asian wide characters count twice."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _number_text(value: float, kind: str) -> str:
+    """Roughly what Excel shows for a number of this kind, to size the column."""
+    if kind in ("p", "pct"):
+        return "0.00E+00"
+    if kind in ("money", "float"):
+        return f"{value:,.2f}"
+    return f"{value:,.0f}"
+
+
+@dataclass
+class Block:
+    """Where a table landed: its header row, data rows (inclusive) and columns."""
+
+    header: int
+    first: int
+    last: int
+    first_col: int
+    last_col: int
+
+
+class Formats:
+    """xlsxwriter formats by (kind, bold, good), created once each."""
+
+    def __init__(self, book: xlsxwriter.Workbook):
+        self.book = book
+        self._cache: dict = {}
+        self.title = book.add_format({"bold": True, "font_size": 14, "font_color": "#1f4e79"})
+        self.heading = book.add_format({"bold": True, "font_size": 11, "font_color": "#1f4e79"})
+        self.header = book.add_format({"bold": True, "bg_color": "#dde6f0", "bottom": 1, "text_wrap": True,
+                                       "valign": "top"})
+        self.note = book.add_format({"italic": True, "font_color": "#595959"})
+
+    def get(self, kind: str, bold: bool = False, good: bool = False):
+        key = (kind, bold, good)
+        if key not in self._cache:
+            spec: dict = {"num_format": NUMBER_FORMATS.get(kind, "General")}
+            if bold:
+                spec["bold"] = True
+            if good:
+                spec.update({"bold": True, "font_color": "#006100", "bg_color": "#c6efce"})
+            self._cache[key] = self.book.add_format(spec)
+        return self._cache[key]
+
+
+class SheetWriter:
+    """Writes one worksheet strictly top to bottom and remembers the width each column needs."""
+
+    def __init__(self, book: xlsxwriter.Workbook, name: str, formats: Formats):
+        self.book = book
+        self.name = name
+        self.ws = book.add_worksheet(name)
+        self.fmt = formats
+        self.row = 0
+        self.widths: dict[int, int] = {}
+
+    def _measure(self, col: int, text: str) -> None:
+        self.widths[col] = max(self.widths.get(col, 0), min(display_width(text) + 2, MAX_WIDTH))
+
+    def put(self, row: int, col: int, value, kind: str = "text", *, bold: bool = False, good: bool = False) -> None:
+        """One cell: text as a string cell (never a formula), numbers with the kind's number format."""
+        if value is None:
+            return
+        if isinstance(value, str) or kind == "text":
+            text = str(value)
+            self.ws.write_string(row, col, text, self.fmt.get("text", bold, good) if (bold or good) else None)
+            self._measure(col, text)
+            return
+        self.ws.write_number(row, col, value, self.fmt.get(kind, bold, good))
+        self._measure(col, _number_text(value, kind))
+
+    def title(self, text: str) -> None:
+        self.ws.write_string(self.row, 0, text, self.fmt.title)
+        self.ws.set_row(self.row, 22)
+        self.row += 1
+
+    def heading(self, text: str) -> None:
+        self.ws.write_string(self.row, 0, text, self.fmt.heading)
+        self.row += 1
+
+    def note(self, text: str) -> None:
+        if text:
+            self.ws.write_string(self.row, 0, text, self.fmt.note)
+            self.row += 1
+
+    def skip(self, rows: int = 1) -> None:
+        self.row += rows
+
+    def facts(self, rows: list[dict]) -> Block:
+        """Label / value pairs, one per row."""
+        start = self.row
+        for r in rows:
+            self.put(self.row, 0, r["label"])
+            self.put(self.row, 1, r["value"], r.get("kind", "text"))
+            self.row += 1
+        return Block(start, start, self.row - 1, 0, 1)
+
+    def table(self, headers: list[str], kinds: list[str], rows: list[list], *, bold_last: bool = False,
+              good: list[list[bool]] | None = None) -> Block:
+        """A header row then one row per item; ``good`` marks cells to highlight (significant)."""
+        header = self.row
+        for c, h in enumerate(headers):
+            self.ws.write_string(header, c, h, self.fmt.header)
+            self.widths[c] = max(self.widths.get(c, 0), min(display_width(h) + 2, 28))  # headers wrap
+        self.row += 1
+        for i, values in enumerate(rows):
+            bold = bold_last and i == len(rows) - 1
+            for c, (value, kind) in enumerate(zip(values, kinds)):
+                self.put(self.row, c, value, kind, bold=bold, good=bool(good and good[i][c]))
+            self.row += 1
+        return Block(header, header + 1, max(self.row - 1, header + 1), 0, len(headers) - 1)
+
+    def finish(self, min_width: int = 8) -> None:
+        for col, width in self.widths.items():
+            self.ws.set_column(col, col, max(width, min_width))
+
+    def ref(self, block: Block, col: int, header: bool = False) -> list:
+        """A chart range: one column of a table's data rows (or its header cell)."""
+        if header:
+            return [self.name, block.header, col, block.header, col]
+        return [self.name, block.first, col, block.last, col]
+
+
+# --- the workbook ------------------------------------------------------------------------------
+
+def write_xlsx(ctx: dict, customers: pl.DataFrame, path: Path) -> None:
+    """Write report.xlsx for ``ctx`` (see context.py) and every customer row to ``path``."""
+    book = xlsxwriter.Workbook(str(path), OPTIONS)
+    book.set_properties({"title": ctx["meta"]["title"], "comments": f"segkit {ctx['meta']['segkit_version']}"})
+    formats = Formats(book)
+    for sheet in (summary_sheet, tiers_sheet, rfm_sheet, clusters_sheet, validation_sheet):
+        sheet(book, formats, ctx)
+    if ctx.get("migration"):
+        migration_sheet(book, formats, ctx)
+    quality_sheet(book, formats, ctx)
+    customers_sheets(book, formats, ctx, customers)
+    try:
+        book.close()
+    except FileCreateError as exc:  # an OSError inside; StagedDir turns that into a clear message
+        cause = exc.args[0] if exc.args and isinstance(exc.args[0], OSError) else OSError(str(exc))
+        raise cause from None
+
+
+def _tier_rows(ctx: dict, detailed: bool) -> tuple[list[str], list[str], list[list]]:
+    t = ctx["t"]
+    headers = [t["tier"], t["tier_zh"], t["lower_bound"], t["customers"], t["share_of_customers"],
+               t["cum_share_of_customers"], t["annual_spend"], t["share_of_spend"], t["cum_share_of_spend"]]
+    kinds = ["text", "text", "money", "int", "pct", "pct", "money", "pct", "pct"]
+    rows = [[r["name"], r["zh"], r["min"], r["customers"], r["share_of_customers"], r["cum_share_of_customers"],
+             r["annual_spend"], r["share_of_spend"], r["cum_share_of_spend"]] for r in ctx["tiers"]["rows"]]
+    total = ctx["tiers"]["total"]
+    rows.append([t["total"], None, None, total["customers"], total["share_of_customers"], None,
+                 total["annual_spend"], total["share_of_spend"], None])
+    if detailed:
+        headers.append(t["avg_spend"])
+        kinds.append("money")
+        for row, r in zip(rows, ctx["tiers"]["rows"]):
+            row.append(r["avg_spend"])
+    return headers, kinds, rows
+
+
+def summary_sheet(book, fmt: Formats, ctx: dict) -> None:
+    """As-of, input, customers and spend; the tier Pareto table and chart; data quality; verdict."""
+    t = ctx["t"]
+    s = SheetWriter(book, "Summary", fmt)
+    s.title(ctx["meta"]["title"])
+    s.skip()
+    s.facts(ctx["meta"]["facts"])
+    s.skip()
+    s.heading(t["tiers_pareto"])
+    s.note(ctx["tiers"]["headline"])
+    headers, kinds, rows = _tier_rows(ctx, detailed=False)
+    block = s.table(headers, kinds, rows, bold_last=True)
+    tiers = Block(block.header, block.first, block.last - 1, 0, block.last_col)  # without the total row
+    s.skip()
+    s.heading(t["customer_mix"])
+    for group in ctx["mix"]:
+        s.table([group["title"], t["customers"], t["share"]], ["text", "int", "pct"],
+                [[r["name"], r["customers"], r["share"]] for r in group["rows"]])
+        s.skip()
+    s.heading(t["data_quality"])
+    s.facts(ctx["quality"]["counts"])
+    s.skip()
+    s.heading(t["validation"])
+    s.note(ctx["validation"]["verdict"])
+    s.ws.insert_chart(2, 10, pareto_chart(book, s, tiers, t), {"x_scale": 1.4, "y_scale": 1.3})
+    s.finish()
+    s.ws.set_column(0, 0, 34)
+    s.ws.activate()
+
+
+def pareto_chart(book, s: SheetWriter, tiers: Block, t: dict):
+    """Columns of annual spend per tier with the cumulative share of spend on a second axis."""
+    bars = book.add_chart({"type": "column"})
+    bars.add_series({"name": t["annual_spend"], "categories": s.ref(tiers, 0), "values": s.ref(tiers, 6),
+                     "fill": {"color": SERIES_COLOURS[0]}, "gap": 60})
+    line = book.add_chart({"type": "line"})
+    line.add_series({"name": t["cum_share_of_spend"], "categories": s.ref(tiers, 0), "values": s.ref(tiers, 8),
+                     "y2_axis": True, "line": {"color": SERIES_COLOURS[1], "width": 2.25},
+                     "marker": {"type": "circle", "size": 6, "fill": {"color": SERIES_COLOURS[1]},
+                                "border": {"color": SERIES_COLOURS[1]}},
+                     "data_labels": {"value": True, "position": "above", "num_format": "0%"}})
+    bars.combine(line)
+    bars.set_title({"name": t["pareto_chart"], "name_font": {"size": 11}})
+    bars.set_y_axis({"num_format": "#,##0", "major_gridlines": {"visible": True, "line": {"color": "#e0e0e0"}}})
+    line.set_y2_axis({"num_format": "0%", "min": 0, "max": 1})
+    bars.set_legend({"position": "bottom"})
+    return bars
+
+
+def tiers_sheet(book, fmt: Formats, ctx: dict) -> None:
+    """Tier table with bounds and averages; tier × churn risk and tier × lifecycle; stacked chart."""
+    t, tiers = ctx["t"], ctx["tiers"]
+    s = SheetWriter(book, "Tiers", fmt)
+    s.title(t["tiers"])
+    headers, kinds, rows = _tier_rows(ctx, detailed=True)
+    block = s.table(headers, kinds, rows, bold_last=True)
+    s.ws.freeze_panes(block.header + 1, 1)
+    s.ws.autofilter(block.header, 0, block.last - 1, block.last_col)
+    s.skip()
+    s.heading(t["tier_by_churn"])
+    churn = _crosstab(s, tiers["by_churn"], t)
+    s.skip()
+    s.heading(t["tier_by_lifecycle"])
+    _crosstab(s, tiers["by_lifecycle"], t)
+    chart = book.add_chart({"type": "column", "subtype": "stacked"})
+    for j, name in enumerate(tiers["by_churn"]["columns"]):
+        chart.add_series({"name": name, "categories": s.ref(churn, 0), "values": s.ref(churn, j + 1),
+                          "fill": {"color": SERIES_COLOURS[(j + 1) % len(SERIES_COLOURS)]}, "gap": 60})
+    chart.set_title({"name": t["tier_by_churn"], "name_font": {"size": 11}})
+    chart.set_y_axis({"num_format": "#,##0"})
+    chart.set_legend({"position": "bottom"})
+    s.ws.insert_chart(churn.header - 1, len(tiers["by_lifecycle"]["columns"]) + 3, chart)
+    s.finish()
+
+
+def _crosstab(s: SheetWriter, tab: dict, t: dict) -> Block:
+    headers = [t["tier"], *tab["columns"], t["total"]]
+    rows = [[name, *counts, total] for name, counts, total in zip(tab["rows"], tab["counts"], tab["totals"])]
+    return s.table(headers, ["text"] + ["int"] * (len(headers) - 1), rows)
+
+
+def _heat(s: SheetWriter, heat: dict, values: list[list], kind: str) -> Block:
+    rows = [[r, *vals] for r, vals in zip(heat["rows"], values)]
+    block = s.table(["", *heat["columns"]], ["text"] + [kind] * len(heat["columns"]), rows)
+    s.ws.conditional_format(block.first, 1, block.last, block.last_col,
+                            {"type": "3_color_scale", "min_color": "#f8fbff", "mid_color": "#9dc3e6",
+                             "max_color": "#1f4e79"})
+    return block
+
+
+def rfm_sheet(book, fmt: Formats, ctx: dict) -> None:
+    """Segment table and size chart, R×F heat tables (colour scale), score cut points."""
+    t, rfm = ctx["t"], ctx["rfm"]
+    s = SheetWriter(book, "RFM", fmt)
+    s.title(t["rfm"])
+    rows = [[g["name"], g["zh"], g["r"], g["f"], g["m"], g["customers"], g["share"], g["monetary"]]
+            for g in rfm["segments"]]
+    block = s.table([t["segment"], t["segment_zh"], t["r_range"], t["f_range"], t["m_range"], t["customers"],
+                     t["share"], t["net_amount"]], ["text"] * 5 + ["int", "pct", "money"], rows)
+    s.ws.freeze_panes(block.header + 1, 1)
+    s.ws.autofilter(block.header, 0, block.last, block.last_col)
+    s.skip()
+    s.heading(t["heat_title"])
+    _heat(s, rfm["heat"], rfm["heat"]["counts"], "int")
+    s.skip()
+    s.heading(t["heat_monetary_title"])
+    _heat(s, rfm["heat"], rfm["heat"]["mean_monetary"], "money")
+    s.skip()
+    s.heading(t["cut_points"])
+    s.facts([{"label": t["scoring_method"], "value": rfm["method"]}])
+    s.table([t["metric"], t["score"], t["customers"], t["min"], t["max"]], ["text", "code", "int", "float", "float"],
+            [[r["metric"], r["score"], r["customers"], r["min"], r["max"]] for r in rfm["cut_points"]])
+    for c in rfm["collapsed"]:
+        s.note(f"{t['collapsed']}: {c['metric']} {', '.join(str(x) for x in c['scores'])}")
+    s.skip()
+    s.facts([{"label": f"{t['score_means']}: {m['score']}", "value": m["mean"], "kind": "float"}
+             for m in rfm["score_means"]])
+    s.facts([{"label": t["others_combinations"], "value": ", ".join(rfm["others_combinations"])}])
+    chart = book.add_chart({"type": "bar"})
+    chart.add_series({"name": t["customers"], "categories": s.ref(block, 0), "values": s.ref(block, 5),
+                      "fill": {"color": SERIES_COLOURS[0]}, "gap": 40,
+                      "data_labels": {"value": True, "num_format": "#,##0"}})
+    chart.set_title({"name": t["segment_chart"], "name_font": {"size": 11}})
+    chart.set_y_axis({"reverse": True})
+    chart.set_x_axis({"num_format": "#,##0"})
+    chart.set_legend({"none": True})
+    s.ws.insert_chart(1, 10, chart, {"x_scale": 1.3, "y_scale": 1.4})
+    s.finish()
+
+
+def clusters_sheet(book, fmt: Formats, ctx: dict) -> None:
+    """Cluster profiles in original units, centres (z-scores) with their chart, silhouette by k."""
+    t, cl = ctx["t"], ctx["clusters"]
+    s = SheetWriter(book, "Clusters", fmt)
+    s.title(t["clusters"])
+    if not cl["available"]:
+        s.note(f"{t['clusters_skipped']}: {cl['reason']}")
+        s.finish()
+        return
+    s.note(f"{t['k']} = {cl['k']} ({cl['k_choice']})" + (f"; {cl['reduced_reason']}" if cl["reduced_reason"] else ""))
+    keys = ("cluster", "label", "customers", "share", "mean_recency_days", "median_recency_days", "mean_frequency",
+            "median_frequency", "mean_monetary", "median_monetary", "mean_annual_spend", "median_annual_spend",
+            "dominant_tier", "dominant_segment", "dominant_persona")
+    kinds = ["code", "text", "int", "pct", "float", "float", "float", "float", "money", "money", "money", "money",
+             "text", "text", "text"]
+    block = s.table([t[k] for k in keys], kinds, [[p[k] for k in keys] for p in cl["profiles"]])
+    s.ws.freeze_panes(block.header + 1, 2)
+    s.ws.autofilter(block.header, 0, block.last, block.last_col)
+    s.skip()
+    s.heading(t["centroids"])
+    centres = s.table([t["cluster"], t["label"], *cl["features"]], ["code", "text"] + ["float"] * len(cl["features"]),
+                      [[p["cluster"], p["label"], *p["z"]] for p in cl["profiles"]])
+    chart_row = centres.header
+    s.skip()
+    s.heading(t["silhouette_by_k"])
+    s.table([t["k"], t["silhouette"], t["k_choice"]], ["code", "float", "text"],
+            [[r["k"], r["silhouette"], "✓" if r["chosen"] else ""] for r in cl["silhouette_by_k"]])
+    s.skip()
+    s.facts([{"label": t["customers_clustered"], "value": cl["customers_clustered"], "kind": "int"},
+             {"label": t["customers_excluded"], "value": cl["customers_excluded"], "kind": "int"}])
+    chart = book.add_chart({"type": "column"})
+    features = [s.name, centres.header, 2, centres.header, centres.last_col]
+    for i, p in enumerate(cl["profiles"]):
+        row = centres.first + i
+        chart.add_series({"name": f"{t['cluster']} {p['cluster']}: {p['label']}", "categories": features,
+                          "values": [s.name, row, 2, row, centres.last_col],
+                          "fill": {"color": SERIES_COLOURS[i % len(SERIES_COLOURS)]}})
+    chart.set_title({"name": t["cluster_chart"], "name_font": {"size": 11}})
+    chart.set_y_axis({"num_format": "0.0"})
+    chart.set_x_axis({"label_position": "low"})
+    chart.set_legend({"position": "bottom"})
+    s.ws.insert_chart(chart_row, len(cl["features"]) + 3, chart, {"x_scale": 1.4, "y_scale": 1.3})
+    s.finish()
+
+
+def validation_sheet(book, fmt: Formats, ctx: dict) -> None:
+    """Verdict; ANOVA and Kruskal–Wallis per feature; fit indices; chi-square; Tukey HSD."""
+    t, v = ctx["t"], ctx["validation"]
+    s = SheetWriter(book, "Validation", fmt)
+    s.title(t["validation"])
+    s.note(v["verdict"])
+    if not v["available"]:
+        s.finish()
+        return
+    s.skip()
+    yes = lambda flag: None if flag is None else (t["yes"] if flag else t["no"])  # noqa: E731
+    rows, good = [], []
+    for f in v["features"]:
+        rows.append([f["feature"], f["f"], f["p_anova"], f["eta2"], yes(f["sig_anova"]), f["h"], f["p_kruskal"],
+                     f["epsilon2"], yes(f["sig_kruskal"])])
+        good.append([False, False, bool(f["sig_anova"]), False, bool(f["sig_anova"]), False,
+                     bool(f["sig_kruskal"]), False, bool(f["sig_kruskal"])])
+    block = s.table([t["feature"], t["anova_f"], t["anova_p"], t["eta2"], t["significant"], t["kruskal_h"],
+                     t["kruskal_p"], t["epsilon2"], t["significant"]],
+                    ["text", "float", "p", "float", "text", "float", "p", "float", "text"], rows, good=good)
+    s.ws.freeze_panes(block.header + 1, 1)
+    s.ws.autofilter(block.header, 0, block.last, block.last_col)
+    s.skip()
+    s.heading(t["model_fit"])
+    s.facts(v["fit"])
+    s.skip()
+    s.heading(t["chi2_title"])
+    rows = [[c["variable"], c["chi2"], c["dof"], c["p"], c["cramers_v"], c["low_expected_share"],
+             yes(c["significant"]), c["skipped_reason"]] for c in v["chi2"]]
+    good = [[False, False, False, bool(c["significant"]), False, False, bool(c["significant"]), False]
+            for c in v["chi2"]]
+    s.table([t["variable"], t["chi2"], t["dof"], t["p"], t["cramers_v"], t["low_expected_share"], t["significant"],
+             t["not_tested"]], ["text", "float", "int", "p", "float", "pct", "text", "text"], rows, good=good)
+    s.skip()
+    s.heading(t["tukey_title"])
+    rows = [[r["feature"], r["a"], r["b"], r["mean_diff"], r["p"], yes(r["significant"])] for r in v["tukey"]]
+    good = [[False, False, False, False, bool(r["significant"]), bool(r["significant"])] for r in v["tukey"]]
+    s.table([t["feature"], t["cluster_a"], t["cluster_b"], t["mean_diff"], t["p"], t["significant"]],
+            ["text", "code", "code", "float", "p", "text"], rows, good=good)
+    if v["warnings"]:
+        s.skip()
+        s.heading(t["warnings"])
+        for w in v["warnings"]:
+            s.note(w)
+    s.finish()
+    s.ws.set_column(0, 0, 30)
+
+
+def migration_sheet(book, fmt: Formats, ctx: dict) -> None:
+    """Tier changes, the previous × current matrix (counts, spend) and every lost customer."""
+    t, m = ctx["t"], ctx["migration"]
+    s = SheetWriter(book, "Migration", fmt)
+    s.title(t["migration"])
+    s.facts([{"label": t["previous"], "value": m["previous"]}])
+    s.skip()
+    s.table([t["change"], t["customers"]], ["text", "int"], [[c["name"], c["customers"]] for c in m["changes"]])
+    for title, matrix, kind in ((t["migration_counts"], m["counts"], "int"), (t["migration_spend"], m["spend"], "money")):
+        s.skip()
+        s.heading(title)
+        block = s.table(["", *m["columns"]], ["text"] + [kind] * len(m["columns"]),
+                        [[label, *row] for label, row in zip(m["rows"], matrix)])
+        s.ws.conditional_format(block.first, 1, block.last, block.last_col,
+                                {"type": "2_color_scale", "min_color": "#f8fbff", "max_color": "#5b9bd5"})
+    s.skip()
+    s.heading(t["lost_customers"])
+    block = s.table([t["customer_id"], t["customer_name"], t["previous_tier"], t["previous_annual_spend"]],
+                    ["text", "text", "text", "money"],
+                    [[r["customer_id"], r["customer_name"], r["previous_tier"], r["previous_annual_spend"]]
+                     for r in m["lost"]])
+    s.ws.autofilter(block.header, 0, block.last, block.last_col)
+    s.ws.freeze_panes(1, 0)
+    s.finish()
+
+
+def quality_sheet(book, fmt: Formats, ctx: dict) -> None:
+    """Row counts, rejected reasons and counts, column mapping, reading notes."""
+    t, q = ctx["t"], ctx["quality"]
+    s = SheetWriter(book, "Data quality", fmt)
+    s.title(t["data_quality"])
+    block = s.table([t["measure"], t["value"]], ["text", "int"],
+                    [[c["label"], c["value"]] for c in q["counts"] if c["kind"] != "pct"])
+    s.ws.freeze_panes(block.header + 1, 0)
+    share = next((c for c in q["counts"] if c["kind"] == "pct"), None)
+    if share:
+        s.facts([share])
+    s.skip()
+    s.heading(t["rejected_rows"])
+    if q["reasons"]:
+        block = s.table([t["reason"], t["rows"], t["share_of_data_rows"]], ["text", "int", "pct"],
+                        [[r["reason"], r["rows"], r["share"]] for r in q["reasons"]])
+        s.ws.autofilter(block.header, 0, block.last, block.last_col)
+    else:
+        s.note(t["no_rejections"])
+    s.skip()
+    s.heading(t["column_mapping"])
+    s.table([t["role"], t["header"]], ["text", "text"], [[r["role"], r["header"]] for r in q["mapping"]])
+    s.skip()
+    s.facts(q["input"])
+    if q["notes"]:
+        s.skip()
+        s.heading(t["notes"])
+        for n in q["notes"]:
+            s.note(n)
+    s.finish()
+
+
+# --- every customer ----------------------------------------------------------------------------
+
+def excel_values(df: pl.DataFrame) -> pl.DataFrame:
+    """Dates as Excel serial day numbers, NaN as empty, any other non-number as text.
+
+    Each cell is then one plain ``write_number`` or ``write_string``.
+    """
+    exprs = []
+    for name, dtype in df.schema.items():
+        if dtype == pl.Date:
+            exprs.append((pl.col(name) - pl.lit(EXCEL_EPOCH)).dt.total_days().alias(name))
+        elif dtype.is_float():
+            exprs.append(pl.col(name).fill_nan(None))
+        elif not dtype.is_integer() and dtype != pl.String:
+            exprs.append(pl.col(name).cast(pl.String))
+    return df.with_columns(exprs) if exprs else df
+
+
+def customers_sheets(book, fmt: Formats, ctx: dict, customers: pl.DataFrame) -> None:
+    """Every assignments row; past Excel's row limit the rest continue on 'Customers 2', ..."""
+    per_sheet = EXCEL_MAX_ROWS - 1
+    values = excel_values(customers)
+    parts = max(1, -(-values.height // per_sheet))
+    for part in range(parts):
+        name = "Customers" if part == 0 else f"Customers {part + 1}"
+        _customer_sheet(book, fmt, ctx["customers_table"]["columns"], name,
+                        values.slice(part * per_sheet, per_sheet))
+
+
+def _customer_sheet(book, fmt: Formats, columns: list[dict], name: str, df: pl.DataFrame) -> None:
+    ws = book.add_worksheet(name)
+    for c, col in enumerate(columns):
+        ws.set_column(c, c, col["width"], None if col["kind"] == "text" else fmt.get(col["kind"]))
+        ws.write_string(0, c, col["name"], fmt.header)
+    ws.freeze_panes(1, 2 if len(columns) > 1 else 0)
+    ws.autofilter(0, 0, max(df.height, 1), len(columns) - 1)
+    # the column formats apply to every cell written without one; text never becomes a formula
+    writers = [ws.write_string if col["kind"] == "text" else ws.write_number for col in columns]
+    for r, row in enumerate(df.iter_rows(), start=1):
+        for c, value in enumerate(row):
+            if value is not None:
+                writers[c](r, c, value)
