@@ -142,7 +142,7 @@ def _quiet_broken_pipe() -> None:
 
 
 class _Progress:
-    """Step names on a TTY (a rich status line); nothing otherwise."""
+    """One line per step with its elapsed time, on a TTY only (never with --quiet or in a pipe)."""
 
     LABELS = {"read": "Reading input", "clean": "Parsing and checking rows", "customers": "Computing customer metrics",
               "cluster": "Clustering customers", "validate": "Testing clusters", "migration": "Comparing with previous run",
@@ -150,23 +150,28 @@ class _Progress:
 
     def __init__(self, enabled: bool):
         self.enabled = enabled
-        self.status = None
-        self.start = dt.datetime.now()
+        self.progress = None
+        self.task = None
 
     def __call__(self, step: str) -> None:
         if not self.enabled:
             return
-        label = self.LABELS.get(step, step)
-        if self.status is None:
-            self.status = err_console().status(label)
-            self.status.start()
-        else:
-            self.status.update(label)
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        if self.progress is None:
+            self.progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                                     console=err_console(), transient=False)
+            self.progress.start()
+        if self.task is not None:
+            self.progress.update(self.task, completed=1, total=1)
+        self.task = self.progress.add_task(self.LABELS.get(step, step), total=None)
 
     def stop(self) -> None:
-        if self.status is not None:
-            self.status.stop()
-            self.status = None
+        if self.progress is not None:
+            if self.task is not None:
+                self.progress.update(self.task, completed=1, total=1)
+            self.progress.stop()
+            self.progress = None
 
 
 # ----------------------------------------------------------------------------- commands

@@ -122,11 +122,15 @@ def tier_section(doc: dict, customers: pl.DataFrame, names: Names, t: dict) -> d
 
 
 def pareto_headline(rows: list[dict], t: dict, zh: bool) -> str:
-    """'15% of customers bring 85% of annual spend': the first tier reaching 80% of spend."""
+    """'15% of customers bring 85% of annual spend': the first tier reaching 80% of spend.
+
+    Empty when that takes (nearly) every customer, e.g. when all customers share one tier.
+    """
     for r in rows:
-        cum = r["cum_share_of_spend"]
+        cum, c = r["cum_share_of_spend"], r["cum_share_of_customers"]
         if cum is not None and cum >= 0.8:
-            c = r["cum_share_of_customers"]
+            if c > 0.995:  # every customer in one tier: nothing to say
+                return ""
             if zh:
                 return f"{c:.0%} 的客户贡献了 {cum:.0%} 的年度采购额"
             return f"{c:.0%} of customers bring {cum:.0%} of annual spend"

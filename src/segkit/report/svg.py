@@ -57,13 +57,23 @@ def nice_range(lo: float, hi: float, count: int = 5) -> tuple[float, float, list
 
 
 def compact(value: float, zh: bool = False) -> str:
-    """Short axis labels: 1.2M / 350K in English, 1.2亿 / 35万 in Chinese."""
+    """Short axis labels: 1.2M / 350K in English, 1.2亿 / 4,696万 in Chinese."""
     a = abs(value)
     units = ((1e8, "亿"), (1e4, "万")) if zh else ((1e9, "B"), (1e6, "M"), (1e3, "K"))
     for size, suffix in units:
         if a >= size:
-            return f"{value / size:.3g}{suffix}"
-    return f"{value:.3g}" if a < 1000 else f"{value:,.0f}"
+            return _short(value / size) + suffix
+    return _short(value)
+
+
+def _short(x: float) -> str:
+    """Three significant digits below 1,000; whole numbers with separators above."""
+    return f"{x:,.0f}" if abs(x) >= 1000 else f"{x:.3g}"
+
+
+def text_width(text: str, size: float = 12) -> float:
+    """Approximate width in pixels of a label: CJK characters are about twice as wide."""
+    return sum(size if ord(ch) > 0x2E7F else size * 0.58 for ch in text)
 
 
 def heat_color(value: float | None, top: float) -> str:
@@ -91,8 +101,8 @@ class _Scale:
 def pareto(labels: list[str], spend: list[float], cum_share: list[float | None], *, title: str,
            zh: bool = False, legend: tuple[str, str] = ("", "")) -> dict:
     """Bars of spend per category with the cumulative share of spend as a line (right axis)."""
-    width, height = 720, 330
-    left, right, top, bottom = 72, 56, 36, 56
+    width, height = 720, 340
+    left, right, top, bottom = 72, 56, 40, 62
     chart = empty_chart(width, height, title)
     if not labels:
         return chart
@@ -116,7 +126,7 @@ def pareto(labels: list[str], spend: list[float], cum_share: list[float | None],
                                "fill": PALETTE[i % len(PALETTE)], "title": f"{label}: {value:,.0f}"})
         chart["texts"].append({"x": _r(x0 + w / 2), "y": height - bottom + 18, "text": label, "anchor": "middle",
                                "cls": "label"})
-        chart["texts"].append({"x": _r(x0 + w / 2), "y": _r(y_top - 6), "text": compact(value, zh),
+        chart["texts"].append({"x": _r(x0 + w / 2), "y": height - bottom + 33, "text": compact(value, zh),
                                "anchor": "middle", "cls": "value"})
         if cum is not None:
             cx, cy = _r(x0 + w / 2), _r(y2(cum))
@@ -141,7 +151,7 @@ def _legend(chart: dict, items: list[tuple[str, str, str]], x: float, y: float) 
         else:
             chart["rects"].append({"x": x, "y": y - 10, "w": 12, "h": 12, "fill": colour, "title": text})
         chart["texts"].append({"x": x + 20, "y": y, "text": text, "anchor": "start", "cls": "legend"})
-        x += 28 + 7.5 * len(text)
+        x += 32 + text_width(text)
 
 
 def hbars(labels: list[str], values: list[float], texts: list[str], *, title: str) -> dict:
