@@ -112,27 +112,31 @@ def clean(raw: RawTable, cfg: Config, *, enforce: bool = True) -> Cleaned:
         if role in m:
             totals = totals | _text(col(role)).str.contains(TOTALS_PATTERN).fill_null(False)
 
-    unit = cfg.amount_unit
-    cid = parse_customer_id(col("customer_id"))
-    date = parse_date(col("order_date"), cfg.date_format)
-    checks: list[tuple[str, pl.Expr, pl.Expr]] = [
-        ("customer_id", _text(col("customer_id")), cid),
-        ("order_date", _text(col("order_date")), date),
-    ]
+    # Stage 1: every cell of interest is stripped and parsed exactly once.
+    checked = ["customer_id", "order_date"] + (["amount"] if "amount" in m else ["quantity", "unit_price"])
+    parsers = {"customer_id": parse_customer_id, "order_date": lambda e: parse_date(e, cfg.date_format)}
+    roles = tuple(r for r in TEXT_ROLES if r in m)
+    has_order_id = "order_id" in m
+    stage1 = lf.select(
+        pl.col(ROW).cast(pl.Int64).alias("row"),
+        pl.when(blank).then(pl.lit("blank")).when(totals).then(pl.lit("totals")).alias("_skip"),
+        *[_text(col(r)).alias(f"t:{r}") for r in checked],
+        *[parsers.get(r, parse_amount)(col(r)).alias(f"p:{r}") for r in checked],
+        *[_text(col(r)).alias(r) for r in roles],
+        *([_text(col("order_id")).alias("t:order_id")] if has_order_id else []),
+    )
+    # Stage 2: reasons, amounts in micro-units and order keys from those columns.
     if "amount" in m:
-        amount = parse_amount(col("amount"))
-        checks.append(("amount", _text(col("amount")), amount))
+        amount = pl.col("p:amount")
     else:
-        q, p = parse_amount(col("quantity")), parse_amount(col("unit_price"))
-        checks.append(("quantity", _text(col("quantity")), q))
-        checks.append(("unit_price", _text(col("unit_price")), p))
-        amount = q * p
-    amount_micro = (amount * (unit * MICRO)).round(0)
-
-    column_expr = pl.lit(None, pl.String)
-    reason_expr = pl.lit(None, pl.String)
-    value_expr = pl.lit(None, pl.String)
-    for role, txt, parsed in reversed(checks):
+        amount = pl.col("p:quantity") * pl.col("p:unit_price")
+    amount_micro = (amount * (cfg.amount_unit * MICRO)).round(0)
+    overflow = amount_micro.abs() >= 9.0e18
+    reason_expr = pl.when(overflow).then(pl.lit("amount too large"))
+    column_expr = pl.when(overflow).then(pl.lit(m.get("amount", m.get("quantity"))))
+    value_expr = pl.when(overflow).then(pl.col(f"t:{checked[-1]}"))
+    for role in reversed(checked):
+        txt, parsed = pl.col(f"t:{role}"), pl.col(f"p:{role}")
         bad_missing = txt.is_null()
         bad_parse = txt.is_not_null() & parsed.is_null()
         kind = "date" if role == "order_date" else ("id" if role == "customer_id" else "number")
@@ -143,25 +147,18 @@ def clean(raw: RawTable, cfg: Config, *, enforce: bool = True) -> Cleaned:
         )
         column_expr = pl.when(bad_missing | bad_parse).then(pl.lit(m[role])).otherwise(column_expr)
         value_expr = pl.when(bad_missing | bad_parse).then(txt).otherwise(value_expr)
-    overflow = amount_micro.abs() >= 9.0e18
-    reason_expr = pl.when(reason_expr.is_null() & overflow).then(pl.lit("amount too large")).otherwise(reason_expr)
-
-    roles = tuple(r for r in TEXT_ROLES if r in m)
-    has_order_id = "order_id" in m
-    order_key = (
-        pl.coalesce(_text(col("order_id")), date.cast(pl.String)) if has_order_id else date.cast(pl.String)
-    )
-    frame = lf.select(
-        pl.col(ROW).cast(pl.Int64).alias("row"),
-        pl.when(blank).then(pl.lit("blank")).when(totals).then(pl.lit("totals")).alias("_skip"),
+    date_key = pl.col("p:order_date").cast(pl.String)
+    order_key = pl.coalesce(pl.col("t:order_id"), date_key) if has_order_id else date_key
+    frame = stage1.select(
+        "row", "_skip",
         reason_expr.alias("reason"),
         column_expr.alias("column"),
         value_expr.alias("value"),
-        cid.alias("customer_id"),
+        pl.col("p:customer_id").alias("customer_id"),
         order_key.alias("order_key"),
-        date.alias("order_date"),
+        pl.col("p:order_date").alias("order_date"),
         pl.when(overflow).then(None).otherwise(amount_micro).cast(pl.Int64).alias("amount"),
-        *[_text(col(r)).alias(r) for r in roles],
+        *roles,
     ).collect()
 
     skip_counts = dict(frame.group_by("_skip").len().iter_rows())
