@@ -91,45 +91,79 @@ def parse_customer_id(expr: pl.Expr) -> pl.Expr:
     return pl.when(s.str.contains(r"^\d+\.0+$")).then(s.str.replace(r"\.0+$", "")).otherwise(s)
 
 
+def _persona_uses(cfg: Config, role: str) -> bool:
+    return any(role in p.columns for p in cfg.personas)
+
+
 @dataclass
 class Cleaned:
-    lines: pl.DataFrame  # customer_id, order_key, order_date, amount (micro), text roles present
+    # usable rows summed per (customer_id, order_key, order_date, text roles present): amount in
+    # micro-units and n, the number of source rows. Every customer metric is a function of these
+    # sums, so the full line table never has to be held in memory.
+    lines: pl.DataFrame
     rejected: pl.DataFrame  # row, column, reason, value, then the raw mapped columns
     quality: dict = field(default_factory=dict)
     roles: tuple[str, ...] = ()  # optional text roles present
     has_order_id: bool = False
 
 
+def _parse_unique(df: pl.DataFrame, column: str, parser, out: str) -> pl.DataFrame:
+    """Parse each distinct text once and join the result back (dates and ids repeat a lot)."""
+    uniq = df.select(pl.col(column).unique()).with_columns(parser(pl.col(column)).alias(out))
+    return df.join(uniq, on=column, how="left", nulls_equal=True, maintain_order="left")
+
+
+def _parse_amounts(df: pl.DataFrame, column: str, out: str) -> pl.DataFrame:
+    """Plain numbers take a direct cast; only the others (¥1,234.00, (12.00) ...) go through
+    the full parser."""
+    fast = pl.col(column).cast(pl.Float64, strict=False)
+    df = df.with_columns(pl.when(fast.is_finite()).then(fast).alias(out))
+    slow = pl.col(out).is_null() & pl.col(column).is_not_null()
+    if df.select(slow.any()).item():
+        df = df.with_columns(pl.when(slow).then(parse_amount(pl.col(column))).otherwise(pl.col(out)).alias(out))
+    return df
+
+
 def clean(raw: RawTable, cfg: Config, *, enforce: bool = True) -> Cleaned:
     m = raw.mapping
     col = lambda role: pl.col(m[role])  # noqa: E731
     lf = raw.frame
-    cells = [_text(pl.col(h).cast(pl.String)) for h in raw.headers]
-    blank = pl.all_horizontal([c.is_null() for c in cells]) if cells else pl.lit(False)
-    first_cell = pl.coalesce(cells) if cells else pl.lit(None, pl.String)
+    checked = ["customer_id", "order_date"] + (["amount"] if "amount" in m else ["quantity", "unit_price"])
+    roles = tuple(r for r in TEXT_ROLES if r in m and (r != "category" or _persona_uses(cfg, r)))
+    has_order_id = "order_id" in m
+    header_of = dict(zip(m.values(), m))  # header -> one role, for the raw copies of rejected rows
+    raw_cols = [f"raw:{h}" for h in header_of]
+
+    # Pass 1 (streaming): the text of the cells segkit needs, whether the row is blank or a
+    # totals row. Blank = every cell empty or whitespace; totals = 合计/Total/... in the first
+    # non-empty cell or in the id or name column.
+    cells = [pl.col(h).cast(pl.String) for h in raw.headers]
+    first_cell = pl.coalesce(cells).str.strip_chars() if cells else pl.lit(None, pl.String)
+    all_empty = pl.all_horizontal([c.is_null() | (c.str.strip_chars() == "") for c in cells])
     totals = first_cell.str.contains(TOTALS_PATTERN).fill_null(False)
     for role in ("customer_id", "customer_name"):
         if role in m:
-            totals = totals | _text(col(role)).str.contains(TOTALS_PATTERN).fill_null(False)
-
-    # Stage 1: every cell of interest is stripped and parsed exactly once.
-    checked = ["customer_id", "order_date"] + (["amount"] if "amount" in m else ["quantity", "unit_price"])
-    parsers = {"customer_id": parse_customer_id, "order_date": lambda e: parse_date(e, cfg.date_format)}
-    roles = tuple(r for r in TEXT_ROLES if r in m)
-    has_order_id = "order_id" in m
-    stage1 = lf.select(
+            totals = totals | col(role).str.strip_chars().str.contains(TOTALS_PATTERN).fill_null(False)
+    df = lf.select(
         pl.col(ROW).cast(pl.Int64).alias("row"),
-        pl.when(blank).then(pl.lit("blank")).when(totals).then(pl.lit("totals")).alias("_skip"),
+        pl.when(all_empty).then(pl.lit("blank")).when(totals).then(pl.lit("totals")).alias("_skip"),
         *[_text(col(r)).alias(f"t:{r}") for r in checked],
-        *[parsers.get(r, parse_amount)(col(r)).alias(f"p:{r}") for r in checked],
         *[_text(col(r)).alias(r) for r in roles],
         *([_text(col("order_id")).alias("t:order_id")] if has_order_id else []),
-    )
-    # Stage 2: reasons, amounts in micro-units and order keys from those columns.
-    if "amount" in m:
-        amount = pl.col("p:amount")
-    else:
-        amount = pl.col("p:quantity") * pl.col("p:unit_price")
+    ).collect(engine="streaming")
+    skip_counts = dict(df.group_by("_skip").len().iter_rows())
+    rows_read = df.height
+    blank_rows = int(skip_counts.get("blank", 0))
+    totals_rows = int(skip_counts.get("totals", 0))
+    df = df.filter(pl.col("_skip").is_null()).drop("_skip")
+    data_rows = df.height
+
+    # Typed parsing: ids and dates on their distinct values, amounts with a fast path.
+    df = _parse_unique(df, "t:customer_id", parse_customer_id, "p:customer_id")
+    df = _parse_unique(df, "t:order_date", lambda e: parse_date(e, cfg.date_format), "p:order_date")
+    for r in checked[2:]:
+        df = _parse_amounts(df, f"t:{r}", f"p:{r}")
+    amount = pl.col("p:amount") if "amount" in m else pl.col("p:quantity") * pl.col("p:unit_price")
     amount_micro = (amount * (cfg.amount_unit * MICRO)).round(0)
     overflow = amount_micro.abs() >= 9.0e18
     reason_expr = pl.when(overflow).then(pl.lit("amount too large"))
@@ -149,49 +183,42 @@ def clean(raw: RawTable, cfg: Config, *, enforce: bool = True) -> Cleaned:
         value_expr = pl.when(bad_missing | bad_parse).then(txt).otherwise(value_expr)
     date_key = pl.col("p:order_date").cast(pl.String)
     order_key = pl.coalesce(pl.col("t:order_id"), date_key) if has_order_id else date_key
-    frame = stage1.select(
-        "row", "_skip",
+    df = df.with_columns(
         reason_expr.alias("reason"),
-        column_expr.alias("column"),
-        value_expr.alias("value"),
-        pl.col("p:customer_id").alias("customer_id"),
-        order_key.alias("order_key"),
-        pl.col("p:order_date").alias("order_date"),
         pl.when(overflow).then(None).otherwise(amount_micro).cast(pl.Int64).alias("amount"),
-        *roles,
-    ).collect()
-
-    skip_counts = dict(frame.group_by("_skip").len().iter_rows())
-    blank_rows = int(skip_counts.get("blank", 0))
-    totals_rows = int(skip_counts.get("totals", 0))
-    body = frame.filter(pl.col("_skip").is_null())
-    bad = body.filter(pl.col("reason").is_not_null())
-    lines = body.filter(pl.col("reason").is_null()).select(
-        "customer_id", "order_key", "order_date", "amount", *roles
     )
-    raw_cols = list(dict.fromkeys(m.values()))
+    bad = df.filter(pl.col("reason").is_not_null())
     if bad.height:
-        raw_rows = raw.frame.select(pl.col(ROW).cast(pl.Int64).alias("row"), *[pl.col(c) for c in raw_cols])
-        rejected = bad.select("row", "column", "reason", "value").join(
-            raw_rows.collect().rename({c: f"raw:{c}" for c in raw_cols}), on="row", how="left"
-        ).sort("row")
+        rejected = bad.select("row", column_expr.alias("column"), "reason", value_expr.alias("value"))
+        # the raw cells of the rejected rows, as they stand in the file
+        raw_rows = lf.select(pl.col(ROW).cast(pl.Int64).alias("row"),
+                             *[pl.col(h).alias(f"raw:{h}") for h in header_of])
+        rejected = rejected.join(raw_rows.filter(pl.col("row").is_in(rejected["row"].implode())).collect(),
+                                 on="row", how="left").sort("row")
     else:
         rejected = pl.DataFrame(schema={"row": pl.Int64, "column": pl.String, "reason": pl.String,
-                                        "value": pl.String})
+                                        "value": pl.String, **{c: pl.String for c in raw_cols}})
+    lines = (
+        df.filter(pl.col("reason").is_null())
+        .group_by(pl.col("p:customer_id").alias("customer_id"), order_key.alias("order_key"),
+                  pl.col("p:order_date").alias("order_date"), *roles, maintain_order=True)
+        .agg(pl.col("amount").sum(), pl.len().cast(pl.Int64).alias("n"))
+    )
+    used_rows = data_rows - bad.height
+    del df
     reasons = (
         dict(rejected.group_by("reason").len().sort(["len", "reason"], descending=[True, False]).iter_rows())
         if rejected.height else {}
     )
-    data_rows = body.height
     quality = {
-        "rows_read": frame.height,
+        "rows_read": rows_read,
         "blank_rows": blank_rows,
         "totals_rows": totals_rows,
         "data_rows": data_rows,
         "rejected_rows": rejected.height,
         "rejected_share": rejected.height / data_rows if data_rows else 0.0,
         "rejected_reasons": reasons,
-        "used_rows": lines.height,
+        "used_rows": used_rows,
     }
     if data_rows == 0:
         msg = (f"{raw.source}: no data rows below the header (row {raw.header_row}); "

@@ -158,13 +158,14 @@ def persona_expr(cfg: Config, present: set[str]) -> pl.Expr:
 
 
 def _modes(lines: pl.DataFrame, roles: tuple[str, ...]) -> pl.DataFrame | None:
-    """Most frequent value per customer for each text role (ties: the alphabetically first)."""
+    """Most frequent value per customer for each text role, counted over source rows
+    (ties: the alphabetically first)."""
     out = None
     for role in roles:
         mode = (
             lines.filter(pl.col(role).is_not_null())
-            .group_by("customer_id", role).len()
-            .sort(["customer_id", "len", role], descending=[False, True, False])
+            .group_by("customer_id", role).agg(pl.col("n").sum())
+            .sort(["customer_id", "n", role], descending=[False, True, False])
             .group_by("customer_id", maintain_order=True).first()
             .select("customer_id", role)
         )
@@ -175,8 +176,12 @@ def _modes(lines: pl.DataFrame, roles: tuple[str, ...]) -> pl.DataFrame | None:
 def build_customers(
     lines: pl.DataFrame, cfg: Config, roles: tuple[str, ...] = (), source: str = "input"
 ) -> CustomerTable:
+    """``lines``: customer_id, order_key, order_date, amount (micro-units), optionally n (source
+    rows behind each line) and the text roles."""
     if lines.height == 0:
         raise DataError(f"{source}: no usable order lines; see rejected_rows.csv or run `segkit inspect`")
+    if "n" not in lines.columns:
+        lines = lines.with_columns(pl.lit(1, pl.Int64).alias("n"))
     win = make_windows(cfg, lines["order_date"].max())
     after = lines.filter(pl.col("order_date") >= win.as_of)
     lines = lines.filter(pl.col("order_date") < win.as_of)
@@ -277,7 +282,7 @@ def build_customers(
         windows=win,
         cut_points=cut_points,
         others_combinations=others_combinations(cfg),
-        excluded_after_as_of=after.height,
+        excluded_after_as_of=int(after["n"].sum()),
         no_purchase_customers=int(df["last_order_date"].null_count()),
         population_median_gap=None if pop_gap is None else float(pop_gap),
         score_means=means,

@@ -98,15 +98,16 @@ def print_inspect(raw, cleaned, cfg, console: Console) -> None:
     if lines.height:
         console.print(f"dates: {lines['order_date'].min()} .. {lines['order_date'].max()}; "
                       f"customers: {lines['customer_id'].n_unique():,}")
-        amounts = (lines["amount"] / 1e6)
+        amounts = (lines["amount"] / 1e6)  # one value per customer, order and date
         qs = [0.0, 0.01, 0.25, 0.5, 0.75, 0.99, 1.0]
-        a = Table(title="Amount per line", title_justify="left")
+        a = Table(title="Amount per order (net, per customer and date)", title_justify="left")
         for qn in qs:
             a.add_column({0.0: "min", 1.0: "max"}.get(qn, f"p{int(qn * 100)}"), justify="right")
         a.add_row(*[_money(amounts.quantile(qn, "nearest")) for qn in qs])
         console.print(a)
         neg = lines.filter(pl.col("amount") < 0).height
-        console.print(f"negative lines (returns/credit notes): {neg:,}; total amount {_money(amounts.sum())}")
+        console.print(f"orders with a negative net amount (returns/credit notes): {neg:,}; "
+                      f"total amount {_money(amounts.sum())}")
     if q["rejected_reasons"]:
         r = Table(title="Rejected rows", title_justify="left")
         r.add_column("reason")
