@@ -221,3 +221,13 @@ def test_customers_without_purchase_are_left_out_and_counted(tmp_path):
     doc = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert doc["clusters"]["customers_excluded_no_purchase"] == 1
     assert doc["clusters"]["customers_clustered"] == 8
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_silhouette_equals_scikit_learn_including_singletons_and_ties(seed):
+    from segkit.cluster import silhouette
+
+    rng = np.random.default_rng(seed)
+    x = np.vstack([rng.normal(size=(300, 3)), [[9, 9, 9]], np.zeros((5, 3))])  # a singleton, duplicates
+    labels = np.concatenate([rng.integers(0, 4, 300), [7], np.full(5, 2)])
+    assert silhouette(x, labels) == pytest.approx(silhouette_score(x, labels), rel=1e-12)

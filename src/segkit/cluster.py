@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 from sklearn.cluster import KMeans
+from threadpoolctl import threadpool_limits
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.metrics import silhouette_score
+from scipy.spatial.distance import cdist
 
 from .config import Config
 from .errors import ConfigError
@@ -58,6 +59,34 @@ def sample_index(n: int, size: int, random_state: int) -> np.ndarray:
     return np.sort(np.random.default_rng(random_state).choice(n, size=size, replace=False))
 
 
+def silhouette(x: np.ndarray, labels: np.ndarray, chunk: int = 1024) -> float:
+    """Mean silhouette coefficient, the same number as ``sklearn.metrics.silhouette_score``.
+
+    Distances are computed a block of rows at a time and summed per cluster with one matrix
+    product, which on few features is several times faster than scikit-learn's generic path.
+    """
+    _, codes = np.unique(labels, return_inverse=True)
+    n, k = len(codes), codes.max() + 1
+    counts = np.bincount(codes, minlength=k).astype(np.float64)
+    onehot = np.zeros((n, k))
+    onehot[np.arange(n), codes] = 1.0
+    scores = np.empty(n)
+    for start in range(0, n, chunk):
+        block = x[start:start + chunk]
+        sums = cdist(block, x) @ onehot
+        own = codes[start:start + chunk]
+        rows = np.arange(len(own))
+        a = sums[rows, own] / np.maximum(counts[own] - 1, 1)
+        means = sums / counts
+        means[rows, own] = np.inf
+        b = means.min(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            s = (b - a) / np.maximum(a, b)
+        s[counts[own] == 1] = 0.0
+        scores[start:start + chunk] = np.nan_to_num(s)
+    return float(scores.mean())
+
+
 class CustomerKMeans:
     """k-means with automatic k (best silhouette on a fixed-seed sample) and stable numbering.
 
@@ -80,7 +109,9 @@ class CustomerKMeans:
         self.silhouette_sample = silhouette_sample
 
     def _kmeans(self, k: int, x: np.ndarray) -> KMeans:
-        with warnings.catch_warnings():
+        # One OpenMP thread: on few features each Lloyd step is tiny, and OpenMP's spin-waiting
+        # threads next to polars' pool made a 10,000-customer fit 50x slower on two cores.
+        with threadpool_limits(limits=1, user_api="openmp"), warnings.catch_warnings():
             # k is capped at the number of distinct rows, so a convergence warning adds nothing
             warnings.simplefilter("ignore", ConvergenceWarning)
             return KMeans(n_clusters=k, n_init=self.n_init, random_state=self.random_state).fit(x)
@@ -105,7 +136,7 @@ class CustomerKMeans:
                 model = self._kmeans(k, xs)
                 labels = model.labels_
                 if len(np.unique(labels)) > 1 and len(idx) > len(np.unique(labels)):
-                    score = float(silhouette_score(xs, labels))
+                    score = silhouette(xs, labels)
                 else:
                     score = float("nan")
                 self.silhouette_by_k_[k] = score

@@ -8,8 +8,8 @@ Every statistic is scipy's or scikit-learn's on the same data (tests compare the
 - chi-square tests of independence (``scipy.stats.chi2_contingency``, no continuity correction)
   of cluster × tier, × rfm_segment and × each categorical column present, with Cramér's V and the
   share of expected counts below 5;
-- R² = between-cluster SS / total SS on the standardised features; silhouette on the same
-  fixed-seed sample as auto-k, Calinski-Harabasz and Davies-Bouldin on all clustered customers.
+- R² = between-cluster SS / total SS on the standardised features; silhouette (``cluster.silhouette``,
+  equal to scikit-learn's) on the same fixed-seed sample as auto-k, Calinski-Harabasz and Davies-Bouldin on all clustered customers.
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 from scipy import stats
-from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silhouette_score
+from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score
 
-from .cluster import ClusterResult
+from .cluster import ClusterResult, silhouette
 from .config import Config
 
 ALPHA = 0.01
@@ -139,7 +139,7 @@ def validate(cr: ClusterResult, cfg: Config, roles: tuple[str, ...] = ()) -> Val
     v.r2 = _f(r_squared(x, labels))
     idx = cr.sample_index
     if len(np.unique(labels[idx])) > 1 and len(idx) > len(np.unique(labels[idx])):
-        v.silhouette = _f(silhouette_score(x[idx], labels[idx]))
+        v.silhouette = _f(silhouette(x[idx], labels[idx]))
     if len(groups) > 1 and len(labels) > len(groups):
         v.calinski_harabasz = _f(calinski_harabasz_score(x, labels))
         v.davies_bouldin = _f(davies_bouldin_score(x, labels))
