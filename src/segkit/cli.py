@@ -32,7 +32,9 @@ app.add_typer(config_app, name="config")
 
 
 def err_console() -> Console:
-    return Console(stderr=True, highlight=False, soft_wrap=True)
+    from .terminal import make_console
+
+    return make_console(stderr=True)
 
 
 # ------------------------------------------------------------------------- shared options
@@ -245,7 +247,9 @@ def inspect(
     with handle_errors(debug):
         cfg = _load_config(config_path, columns=mapping, sheet=sheet, encoding=encoding,
                            amount_unit=amount_unit, date_format=date_format)
-        inspect_command(input, cfg, Console(highlight=False, soft_wrap=True))
+        from .terminal import make_console
+
+        inspect_command(input, cfg, make_console(stderr=False))
 
 
 @config_app.command("show")

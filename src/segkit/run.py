@@ -61,8 +61,9 @@ def segment_command(
     assignments = result.assignments
     if to_stdout:
         if fmt == "table":
-            _print_table(assignments, Console(file=sys.stdout, highlight=False,
-                                              width=None if sys.stdout.isatty() else 160))
+            from .terminal import make_console
+
+            _print_table(assignments, make_console(stderr=False))
         else:
             stdout.write(rows_bytes(assignments, fmt))
             stdout.flush()
@@ -98,7 +99,9 @@ def segment_command(
     if not quiet:
         from .terminal import print_summary
 
-        print_summary(doc, result, console or Console(stderr=True, highlight=False), out)
+        from .terminal import make_console
+
+        print_summary(doc, result, console or make_console(), out)
     return result
 
 

@@ -9,6 +9,15 @@ from rich.console import Console
 from rich.table import Table
 
 
+def make_console(stderr: bool = True, file=None) -> Console:
+    """A console for people: wide enough for the tables when output goes to a file or pipe."""
+    import sys
+
+    stream = file or (sys.stderr if stderr else sys.stdout)
+    width = None if stream.isatty() else 120
+    return Console(file=stream, highlight=False, soft_wrap=False, width=width)
+
+
 def _money(x: float | None) -> str:
     return "" if x is None else f"{x:,.2f}"
 
