@@ -332,8 +332,10 @@ def migration_section(doc: dict, names: Names, t: dict, top_n: int) -> dict | No
     lost_rows = [{"customer_id": r["customer_id"], "customer_name": r.get("customer_name"),
                   "previous_tier": names.tier(r.get("previous_tier")),
                   "previous_annual_spend": r.get("previous_annual_spend")} for r in lost]
+    unknown = m.get("unknown_previous_tiers") or []
     return {
         "previous": m.get("previous", ""),
+        "unknown_tiers": t["unknown_previous_tiers"].format(tiers=", ".join(unknown)) if unknown else "",
         "changes": changes,
         "rows": [label(c) for c in m.get("row_labels", [])],
         "columns": [label(c) for c in m.get("column_labels", [])],
@@ -360,8 +362,7 @@ def quality_section(doc: dict, notes: list[str], t: dict) -> dict:
                for reason, n in q.get("rejected_reasons", {}).items()]
     inp = doc.get("input", {})
     mapping = [{"role": role, "header": header} for role, header in inp.get("columns", {}).items()]
-    details = [{"label": label, "value": inp.get(key)} for label, key in
-               (("format", "format"), ("encoding", "encoding"), ("sheet", "sheet"), ("header row", "header_row"))
+    details = [{"label": t[key], "value": inp.get(key)} for key in ("format", "encoding", "sheet", "header_row")
                if inp.get(key) is not None]
     return {"counts": counts, "reasons": reasons, "mapping": mapping, "input": details, "notes": list(notes)}
 
@@ -417,9 +418,10 @@ WIDTHS = {"money": 16, "pct": 10, "code": 8, "date": 12, "float": 14, "int": 10}
 
 def customer_columns(assignments: pl.DataFrame) -> dict:
     """Name, kind and column width of each assignments column, and the row count."""
-    text = [c for c, d in assignments.schema.items() if _kind(c, d) == "text"]
-    longest = assignments.select(pl.col(text).str.len_chars().max()).row(0) if text and assignments.height else ()
-    lengths = dict(zip(text, longest))
+    text = [c for c, d in assignments.schema.items() if _kind(c, d) == "text" and d == pl.String]
+    # display width: (chars + UTF-8 bytes) / 2 counts ASCII once and CJK characters twice
+    width = [((pl.col(c).str.len_chars() + pl.col(c).str.len_bytes()) // 2).max().alias(c) for c in text]
+    lengths = assignments.select(width).row(0, named=True) if text and assignments.height else {}
     columns = []
     for name, dtype in assignments.schema.items():
         kind = _kind(name, dtype)

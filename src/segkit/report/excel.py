@@ -166,10 +166,8 @@ class SheetWriter:
         for col, width in self.widths.items():
             self.ws.set_column(col, col, max(width, min_width))
 
-    def ref(self, block: Block, col: int, header: bool = False) -> list:
-        """A chart range: one column of a table's data rows (or its header cell)."""
-        if header:
-            return [self.name, block.header, col, block.header, col]
+    def ref(self, block: Block, col: int) -> list:
+        """A chart range: one column of a table's data rows."""
         return [self.name, block.first, col, block.last, col]
 
 
@@ -440,9 +438,11 @@ def migration_sheet(book, fmt: Formats, ctx: dict) -> None:
     s = SheetWriter(book, "Migration", fmt)
     s.title(t["migration"])
     s.facts([{"label": t["previous"], "value": m["previous"]}])
+    s.note(m["unknown_tiers"])
     s.skip()
     s.table([t["change"], t["customers"]], ["text", "int"], [[c["name"], c["customers"]] for c in m["changes"]])
-    for title, matrix, kind in ((t["migration_counts"], m["counts"], "int"), (t["migration_spend"], m["spend"], "money")):
+    matrices = ((t["migration_counts"], m["counts"], "int"), (t["migration_spend"], m["spend"], "money"))
+    for title, matrix, kind in matrices:
         s.skip()
         s.heading(title)
         block = s.table(["", *m["columns"]], ["text"] + [kind] * len(m["columns"]),
