@@ -228,3 +228,22 @@ class TestColumnResolution:
     def test_missing_amount_suggests_map(self):
         with pytest.raises(DataError, match=r"no amount column \(or quantity and unit_price\).*--map amount="):
             resolve(["客户编码", "日期", "数量"], {}, "f.csv")
+
+
+def test_blank_header_cell_gets_a_name_that_map_can_use(tmp_path, cfg):
+    path = tmp_path / "x.csv"
+    path.write_text("customer,,amount\r\nA,2024-01-01,5\r\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"column_2.*--map order_date="):
+        read_input(str(path))
+    raw = read_input(str(path), mapping={"order_date": "column_2"})
+    assert clean(raw, cfg).lines["order_date"].to_list() == [dt.date(2024, 1, 1)]
+
+
+def test_crlf_quoted_newlines_and_duplicate_headers(tmp_path, cfg):
+    path = tmp_path / "x.csv"
+    path.write_bytes(b'Sales export\r\n\r\ncustomer,date,amount,note,note\r\nA,2024-01-01,"1,000",x,y\r\n'
+                     b'B,2024-01-02,5,"multi\r\nline",z\r\nC,2024-01-03,7,,\r\n')
+    raw, c = _clean(path, cfg)
+    assert raw.header_row == 3
+    assert sorted(c.lines["customer_id"].to_list()) == ["A", "B", "C"]
+    assert c.quality["rejected_rows"] == 0 and c.quality["blank_rows"] == 0

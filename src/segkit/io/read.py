@@ -216,13 +216,18 @@ def _scan(src: Path | bytes, delimiter: str, header_idx: int, source: str) -> pl
         lf = pl.scan_csv(
             src, separator=delimiter, skip_rows=header_idx, infer_schema=False,
             truncate_ragged_lines=True, row_index_name=ROW, row_index_offset=header_idx + 2,
-            raise_if_empty=False, glob=False,
+            raise_if_empty=False, glob=False, with_column_names=_name_blank_headers,
         )
         lf.collect_schema()
     except pl.exceptions.PolarsError as exc:
         msg = f"{source}: cannot parse as CSV ({str(exc).splitlines()[0]}); check the delimiter and quoting"
         raise DataError(msg) from None
     return lf
+
+
+def _name_blank_headers(names: list[str]) -> list[str]:
+    """A header cell left empty becomes column_N (N = its 1-based position), so --map can name it."""
+    return [n if n.strip() else f"column_{i + 1}" for i, n in enumerate(names)]
 
 
 def _finish_csv(lf, source, size, sha, encoding, delimiter, header_idx, mapping) -> RawTable:
