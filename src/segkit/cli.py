@@ -94,8 +94,6 @@ def _load_config(path: Path | None, **values):
             if not k.isdigit():
                 raise UsageError(f"--k {k}: give auto or a whole number of clusters (2 or more)")
             values["k"] = int(k)
-    if values.get("sheet") is not None and values["sheet"].isdigit():
-        values["sheet"] = values["sheet"]
     if values.get("as_of"):
         try:
             dt.date.fromisoformat(values["as_of"])

@@ -115,9 +115,6 @@ class Config:
     def tier_zh(self, name: str) -> str:
         return next((t.zh for t in self.tiers if t.name == name), name)
 
-    def segment_zh(self, name: str) -> str:
-        return next((s.zh for s in self.segments if s.name == name), "其他")
-
 
 def _read_toml(path: Path) -> dict[str, Any]:
     try:

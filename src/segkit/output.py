@@ -11,7 +11,6 @@ import io
 import json
 import math
 import os
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -152,6 +151,3 @@ class StagedDir:
             tmp.unlink(missing_ok=True)
         self._staged = []
 
-
-def copy_file(src: Path, dst: Path) -> None:
-    shutil.copyfile(src, dst)

@@ -19,6 +19,7 @@ from .clean import Cleaned, clean
 from .config import Config
 from .features import CustomerTable, build_customers
 from .io.read import RawTable, read_input
+from .output import to_jsonable
 
 Progress = Callable[[str], None]
 
@@ -175,7 +176,7 @@ def summary(result: Segmentation) -> dict:
             "excluded_after_as_of": t.excluded_after_as_of,
             "customers_without_purchase": t.no_purchase_customers,
         },
-        "config": _jsonable(cfg.effective),
+        "config": to_jsonable(cfg.effective),
     }
     if result.clusters is not None:
         doc["clusters"] = result.clusters.summary()
@@ -185,12 +186,3 @@ def summary(result: Segmentation) -> dict:
         doc["migration"] = result.migration.summary()
     return doc
 
-
-def _jsonable(obj):
-    if isinstance(obj, dict):
-        return {k: _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if hasattr(obj, "isoformat"):
-        return obj.isoformat()
-    return obj
