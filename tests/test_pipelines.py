@@ -78,12 +78,12 @@ def test_broken_pipe_ends_quietly():
     import sys
 
     big = SAMPLE_DIR / "orders.xlsx"
-    p1 = subprocess.Popen([sys.executable, "-m", "segkit", "segment", str(big), "-o", "-", "--format", "jsonl", "-q"],
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    first = p1.stdout.readline()
-    p1.stdout.close()  # like `| head -1`
-    err = p1.stderr.read().decode()
-    assert p1.wait(timeout=120) == 0, err
+    with subprocess.Popen([sys.executable, "-m", "segkit", "segment", str(big), "-o", "-", "--format", "jsonl",
+                           "-q"], stdout=subprocess.PIPE, stderr=subprocess.PIPE) as p1:
+        first = p1.stdout.readline()
+        p1.stdout.close()  # like `| head -1`
+        err = p1.stderr.read().decode()
+        assert p1.wait(timeout=120) == 0, err
     assert first.startswith(b"{") and "Traceback" not in err and "BrokenPipe" not in err
 
 

@@ -107,20 +107,24 @@ class Cleaned:
     has_order_id: bool = False
 
 
-def _parse_unique(df: pl.DataFrame, column: str, parser, out: str) -> pl.DataFrame:
+def _parse_unique(df: pl.DataFrame, column: str, parser, out: str, dtype=None) -> pl.DataFrame:
     """Parse each distinct text once and join the result back (dates and ids repeat a lot)."""
-    uniq = df.select(pl.col(column).unique()).with_columns(parser(pl.col(column)).alias(out))
+    parsed = parser(pl.col(column).cast(pl.String))
+    uniq = df.select(pl.col(column).unique()).with_columns((parsed if dtype is None else parsed.cast(dtype)).alias(out))
     return df.join(uniq, on=column, how="left", nulls_equal=True, maintain_order="left")
 
 
-def _parse_amounts(df: pl.DataFrame, column: str, out: str) -> pl.DataFrame:
-    """Plain numbers take a direct cast; only the others (¥1,234.00, (12.00) ...) go through
-    the full parser."""
-    fast = pl.col(column).cast(pl.Float64, strict=False)
-    df = df.with_columns(pl.when(fast.is_finite()).then(fast).alias(out))
-    slow = pl.col(out).is_null() & pl.col(column).is_not_null()
-    if df.select(slow.any()).item():
-        df = df.with_columns(pl.when(slow).then(parse_amount(pl.col(column))).otherwise(pl.col(out)).alias(out))
+def _fast_amount(text: pl.Expr) -> pl.Expr:
+    """A plain number, by direct cast; null for anything that needs the full parser."""
+    fast = text.cast(pl.Float64, strict=False)
+    return pl.when(fast.is_finite()).then(fast)
+
+
+def _parse_slow_amounts(df: pl.DataFrame, role: str) -> pl.DataFrame:
+    """Formatted amounts (¥1,234.00, (12.00) ...) left by the fast path go through the full parser."""
+    t, p = pl.col(f"t:{role}"), pl.col(f"p:{role}")
+    if df.select(t.is_not_null().any()).item():
+        df = df.with_columns(pl.when(t.is_not_null()).then(parse_amount(t)).otherwise(p).alias(f"p:{role}"))
     return df
 
 
@@ -144,12 +148,17 @@ def clean(raw: RawTable, cfg: Config, *, enforce: bool = True) -> Cleaned:
     for role in ("customer_id", "customer_name"):
         if role in m:
             totals = totals | col(role).str.strip_chars().str.contains(TOTALS_PATTERN).fill_null(False)
+    # Repeating text is held as Categorical (one integer per row); amounts are cast on the fly
+    # and their text kept only where the plain cast failed.
+    amounts = checked[2:]
     df = lf.select(
         pl.col(ROW).cast(pl.Int64).alias("row"),
         pl.when(all_empty).then(pl.lit("blank")).when(totals).then(pl.lit("totals")).alias("_skip"),
-        *[_text(col(r)).alias(f"t:{r}") for r in checked],
-        *[_text(col(r)).alias(r) for r in roles],
-        *([_text(col("order_id")).alias("t:order_id")] if has_order_id else []),
+        *[_text(col(r)).cast(pl.Categorical).alias(f"t:{r}") for r in checked[:2]],
+        *[_fast_amount(_text(col(r))).alias(f"p:{r}") for r in amounts],
+        *[pl.when(_fast_amount(_text(col(r))).is_null()).then(_text(col(r))).alias(f"t:{r}") for r in amounts],
+        *[_text(col(r)).cast(pl.Categorical).alias(r) for r in roles],
+        *([_text(col("order_id")).cast(pl.Categorical).alias("t:order_id")] if has_order_id else []),
     ).collect(engine="streaming")
     skip_counts = dict(df.group_by("_skip").len().iter_rows())
     rows_read = df.height
@@ -159,19 +168,19 @@ def clean(raw: RawTable, cfg: Config, *, enforce: bool = True) -> Cleaned:
     data_rows = df.height
 
     # Typed parsing: ids and dates on their distinct values, amounts with a fast path.
-    df = _parse_unique(df, "t:customer_id", parse_customer_id, "p:customer_id")
+    df = _parse_unique(df, "t:customer_id", parse_customer_id, "p:customer_id", pl.Categorical)
     df = _parse_unique(df, "t:order_date", lambda e: parse_date(e, cfg.date_format), "p:order_date")
-    for r in checked[2:]:
-        df = _parse_amounts(df, f"t:{r}", f"p:{r}")
+    for r in amounts:
+        df = _parse_slow_amounts(df, r)
     amount = pl.col("p:amount") if "amount" in m else pl.col("p:quantity") * pl.col("p:unit_price")
     amount_micro = (amount * (cfg.amount_unit * MICRO)).round(0)
     overflow = amount_micro.abs() >= 9.0e18
     reason_expr = pl.when(overflow).then(pl.lit("amount too large"))
     column_expr = pl.when(overflow).then(pl.lit(m.get("amount", m.get("quantity"))))
-    value_expr = pl.when(overflow).then(pl.col(f"t:{checked[-1]}"))
+    value_expr = pl.when(overflow).then(pl.col(f"p:{checked[-1]}").cast(pl.String))
     for role in reversed(checked):
-        txt, parsed = pl.col(f"t:{role}"), pl.col(f"p:{role}")
-        bad_missing = txt.is_null()
+        txt, parsed = pl.col(f"t:{role}").cast(pl.String), pl.col(f"p:{role}")
+        bad_missing = txt.is_null() & parsed.is_null()
         bad_parse = txt.is_not_null() & parsed.is_null()
         kind = "date" if role == "order_date" else ("id" if role == "customer_id" else "number")
         reason_expr = (
@@ -181,8 +190,6 @@ def clean(raw: RawTable, cfg: Config, *, enforce: bool = True) -> Cleaned:
         )
         column_expr = pl.when(bad_missing | bad_parse).then(pl.lit(m[role])).otherwise(column_expr)
         value_expr = pl.when(bad_missing | bad_parse).then(txt).otherwise(value_expr)
-    date_key = pl.col("p:order_date").cast(pl.String)
-    order_key = pl.coalesce(pl.col("t:order_id"), date_key) if has_order_id else date_key
     df = df.with_columns(
         reason_expr.alias("reason"),
         pl.when(overflow).then(None).otherwise(amount_micro).cast(pl.Int64).alias("amount"),
@@ -198,11 +205,20 @@ def clean(raw: RawTable, cfg: Config, *, enforce: bool = True) -> Cleaned:
     else:
         rejected = pl.DataFrame(schema={"row": pl.Int64, "column": pl.String, "reason": pl.String,
                                         "value": pl.String, **{c: pl.String for c in raw_cols}})
+    # Lines without an order id form one order per customer and date; since the date is part of
+    # the key, the order key can be filled in after summing.
+    order = [pl.col("t:order_id")] if has_order_id else []
     lines = (
         df.filter(pl.col("reason").is_null())
-        .group_by(pl.col("p:customer_id").alias("customer_id"), order_key.alias("order_key"),
-                  pl.col("p:order_date").alias("order_date"), *roles, maintain_order=True)
+        .group_by(pl.col("p:customer_id").alias("customer_id"), pl.col("p:order_date").alias("order_date"),
+                  *order, *roles, maintain_order=True)
         .agg(pl.col("amount").sum(), pl.len().cast(pl.Int64).alias("n"))
+    )
+    date_key = pl.col("order_date").cast(pl.String)
+    lines = lines.select(
+        pl.col("customer_id").cast(pl.String),
+        (pl.coalesce(pl.col("t:order_id").cast(pl.String), date_key) if has_order_id else date_key).alias("order_key"),
+        "order_date", "amount", *[pl.col(r).cast(pl.String) for r in roles], "n",
     )
     used_rows = data_rows - bad.height
     del df
