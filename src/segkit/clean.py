@@ -111,7 +111,9 @@ def _parse_unique(df: pl.DataFrame, column: str, parser, out: str, dtype=None) -
     """Parse each distinct text once and join the result back (dates and ids repeat a lot)."""
     parsed = parser(pl.col(column).cast(pl.String))
     uniq = df.select(pl.col(column).unique()).with_columns((parsed if dtype is None else parsed.cast(dtype)).alias(out))
-    return df.join(uniq, on=column, how="left", nulls_equal=True, maintain_order="left")
+    # join only the key column, then attach: joining the whole frame would copy every column
+    mapped = df.select(column).join(uniq, on=column, how="left", nulls_equal=True, maintain_order="left")
+    return df.with_columns(mapped[out])
 
 
 def _fast_amount(text: pl.Expr) -> pl.Expr:
@@ -164,7 +166,7 @@ def clean(raw: RawTable, cfg: Config, *, enforce: bool = True) -> Cleaned:
     rows_read = df.height
     blank_rows = int(skip_counts.get("blank", 0))
     totals_rows = int(skip_counts.get("totals", 0))
-    df = df.filter(pl.col("_skip").is_null()).drop("_skip")
+    df = (df.filter(pl.col("_skip").is_null()) if blank_rows + totals_rows else df).drop("_skip")
     data_rows = df.height
 
     # Typed parsing: ids and dates on their distinct values, amounts with a fast path.
@@ -209,16 +211,17 @@ def clean(raw: RawTable, cfg: Config, *, enforce: bool = True) -> Cleaned:
     # the key, the order key can be filled in after summing.
     order = [pl.col("t:order_id")] if has_order_id else []
     lines = (
-        df.filter(pl.col("reason").is_null())
+        df.lazy().filter(pl.col("reason").is_null())
         .group_by(pl.col("p:customer_id").alias("customer_id"), pl.col("p:order_date").alias("order_date"),
-                  *order, *roles, maintain_order=True)
+                  *order, *roles)
         .agg(pl.col("amount").sum(), pl.len().cast(pl.Int64).alias("n"))
+        .collect(engine="streaming")
     )
     date_key = pl.col("order_date").cast(pl.String)
     lines = lines.select(
         pl.col("customer_id").cast(pl.String),
         (pl.coalesce(pl.col("t:order_id").cast(pl.String), date_key) if has_order_id else date_key).alias("order_key"),
-        "order_date", "amount", *[pl.col(r).cast(pl.String) for r in roles], "n",
+        "order_date", "amount", *roles, "n",
     )
     used_rows = data_rows - bad.height
     del df

@@ -165,6 +165,7 @@ def _modes(lines: pl.DataFrame, roles: tuple[str, ...]) -> pl.DataFrame | None:
         mode = (
             lines.filter(pl.col(role).is_not_null())
             .group_by("customer_id", role).agg(pl.col("n").sum())
+            .with_columns(pl.col(role).cast(pl.String))  # categorical in, text out; ties by text
             .sort(["customer_id", "n", role], descending=[False, True, False])
             .group_by("customer_id", maintain_order=True).first()
             .select("customer_id", role)

@@ -118,7 +118,9 @@ def validate(cr: ClusterResult, cfg: Config, roles: tuple[str, ...] = ()) -> Val
         v.anova[feat] = {"f": _f(f), "p": _f(p), "eta2": _f(eta_squared(col, labels))}
         v.kruskal[feat] = {"h": _f(h), "p": _f(kp), "epsilon2": _f(h / (len(col) - 1))}
         if all(len(pt) >= 2 for pt in parts):
-            res = stats.tukey_hsd(*parts)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # zero within-group variance: p-values are still defined
+                res = stats.tukey_hsd(*parts)
             pairs = []
             for a in range(len(groups)):
                 for b in range(a + 1, len(groups)):
