@@ -149,3 +149,9 @@ def test_every_command_has_help_shown_in_readme():
         proc = run_cli(*cmd, "--help")
         assert proc.returncode == 0 and b"Usage:" in proc.stdout
         assert f"segkit {' '.join(cmd)}" in readme, cmd
+
+
+def test_unclosed_quote_is_bad_data_not_internal_error(tmp_path):
+    path = tmp_path / "q.csv"
+    path.write_text('customer,date,amount\nA,2024-01-01,5\nB,"2024-01-02,6\nC,2024-01-03,7\n', encoding="utf-8")
+    assert_one_error(run_cli("segment", str(path), "-o", str(tmp_path / "o")), 65, "quoted field is never closed")

@@ -130,6 +130,18 @@ def _parse_slow_amounts(df: pl.DataFrame, role: str) -> pl.DataFrame:
     return df
 
 
+def _collect(lf: pl.LazyFrame, source: str) -> pl.DataFrame:
+    """Run a query over the input; a file polars cannot parse is bad data, not an internal error."""
+    try:
+        return lf.collect(engine="streaming")
+    except pl.exceptions.ComputeError as exc:
+        text = str(exc)
+        detail = "a quoted field is never closed" if "not properly escaped" in text else text.splitlines()[0][:200]
+        msg = (f"{source}: the file cannot be parsed as CSV ({detail}); "
+               "look for a stray double quote (\") in the file, or export it again")
+        raise DataError(msg) from None
+
+
 def clean(raw: RawTable, cfg: Config, *, enforce: bool = True) -> Cleaned:
     m = raw.mapping
     col = lambda role: pl.col(m[role])  # noqa: E731
@@ -161,7 +173,8 @@ def clean(raw: RawTable, cfg: Config, *, enforce: bool = True) -> Cleaned:
         *[pl.when(_fast_amount(_text(col(r))).is_null()).then(_text(col(r))).alias(f"t:{r}") for r in amounts],
         *[_text(col(r)).cast(pl.Categorical).alias(r) for r in roles],
         *([_text(col("order_id")).cast(pl.Categorical).alias("t:order_id")] if has_order_id else []),
-    ).collect(engine="streaming")
+    )
+    df = _collect(df, raw.source)
     skip_counts = dict(df.group_by("_skip").len().iter_rows())
     rows_read = df.height
     blank_rows = int(skip_counts.get("blank", 0))
@@ -202,8 +215,8 @@ def clean(raw: RawTable, cfg: Config, *, enforce: bool = True) -> Cleaned:
         # the raw cells of the rejected rows, as they stand in the file
         raw_rows = lf.select(pl.col(ROW).cast(pl.Int64).alias("row"),
                              *[pl.col(h).alias(f"raw:{h}") for h in header_of])
-        rejected = rejected.join(raw_rows.filter(pl.col("row").is_in(rejected["row"].implode())).collect(),
-                                 on="row", how="left").sort("row")
+        rejected = rejected.join(_collect(raw_rows.filter(pl.col("row").is_in(rejected["row"].implode())),
+                                          raw.source), on="row", how="left").sort("row")
     else:
         rejected = pl.DataFrame(schema={"row": pl.Int64, "column": pl.String, "reason": pl.String,
                                         "value": pl.String, **{c: pl.String for c in raw_cols}})
