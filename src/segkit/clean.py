@@ -169,10 +169,13 @@ def clean(raw: RawTable, cfg: Config, *, enforce: bool = True) -> Cleaned:
         pl.col(ROW).cast(pl.Int64).alias("row"),
         pl.when(all_empty).then(pl.lit("blank")).when(totals).then(pl.lit("totals")).alias("_skip"),
         *[_text(col(r)).cast(pl.Categorical).alias(f"t:{r}") for r in checked[:2]],
-        *[_fast_amount(_text(col(r))).alias(f"p:{r}") for r in amounts],
-        *[pl.when(_fast_amount(_text(col(r))).is_null()).then(_text(col(r))).alias(f"t:{r}") for r in amounts],
+        *[_text(col(r)).alias(f"t:{r}") for r in amounts],
         *[_text(col(r)).cast(pl.Categorical).alias(r) for r in roles],
         *([_text(col("order_id")).cast(pl.Categorical).alias("t:order_id")] if has_order_id else []),
+    ).with_columns(
+        [_fast_amount(pl.col(f"t:{r}")).alias(f"p:{r}") for r in amounts]
+    ).with_columns(
+        [pl.when(pl.col(f"p:{r}").is_null()).then(pl.col(f"t:{r}")).alias(f"t:{r}") for r in amounts]
     )
     df = _collect(df, raw.source)
     skip_counts = dict(df.group_by("_skip").len().iter_rows())
