@@ -33,12 +33,16 @@ def dates(values, fmt=""):
     ("1.5E+06", 1500000.0),
     ("-0.5", -0.5),
     ("100元", 100.0),
+    ("RMB 1,234.00", 1234.0),
+    ("USD1,000", 1000.0),
+    ("1,234.00-", -1234.0),  # SAP's trailing minus
+    ("1，234", 1234.0),  # full-width comma
 ])
 def test_amount_formats(text, value):
     assert amounts([text]) == [pytest.approx(value, abs=1e-9)]
 
 
-@pytest.mark.parametrize("text", ["abc", "1.2.3", "12abc", "--5", "inf", "nan", "N/A", "1,2a"])
+@pytest.mark.parametrize("text", ["abc", "1.2.3", "12abc", "--5", "inf", "nan", "N/A", "1,2a", "5-5", "-"])
 def test_unparsable_amount_is_null_not_zero(text):
     assert amounts([text]) == [None]
 
@@ -80,7 +84,7 @@ def test_customer_id_keeps_leading_zeros_and_drops_float_suffix():
 
 
 @pytest.mark.parametrize(("cell", "is_total"), [
-    ("合计", True), ("小计", True), ("总计", True), ("合计：", True), ("本页小计", True),
+    ("合计", True), ("合 计", True), ("总　计", True), ("小计", True), ("总计", True), ("合计：", True), ("本页小计", True),
     ("Total", True), ("TOTAL:", True), ("Subtotal", True), ("Grand Total", True),
     ("Total Wine & More", False), ("客户合计公司", False), ("totally", False), ("C001", False),
 ])

@@ -219,6 +219,10 @@ class TestColumnResolution:
         with pytest.raises(DataError, match=r"'金额' and '价税合计' both look like amount; choose one with --map amount="):
             resolve(["客户编码", "日期", "金额", "价税合计"], {}, "f.csv")
 
+    def test_bracketed_units_are_ignored(self):
+        got = resolve(["客户编码", "单据日期", "价税合计（元）", "Qty (pcs)"], {}, "f.csv")
+        assert got["amount"] == "价税合计（元）" and got["quantity"] == "Qty (pcs)"
+
     def test_map_resolves_ambiguity(self):
         got = resolve(["客户编码", "日期", "金额", "价税合计"], {"amount": "价税合计"}, "f.csv")
         assert got["amount"] == "价税合计"

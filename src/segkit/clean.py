@@ -19,8 +19,9 @@ from .io.read import ROW, RawTable
 
 MICRO = 1_000_000
 TEXT_ROLES = ("customer_name", "channel", "region", "customer_type", "category")
-TOTALS_PATTERN = r"(?i)^(?:本页|本期|全部)?(?:合计|小计|总计)|^(?:grand\s*)?(?:sub\s*)?totals?\s*[:：]?\s*$"
-CURRENCY = r"[\s,¥￥$€£\u00a0\u3000元]"
+TOTALS_PATTERN = (r"(?i)^(?:本页|本期|全部)?\s*(?:合\s*计|小\s*计|总\s*计)"
+                  r"|^(?:grand\s*)?(?:sub\s*)?totals?\s*[:：]?\s*$")
+CURRENCY = r"(?i)[\s,，¥￥$€£\u00a0\u3000元]|RMB|CNY|USD|EUR|GBP"
 EXCEL_EPOCH = dt.date(1899, 12, 30)
 MAX_SERIAL = 2958465  # 9999-12-31
 
@@ -41,15 +42,18 @@ def _text(expr: pl.Expr) -> pl.Expr:
 def parse_amount(expr: pl.Expr) -> pl.Expr:
     """Text -> Float64; null when empty or unparsable.
 
-    Accepts thousands separators, ¥ ￥ $ € £ 元, spaces, a leading sign and ``(1,234.00)`` for
-    negatives, and scientific notation. Anything else is null (the caller rejects the row).
+    Accepts thousands separators, ¥ ￥ $ € £ 元 and RMB/CNY/USD/EUR/GBP, spaces, a leading sign,
+    ``(1,234.00)`` and SAP's trailing minus ``1,234.00-`` for negatives, and scientific notation.
+    Anything else is null (the caller rejects the row).
     """
     s = expr.str.strip_chars()
     paren = s.str.contains(r"^[-+]?\s*[¥￥$€£]?\s*\(.*\)\s*元?$")
     t = s.str.replace_all(CURRENCY, "").str.replace_all(r"[()]", "")
+    trailing_minus = t.str.contains(r"^\d[\d.]*-$")
+    t = pl.when(trailing_minus).then(t.str.strip_chars_end("-")).otherwise(t)
     ok = t.str.contains(r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$")
     v = pl.when(ok).then(t.cast(pl.Float64, strict=False))
-    v = pl.when(paren).then(-v.abs()).otherwise(v)
+    v = pl.when(paren | trailing_minus).then(-v.abs()).otherwise(v)
     return pl.when(v.is_finite()).then(v)
 
 

@@ -38,8 +38,10 @@ REQUIRED = ("customer_id", "order_date")
 
 
 def normalize(header: str) -> str:
-    """Lower-case and drop spaces and punctuation: 'Customer ID' -> 'customerid'."""
-    return re.sub(r"[\W_]+", "", str(header).lower())
+    """Lower-case, drop a bracketed unit or note, spaces and punctuation:
+    'Customer ID' -> 'customerid', '价税合计（元）' -> '价税合计', 'Amount (USD)' -> 'amount'."""
+    text = re.sub(r"[(（\[【].*?[)）\]】]", "", str(header))
+    return re.sub(r"[\W_]+", "", text.lower())
 
 
 _ALIAS_INDEX: dict[str, str] = {
