@@ -692,7 +692,7 @@ def render(res: dict) -> str:
         "",
         f"Measured by `{res['command']}` on {m['date']}"
         + (" (quick smoke run: one repetition, small file; not a measurement of the targets)" if res["quick"] else "")
-        + ". Targets from SPEC §8; each is a ratio of two commands run in the same session on the same file.",
+        + ". Targets from SPEC §8; each is a ratio of two commands run in the same benchmark run on the same file.",
         "",
         "## Machine",
         "",
