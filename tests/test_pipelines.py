@@ -283,3 +283,20 @@ def test_output_placeholders(tmp_path, orders):
     assert (tmp_path / f"r-2024-06-04-{dt.date.today().isoformat()}" / "assignments.csv").exists()
     bad = run_cli("segment", str(orders), "-o", str(tmp_path / "{nope}"), "--no-report")
     assert bad.returncode == 2 and "placeholders" in bad.stderr.decode()
+
+
+def test_persona_rule_on_the_category_column(tmp_path):
+    """A configured rule may test a column segkit otherwise does not carry (category)."""
+    cfg = tmp_path / "p.toml"
+    cfg.write_text('[[personas]]\nname = "frozen buyer"\ncolumns = ["category"]\ncontains = ["frozen"]\n',
+                   encoding="utf-8")
+    rows = [["A", "1", "2024-06-01", "10", "Frozen"], ["A", "2", "2024-06-02", "10", "Frozen"],
+            ["A", "3", "2024-06-03", "10", "dairy"], ["B", "4", "2024-06-01", "10", "dairy"]]
+    path = write_csv(tmp_path / "c.csv", ["customer", "order", "date", "amount", "category"], rows)
+    out = tmp_path / "o"
+    proc = run_cli("segment", str(path), "--config", str(cfg), "-o", str(out), "-q", "--no-report")
+    assert proc.returncode == 0, proc.stderr.decode()
+    with open(out / "assignments.csv", encoding="utf-8") as fh:
+        rows_out = list(csv.DictReader(fh))
+    assert {r["customer_id"]: r["persona"] for r in rows_out} == {"A": "frozen buyer", "B": ""}
+    assert "category" not in rows_out[0]  # not an assignments column

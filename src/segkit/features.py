@@ -263,7 +263,7 @@ def build_customers(
         .when(pl.col("yoy_growth") <= cfg.declining + YOY_TOLERANCE).then(pl.lit("declining"))
         .otherwise(pl.lit("mature")).alias("lifecycle"),
     )
-    modes = _modes(lines, tuple(r for r in roles if r in ATTRIBUTE_ROLES or r == "customer_name"))
+    modes = _modes(lines, roles)
     if modes is not None:
         df = df.join(modes, on="customer_id", how="left")
     present = set(roles)

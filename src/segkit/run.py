@@ -58,6 +58,7 @@ def segment_command(
             progress("migration")
         add_migration(result, prev_path)
     doc = pipeline.summary(result)
+    doc_bytes = json_bytes(doc)
     assignments = result.assignments
     if to_stdout:
         if fmt == "table":
@@ -70,7 +71,7 @@ def segment_command(
     else:
         staged = StagedDir(out)
         staged.write_bytes("assignments.csv", rows_bytes(assignments, "csv"))
-        staged.write_bytes("summary.json", json_bytes(doc))
+        staged.write_bytes("summary.json", doc_bytes)
         if result.cleaned.rejected.height:
             staged.write_bytes("rejected_rows.csv", rows_bytes(result.cleaned.rejected, "csv"))
         else:
@@ -87,19 +88,17 @@ def segment_command(
         staged.commit()
     if summary_json:
         if summary_json == "-":
-            stdout.write(json_bytes(doc))
+            stdout.write(doc_bytes)
             stdout.flush()
         else:
             target = Path(summary_json)
-            staged = StagedDir(target.parent if str(target.parent) else Path("."))
-            staged.write_bytes(target.name, json_bytes(doc))
+            staged = StagedDir(target.parent)
+            staged.write_bytes(target.name, doc_bytes)
             staged.commit()
     if progress is not None and hasattr(progress, "stop"):
         progress.stop()
     if not quiet:
-        from .terminal import print_summary
-
-        from .terminal import make_console
+        from .terminal import make_console, print_summary
 
         print_summary(doc, result, console or make_console(), out)
     return result
