@@ -162,24 +162,20 @@ def _head_rows(text: str, delimiter: str) -> list[list[str]]:
     return rows
 
 
-def _sniff(text: str, ext: str) -> tuple[str, int, list[str]]:
-    """Pick the delimiter and header row: the row with the most recognised column names."""
+def _sniff(text: str, ext: str) -> tuple[str, int]:
+    """Pick the delimiter and the 0-based header row: the row with the most recognised names."""
     candidates = ["\t"] if ext in (".tsv", ".tab") else [",", ";", "\t", "|"]
     best: tuple[int, int, int, str] | None = None  # (score, -row, width, delimiter)
     for d in candidates:
-        rows = _head_rows(text, d)
-        for i, row in enumerate(rows):
+        for i, row in enumerate(_head_rows(text, d)):
             key = (alias_score(row), -i, len(row), d)
             if best is None or key > best:
                 best = key
     if best is not None and best[0] > 0:
-        d = best[3]
-        return d, -best[1], _head_rows(text, d)[-best[1]]
+        return best[3], -best[1]
     # No recognised name anywhere: take the delimiter that splits the first line most.
     first = text.splitlines()[0] if text else ""
-    d = max(candidates, key=first.count)
-    rows = _head_rows(text, d)
-    return d, 0, rows[0] if rows else []
+    return max(candidates, key=first.count), 0
 
 
 def _read_csv_path(p: Path, encoding: str, mapping: dict[str, str]) -> RawTable:
@@ -189,7 +185,7 @@ def _read_csv_path(p: Path, encoding: str, mapping: dict[str, str]) -> RawTable:
     size = p.stat().st_size
     if utf8 and encoding.lower().replace("-", "").replace("_", "") in ("", "utf8", "utf8sig"):
         text_head = head.decode("utf-8-sig", errors="ignore")
-        delimiter, header_idx, _ = _sniff(text_head, p.suffix.lower())
+        delimiter, header_idx = _sniff(text_head, p.suffix.lower())
         lf = _scan(p, delimiter, header_idx, source)
         return _finish_csv(lf, source, size, sha, "utf-8", delimiter, header_idx, mapping)
     data = p.read_bytes()
@@ -204,7 +200,7 @@ def _read_csv_bytes(
         raise DataError(f"{source}: no data (the input is empty); export the orders again")
     _check_text(source, data[:8192])
     text, used = _decode_strict(source, data, encoding)
-    delimiter, header_idx, _ = _sniff(text[:262144], ext)
+    delimiter, header_idx = _sniff(text[:262144], ext)
     utf8 = text.encode("utf-8") if used != "utf-8" else data
     lf = _scan(utf8, delimiter, header_idx, source)
     return _finish_csv(lf, source, size if size is not None else len(data),
