@@ -211,7 +211,6 @@ class ClusterResult:
     sample_index: np.ndarray | None = None
     silhouette_by_k: dict = field(default_factory=dict)
     profiles: list[dict] = field(default_factory=list)
-    clustered_ids: pl.Series | None = None
     excluded_customers: int = 0
 
     def summary(self) -> dict:
@@ -308,5 +307,4 @@ def cluster_customers(customers: pl.DataFrame, cfg: Config) -> ClusterResult:
     result.sample_index = model.sample_index_
     result.silhouette_by_k = model.silhouette_by_k_
     result.profiles = profiles
-    result.clustered_ids = frame["customer_id"]
     return result

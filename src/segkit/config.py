@@ -112,9 +112,6 @@ class Config:
     sources: dict[str, str] = field(default_factory=dict, compare=False)
     effective: dict[str, Any] = field(default_factory=dict, compare=False)
 
-    def tier_zh(self, name: str) -> str:
-        return next((t.zh for t in self.tiers if t.name == name), name)
-
 
 def _read_toml(path: Path) -> dict[str, Any]:
     try:

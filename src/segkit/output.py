@@ -28,8 +28,8 @@ def defuse_text(df: pl.DataFrame, keep: tuple[str, ...] = ("customer_id",)) -> p
     for name, dtype in df.schema.items():
         if dtype == pl.String and name not in keep:
             c = pl.col(name)
-            exprs.append(pl.when(c.str.starts_with("=") | c.str.starts_with("+") | c.str.starts_with("-")
-                                 | c.str.starts_with("@")).then(pl.lit("'") + c).otherwise(c).alias(name))
+            risky = pl.any_horizontal([c.str.starts_with(ch) for ch in INJECTION_START])
+            exprs.append(pl.when(risky).then(pl.lit("'") + c).otherwise(c).alias(name))
     return df.with_columns(exprs) if exprs else df
 
 

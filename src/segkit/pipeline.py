@@ -17,7 +17,7 @@ import polars as pl
 from . import __version__
 from .clean import Cleaned, clean
 from .config import Config
-from .features import CustomerTable, build_customers
+from .features import LIFECYCLES, CustomerTable, build_customers
 from .io.read import RawTable, read_input
 from .output import to_jsonable
 
@@ -162,7 +162,7 @@ def summary(result: Segmentation) -> dict:
         "segments": segment_table(result),
         "segments_others_combinations": t.others_combinations,
         "value_classes": count_table(df, "value_class"),
-        "lifecycle": count_table(df, "lifecycle", ["lapsed", "new", "growing", "declining", "mature"]),
+        "lifecycle": count_table(df, "lifecycle", list(LIFECYCLES)),
         "churn_risk": count_table(df, "churn_risk", ["high", "medium", "low"]),
         "personas": count_table(df, "persona", [p.name for p in cfg.personas]),
         "rfm": {

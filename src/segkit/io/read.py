@@ -28,7 +28,6 @@ from .columns import alias_score, resolve
 
 ROW = "__row"
 HEADER_SCAN_ROWS = 20
-CSV_EXT = {".csv", ".tsv", ".txt", ".tab"}
 EXCEL_EXT = {".xlsx", ".xlsm", ".xls", ".xlsb", ".ods"}
 CHUNK = 16 << 20
 
