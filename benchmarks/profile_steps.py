@@ -39,13 +39,13 @@ mark("import polars, segkit.cli")
 import polars  # noqa: E402,F401
 
 import segkit.cli  # noqa: E402
-import segkit.run  # noqa: E402
+import segkit.commands  # noqa: E402
 
 mark("cli parsing, config")
 
 
 class Progress:
-    """What segkit.run.segment_command calls with each step name; also has stop()."""
+    """What segkit.commands.segment_command calls with each step name; also has stop()."""
 
     def __call__(self, step: str) -> None:
         mark(f"before {step}")
@@ -55,7 +55,7 @@ class Progress:
 
 
 def main(argv: list[str]) -> int:
-    original = segkit.run.segment_command
+    original = segkit.commands.segment_command
 
     def traced(*args, **kwargs):
         kwargs["progress"] = Progress()
@@ -63,8 +63,8 @@ def main(argv: list[str]) -> int:
         mark("after outputs")
         return result
 
-    segkit.run.segment_command = traced  # cli.segment imports it from segkit.run at call time
-    summary = segkit.run.pipeline.summary
+    segkit.commands.segment_command = traced  # cli.segment imports it from segkit.commands at call time
+    summary = segkit.commands.pipeline.summary
 
     def traced_summary(result):
         mark("before summary.json")
@@ -72,7 +72,7 @@ def main(argv: list[str]) -> int:
         mark("before write outputs")
         return doc
 
-    segkit.run.pipeline.summary = traced_summary
+    segkit.commands.pipeline.summary = traced_summary
     args = list(argv)
     if "-o" not in args and "--output" not in args:
         args += ["-o", tempfile.mkdtemp(prefix="segkit-profile-")]

@@ -201,7 +201,7 @@ def segment(
     debug: DebugOpt = False,
 ) -> None:
     """Segment customers: tiers, RFM, clusters, validation; writes assignments, summary and reports."""
-    from .run import segment_command
+    from .commands import segment_command
 
     with handle_errors(debug):
         reports = None
@@ -240,7 +240,7 @@ def inspect(
     debug: DebugOpt = False,
 ) -> None:
     """Show the column mapping, row counts, date range, rejected-row reasons and amounts; writes nothing."""
-    from .run import inspect_command
+    from .commands import inspect_command
 
     with handle_errors(debug):
         cfg = _load_config(config_path, columns=mapping, sheet=sheet, encoding=encoding,
@@ -253,7 +253,7 @@ def inspect(
 @config_app.command("show")
 def config_show(config_path: ConfigOpt = None, debug: DebugOpt = False) -> None:
     """Print the effective configuration as TOML, with where each value came from."""
-    from .run import config_show_text
+    from .commands import config_show_text
 
     with handle_errors(debug):
         from . import config
