@@ -21,14 +21,39 @@ def dataset(name: str) -> Path:
     return path
 
 
-def run_cli(*args: str, input: bytes | None = None, env: dict | None = None, cwd: Path | None = None,
-            timeout: int = 300) -> subprocess.CompletedProcess:
-    """Run segkit as a user would, stdout and stderr kept apart."""
+def run_process(*args: str, input: bytes | None = None, env: dict | None = None, cwd: Path | None = None,
+                timeout: int = 300) -> subprocess.CompletedProcess:
+    """Run segkit in a child process, as a user would: for exit codes of the interpreter itself,
+    signals, closed or broken streams and the import cost of a bare command."""
     full_env = {**os.environ, "NO_COLOR": "1", **(env or {})}
     if "SEGKIT_CONFIG" not in (env or {}):
         full_env.pop("SEGKIT_CONFIG", None)
     return subprocess.run([*SEGKIT, *args], input=input, capture_output=True, env=full_env,
                           cwd=cwd, timeout=timeout, stdin=None if input is not None else subprocess.DEVNULL)
+
+
+def run_cli(*args: str, input: bytes | None = None, env: dict | None = None, cwd: Path | None = None,
+            timeout: int = 300) -> subprocess.CompletedProcess:
+    """Run the segkit command line in this process (no interpreter start-up per call).
+
+    stdin, stdout and stderr are byte buffers that are not terminals, as in a pipe; the result has
+    the fields of ``subprocess.CompletedProcess`` so a test reads the same either way.
+    """
+    from typer.testing import CliRunner
+
+    from segkit.cli import app
+
+    overrides: dict[str, str | None] = {"NO_COLOR": "1", "SEGKIT_CONFIG": None, **(env or {})}
+    previous_dir = Path.cwd()
+    if cwd is not None:
+        os.chdir(cwd)
+    try:
+        result = CliRunner().invoke(app, list(args), input=input or b"", env=overrides,
+                                    catch_exceptions=False, prog_name="segkit")
+    finally:
+        os.chdir(previous_dir)
+    return subprocess.CompletedProcess([*SEGKIT, *args], result.exit_code,
+                                       result.stdout_bytes, result.stderr_bytes)
 
 
 @pytest.fixture

@@ -155,3 +155,25 @@ def test_unclosed_quote_is_bad_data_not_internal_error(tmp_path):
     path = tmp_path / "q.csv"
     path.write_text('customer,date,amount\nA,2024-01-01,5\nB,"2024-01-02,6\nC,2024-01-03,7\n', encoding="utf-8")
     assert_one_error(run_cli("segment", str(path), "-o", str(tmp_path / "o")), 65, "quoted field is never closed")
+
+
+# A few runs in a child process: the interpreter's own exit code, real pipes, the entry point.
+
+def test_process_exit_codes_and_one_line_errors(tmp_path, good_csv):
+    from conftest import run_process
+
+    ok = run_process("segment", str(good_csv), "-o", str(tmp_path / "o"), "-q", "--no-report")
+    assert ok.returncode == 0 and ok.stdout == b"" and ok.stderr == b""
+    assert_one_error(run_process("segment", str(tmp_path / "nope.csv")), 66, "nope.csv")
+    bad = write_csv(tmp_path / "bad.csv", ["customer", "date", "amount"], [["A", "someday", "1"]] * 3)
+    assert_one_error(run_process("segment", str(bad), "-o", str(tmp_path / "b")), 65, "order_date")
+
+
+def test_process_stdin_to_stdout_pipe(good_csv):
+    from conftest import run_process
+
+    proc = run_process("segment", "-", "-o", "-", "--format", "csv", input=good_csv.read_bytes())
+    assert proc.returncode == 0, proc.stderr.decode()
+    lines = proc.stdout.decode().splitlines()
+    assert lines[0].startswith("customer_id,") and sorted(ln.split(",")[0] for ln in lines[1:]) == ["A", "B"]
+    assert b"Tiers" in proc.stderr
