@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 from segkit.clean import MICRO
-from segkit.features import build_customers, others_combinations
+from segkit.features import build_customers
 
 AS_OF = dt.date(2025, 1, 1)  # tier window 2024-01-02 .. 2024-12-31
 
@@ -133,18 +133,6 @@ def test_threshold_scoring(cfg):
     a = t["A"]
     # recency 31 -> R4; frequency 4 -> F3; monetary 12,000 -> M2
     assert (a["recency_days"], a["r_score"], a["f_score"], a["m_score"]) == (31, 4, 3, 2)
-
-
-def test_segments_first_match_and_others(cfg):
-    assert "Others" not in [s.name for s in cfg.segments]
-    combos = others_combinations(cfg)
-    assert "555" not in combos and len(combos) == len(set(combos))
-    for code in combos:
-        r, f, m = map(int, code)
-        assert not any(s.holds(r, f, m) for s in cfg.segments)
-    # 3-3-3 is in both Potential Loyalist and Loyal Customers: the first row wins
-    first = next(s.name for s in cfg.segments if s.holds(3, 3, 3))
-    assert first == "Potential Loyalist"
 
 
 def test_value_class_against_population_means(cfg):
