@@ -322,8 +322,17 @@ def test_migration_from_a_real_previous_run(tmp_path):
     assert ctx["migration"]["rows"][-1] == "新增" and ctx["migration"]["columns"][-1] == "流失"
     wb = openpyxl.load_workbook(tmp_path / "out" / "report.xlsx")
     assert "Migration" in wb.sheetnames
-    cells = [v for r in wb["Migration"].iter_rows(values_only=True) for v in r if isinstance(v, int)]
-    assert sum(counts[i][j] for i in range(len(counts)) for j in range(len(counts[0]))) <= sum(cells)
+    # The matrix, counted here from the two runs' assignments: previous tier (or new) x current tier (or lost).
+    before = dict(earlier.assignments.select("customer_id", "tier").iter_rows())
+    after = dict(result.assignments.select("customer_id", "tier").iter_rows())
+    tiers = [t.name for t in result.config.tiers]
+    want = [[0] * (len(tiers) + 1) for _ in range(len(tiers) + 1)]
+    for cid, tier in after.items():
+        want[tiers.index(before[cid]) if cid in before else len(tiers)][tiers.index(tier)] += 1
+    for cid, tier in before.items():
+        if cid not in after:
+            want[tiers.index(tier)][len(tiers)] += 1
+    assert counts == want and sum(map(sum, want)) == len(before.keys() | after.keys())
     assert "previous_tier" in [c.value for c in wb["Customers"][1]]
     html = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
     assert '<section id="migration">' in html and "层级迁移" in html
