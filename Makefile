@@ -4,6 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.segkit-installed
 
+# PYTEST_ARGS adds pytest options, e.g. PYTEST_ARGS="--cov=segkit" (CI reports coverage this way).
 .PHONY: demo test bench bench-quick clean
 
 $(STAMP): pyproject.toml
@@ -16,7 +17,7 @@ demo: $(STAMP)
 	$(VENV)/bin/segkit segment sample_data/orders.xlsx -o segkit-out
 
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(PY) benchmarks/run.py
