@@ -10,6 +10,7 @@ for a given seed. Vectorised with numpy: 10 million lines take seconds.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -59,18 +60,51 @@ HEADERS = {
 }
 
 
+@dataclass(frozen=True)
+class Profiles:
+    """What drives each synthetic customer's orders (arrays indexed by customer)."""
+
+    tier: np.ndarray  # index into TIER_RANGES
+    spend: np.ndarray  # yearly spend
+    start_day: np.ndarray  # first active day, 0..SPAN_DAYS
+    end_day: np.ndarray  # last active day
+    trend: np.ndarray  # log growth per day
+
+    @property
+    def active_years(self) -> np.ndarray:
+        return (self.end_day - self.start_day) / 365.0
+
+
 def generate(rows: int, customers: int, *, seed: int = 7, lang: str = "en",
              end: dt.date = END_DATE) -> pl.DataFrame:
-    """Order lines as a frame with typed columns (dates as Date, money as Float64)."""
+    """Order lines as a frame with typed columns (dates as Date, money as Float64).
+
+    The steps draw from one generator in a fixed order, so a seed always gives the same lines.
+    """
+    _check_arguments(rows, customers, lang)
+    rng = np.random.default_rng(seed)
+    prof = _profiles(rng, customers)
+    lines = _lines_per_customer(rng, prof, rows)
+    per_order = np.clip(np.round(1 + np.log10(np.maximum(prof.spend, 1e4) / 1e4)), 1, 8).astype(np.int64)
+    n_orders = -(-lines // per_order)
+    day = _order_days(rng, prof, n_orders)
+    order_of_line, cust_of_line = _line_orders(lines, n_orders, per_order)
+    values = _line_values(rng, prof, lines, cust_of_line)
+    cust = _customer_attributes(rng, prof.tier, lang)
+    return _assemble(rng, values, cust, day, order_of_line, cust_of_line, lang, end)
+
+
+def _check_arguments(rows: int, customers: int, lang: str) -> None:
     if rows < 1 or customers < 1:
         raise UsageError("--rows and --customers must be at least 1")
     if customers > rows:
         raise UsageError(f"--customers ({customers}) cannot exceed --rows ({rows}): every customer needs a line")
     if lang not in ("en", "zh"):
         raise UsageError(f"--lang {lang}: choose en or zh")
-    rng = np.random.default_rng(seed)
-    n = customers
-    # yearly spend per customer, by tier
+
+
+def _profiles(rng: np.random.Generator, n: int) -> Profiles:
+    """Yearly spend by tier; an activity span (some new in the last year, some stopped); a trend."""
     shares = np.array([t[0] for t in TIER_RANGES])
     tier_of = rng.choice(len(TIER_RANGES), size=n, p=shares / shares.sum())
     for t in range(len(TIER_RANGES)):  # every tier present even in small samples
@@ -79,7 +113,6 @@ def generate(rows: int, customers: int, *, seed: int = 7, lang: str = "en",
     lo = np.array([t[1] for t in TIER_RANGES])[tier_of]
     hi = np.array([t[2] for t in TIER_RANGES])[tier_of]
     spend = np.exp(rng.uniform(np.log(lo), np.log(hi)))
-    # activity span: some new in the last year, some stopped buying, the rest throughout
     start_day = np.zeros(n)
     end_day = np.full(n, float(SPAN_DAYS))
     kind = rng.random(n)
@@ -87,40 +120,57 @@ def generate(rows: int, customers: int, *, seed: int = 7, lang: str = "en",
     stopped = (kind >= 0.12) & (kind < 0.22)
     start_day[new] = rng.uniform(SPAN_DAYS - 365, SPAN_DAYS - 30, new.sum())
     end_day[stopped] = rng.uniform(120, SPAN_DAYS - 90, stopped.sum())
-    trend = rng.normal(0.0, 0.45, n) / 365.0  # log growth per day
-    active_years = (end_day - start_day) / 365.0
-    # lines per customer: more for bigger accounts, at least one
-    weight = spend ** 0.6 * np.maximum(active_years, 0.1)
-    lines = np.maximum(1, np.floor(weight / weight.sum() * (rows - n)).astype(np.int64) + 1)
+    trend = rng.normal(0.0, 0.45, n) / 365.0
+    return Profiles(tier_of, spend, start_day, end_day, trend)
+
+
+def _lines_per_customer(rng: np.random.Generator, prof: Profiles, rows: int) -> np.ndarray:
+    """More lines for bigger and longer-active accounts, at least one each, ``rows`` in all."""
+    weight = prof.spend ** 0.6 * np.maximum(prof.active_years, 0.1)
+    lines = np.maximum(1, np.floor(weight / weight.sum() * (rows - len(weight))).astype(np.int64) + 1)
     short = rows - lines.sum()
     if short > 0:
-        np.add.at(lines, rng.choice(n, size=short, p=weight / weight.sum()), 1)
-    per_order = np.clip(np.round(1 + np.log10(np.maximum(spend, 1e4) / 1e4)), 1, 8).astype(np.int64)
-    n_orders = -(-lines // per_order)
-    cust_of_order = np.repeat(np.arange(n), n_orders)
-    total_orders = int(n_orders.sum())
-    # order dates by inverse-CDF sampling of an exponential trend inside the active span
-    u = rng.random(total_orders)
-    a, b, k = start_day[cust_of_order], end_day[cust_of_order], trend[cust_of_order]
+        np.add.at(lines, rng.choice(len(weight), size=short, p=weight / weight.sum()), 1)
+    return lines
+
+
+def _order_days(rng: np.random.Generator, prof: Profiles, n_orders: np.ndarray) -> np.ndarray:
+    """Order days by inverse-CDF sampling of an exponential trend inside each active span."""
+    cust_of_order = np.repeat(np.arange(len(n_orders)), n_orders)
+    u = rng.random(int(n_orders.sum()))
+    a, b, k = prof.start_day[cust_of_order], prof.end_day[cust_of_order], prof.trend[cust_of_order]
     small = np.abs(k) < 1e-9
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         x = np.where(small, a + u * (b - a),
                      a + np.log1p(u * np.expm1(k * (b - a))) / np.where(small, 1.0, k))
-    day = np.clip(np.floor(x), 0, SPAN_DAYS).astype(np.int64)
-    # lines: order index per line
+    return np.clip(np.floor(x), 0, SPAN_DAYS).astype(np.int64)
+
+
+def _line_orders(lines: np.ndarray, n_orders: np.ndarray,
+                 per_order: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The order and the customer of every line."""
     line_order_start = np.concatenate([[0], np.cumsum(n_orders)[:-1]])
-    cust_of_line = np.repeat(np.arange(n), lines)
-    within = np.arange(rows) - np.repeat(np.concatenate([[0], np.cumsum(lines)[:-1]]), lines)
-    order_of_line = line_order_start[cust_of_line] + within // per_order[cust_of_line]
-    amount = spend[cust_of_line] * np.maximum(active_years[cust_of_line], 0.05) / lines[cust_of_line]
-    amount = amount * rng.lognormal(0.0, 0.5, rows)
+    cust_of_line = np.repeat(np.arange(len(lines)), lines)
+    within = np.arange(int(lines.sum())) - np.repeat(np.concatenate([[0], np.cumsum(lines)[:-1]]), lines)
+    return line_order_start[cust_of_line] + within // per_order[cust_of_line], cust_of_line
+
+
+def _line_values(rng: np.random.Generator, prof: Profiles, lines: np.ndarray,
+                 cust_of_line: np.ndarray) -> dict[str, np.ndarray]:
+    """Quantity, unit price and amount per line; about 1% are returns of part of an earlier line."""
+    rows = len(cust_of_line)
+    years = np.maximum(prof.active_years[cust_of_line], 0.05)
+    amount = prof.spend[cust_of_line] * years / lines[cust_of_line] * rng.lognormal(0.0, 0.5, rows)
     price = np.round(np.exp(rng.uniform(np.log(2), np.log(400), rows)), 2)
     qty = np.maximum(1, np.round(amount / price)).astype(np.int64)
-    # about 1% of lines are returns of an earlier line
     ret = rng.random(rows) < 0.01
     qty = np.where(ret, -np.maximum(1, qty // 4), qty)
-    money = np.round(qty * price, 2)
-    start = end - dt.timedelta(days=SPAN_DAYS)
+    return {"_ret": ret, "quantity": qty, "unit_price": price, "amount": np.round(qty * price, 2)}
+
+
+def _customer_attributes(rng: np.random.Generator, tier_of: np.ndarray, lang: str) -> pl.DataFrame:
+    """Id, name, channel, region and type per customer; strategic accounts are offline or distributors."""
+    n = len(tier_of)
     ch = rng.choice(3, size=n, p=CHANNEL_P)
     ch[tier_of == 0] = np.where(rng.random((tier_of == 0).sum()) < 0.5, 2, 0)
     type_idx = np.array([rng.integers(len(TYPES[lang][c])) for c in ch])
@@ -129,15 +179,21 @@ def generate(rows: int, customers: int, *, seed: int = 7, lang: str = "en",
     sep = " " if lang == "en" else ""
     names = [sep.join((p1[i % len(p1)], p2[(i // len(p1)) % len(p2)], p3[(i * 7 + 3) % len(p3)]))
              + (f" {i}" if lang == "en" else f"{i}号") for i in range(n)]
-    ids = [f"{i + 1:06d}" for i in range(n)]
-    cust = pl.DataFrame({
+    return pl.DataFrame({
         "_c": np.arange(n),
-        "customer_id": ids,
+        "customer_id": [f"{i + 1:06d}" for i in range(n)],
         "customer_name": names,
         "channel": [CHANNELS[lang][c] for c in ch],
         "region": [REGIONS[lang][r] for r in region],
         "customer_type": [TYPES[lang][c][t] for c, t in zip(ch, type_idx)],
     })
+
+
+def _assemble(rng: np.random.Generator, values: dict[str, np.ndarray], cust: pl.DataFrame, day: np.ndarray,
+              order_of_line: np.ndarray, cust_of_line: np.ndarray, lang: str, end: dt.date) -> pl.DataFrame:
+    """One frame of lines in date order; returns come 1-29 days after their order, ids RT/SO."""
+    rows = len(cust_of_line)
+    ret = values["_ret"]
     cats = CATEGORIES[lang]
     df = pl.DataFrame({
         "_c": cust_of_line,
@@ -145,10 +201,11 @@ def generate(rows: int, customers: int, *, seed: int = 7, lang: str = "en",
         "_ret": ret,
         "_day": day[order_of_line] + np.where(ret, rng.integers(1, 30, rows), 0),
         "category": np.array(cats)[rng.integers(len(cats), size=rows)],
-        "quantity": qty,
-        "unit_price": price,
-        "amount": money,
+        "quantity": values["quantity"],
+        "unit_price": values["unit_price"],
+        "amount": values["amount"],
     })
+    start = end - dt.timedelta(days=SPAN_DAYS)
     df = (
         df.with_columns(pl.col("_day").clip(0, SPAN_DAYS))
         .join(cust, on="_c", how="left")
