@@ -33,6 +33,7 @@ class Segmentation:
     clusters: object | None = None  # cluster.ClusterResult
     validation: object | None = None  # validate.Validation
     migration: object | None = None  # migration.Migration, added by migration.add_migration
+    clv: object | None = None  # clv.ClvResult
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -52,6 +53,7 @@ def run(
     progress: Progress | None = None,
     stdin: io.BufferedIOBase | None = None,
     cluster: bool = True,
+    backtest_days: int | None = None,
 ) -> Segmentation:
     step = progress or (lambda _s: None)
     step("read")
@@ -70,7 +72,22 @@ def run(
         table.customers = result.clusters.customers
         step("validate")
         result.validation = validate(result.clusters, cfg, cleaned.roles)
+    step("clv")
+    add_clv(result, backtest_days)
     return result
+
+
+def add_clv(result: Segmentation, holdout_days: int | None = None) -> None:
+    """BG/NBD + Gamma-Gamma on the cleaned lines; CLV columns after churn_risk (SPEC §3, §5)."""
+    from .clv import attach, run_clv
+
+    win = result.table.windows
+    result.clv = run_clv(result.cleaned.lines, win.as_of, result.config.effective)
+    if holdout_days:
+        from .backtest import backtest
+
+        result.clv.backtest = backtest(result.cleaned.lines, win.as_of, holdout_days, result.config.effective)
+    result.table.customers = attach(result.table.customers, result.clv)
 
 
 def _round(x: float | None, nd: int = 6) -> float | None:
@@ -184,5 +201,10 @@ def summary(result: Segmentation) -> dict:
         doc["validation"] = result.validation.summary()
     if result.migration is not None:
         doc["migration"] = result.migration.summary()
+    if result.clv is not None:
+        from .clv import skipped_warnings
+
+        doc["clv"] = result.clv.summary()
+        doc.setdefault("warnings", []).extend(skipped_warnings(result.clv))
     return doc
 
