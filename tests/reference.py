@@ -127,3 +127,28 @@ def most_frequent(pairs) -> dict:
         if v:
             counts[cid][v] += 1
     return {cid: sorted(c.items(), key=lambda kv: (-kv[1], kv[0]))[0][0] for cid, c in counts.items()}
+
+
+def clv_churn(want: dict, lines, got: dict, summary: dict, as_of: dt.date | None = None) -> dict:
+    """When summary.json says churn_risk follows p_alive, customers with more than one purchase day
+    (days whose net amount is positive, before as_of) are rated from the p_alive column with the
+    thresholds of the effective config; everyone else keeps the recency rule."""
+    clv = summary.get("clv", {})
+    if not clv.get("churn_rule", "").startswith("p_alive"):
+        return want
+    cfg = summary["config"]["clv"]
+    as_of = as_of or dt.date.fromisoformat(summary["as_of"])
+    net = defaultdict(float)
+    for cid, _order, d, amount in lines:
+        if d < as_of:
+            net[(cid, d)] += amount
+    days = defaultdict(int)
+    for (cid, _d), v in net.items():
+        if round(v, 6) > 0:
+            days[cid] += 1
+    out = {cid: dict(row) for cid, row in want.items()}
+    for cid, row in out.items():
+        if days.get(cid, 0) > 1:
+            p = float(got[cid]["p_alive"])
+            row["churn_risk"] = "high" if p < cfg["churn_high"] else ("medium" if p < cfg["churn_medium"] else "low")
+    return out

@@ -4,8 +4,9 @@ purchase days of the next N days (the holdout), and compare with what happened.
 Only customers with a purchase before the holdout are scored (the model cannot predict customers
 it has not seen; customers whose first purchase falls in the holdout are counted separately).
 A purchase day in the holdout is, as everywhere in the model, a day with positive net amount.
-The naive comparison ("each customer keeps the purchase rate of the calibration period") shows
-whether the model adds anything over a rule of thumb.
+The naive comparison ("each customer keeps repeating at the rate of the calibration period":
+repeat purchase days / days since the first purchase x holdout days) shows whether the model adds
+anything over a rule of thumb.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ def backtest(lines: pl.DataFrame, as_of: dt.date, holdout_days: int, effective: 
     actual = holdout_actuals(lines, start, as_of)
     df = (
         cal.with_columns(pl.Series("predicted", bgnbd_expected(params, holdout_days, x, t_x, T)),
-                         pl.Series("naive", (x + 1) / np.maximum(T, 1) * holdout_days),
+                         pl.Series("naive", x / np.maximum(T, 1) * holdout_days),
                          res.values["expected_purchase_value"])
         .join(actual, on="customer_id", how="left")
         .with_columns(pl.col("actual_purchases").fill_null(0), pl.col("actual_revenue").fill_null(0.0))

@@ -145,7 +145,7 @@ class _Progress:
     """One line per step with its elapsed time, on a TTY only (never with --quiet or in a pipe)."""
 
     LABELS = {"read": "Reading input", "clean": "Parsing and checking rows", "customers": "Computing customer metrics",
-              "cluster": "Clustering customers", "validate": "Testing clusters", "migration": "Comparing with previous run",
+              "cluster": "Clustering customers", "validate": "Testing clusters", "clv": "Fitting the CLV model", "migration": "Comparing with previous run",
               "reports": "Writing reports"}
 
     def __init__(self, enabled: bool):
@@ -197,6 +197,7 @@ def segment(
     report: Annotated[Optional[str], typer.Option("--report", help="Reports to write: xlsx,html (default both).")] = None,
     lang: Annotated[Optional[str], typer.Option("--lang", help="Report language: en or zh.")] = None,
     summary_json: Annotated[Optional[str], typer.Option("--summary-json", help="Also write summary.json to this path, or - for stderr-free stdout.")] = None,
+    backtest: Annotated[Optional[int], typer.Option("--backtest", help="Also backtest the CLV model on the last N days (summary.json clv.backtest and a report chart).")] = None,
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
 ) -> None:
@@ -216,7 +217,7 @@ def segment(
         progress = _Progress(enabled=not quiet and sys.stderr.isatty())
         try:
             segment_command(input, cfg, to_stdout=output == "-", fmt=fmt, previous=previous,
-                            summary_json=summary_json, quiet=quiet, progress=progress,
+                            summary_json=summary_json, backtest_days=backtest, quiet=quiet, progress=progress,
                             console=err_console())
         finally:
             progress.stop()
@@ -248,6 +249,31 @@ def inspect(
         from .terminal import make_console
 
         inspect_command(input, cfg, make_console(stderr=False))
+
+
+@app.command("backtest")
+def backtest_cmd(
+    input: InputArg,
+    holdout_days: Annotated[int, typer.Option("--holdout-days", help="Length of the holdout: the model is fitted on the history before as_of minus N days.")],
+    json_out: Annotated[Optional[str], typer.Option("--json", help="Write the backtest as JSON to this file, or - for stdout.")] = None,
+    config_path: ConfigOpt = None,
+    as_of: AsOfOpt = None,
+    mapping: MapOpt = None,
+    sheet: SheetOpt = None,
+    encoding: EncodingOpt = None,
+    max_bad_rows: MaxBadOpt = None,
+    amount_unit: UnitOpt = None,
+    date_format: DateFmtOpt = None,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Check the CLV model: predict purchases in the last N days from the history before, compare with what happened."""
+    from .commands import backtest_command
+
+    with handle_errors(debug):
+        cfg = _load_config(config_path, as_of=as_of, columns=mapping, sheet=sheet, encoding=encoding,
+                           max_bad_rows=max_bad_rows, amount_unit=amount_unit, date_format=date_format)
+        backtest_command(input, cfg, holdout_days, json_out=json_out, quiet=quiet, console=err_console())
 
 
 @config_app.command("show")

@@ -377,6 +377,19 @@ class ClvResult:
     def fitted(self) -> bool:
         return self.bgnbd is not None and self.bgnbd.converged and self.skipped_reason is None
 
+    @property
+    def dropout(self) -> float | None:
+        """a / (a + b): the mean probability of dropping out after a purchase."""
+        if not self.fitted:
+            return None
+        _r, _alpha, a, b = self.bgnbd.params
+        return a / (a + b)
+
+    @property
+    def churn_from_p_alive(self) -> bool:
+        """p_alive decides churn_risk only when the model fitted and found dropout at all."""
+        return self.fitted and self.dropout >= NO_DROPOUT
+
     def summary(self) -> dict:
         """summary.json["clv"] (SPEC §5)."""
         if not self.fitted:
@@ -404,16 +417,28 @@ class ClvResult:
                     "note": "Gamma-Gamma assumes the value per purchase does not depend on purchase "
                             "frequency; |r| well above 0.3 means its values are less reliable.",
                 },
-                "churn_rule": churn_rule_text(self.settings),
+                "dropout_probability_mean": self.dropout,
+                "no_dropout": not self.churn_from_p_alive,
             }
+        doc["churn_rule"] = churn_rule_text(self)
         if self.backtest is not None:
             doc["backtest"] = self.backtest
         return doc
 
 
-def churn_rule_text(s: ClvSettings) -> str:
-    return (f"p_alive for repeat customers (high < {s.churn_high:g}, medium < {s.churn_medium:g}); "
-            "customers with one purchase day: recency against the population median gap")
+RECENCY_RULE = "recency against the customer's own median gap between orders (population median below 3 orders)"
+
+
+def churn_rule_text(res: ClvResult) -> str:
+    """Which rule churn_risk follows, in words for the reports."""
+    s = res.settings
+    if res.churn_from_p_alive:
+        return (f"p_alive for repeat customers (high < {s.churn_high:g}, medium < {s.churn_medium:g}); "
+                f"customers with one purchase day: {RECENCY_RULE}")
+    if res.fitted:
+        return (f"{RECENCY_RULE}; BG/NBD found no dropout in this history (a/(a+b) = {res.dropout:.1e}), "
+                "so p_alive is ~1 for everyone and does not rank churn")
+    return RECENCY_RULE
 
 
 def _empty_values(inputs: pl.DataFrame) -> pl.DataFrame:
@@ -460,8 +485,8 @@ def fit_clv(inputs: pl.DataFrame, s: ClvSettings) -> ClvResult:
     value, revenue = _value_model(out, inputs, x, t_x, T)
     out.values = inputs.select("customer_id", "repeat_purchases").with_columns(
         pl.Series("p_alive", p_alive), pl.Series("expected_purchases", expected),
-        pl.Series("expected_purchase_value", value, dtype=pl.Float64),
-        pl.Series("predicted_revenue", revenue, dtype=pl.Float64),
+        pl.Series("expected_purchase_value", value, dtype=pl.Float64).fill_nan(None),
+        pl.Series("predicted_revenue", revenue, dtype=pl.Float64).fill_nan(None),
     )
     return out
 
@@ -512,7 +537,7 @@ def attach(customers: pl.DataFrame, res: ClvResult) -> pl.DataFrame:
     vals = res.values.rename({"repeat_purchases": "_repeat_purchases"})
     df = customers.drop([c for c in (*CLV_COLUMNS, "_repeat_purchases") if c in customers.columns])
     df = df.join(vals, on="customer_id", how="left")
-    if res.fitted:
+    if res.churn_from_p_alive:
         pa = pl.col("p_alive")
         df = df.with_columns(
             pl.when(pl.col("_repeat_purchases").fill_null(0) > 0)

@@ -37,6 +37,7 @@ def segment_command(
     fmt: str = "csv",
     previous: str | None = None,
     summary_json: str | None = None,
+    backtest_days: int | None = None,
     quiet: bool = False,
     progress=None,
     console: Console | None = None,
@@ -48,7 +49,9 @@ def segment_command(
         raise UsageError(f"--format {fmt}: choose one of {', '.join(ROW_FORMATS)}")
     if to_stdout and summary_json == "-":
         raise UsageError("--summary-json - and -o - both want stdout; write the summary to a file instead")
-    result = pipeline.run(input_path, cfg, progress=progress, stdin=stdin)
+    if backtest_days is not None and backtest_days < 1:
+        raise UsageError(f"--backtest {backtest_days}: give the holdout length in days, 1 or more")
+    result = pipeline.run(input_path, cfg, progress=progress, stdin=stdin, backtest_days=backtest_days)
     out = None if to_stdout else output_dir(cfg.output_dir, result.table.windows.as_of)
     if previous:
         from .migration import add_migration, find_previous
@@ -122,6 +125,37 @@ def _print_table(df: pl.DataFrame, console: Console) -> None:
     for row in df.iter_rows():
         table.add_row(*["" if v is None else str(v) for v in row])
     console.print(table)
+
+
+def backtest_command(input_path: str, cfg: Config, holdout_days: int, *, json_out: str | None = None,
+                     quiet: bool = False, console: Console | None = None, stdout=None) -> dict:
+    """Fit the CLV model on the history before as_of - N days and score it on the N days after."""
+    from .backtest import backtest
+    from .clean import clean
+    from .features import make_windows
+    from .io.read import read_input
+
+    if holdout_days < 1:
+        raise UsageError(f"--holdout-days {holdout_days}: give a whole number of days, 1 or more")
+    raw = read_input(input_path, encoding=cfg.encoding, sheet=cfg.sheet, mapping=cfg.columns)
+    lines = clean(raw, cfg).lines
+    as_of = make_windows(cfg, lines["order_date"].max()).as_of
+    doc = {"input": raw.source, **backtest(lines, as_of, holdout_days, cfg.effective)}
+    data = json_bytes(doc)
+    if json_out == "-":
+        stdout = stdout if stdout is not None else sys.stdout.buffer
+        stdout.write(data)
+        stdout.flush()
+    elif json_out:
+        target = Path(json_out)
+        staged = StagedDir(target.parent)
+        staged.write_bytes(target.name, data)
+        staged.commit()
+    if not quiet:
+        from .terminal import make_console, print_backtest
+
+        print_backtest(doc, console or make_console())
+    return doc
 
 
 def inspect_command(input_path: str, cfg: Config, console: Console) -> None:

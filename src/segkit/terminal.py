@@ -69,6 +69,7 @@ def print_summary(doc: dict, result, console: Console, out: Path | None) -> None
         console.print(f"[bold]Verdict:[/bold] {val['verdict']}")
         for w in val.get("warnings", []):
             console.print(f"[yellow]warning:[/yellow] {w}")
+    print_clv(doc, console)
     mig = doc.get("migration")
     if mig:
         ch = mig["changes"]
@@ -126,3 +127,46 @@ def print_inspect(raw, cleaned, cfg, console: Console) -> None:
             rows = cleaned.rejected.filter(pl.col("reason") == reason)["row"].head(5).to_list()
             r.add_row(reason, f"{n:,}", ", ".join(map(str, rows)))
         console.print(r)
+
+
+def print_clv(doc: dict, console: Console) -> None:
+    """One or two lines on the CLV model: fitted parameters or why it was skipped."""
+    c = doc.get("clv")
+    if not c:
+        return
+    if c.get("skipped_reason"):
+        console.print(f"[yellow]CLV skipped:[/yellow] {c['skipped_reason']}")
+        return
+    bg = c["params"]["bgnbd"]
+    line = (f"CLV ({' + '.join(c['models'])}, {c['customers_fitted']:,} customers, next {c['horizon_days']} days): "
+            f"r={bg['r']:.3g} alpha={bg['alpha']:.3g} a={bg['a']:.3g} b={bg['b']:.3g}")
+    gg = c["params"].get("gamma_gamma")
+    if gg:
+        line += f"; p={gg['p']:.3g} q={gg['q']:.3g} v={gg['v']:.3g}"
+    console.print(line)
+    console.print(f"[dim]churn_risk rule: {c['churn_rule']}[/dim]")
+
+
+def print_backtest(doc: dict, console: Console) -> None:
+    console.print(f"[bold]CLV backtest[/bold]: fitted on purchases before {doc['calibration_end']}, "
+                  f"scored on the {doc['holdout_days']} days to {doc['as_of']}")
+    if doc.get("skipped_reason"):
+        console.print(f"[yellow]not possible:[/yellow] {doc['skipped_reason']}")
+        return
+    tot = doc["totals"]
+    console.print(f"{doc['customers']:,} customers; purchase days in the holdout: predicted "
+                  f"{tot['predicted_purchases']:,.0f}, actual {tot['actual_purchases']:,}, "
+                  f"naive (same rate as before) {tot['naive_purchases']:,.0f}")
+    console.print(f"mean absolute error per customer: {doc['mae_per_customer']:.3f} "
+                  f"(naive {doc['naive_mae_per_customer']:.3f}); {doc['new_in_holdout']:,} customers "
+                  "first bought in the holdout and are not scored")
+    if "predicted_revenue" in tot:
+        console.print(f"revenue in the holdout: predicted {tot['predicted_revenue']:,.2f}, "
+                      f"actual {tot['actual_revenue']:,.2f}")
+    t = Table(title="Calibration by repeat purchases before the holdout", title_justify="left")
+    for col in ("repeat purchases", "customers", "predicted mean", "actual mean", "naive mean"):
+        t.add_column(col, justify="right")
+    for row in doc["calibration_table"]:
+        t.add_row(str(row["repeat_purchases"]), f"{row['customers']:,}", f"{row['predicted_mean']:.2f}",
+                  f"{row['actual_mean']:.2f}", f"{row['naive_mean']:.2f}")
+    console.print(t)
