@@ -1,0 +1,300 @@
+"""CLV (BG/NBD + Gamma-Gamma): likelihoods against hand-written formulas, fits against lifetimes'
+recorded fits (tests/data/record_lifetimes.py) and against parameters the data were drawn from,
+the pipeline columns, the skip path, churn_risk from p_alive and the backtest."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import gzip
+import json
+import math
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+from scipy.optimize import approx_fprime
+
+from conftest import dataset, run_cli, write_csv
+from segkit import clv, config, pipeline
+from segkit.backtest import backtest
+from segkit.clean import clean
+from segkit.clv_simulate import simulate_bgnbd, simulate_values
+from segkit.io.read import read_input
+
+DATA = Path(__file__).parent / "data"
+CFG = config.load(None, use_env=False)
+
+
+def recorded(name: str) -> tuple[dict, dict[str, dict]]:
+    ref = json.loads((DATA / f"lifetimes_{name}.json").read_text(encoding="utf-8"))
+    with gzip.open(DATA / f"lifetimes_{name}.csv.gz", "rt", encoding="utf-8") as fh:
+        rows = {r["customer_id"]: {k: float(v) for k, v in r.items() if k != "customer_id"}
+                for r in csv.DictReader(fh)}
+    return ref, rows
+
+
+def arrays(rows: dict[str, dict], *cols: str) -> list[np.ndarray]:
+    return [np.array([r[c] for r in rows.values()]) for c in cols]
+
+
+# ------------------------------------------------------------------ likelihoods by hand
+
+def bgnbd_ll_by_hand(r, alpha, a, b, x, t_x, T):
+    """FHL (2005) eq. 6, written with Beta and Gamma functions directly."""
+    beta = lambda u, v: math.exp(math.lgamma(u) + math.lgamma(v) - math.lgamma(u + v))  # noqa: E731
+    l1 = (beta(a, b + x) / beta(a, b)) * math.gamma(r + x) * alpha ** r / (math.gamma(r) * (alpha + T) ** (r + x))
+    l2 = 0.0
+    if x > 0:
+        l2 = (beta(a + 1, b + x - 1) / beta(a, b)) * math.gamma(r + x) * alpha ** r / (
+            math.gamma(r) * (alpha + t_x) ** (r + x))
+    return math.log(l1 + l2)
+
+
+def gg_ll_by_hand(p, q, v, x, m):
+    """Density of the mean of x Gamma(p, nu) values with nu ~ Gamma(q, v) (FHL 2005b, eq. 3)."""
+    return math.log(math.gamma(p * x + q) / (math.gamma(p * x) * math.gamma(q)) * v ** q
+                    * m ** (p * x - 1) * x ** (p * x) / (v + m * x) ** (p * x + q))
+
+
+TINY = [(0, 0.0, 30.0), (1, 10.0, 40.0), (3, 25.0, 26.0), (7, 100.0, 300.0)]
+
+
+@pytest.mark.parametrize("params", [(0.5, 20.0, 0.8, 2.5), (2.0, 3.0, 0.1, 10.0)])
+def test_bgnbd_loglik_matches_hand_formula(params):
+    x, t_x, T = (np.array(c, dtype=float) for c in zip(*TINY))
+    got = clv.bgnbd_loglik(np.array(params), x, t_x, T)
+    want = [bgnbd_ll_by_hand(*params, *row) for row in TINY]
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+def test_gamma_gamma_loglik_matches_hand_formula():
+    x, m = np.array([1.0, 2.0, 5.0]), np.array([12.0, 30.5, 7.25])
+    got = clv.gg_loglik(np.array([2.0, 3.5, 40.0]), x, m)
+    np.testing.assert_allclose(got, [gg_ll_by_hand(2.0, 3.5, 40.0, xi, mi) for xi, mi in zip(x, m)], rtol=1e-12)
+
+
+def test_gradients_match_finite_differences():
+    x, t_x, T = (np.array(c, dtype=float) for c in zip(*TINY))
+    theta = np.array([0.7, 15.0, 0.9, 3.0])
+    _, g = clv.bgnbd_loglik(theta, x, t_x, T, grad=True)
+    num = approx_fprime(theta, lambda th: clv.bgnbd_loglik(th, x, t_x, T).sum(), 1e-7)
+    np.testing.assert_allclose(g.sum(axis=0), num, rtol=1e-5)
+    xm, m = np.array([1.0, 2.0, 5.0]), np.array([12.0, 30.5, 7.25])
+    th = np.array([2.0, 3.5, 40.0])
+    _, g = clv.gg_loglik(th, xm, m, grad=True)
+    num = approx_fprime(th, lambda t: clv.gg_loglik(t, xm, m).sum(), 1e-7)
+    np.testing.assert_allclose(g.sum(axis=0), num, rtol=1e-5)
+
+
+# ----------------------------------------------------------------- against lifetimes
+
+def _check_outputs(ref: dict, rows: dict, bg: tuple, gg: tuple) -> None:
+    x, t_x, T, m = arrays(rows, "frequency", "recency", "T", "monetary_value")
+    p_alive = clv.bgnbd_p_alive(bg, x, t_x, T)
+    expected = clv.bgnbd_expected(bg, ref["horizon"], x, t_x, T)
+    value = clv.gg_expected_value(gg, x, m)
+    want_p, want_e, want_v = arrays(rows, "p_alive", "expected_purchases", "expected_purchase_value")
+    assert np.max(np.abs(p_alive - want_p)) <= 0.005
+    np.testing.assert_allclose(expected, want_e, rtol=0.01)
+    np.testing.assert_allclose(value, want_v, rtol=0.01)
+
+
+def test_cdnow_fit_equals_lifetimes():
+    """CDNOW: both models are identified; every parameter within 1% of lifetimes' (whose fit is the
+    published one: r 0.243, alpha 4.414, a 0.793, b 2.426; p 6.25, q 3.74, v 15.44)."""
+    ref, rows = recorded("cdnow")
+    x, t_x, T, m = arrays(rows, "frequency", "recency", "T", "monetary_value")
+    bg = clv.fit_bgnbd(x, t_x, T)
+    use = (x > 0) & (m > 0)
+    gg = clv.fit_gamma_gamma(x[use], m[use])
+    assert bg.converged and gg.converged
+    np.testing.assert_allclose(bg.params, [ref["bgnbd"][k] for k in ("r", "alpha", "a", "b")], rtol=0.01)
+    np.testing.assert_allclose(gg.params, [ref["gamma_gamma"][k] for k in ("p", "q", "v")], rtol=0.01)
+    _check_outputs(ref, rows, bg.params, gg.params)
+
+
+@pytest.mark.parametrize("name", ["full", "non_uk"])
+def test_online_retail_fit_equals_lifetimes(name):
+    """Online Retail: the BG/NBD optimum is the no-dropout edge (a -> 0), where a and b are not
+    identified (lifetimes itself returns a different b from each start). r and alpha, the
+    likelihood, and every per-customer output must agree; Gamma-Gamma is identified."""
+    ref, rows = recorded(name)
+    x, t_x, T, m = arrays(rows, "frequency", "recency", "T", "monetary_value")
+    bg = clv.fit_bgnbd(x, t_x, T)
+    assert bg.converged
+    lt = ref["bgnbd"]
+    np.testing.assert_allclose(bg.params[:2], [lt["r"], lt["alpha"]], rtol=0.01)
+    assert bg.params[2] / (bg.params[2] + bg.params[3]) < clv.NO_DROPOUT
+    assert lt["a"] / (lt["a"] + lt["b"]) < clv.NO_DROPOUT
+    ll_lifetimes = clv.bgnbd_loglik(np.array([lt[k] for k in ("r", "alpha", "a", "b")]), x, t_x, T).sum()
+    assert bg.log_likelihood >= ll_lifetimes - 1e-6 * abs(ll_lifetimes)
+    use = (x > 0) & (m > 0)
+    gg = clv.fit_gamma_gamma(x[use], m[use])
+    np.testing.assert_allclose(gg.params, [ref["gamma_gamma"][k] for k in ("p", "q", "v")], rtol=0.01)
+    _check_outputs(ref, rows, bg.params, gg.params)
+
+
+def test_fit_recovers_the_parameters_the_data_were_drawn_from():
+    rng = np.random.default_rng(3)
+    n = 30_000
+    T = np.floor(rng.uniform(60, 730, n))
+    truth = (0.8, 60.0, 0.8, 2.5)
+    x, t_x = simulate_bgnbd(n, *truth, T, rng)
+    m = simulate_values(x, 2.0, 3.5, 500.0, rng)
+    bg = clv.fit_bgnbd(x, t_x, T)
+    np.testing.assert_allclose(bg.params, truth, rtol=0.15)
+    use = x > 0
+    gg = clv.fit_gamma_gamma(x[use], m[use])
+    np.testing.assert_allclose(gg.params, (2.0, 3.5, 500.0), rtol=0.15)
+
+
+# -------------------------------------------------------------------- segkit end to end
+
+@pytest.fixture(scope="module")
+def non_uk():
+    return pipeline.run(str(dataset("online_retail_non_uk.csv")), CFG, cluster=False)
+
+
+def test_model_inputs_equal_lifetimes_summary(non_uk):
+    _ref, rows = recorded("non_uk")
+    got = clv.model_inputs(non_uk.cleaned.lines, non_uk.table.windows.as_of)
+    assert got["customer_id"].to_list() == sorted(rows)
+    want_x, want_t, want_T, want_m = arrays(rows, "frequency", "recency", "T", "monetary_value")
+    assert got["repeat_purchases"].to_list() == want_x.astype(int).tolist()
+    assert got["t_last"].to_list() == want_t.astype(int).tolist()
+    assert got["T"].to_list() == want_T.astype(int).tolist()
+    np.testing.assert_allclose(got["repeat_value"].fill_null(0.0).to_numpy(), want_m, rtol=1e-9)
+
+
+def test_assignments_columns_equal_lifetimes(non_uk):
+    _ref, rows = recorded("non_uk")
+    a = non_uk.assignments
+    cols = a.columns
+    i = cols.index("churn_risk")
+    assert cols[i + 1:i + 5] == list(clv.CLV_COLUMNS)
+    got = {r["customer_id"]: r for r in a.iter_rows(named=True)}
+    buyers = [c for c in got if c in rows]
+    assert len(buyers) == len(rows)
+    for cid in buyers:
+        g, w = got[cid], rows[cid]
+        assert abs(g["p_alive"] - w["p_alive"]) <= 0.005
+        assert g["expected_purchases"] == pytest.approx(w["expected_purchases"], rel=0.01)
+        assert g["expected_purchase_value"] == pytest.approx(w["expected_purchase_value"], rel=0.01)
+        assert g["predicted_revenue"] == pytest.approx(w["expected_purchases"] * w["expected_purchase_value"], rel=0.02)
+    no_purchase = [c for c in got if c not in rows]
+    assert all(got[c]["p_alive"] is None for c in no_purchase)
+
+
+def test_summary_clv_keys(non_uk):
+    doc = pipeline.summary(non_uk)["clv"]
+    assert {"models", "params", "log_likelihood", "horizon_days", "customers_fitted"} <= set(doc)
+    assert doc["models"] == ["BG/NBD", "Gamma-Gamma"]
+    assert doc["customers_fitted"] == 418
+    x, m = arrays(recorded("non_uk")[1], "frequency", "monetary_value")
+    use = x > 0
+    want_r = float(np.corrcoef(x[use], m[use])[0, 1])
+    assert doc["independence_check"]["pearson_r_frequency_value"] == pytest.approx(want_r, rel=1e-9)
+    # one year of data: the model finds no dropout, so churn_risk stays on the recency rule
+    assert doc["no_dropout"] and doc["churn_rule"].startswith("recency")
+
+
+def _lines(rows: list[tuple[str, str, float]]) -> pl.DataFrame:
+    return pl.DataFrame(rows, schema=["customer_id", "order_date", "amount"], orient="row").with_columns(
+        pl.col("order_date").str.to_date(), (pl.col("amount") * 1e6).round(0).cast(pl.Int64))
+
+
+def test_model_inputs_by_hand():
+    """Returns and days whose net is not positive are not purchase days; the first day's value is
+    left out of the repeat value."""
+    lines = _lines([
+        ("A", "2024-01-01", 100.0), ("A", "2024-01-01", -20.0), ("A", "2024-01-05", 50.0),
+        ("A", "2024-01-09", -10.0), ("A", "2024-01-11", 30.0), ("A", "2024-01-11", 40.0),
+        ("B", "2024-01-03", 10.0), ("C", "2024-01-02", -5.0), ("A", "2024-02-01", 999.0),
+    ])
+    got = {r["customer_id"]: r for r in clv.model_inputs(lines, dt.date(2024, 1, 21)).iter_rows(named=True)}
+    assert set(got) == {"A", "B"}
+    assert (got["A"]["repeat_purchases"], got["A"]["t_last"], got["A"]["T"]) == (2, 10, 20)
+    assert got["A"]["repeat_value"] == pytest.approx((50 + 70) / 2)
+    assert (got["B"]["repeat_purchases"], got["B"]["t_last"], got["B"]["T"], got["B"]["repeat_value"]) == (0, 0, 18, None)
+
+
+def test_too_few_repeat_customers_skips_with_a_warning(tmp_path):
+    rows = [[f"C{i}", f"2024-0{1 + i % 3}-1{i % 9}", 100 + i] for i in range(30)]
+    rows += [["C1", "2024-05-01", 50], ["C2", "2024-05-02", 60]]
+    path = write_csv(tmp_path / "few.csv", ["customer_id", "order_date", "amount"], rows)
+    out = tmp_path / "out"
+    proc = run_cli("segment", str(path), "-o", str(out), "--no-report", "-q")
+    assert proc.returncode == 0, proc.stderr.decode()
+    doc = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert "at least 20" in doc["clv"]["skipped_reason"]
+    assert [w["code"] for w in doc["warnings"]] == ["clv_skipped"]
+    with open(out / "assignments.csv", encoding="utf-8") as fh:
+        got = list(csv.DictReader(fh))
+    assert all(r[c] == "" for r in got for c in clv.CLV_COLUMNS)
+
+
+def test_churn_risk_follows_p_alive_when_the_model_finds_dropout():
+    rng = np.random.default_rng(5)
+    n = 3000
+    T = np.floor(rng.uniform(60, 730, n))
+    x, t_x = simulate_bgnbd(n, 0.8, 60.0, 0.8, 2.5, T, rng)
+    inputs = pl.DataFrame({"customer_id": [f"c{i:05d}" for i in range(n)], "repeat_purchases": x.astype(np.int64),
+                           "t_last": np.round(t_x), "T": T, "repeat_value": pl.Series([None] * n, dtype=pl.Float64)})
+    s = clv.ClvSettings()
+    res = clv.fit_clv(inputs, s)
+    assert res.churn_from_p_alive and res.value_skipped_reason  # no values: the value model is skipped
+    customers = pl.DataFrame({"customer_id": inputs["customer_id"], "churn_risk": ["recency-rule"] * n,
+                              "persona": [None] * n}, schema_overrides={"persona": pl.String})
+    out = clv.attach(customers, res)
+    assert out.columns == ["customer_id", "churn_risk", *clv.CLV_COLUMNS, "persona", "_repeat_purchases"]
+    for row in out.iter_rows(named=True):
+        if row["_repeat_purchases"] == 0:
+            assert row["churn_risk"] == "recency-rule" and row["p_alive"] == 1.0
+        else:
+            p = row["p_alive"]
+            assert row["churn_risk"] == ("high" if p < 0.3 else "medium" if p < 0.7 else "low")
+    assert out["expected_purchase_value"].null_count() == n
+
+
+def test_discounting():
+    x, t_x, T = np.array([0.0, 3.0, 10.0]), np.array([0.0, 100.0, 300.0]), np.array([50.0, 200.0, 320.0])
+    params, value = (0.8, 60.0, 0.8, 2.5), np.array([10.0, 20.0, 30.0])
+    plain = clv.discounted_revenue(params, 365, 0.0, x, t_x, T, value)
+    np.testing.assert_array_equal(plain, clv.bgnbd_expected(params, 365, x, t_x, T) * value)
+    disc = clv.discounted_revenue(params, 365, 0.1, x, t_x, T, value)
+    assert np.all(disc < plain) and np.all(disc > plain / 1.1)
+
+
+# ---------------------------------------------------------------------------- backtest
+
+def test_backtest_counts_what_happened_in_the_holdout(non_uk):
+    as_of = non_uk.table.windows.as_of
+    doc = backtest(non_uk.cleaned.lines, as_of, 60, CFG.effective)
+    start = as_of - dt.timedelta(days=60)
+    net = defaultdict(float)
+    with open(dataset("online_retail_non_uk.csv"), encoding="utf-8", newline="") as fh:
+        for row in csv.DictReader(fh):
+            if row["CustomerID"]:
+                d = dt.date.fromisoformat(row["InvoiceDate"][:10])
+                net[(str(int(float(row["CustomerID"]))), d)] += float(row["Quantity"]) * float(row["UnitPrice"])
+    before = {c for (c, d), v in net.items() if d < start and round(v, 6) > 0}
+    holdout = [(c, d) for (c, d), v in net.items() if start <= d < as_of and round(v, 6) > 0]
+    assert doc["customers"] == len(before)
+    assert doc["totals"]["actual_purchases"] == sum(1 for c, _d in holdout if c in before)
+    assert doc["new_in_holdout"] == len({c for c, _d in holdout} - before)
+    assert sum(r["customers"] for r in doc["calibration_table"]) == len(before)
+    assert doc["calibration_end"] == start.isoformat()
+    assert doc["mae_per_customer"] > 0
+
+
+def test_backtest_command_json_and_usage_error(tmp_path):
+    path = dataset("online_retail_non_uk.csv")
+    proc = run_cli("backtest", str(path), "--holdout-days", "90", "--json", "-", "-q")
+    assert proc.returncode == 0, proc.stderr.decode()
+    doc = json.loads(proc.stdout)
+    assert doc["holdout_days"] == 90 and doc["totals"]["actual_purchases"] > 0
+    bad = run_cli("backtest", str(path), "--holdout-days", "0")
+    assert bad.returncode == 2 and b"--holdout-days" in bad.stderr
