@@ -298,3 +298,33 @@ def test_backtest_command_json_and_usage_error(tmp_path):
     assert doc["holdout_days"] == 90 and doc["totals"]["actual_purchases"] > 0
     bad = run_cli("backtest", str(path), "--holdout-days", "0")
     assert bad.returncode == 2 and b"--holdout-days" in bad.stderr
+
+
+def test_churn_list_ranks_recent_customers_by_value_at_risk_and_lists_the_long_gone_as_lost():
+    from segkit.report.clv_section import churn_warnings, clv_section
+
+    class Res:  # what the report reads of a ClvResult
+        churn_from_p_alive = True
+
+    customers = pl.DataFrame({
+        "customer_id": ["old", "big", "small", "sure", "onetime"],
+        "tier": ["key", "key", "regular", "key", "regular"],
+        "churn_risk": ["high", "high", "high", "low", "high"],
+        "annual_spend": [0.0, 1000.0, 5000.0, 9000.0, 0.0],
+        "prior_annual_spend": [0.0, 3000.0, 100.0, 0.0, 800.0],
+        "monetary": [90000.0, 4000.0, 5100.0, 9000.0, 800.0],
+        "p_alive": [0.01, 0.2, 0.9, 0.95, 1.0],
+        "_repeat_purchases": [5, 4, 6, 3, 0],
+        "predicted_revenue": [1.0, 2.0, 3.0, 4.0, 5.0],
+    })
+    got = churn_warnings(customers, Res(), 10)
+    # value at risk: big 3000 x 0.8 = 2400; onetime (recency rule) 800; small 5000 x 0.1 = 500
+    assert got["customer_id"].to_list() == ["big", "onetime", "small"]
+    assert got["_value_at_risk"].to_list() == pytest.approx([2400.0, 800.0, 500.0])
+    doc = {"clv": {"models": ["BG/NBD"], "params": {}, "customers_fitted": 5, "repeat_customers": 4,
+                   "horizon_days": 365, "independence_check": {"pearson_r_frequency_value": 0.1}, "churn_rule": "p"}}
+    sec = clv_section(doc, customers, Res(), [("key", "key"), ("regular", "regular")], "en", 50)
+    assert [r["customer_id"] for r in sec["lost"]] == ["old"] and sec["lost_count"] == 1
+    key = next(r for r in sec["risk"] if r["tier"] == "key")
+    assert key["value_at_risk"] == pytest.approx(0.0 + 2400.0 + 9000 * 0.05)
+    assert sum(b["customers"] for b in sec["bins"]) == 4

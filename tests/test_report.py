@@ -21,7 +21,7 @@ from segkit.report.context import customer_columns
 from segkit.report.excel import write_xlsx
 from segkit.report.html import render_html
 
-SHEETS = ["Summary", "Tiers", "RFM", "Clusters", "Validation", "Data quality", "Customers"]
+SHEETS = ["Summary", "Tiers", "RFM", "Clusters", "Validation", "CLV", "Data quality", "Customers"]
 CHART_SHEETS = ["Summary", "Tiers", "RFM", "Clusters"]
 EVIL_NAMES = [
     '=HYPERLINK("http://evil","x")',
@@ -290,7 +290,7 @@ def test_migration_sheet_and_section_render_when_present(sample, tmp_path):
     path = tmp_path / "r.xlsx"
     write_xlsx(ctx, sample["result"].assignments, path)
     wb = openpyxl.load_workbook(path)
-    assert wb.sheetnames == SHEETS[:5] + ["Migration"] + SHEETS[5:]
+    assert wb.sheetnames == SHEETS[:6] + ["Migration"] + SHEETS[6:]
     rows = list(wb["Migration"].iter_rows(values_only=True))
     header = next(i for i, r in enumerate(rows) if r[1:3] == ("strategic", "key"))
     assert rows[header][6] == "lost"

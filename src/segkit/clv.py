@@ -415,7 +415,7 @@ class ClvResult:
                 "independence_check": {
                     "pearson_r_frequency_value": self.independence_r,
                     "note": "Gamma-Gamma assumes the value per purchase does not depend on purchase "
-                            "frequency; |r| well above 0.3 means its values are less reliable.",
+                            f"frequency; |r| above {INDEPENDENCE_WARN} raises the warning clv_value_dependence.",
                 },
                 "dropout_probability_mean": self.dropout,
                 "no_dropout": not self.churn_from_p_alive,
@@ -518,13 +518,22 @@ def _value_model(out: ClvResult, inputs: pl.DataFrame, x, t_x, T):
     return value, revenue
 
 
+INDEPENDENCE_WARN = 0.3  # |r| of frequency and value above which Gamma-Gamma's assumption is doubtful
+
+
 def skipped_warnings(res: ClvResult) -> list[dict]:
+    """summary.json warnings: clv_skipped (SPEC §10) and clv_value_dependence."""
     out = []
     if res.skipped_reason:
         out.append({"code": "clv_skipped", "message": f"CLV not estimated: {res.skipped_reason}"})
     elif res.value_skipped_reason:
         out.append({"code": "clv_skipped",
                     "message": f"expected value and predicted revenue not estimated: {res.value_skipped_reason}"})
+    r = res.independence_r
+    if not res.skipped_reason and not res.value_skipped_reason and r is not None and abs(r) > INDEPENDENCE_WARN:
+        out.append({"code": "clv_value_dependence",
+                    "message": f"purchase frequency and value per purchase are correlated (r = {r:.2f}); Gamma-Gamma "
+                               "assumes they are independent, so expected_purchase_value leans toward the average"})
     return out
 
 

@@ -17,6 +17,7 @@ import polars as pl
 
 from ..output import to_jsonable
 from . import svg
+from .clv_section import churn_warnings, clv_section
 from .labels import QUALITY_KEYS, Names, ui
 
 TOP_N = 50
@@ -50,7 +51,9 @@ def build_context(result, doc: dict, *, top_n: int = TOP_N) -> dict:
         "validation": validation_section(doc, names, t, lang),
         "migration": migration_section(doc, names, t, top_n),
         "quality": quality_section(doc, result.notes, t),
-        "top": top_lists(customers, names, t, top_n),
+        "top": top_lists(customers, names, t, top_n, getattr(result, "clv", None)),
+        "clv": clv_section(doc, customers, getattr(result, "clv", None),
+                           [(tier.name, names.tier(tier.name)) for tier in cfg.tiers], lang, top_n),
         "customers_table": customer_columns(result.assignments),
     }
     return to_jsonable(ctx)
@@ -378,13 +381,13 @@ def _list_rows(df: pl.DataFrame, names: Names) -> list[dict]:
     return rows
 
 
-def top_lists(customers: pl.DataFrame, names: Names, t: dict, top_n: int) -> dict:
-    """Top customers by annual spend, and the most valuable customers at high churn risk."""
+def top_lists(customers: pl.DataFrame, names: Names, t: dict, top_n: int, clv=None) -> dict:
+    """Top customers by annual spend, and the customers at high churn risk with recent spend,
+    largest value at risk first (see clv_section)."""
     cols = [{"key": c, "label": t[c], "kind": _kind(c, customers.schema[c])}
             for c in TIER_LIST_COLUMNS if c in customers.columns]
     by_spend = customers.sort(["annual_spend", "customer_id"], descending=[True, False]).head(top_n)
-    churn = (customers.filter(pl.col("churn_risk") == "high")
-             .sort(["monetary", "customer_id"], descending=[True, False]).head(top_n))
+    churn = churn_warnings(customers, clv, top_n)
     return {
         "columns": cols,
         "spend": {"title": t["top_spend"].format(n=top_n), "rows": _list_rows(by_spend, names)},

@@ -180,6 +180,8 @@ def write_xlsx(ctx: dict, customers: pl.DataFrame, path: Path) -> None:
     formats = Formats(book)
     for sheet in (summary_sheet, tiers_sheet, rfm_sheet, clusters_sheet, validation_sheet):
         sheet(book, formats, ctx)
+    if ctx.get("clv"):
+        clv_sheet(book, formats, ctx)
     if ctx.get("migration"):
         migration_sheet(book, formats, ctx)
     quality_sheet(book, formats, ctx)
@@ -430,6 +432,64 @@ def validation_sheet(book, fmt: Formats, ctx: dict) -> None:
             s.note(w)
     s.finish()
     s.ws.set_column(0, 0, 30)
+
+
+def _column_chart(book, s: SheetWriter, block: Block, col: int, title: str):
+    chart = book.add_chart({"type": "column"})
+    chart.add_series({"name": title, "categories": s.ref(block, 0), "values": s.ref(block, col),
+                      "fill": {"color": SERIES_COLOURS[0]}, "gap": 60})
+    chart.set_title({"name": title, "name_font": {"size": 11}})
+    chart.set_legend({"none": True})
+    return chart
+
+
+def clv_sheet(book, fmt: Formats, ctx: dict) -> None:
+    """CLV: model facts and parameters, p(alive) distribution, value at risk by tier, backtest, lost."""
+    c = ctx["clv"]
+    L = c["L"]
+    s = SheetWriter(book, "CLV", fmt)
+    s.title(L["clv"])
+    if not c["fitted"]:
+        s.note(f"{L['skipped']}: {c['skipped_reason']}")
+    else:
+        s.facts([{"label": f["label"], "value": f["value"], "kind": "float" if isinstance(f["value"], float) else "int"}
+                 for f in c["facts"]])
+        s.skip()
+        s.table([L["model"], L["parameter"], L["value"]], ["text", "text", "float"], c["params"])
+        s.skip()
+        s.heading(L["p_alive_dist"])
+        bins = s.table([L["p_alive"], L["customers"]], ["text", "int"], [[b["label"], b["customers"]] for b in c["bins"]])
+        s.ws.insert_chart(bins.header, 6, _column_chart(book, s, bins, 1, L["p_alive_dist"]))
+        s.skip()
+        s.heading(L["risk_by_tier"])
+        s.table([L["tier"], L["customers"], L["recent_value"], L["value_at_risk"], L["predicted_revenue"]],
+                ["text", "int", "money", "money", "money"],
+                [[r["tier"], r["customers"], r["recent_value"], r["value_at_risk"], r["predicted_revenue"]]
+                 for r in c["risk"]])
+        s.note(L["risk_note"])
+    s.note(f"{L['churn_rule']}: {c['churn_rule']}")
+    bt = c.get("backtest")
+    if bt:
+        s.skip()
+        s.heading(L["backtest"])
+        s.note(bt["summary"])
+        if bt["rows"]:
+            block = s.table([L["repeat_purchases"], L["customers"], L["predicted_mean"], L["actual_mean"], L["naive_mean"]],
+                            ["text", "int", "float", "float", "float"],
+                            [[r["repeat_purchases"], r["customers"], r["predicted_mean"], r["actual_mean"], r["naive_mean"]]
+                             for r in bt["rows"]])
+            chart = _column_chart(book, s, block, 2, L["predicted_mean"])
+            chart.add_series({"name": L["actual_mean"], "categories": s.ref(block, 0), "values": s.ref(block, 3),
+                              "fill": {"color": SERIES_COLOURS[1]}})
+            chart.set_legend({"position": "bottom"})
+            chart.set_title({"name": L["backtest"], "name_font": {"size": 11}})
+            s.ws.insert_chart(block.header, 6, chart)
+    s.skip()
+    s.heading(L["lost"].format(n=c["lost_count"]))
+    t = ctx["t"]
+    s.table([t["customer_id"], t["last_order_date"], t["monetary"]], ["text", "text", "money"],
+            [[r["customer_id"], r.get("last_order_date"), r.get("monetary")] for r in c["lost"]])
+    s.finish()
 
 
 def migration_sheet(book, fmt: Formats, ctx: dict) -> None:

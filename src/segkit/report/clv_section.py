@@ -1,0 +1,151 @@
+"""The CLV part of the reports: model facts, p(alive) distribution, value at risk by tier, the
+churn warning list and the lost customers, and the backtest when one was run.
+
+Value at risk of a customer = recent value x (1 - p_alive) when churn_risk follows p_alive for
+that customer, else the whole recent value; recent value = the larger of annual_spend and
+prior_annual_spend (the better of the last two years), floored at 0. The churn warning list holds
+the customers at high churn risk who bought something in those two years, largest value at risk
+first; customers at high risk with nothing in those two years are long gone: they are listed as
+lost, not as warnings.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from . import svg
+
+LABELS = {
+    "en": {
+        "clv": "Customer lifetime value", "model": "Model", "parameter": "Parameter", "value": "Value",
+        "skipped": "CLV not estimated", "churn_rule": "churn_risk rule",
+        "customers_fitted": "Customers fitted", "repeat_customers": "Customers with a repeat purchase",
+        "horizon": "Horizon (days)", "loglik": "Log-likelihood", "independence": "Frequency-value correlation (Gamma-Gamma assumes ~0)",
+        "p_alive_dist": "p(alive) of customers with a repeat purchase", "p_alive": "p(alive)", "customers": "Customers",
+        "risk_by_tier": "Value at risk by tier", "tier": "Tier", "recent_value": "Recent value",
+        "value_at_risk": "Value at risk", "predicted_revenue": "Predicted revenue",
+        "risk_note": "Value at risk = recent value (the better of the last two years' spend) x (1 - p_alive); "
+                     "the whole recent value where churn_risk follows the recency rule.",
+        "lost": "Lost customers: high churn risk and no spend in the last two years ({n} customers; largest net amount first)",
+        "no_lost": "No customer is lost.",
+        "backtest": "Backtest: purchases predicted for the holdout against what happened",
+        "bt_summary": "Fitted on purchases before {end}; holdout of {days} days. Purchase days predicted {pred:,.0f}, "
+                      "actual {act:,}; mean absolute error per customer {mae:.3f} (naive rule {naive:.3f}).",
+        "repeat_purchases": "Repeat purchases before the holdout", "predicted_mean": "Predicted (mean)",
+        "actual_mean": "Actual (mean)", "naive_mean": "Naive (mean)",
+    },
+    "zh": {
+        "clv": "客户终身价值", "model": "模型", "parameter": "参数", "value": "数值",
+        "skipped": "未估计客户终身价值", "churn_rule": "流失风险规则",
+        "customers_fitted": "拟合客户数", "repeat_customers": "有复购的客户数",
+        "horizon": "预测期(天)", "loglik": "对数似然", "independence": "频次与客单价相关系数(Gamma-Gamma 假设约为 0)",
+        "p_alive_dist": "有复购客户的存活概率分布", "p_alive": "存活概率", "customers": "客户数",
+        "risk_by_tier": "各层级风险价值", "tier": "层级", "recent_value": "近期价值",
+        "value_at_risk": "风险价值", "predicted_revenue": "预测收入",
+        "risk_note": "风险价值 = 近期价值(近两年中较高一年的采购额)×(1 − 存活概率);按最近购买间隔判定流失风险的客户计入全部近期价值。",
+        "lost": "已流失客户:高流失风险且近两年无采购(共 {n} 名,按净采购额从高到低)",
+        "no_lost": "没有已流失的客户。",
+        "backtest": "回测:留出期的预测购买次数与实际",
+        "bt_summary": "用 {end} 之前的购买拟合;留出期 {days} 天。预测购买天数 {pred:,.0f},实际 {act:,};"
+                      "每位客户平均绝对误差 {mae:.3f}(朴素规则 {naive:.3f})。",
+        "repeat_purchases": "留出期前的复购次数", "predicted_mean": "预测(均值)",
+        "actual_mean": "实际(均值)", "naive_mean": "朴素规则(均值)",
+    },
+}
+P_BINS = 10
+
+
+def recent_value() -> pl.Expr:
+    return pl.max_horizontal(pl.col("annual_spend"), pl.col("prior_annual_spend"), pl.lit(0.0))
+
+
+def value_at_risk(uses_p_alive: bool) -> pl.Expr:
+    by_p = pl.col("_repeat_purchases").fill_null(0) > 0 if uses_p_alive else pl.lit(False)
+    return pl.when(by_p).then(recent_value() * (1 - pl.col("p_alive"))).otherwise(recent_value())
+
+
+def with_risk(customers: pl.DataFrame, clv) -> pl.DataFrame:
+    uses = bool(clv is not None and clv.churn_from_p_alive)
+    if "_repeat_purchases" not in customers.columns:
+        customers = customers.with_columns(pl.lit(None, pl.Int64).alias("_repeat_purchases"))
+    return customers.with_columns(recent_value().alias("_recent_value"), value_at_risk(uses).alias("_value_at_risk"))
+
+
+def churn_warnings(customers: pl.DataFrame, clv, top_n: int) -> pl.DataFrame:
+    """High churn risk with spend in the last two years, largest value at risk first."""
+    return (with_risk(customers, clv)
+            .filter((pl.col("churn_risk") == "high") & (pl.col("_recent_value") > 0))
+            .sort(["_value_at_risk", "customer_id"], descending=[True, False]).head(top_n))
+
+
+def _params(doc: dict) -> list[list]:
+    rows = []
+    for model, key in (("BG/NBD", "bgnbd"), ("Gamma-Gamma", "gamma_gamma")):
+        for name, value in doc.get("params", {}).get(key, {}).items():
+            rows.append([model, name, value])
+    return rows
+
+
+def p_alive_bins(customers: pl.DataFrame) -> list[dict]:
+    rep = customers.filter((pl.col("_repeat_purchases").fill_null(0) > 0) & pl.col("p_alive").is_not_null())
+    idx = (rep["p_alive"] * P_BINS).floor().clip(0, P_BINS - 1).cast(pl.Int64)
+    counts = idx.value_counts()
+    got = dict(zip(counts[idx.name].to_list(), counts["count"].to_list()))
+    return [{"label": f"{i / P_BINS:.1f}–{(i + 1) / P_BINS:.1f}", "customers": int(got.get(i, 0))}
+            for i in range(P_BINS)]
+
+
+def risk_by_tier(customers: pl.DataFrame, tier_names: list[tuple[str, str]]) -> list[dict]:
+    g = {r["tier"]: r for r in customers.group_by("tier").agg(
+        pl.len().alias("customers"), pl.col("_recent_value").sum().alias("recent_value"),
+        pl.col("_value_at_risk").sum().alias("value_at_risk"),
+        pl.col("predicted_revenue").sum().alias("predicted_revenue")).iter_rows(named=True)}
+    return [{"tier": label, "customers": int(g.get(key, {}).get("customers", 0)),
+             "recent_value": g.get(key, {}).get("recent_value", 0.0),
+             "value_at_risk": g.get(key, {}).get("value_at_risk", 0.0),
+             "predicted_revenue": g.get(key, {}).get("predicted_revenue")} for key, label in tier_names]
+
+
+def backtest_section(bt: dict | None, L: dict) -> dict | None:
+    if not bt or bt.get("skipped_reason"):
+        return None if not bt else {"summary": bt["skipped_reason"], "rows": [], "chart": None}
+    rows = bt["calibration_table"]
+    chart = svg.grouped_bars([str(r["repeat_purchases"]) for r in rows], [L["predicted_mean"], L["actual_mean"]],
+                             [[r["predicted_mean"], r["actual_mean"]] for r in rows], title=L["backtest"])
+    tot = bt["totals"]
+    return {"summary": L["bt_summary"].format(end=bt["calibration_end"], days=bt["holdout_days"],
+                                              pred=tot["predicted_purchases"], act=tot["actual_purchases"],
+                                              mae=bt["mae_per_customer"], naive=bt["naive_mae_per_customer"]),
+            "rows": rows, "chart": chart}
+
+
+def clv_section(doc: dict, customers: pl.DataFrame, clv, tier_names: list[tuple[str, str]], lang: str,
+                top_n: int) -> dict:
+    L = LABELS[lang]
+    c = doc.get("clv") or {}
+    out = {"L": L, "fitted": not c.get("skipped_reason"), "skipped_reason": c.get("skipped_reason"),
+           "churn_rule": c.get("churn_rule"), "params": _params(c), "facts": [], "bins": [], "risk": [],
+           "lost": [], "lost_count": 0, "p_chart": None, "risk_chart": None,
+           "backtest": backtest_section(c.get("backtest"), L)}
+    df = with_risk(customers, clv)
+    lost = (df.filter((pl.col("churn_risk") == "high") & (pl.col("_recent_value") <= 0))
+            .sort(["monetary", "customer_id"], descending=[True, False]))
+    out["lost_count"] = lost.height
+    out["lost"] = lost.head(top_n).select(
+        [x for x in ("customer_id", "customer_name", "last_order_date", "monetary") if x in lost.columns]).to_dicts()
+    if not out["fitted"]:
+        return out
+    out["facts"] = [
+        {"label": L["customers_fitted"], "value": c["customers_fitted"]},
+        {"label": L["repeat_customers"], "value": c["repeat_customers"]},
+        {"label": L["horizon"], "value": c["horizon_days"]},
+        {"label": L["independence"], "value": c["independence_check"]["pearson_r_frequency_value"]},
+    ]
+    out["bins"] = p_alive_bins(df)
+    out["p_chart"] = svg.hbars([b["label"] for b in out["bins"]], [b["customers"] for b in out["bins"]],
+                               [f"{b['customers']:,}" for b in out["bins"]], title=L["p_alive_dist"])
+    out["risk"] = risk_by_tier(df, tier_names)
+    out["risk_chart"] = svg.hbars([r["tier"] for r in out["risk"]], [r["value_at_risk"] for r in out["risk"]],
+                                  [svg.compact(r["value_at_risk"], lang == "zh") for r in out["risk"]],
+                                  title=L["risk_by_tier"])
+    return out
