@@ -328,3 +328,21 @@ def test_churn_list_ranks_recent_customers_by_value_at_risk_and_lists_the_long_g
     key = next(r for r in sec["risk"] if r["tier"] == "key")
     assert key["value_at_risk"] == pytest.approx(0.0 + 2400.0 + 9000 * 0.05)
     assert sum(b["customers"] for b in sec["bins"]) == 4
+
+
+def test_inputs_from_an_engine_base_table_equal_inputs_from_lines():
+    """The engine seam's base table carries purchase_days, first/last purchase day and the summed
+    net of the repeat purchase days; the model inputs from it equal those from the lines."""
+    lines = _lines([
+        ("A", "2024-01-01", 100.0), ("A", "2024-01-01", -20.0), ("A", "2024-01-05", 50.0),
+        ("A", "2024-01-09", -10.0), ("A", "2024-01-11", 30.0), ("A", "2024-01-11", 40.0),
+        ("B", "2024-01-03", 10.0), ("C", "2024-01-02", -5.0),
+    ])
+    base = pl.DataFrame({
+        "customer_id": ["A", "B", "C"], "purchase_days": [3, 1, 0],
+        "first_purchase_day": [dt.date(2024, 1, 1), dt.date(2024, 1, 3), None],
+        "last_purchase_day": [dt.date(2024, 1, 11), dt.date(2024, 1, 3), None],
+        "repeat_value": [120_000_000, 0, 0],
+    })
+    as_of = dt.date(2024, 1, 21)
+    assert clv.inputs_from_base(base, as_of).equals(clv.model_inputs(lines, as_of))

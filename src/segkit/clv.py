@@ -123,6 +123,24 @@ def model_inputs(lines: pl.DataFrame, as_of: dt.date) -> pl.DataFrame:
     )
 
 
+def inputs_from_base(base: pl.DataFrame, as_of: dt.date) -> pl.DataFrame:
+    """The same model inputs from an engine's customer base table (columns purchase_days,
+    first_purchase_day, last_purchase_day, repeat_value in micro-units: the summed net of the
+    purchase days after the first), for when the order lines are not kept."""
+    repeat = (pl.col("purchase_days") - 1).cast(pl.Int64)
+    return (
+        base.filter(pl.col("purchase_days") > 0)
+        .select(
+            "customer_id",
+            repeat.alias("repeat_purchases"),
+            (pl.col("last_purchase_day") - pl.col("first_purchase_day")).dt.total_days().cast(pl.Int64).alias("t_last"),
+            (pl.lit(as_of) - pl.col("first_purchase_day")).dt.total_days().cast(pl.Int64).alias("T"),
+            pl.when(repeat > 0).then(pl.col("repeat_value").cast(pl.Float64) / MICRO / repeat).alias("repeat_value"),
+        )
+        .sort("customer_id")
+    )
+
+
 # --------------------------------------------------------------------------------- BG/NBD
 
 def _by_count(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
