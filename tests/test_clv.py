@@ -346,3 +346,35 @@ def test_inputs_from_an_engine_base_table_equal_inputs_from_lines():
     })
     as_of = dt.date(2024, 1, 21)
     assert clv.inputs_from_base(base, as_of).equals(clv.model_inputs(lines, as_of))
+
+
+def test_config_thresholds_are_checked():
+    from segkit.errors import ConfigError
+
+    base = config.default_dict()["clv"]
+    assert clv.settings({"clv": base}) == clv.ClvSettings()
+    with pytest.raises(ConfigError, match="churn_high <= churn_medium"):
+        clv.settings({"clv": {**base, "churn_high": 0.8, "churn_medium": 0.5}})
+    with pytest.raises(ConfigError, match="horizon_days"):
+        clv.settings({"clv": {**base, "horizon_days": 0}})
+
+
+def test_segment_backtest_reaches_summary_and_reports(tmp_path):
+    import openpyxl
+
+    from conftest import SAMPLE_DIR
+
+    out = tmp_path / "out"
+    proc = run_cli("segment", str(SAMPLE_DIR / "orders.xlsx"), "-o", str(out), "-q", "--backtest", "60")
+    assert proc.returncode == 0, proc.stderr.decode()
+    doc = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    bt = doc["clv"]["backtest"]
+    assert bt["holdout_days"] == 60 and bt["customers"] == sum(r["customers"] for r in bt["calibration_table"])
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert 'id="clv"' in html and "Backtest: purchases predicted for the holdout" in html
+    assert f"actual {bt['totals']['actual_purchases']:,}" in html
+    ws = openpyxl.load_workbook(out / "report.xlsx", read_only=True)["CLV"]
+    cells = [c for row in ws.iter_rows(values_only=True) for c in row if c is not None]
+    assert "Backtest: purchases predicted for the holdout against what happened" in cells
+    r = doc["clv"]["params"]["bgnbd"]["r"]
+    assert any(isinstance(c, float) and c == pytest.approx(r, rel=1e-12) for c in cells)
