@@ -138,11 +138,12 @@ def print_clv(doc: dict, console: Console) -> None:
         console.print(f"[yellow]CLV skipped:[/yellow] {c['skipped_reason']}")
         return
     bg = c["params"]["bgnbd"]
-    line = (f"CLV ({' + '.join(c['models'])}, {c['customers_fitted']:,} customers, next {c['horizon_days']} days): "
-            f"r={bg['r']:.3g} alpha={bg['alpha']:.3g} a={bg['a']:.3g} b={bg['b']:.3g}")
+    console.print(f"CLV ({' + '.join(c['models'])}, {c['customers_fitted']:,} customers, next {c['horizon_days']} days)")
+    ab = ("no dropout found (a/(a+b) ~ 0)" if c.get("no_dropout") else f"a={bg['a']:.3g} b={bg['b']:.3g}")
+    line = f"  BG/NBD r={bg['r']:.3g} alpha={bg['alpha']:.3g} {ab}"
     gg = c["params"].get("gamma_gamma")
     if gg:
-        line += f"; p={gg['p']:.3g} q={gg['q']:.3g} v={gg['v']:.3g}"
+        line += f"; Gamma-Gamma p={gg['p']:.3g} q={gg['q']:.3g} v={gg['v']:.3g}"
     console.print(line)
     console.print(f"[dim]churn_risk rule: {c['churn_rule']}[/dim]")
 
