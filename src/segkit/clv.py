@@ -502,7 +502,7 @@ def fit_clv(inputs: pl.DataFrame, s: ClvSettings) -> ClvResult:
     expected = bgnbd_expected(params, s.horizon_days, x, t_x, T)
     value, revenue = _value_model(out, inputs, x, t_x, T)
     out.values = inputs.select("customer_id", "repeat_purchases").with_columns(
-        pl.Series("p_alive", p_alive), pl.Series("expected_purchases", expected),
+        pl.Series("p_alive", p_alive).fill_nan(None), pl.Series("expected_purchases", expected).fill_nan(None),
         pl.Series("expected_purchase_value", value, dtype=pl.Float64).fill_nan(None),
         pl.Series("predicted_revenue", revenue, dtype=pl.Float64).fill_nan(None),
     )
