@@ -87,7 +87,15 @@ def test_validation_equals_scipy_on_real_data(retail):
 
 def test_validation_equals_scipy_on_shipped_sample(sample_result):
     _check_against_scipy(sample_result)
-    assert set(sample_result.validation.chi2) == {"tier", "rfm_segment", "channel", "region", "customer_type"}
+    # p-values only for attributes that did not build the clusters; tier and segment are counts only
+    assert set(sample_result.validation.chi2) == {"channel", "region", "customer_type"}
+    v = sample_result.validation
+    customers = sample_result.clusters.customers.filter(pl.col("cluster").is_not_null())
+    for name in ("tier", "rfm_segment"):
+        table = v.cross_tables[name]
+        assert set(table) == {"rows", "columns", "counts"}
+        expected = pd_crosstab([str(c) for c in customers["cluster"].to_list()], customers[name].to_list())
+        assert table["counts"] == expected.tolist()
 
 
 def test_r2_two_ways(retail):
@@ -146,8 +154,12 @@ def test_fixed_k_and_determinism(tmp_path):
     with open(out1 / "assignments.csv", encoding="utf-8") as fh:
         assert {r["cluster"] for r in csv.DictReader(fh)} == {"0", "1", "2", "3"}
     v = doc["validation"]
-    for key in ("anova", "kruskal", "chi2", "r2", "silhouette", "calinski_harabasz", "davies_bouldin", "verdict"):
+    for key in ("anova", "kruskal", "chi2", "null_test", "stability", "r2", "silhouette", "calinski_harabasz",
+                "davies_bouldin", "distinct", "verdict", "verdict_zh"):
         assert key in v
+    assert set(v["null_test"]) >= {"method", "statistic", "null_mean", "null_sd", "replicates", "p"}
+    assert set(v["stability"]) >= {"per_cluster", "mean"} and len(v["stability"]["per_cluster"]) == 4
+    assert v["distinct"] == (v["null_test"]["p"] < 0.01)
     assert set(v["anova"]) == {"log_recency_days", "log_frequency", "log_monetary"}
 
 
@@ -208,8 +220,9 @@ def test_fewer_distinct_customers_than_k_reduces_k(tmp_path):
     assert proc.returncode == 0, proc.stderr.decode()
     doc = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert doc["clusters"]["k"] == 2 and "reduced to 2" in doc["clusters"]["reduced_reason"]
-    # one tier only: the chi-square of cluster × tier is skipped with a reason, not a crash
-    assert "single level" in doc["validation"]["chi2"]["tier"]["skipped_reason"]
+    # one tier only: the cross-table of cluster × tier has one column, and no test is made of it
+    assert doc["validation"]["cross_tables"]["tier"]["counts"] == [[2], [2]]
+    assert "tier" not in doc["validation"]["chi2"]
 
 
 def test_customers_without_purchase_are_left_out_and_counted(tmp_path):

@@ -1,5 +1,8 @@
 """k-means on RFM features: auto-k by silhouette, stable numbering, plain-words labels.
 
+The silhouette picks how many bands to cut; it does not show that the bands are distinct groups
+(``nulltest`` answers that, and k = 1 is an allowed answer there).
+
 Features: log1p(recency_days), log1p(frequency), log1p(max(monetary, 0)), plus any extra
 numeric columns named in the config, standardised. Customers without a purchase are left out.
 Clusters are numbered by descending mean monetary value (cluster 0 = most valuable).
@@ -271,6 +274,14 @@ def _profiles(members: pl.DataFrame, k: int, centers: np.ndarray, features: list
     return out
 
 
+def k_choice(cfg: Config, n: int) -> str:
+    """How k was chosen, in words: a number of bands, not a discovery (the null test decides that)."""
+    if cfg.k != "auto":
+        return "fixed"
+    where = f"a fixed-seed sample of {cfg.silhouette_sample:,}" if n > cfg.silhouette_sample else "all"
+    return f"auto: best silhouette for k in {cfg.k_min}..{cfg.k_max} on {where} customers"
+
+
 def cluster_customers(customers: pl.DataFrame, cfg: Config) -> ClusterResult:
     features, frame = feature_frame(customers, cfg.extra_features)
     excluded = customers.height - frame.height
@@ -301,7 +312,7 @@ def cluster_customers(customers: pl.DataFrame, cfg: Config) -> ClusterResult:
         pl.col("_label").alias("cluster_label")).drop("_label")
     result.customers = members.select(customers.columns)
     result.k = model.k_
-    result.k_choice = "auto: best silhouette" if cfg.k == "auto" else "fixed"
+    result.k_choice = k_choice(cfg, n)
     result.reduced_reason = model.reduced_reason_
     result.x, result.x_raw, result.labels = x, x_raw, model.labels_
     result.sample_index = model.sample_index_

@@ -54,21 +54,24 @@ def print_summary(doc: dict, result, console: Console, out: Path | None) -> None
     console.print(s)
     clusters = doc.get("clusters")
     if clusters and clusters.get("k"):
-        c = Table(title=f"Clusters (k={clusters['k']}, {clusters.get('k_choice', '')})", title_justify="left")
+        distinct = (doc.get("validation") or {}).get("distinct")
+        kind = "Clusters" if distinct else "Clusters as value bands"
+        c = Table(title=f"{kind} (k={clusters['k']}, {clusters.get('k_choice', '')})", title_justify="left")
+        stab = ((doc.get("validation") or {}).get("stability") or {}).get("per_cluster")
         for col, j in (("cluster", "right"), ("label", "left"), ("customers", "right"),
-                       ("mean recency", "right"), ("mean frequency", "right"), ("mean monetary", "right")):
+                       ("mean recency", "right"), ("mean frequency", "right"), ("mean monetary", "right"),
+                       *((("stability", "right"),) if stab else ())):
             c.add_column(col, justify=j)
         for p in clusters["profiles"]:
             c.add_row(str(p["cluster"]), p["label"], f"{p['customers']:,}", f"{p['mean_recency_days']:.0f}",
-                      f"{p['mean_frequency']:.1f}", _money(p["mean_monetary"]))
+                      f"{p['mean_frequency']:.1f}", _money(p["mean_monetary"]),
+                      *((f"{stab[p['cluster']]:.2f}",) if stab else ()))
         console.print(c)
     elif clusters:
         console.print(f"[yellow]clustering skipped: {clusters.get('skipped_reason')}[/yellow]")
     val = doc.get("validation")
     if val and val.get("verdict"):
-        console.print(f"[bold]Verdict:[/bold] {val['verdict']}")
-        for w in val.get("warnings", []):
-            console.print(f"[yellow]warning:[/yellow] {w}")
+        print_validation(val, console)
     print_clv(doc, console)
     mig = doc.get("migration")
     if mig:
@@ -84,6 +87,21 @@ def print_summary(doc: dict, result, console: Console, out: Path | None) -> None
         console.print(f"  rejected: {reason}: {n:,}")
     if out is not None:
         console.print(f"Outputs in [bold]{out}[/bold]")
+
+
+def print_validation(val: dict, console: Console) -> None:
+    """The verdict (from the null-reference test alone), stability and silhouette with their readings."""
+    console.print(f"[bold]Verdict:[/bold] {val['verdict']}")
+    stab = val.get("stability")
+    if stab:
+        console.print(f"Stability (bootstrap Jaccard, {stab['resamples']} resamples): mean {stab['mean']:.2f}; "
+                      f">= 0.75 stable, < 0.5 dissolved. {stab['note']}")
+    if val.get("silhouette") is not None:
+        console.print(f"Silhouette {val['silhouette']:.2f}: {val['silhouette_reading']} (Kaufman & Rousseeuw). "
+                      "ANOVA, Kruskal-Wallis and Tukey tables describe how the clusters differ; "
+                      "they are not evidence that groups exist.")
+    for w in val.get("warnings", []):
+        console.print(f"[yellow]warning:[/yellow] {w}")
 
 
 def print_inspect(raw, cleaned, cfg, console: Console) -> None:

@@ -1,15 +1,25 @@
-"""Are the clusters real? ANOVA, Kruskal-Wallis, Tukey HSD, chi-square, R², cluster indices.
+"""Cluster validation: are there distinct groups at all, and how do the bands differ?
 
-Every statistic is scipy's or scikit-learn's on the same data (tests compare them):
+The question that decides the verdict is answered by ``nulltest``: the clustering's R² against
+one-population replicates (a Gaussian copula of the observed features with empirical marginals)
+and bootstrap stability per cluster. ``distinct`` is true only when that test rejects at p < 0.01;
+otherwise the clusters are value bands cut from a continuum (k = 1 is an allowed conclusion).
+
+Everything else here is descriptive and labelled so. Tests of the clustering features across the
+clusters found from them are significant by construction, also on one smooth population (Chen &
+Witten 2023; Gao, Bien & Witten 2022), so they describe how the bands differ and never decide
+whether groups exist. Every number is scipy's or scikit-learn's on the same data (tests compare):
 - one-way ANOVA (``scipy.stats.f_oneway``) of each clustering feature, on the transformed but
   unstandardised values, with eta² = between-group SS / total SS;
 - Kruskal-Wallis (``scipy.stats.kruskal``) with epsilon² = H / (n - 1);
 - Tukey HSD (``scipy.stats.tukey_hsd``) for every pair of clusters;
-- chi-square tests of independence (``scipy.stats.chi2_contingency``, no continuity correction)
-  of cluster × tier, × rfm_segment and × each categorical column present, with Cramér's V and the
-  share of expected counts below 5;
 - R² = between-cluster SS / total SS on the standardised features; silhouette (``cluster.silhouette``,
-  equal to scikit-learn's) on the same fixed-seed sample as auto-k, Calinski-Harabasz and Davies-Bouldin on all clustered customers.
+  equal to scikit-learn's) on the same fixed-seed sample as auto-k, read as Kaufman & Rousseeuw do;
+  Calinski-Harabasz and Davies-Bouldin on all clustered customers.
+Chi-square tests of independence (``scipy.stats.chi2_contingency``, no continuity correction, with
+Cramér's V and the share of expected counts below 5) only for attributes that did not build the
+clusters (channel, region, customer_type); cluster × tier and × rfm_segment are plain cross-tables,
+since tier and RFM segment are made from the same recency, frequency and spend.
 """
 
 from __future__ import annotations
@@ -25,10 +35,31 @@ from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score
 
 from .cluster import ClusterResult, silhouette
 from .config import Config
+from .nulltest import ALPHA as NULL_ALPHA
+from .nulltest import NullTest, Stability, null_test, stability
 
-ALPHA = 0.01
+ALPHA = NULL_ALPHA
 LOW_EXPECTED_WARN = 0.2
-CATEGORICAL = ("channel", "region", "customer_type")
+CATEGORICAL = ("channel", "region", "customer_type")  # attributes not used to build the clusters
+CROSS_TABLES = ("tier", "rfm_segment")  # built from the clustering features: counts only
+DESCRIPTIVE_NOTE = (
+    "Descriptive: these tests compare the clusters on the features that built them, so they are "
+    "significant by construction, also on one population (Chen & Witten 2023; Gao, Bien & Witten 2022). "
+    "They describe how the bands differ; they are not evidence that distinct groups exist."
+)
+DESCRIPTIVE_NOTE_ZH = (
+    "描述性统计:这些检验比较的是用来构建类别的特征本身,因此必然显著,即使数据只来自一个总体"
+    "(Chen & Witten 2023;Gao, Bien & Witten 2022)。它们说明各分段如何不同,不能证明存在不同的客户群。"
+)
+STABILITY_NOTE = ("Stability shows whether a cluster is reproduced on resampled data; it is high on one "
+                  "population too, so it does not show that groups exist.")
+STABILITY_NOTE_ZH = "稳定性说明一个类别在重抽样数据上能否重现;单一总体的数据同样可以很稳定,因此它不能证明存在不同的客户群。"
+SILHOUETTE_READING = (  # Kaufman & Rousseeuw (1990): upper bound, reading (en, zh)
+    (0.25, "no substantial structure", "无实质性结构"),
+    (0.5, "weak structure, could be artificial", "结构弱,可能是人为的"),
+    (0.7, "reasonable structure", "结构合理"),
+    (float("inf"), "strong structure", "结构强"),
+)
 
 
 def _f(x) -> float | None:
@@ -70,29 +101,64 @@ def chi_square(a: pl.Series, b: pl.Series) -> dict:
             "table": {"rows": [str(r) for r in table["a"].to_list()], "columns": cols, "counts": obs.tolist()}}
 
 
+
+def cross_table(a: pl.Series, b: pl.Series) -> dict:
+    """Counts of two categorical series (rows: sorted levels of a; nulls left out); no test."""
+    df = pl.DataFrame({"a": a, "b": b}).drop_nulls()
+    table = df.group_by("a", "b").len().pivot(on="b", index="a", values="len").fill_null(0).sort("a")
+    cols = sorted(c for c in table.columns if c != "a")
+    return {"rows": [str(r) for r in table["a"].to_list()], "columns": cols,
+            "counts": table.select(cols).to_numpy().astype(np.int64).tolist()}
+
+
+def silhouette_reading(s: float | None) -> tuple[str, str] | None:
+    if s is None:
+        return None
+    return next((en, zh) for top, en, zh in SILHOUETTE_READING if s < top)
+
+
 @dataclass
 class Validation:
     anova: dict = field(default_factory=dict)
     kruskal: dict = field(default_factory=dict)
     tukey: dict = field(default_factory=dict)
     chi2: dict = field(default_factory=dict)
+    cross_tables: dict = field(default_factory=dict)
+    null_test: NullTest | None = None
+    stability: Stability | None = None
     r2: float | None = None
     silhouette: float | None = None
     calinski_harabasz: float | None = None
     davies_bouldin: float | None = None
+    k: int | None = None
     verdict: str = ""
+    verdict_zh: str = ""
     warnings: list[str] = field(default_factory=list)
     skipped_reason: str | None = None
 
+    @property
+    def distinct(self) -> bool:
+        return self.null_test is not None and self.null_test.rejects
+
     def summary(self) -> dict:
+        reading = silhouette_reading(self.silhouette)
         return {
+            "distinct": self.distinct, "groups": (self.k if self.distinct else 1) if self.k else None,
+            "verdict": self.verdict, "verdict_zh": self.verdict_zh,
+            "null_test": self.null_test.summary() if self.null_test else None,
+            "stability": dict(self.stability.summary(), note=STABILITY_NOTE, note_zh=STABILITY_NOTE_ZH)
+            if self.stability else None,
+            "descriptive_note": DESCRIPTIVE_NOTE, "descriptive_note_zh": DESCRIPTIVE_NOTE_ZH,
             "anova": self.anova, "kruskal": self.kruskal, "tukey_hsd": self.tukey, "chi2": {
                 k: {kk: vv for kk, vv in v.items() if kk != "table"} for k, v in self.chi2.items()
             },
             "contingency_tables": {k: v["table"] for k, v in self.chi2.items() if "table" in v},
-            "r2": self.r2, "silhouette": self.silhouette, "calinski_harabasz": self.calinski_harabasz,
-            "davies_bouldin": self.davies_bouldin, "alpha": ALPHA, "verdict": self.verdict,
-            "warnings": self.warnings, "skipped_reason": self.skipped_reason,
+            "cross_tables": self.cross_tables,
+            "r2": self.r2, "silhouette": self.silhouette,
+            "silhouette_reading": reading[0] if reading else None,
+            "silhouette_reading_zh": reading[1] if reading else None,
+            "calinski_harabasz": self.calinski_harabasz, "davies_bouldin": self.davies_bouldin,
+            "alpha": ALPHA, "warnings": self.warnings, "skipped_reason": self.skipped_reason,
         }
 
 
@@ -101,8 +167,32 @@ def validate(cr: ClusterResult, cfg: Config, roles: tuple[str, ...] = ()) -> Val
     if cr.labels is None:
         v.skipped_reason = cr.skipped_reason
         v.verdict = f"No clusters to test: {cr.skipped_reason}."
+        v.verdict_zh = f"未进行聚类检验:{cr.skipped_reason}。"
         return v
-    labels, x, x_raw = cr.labels, cr.x, cr.x_raw
+    v.k = cr.k
+    v.null_test = null_test(cr.x_raw, cr.k, cfg.random_state)
+    v.stability = stability(cr.x, cr.labels, cr.k, cfg.random_state)
+    describe_features(v, cr)
+    customers = cr.customers.filter(pl.col("cluster").is_not_null())
+    cluster_col = customers["cluster"].cast(pl.String)
+    for name in CROSS_TABLES:
+        v.cross_tables[name] = cross_table(cluster_col, customers[name].cast(pl.String))
+    for name in [c for c in CATEGORICAL if c in roles]:
+        res = chi_square(cluster_col, customers[name].cast(pl.String))
+        v.chi2[name] = res
+        if res.get("low_expected_share", 0) > LOW_EXPECTED_WARN:
+            v.warnings.append(
+                f"cluster × {name}: {res['low_expected_share']:.0%} of expected counts are below 5; "
+                "the chi-square p-value is approximate"
+            )
+    fit_indices(v, cr)
+    v.verdict, v.verdict_zh = verdict(v.null_test, cr.k)
+    return v
+
+
+def describe_features(v: Validation, cr: ClusterResult) -> None:
+    """ANOVA, Kruskal-Wallis and Tukey HSD per clustering feature (descriptive, see the module note)."""
+    labels, x_raw = cr.labels, cr.x_raw
     groups = np.unique(labels)
     for j, feat in enumerate(cr.features):
         col = x_raw[:, j]
@@ -121,23 +211,14 @@ def validate(cr: ClusterResult, cfg: Config, roles: tuple[str, ...] = ()) -> Val
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # zero within-group variance: p-values are still defined
                 res = stats.tukey_hsd(*parts)
-            pairs = []
-            for a in range(len(groups)):
-                for b in range(a + 1, len(groups)):
-                    pairs.append({"a": int(groups[a]), "b": int(groups[b]),
-                                  "mean_diff": _f(res.statistic[a, b]), "p": _f(res.pvalue[a, b]),
-                                  "significant": bool(res.pvalue[a, b] < ALPHA)})
-            v.tukey[feat] = pairs
-    customers = cr.customers.filter(pl.col("cluster").is_not_null())
-    cluster_col = customers["cluster"].cast(pl.String)
-    for name in ("tier", "rfm_segment", *[c for c in CATEGORICAL if c in roles]):
-        res = chi_square(cluster_col, customers[name].cast(pl.String))
-        v.chi2[name] = res
-        if res.get("low_expected_share", 0) > LOW_EXPECTED_WARN:
-            v.warnings.append(
-                f"cluster × {name}: {res['low_expected_share']:.0%} of expected counts are below 5; "
-                "the chi-square p-value is approximate"
-            )
+            v.tukey[feat] = [{"a": int(groups[a]), "b": int(groups[b]), "mean_diff": _f(res.statistic[a, b]),
+                              "p": _f(res.pvalue[a, b])}
+                             for a in range(len(groups)) for b in range(a + 1, len(groups))]
+
+
+def fit_indices(v: Validation, cr: ClusterResult) -> None:
+    labels, x = cr.labels, cr.x
+    groups = np.unique(labels)
     v.r2 = _f(r_squared(x, labels))
     idx = cr.sample_index
     if len(np.unique(labels[idx])) > 1 and len(idx) > len(np.unique(labels[idx])):
@@ -145,17 +226,20 @@ def validate(cr: ClusterResult, cfg: Config, roles: tuple[str, ...] = ()) -> Val
     if len(groups) > 1 and len(labels) > len(groups):
         v.calinski_harabasz = _f(calinski_harabasz_score(x, labels))
         v.davies_bouldin = _f(davies_bouldin_score(x, labels))
-    v.verdict = verdict(v, cr)
-    return v
 
 
-def verdict(v: Validation, cr: ClusterResult) -> str:
-    tested = {f: a["p"] for f, a in v.anova.items() if a.get("p") is not None}
-    r2 = f"; the clusters explain {v.r2:.0%} of the variance (R²)" if v.r2 is not None else ""
-    failing = [f for f, p in tested.items() if p >= ALPHA]
-    untested = [f for f, a in v.anova.items() if a.get("p") is None]
-    if tested and not failing and not untested:
-        return (f"The {cr.k} clusters are real: every feature differs across them "
-                f"(ANOVA p < {ALPHA} for all {len(tested)}){r2}.")
-    why = ", ".join([f"{f} (p = {tested[f]:.3g})" for f in failing] + [f"{f} (constant)" for f in untested])
-    return f"Not every feature differs across the {cr.k} clusters at p < {ALPHA}: {why}{r2}."
+def verdict(nt: NullTest, k: int) -> tuple[str, str]:
+    """The one-sentence answer, in English and Chinese, from the null-reference test alone."""
+    sample = f", {nt.sample_size:,} customers sampled" if nt.sample_size < nt.customers else ""
+    fig = (f"R² {nt.statistic:.3f} against {nt.null_mean:.3f} ± {nt.null_sd:.3f} on {nt.replicates} "
+           f"one-population replicates, p = {nt.p:.3g}{sample}")
+    fig_zh = (f"R² {nt.statistic:.3f},{nt.replicates} 组单一总体模拟数据为 {nt.null_mean:.3f} ± {nt.null_sd:.3f},"
+              f"p = {nt.p:.3g}" + (f",抽样 {nt.sample_size:,} 位客户" if sample else ""))
+    if nt.rejects:
+        return (f"{k} distinct customer groups: the clustering is stronger than in data drawn from one "
+                f"population with the same distributions ({fig}).",
+                f"存在 {k} 个不同的客户群:聚类强度高于同分布的单一总体数据({fig_zh})。")
+    return (f"No evidence of distinct customer groups: the clusters cut a continuum; read the {k} clusters "
+            f"as value bands, not as types ({fig}).",
+            f"没有证据表明存在不同的客户群:这些类别是对连续分布的切分;请把这 {k} 个类别当作价值分段,"
+            f"而不是客户类型({fig_zh})。")
