@@ -165,18 +165,33 @@ def test_rfm_sheet_has_heat_table_with_colour_scale_and_cut_points(sample):
     assert any(r[0] == "recency (days)" for r in rows)  # the cut points used
 
 
-def test_validation_sheet_marks_significance(sample):
+def test_validation_sheet_leads_with_the_null_test_and_labels_the_rest_descriptive(sample):
     ws = sample["wb"]["Validation"]
     rows = list(ws.iter_rows())
+    values = [r[0].value for r in rows]
+    v = sample["doc"]["validation"]
+    assert values[1] == v["verdict"]
+    at = values.index("Are there distinct groups at all? Null-reference test")
+    facts = {r[0].value: r[1].value for r in rows[at + 1: at + 11]}
+    assert facts["R² of k-means at the chosen k (test sample)"] == pytest.approx(v["null_test"]["statistic"])
+    assert facts["Replicates"] == v["null_test"]["replicates"]
+    assert facts["Monte-Carlo p"] == pytest.approx(v["null_test"]["p"])
+    assert facts["Distinct groups (p < significance level)"] == ("yes" if v["distinct"] else "no")
+    # the circular tests come after the descriptive note, without a "significant" column
+    desc = values.index("Descriptive statistics: how the clusters differ")
+    assert values[desc + 1] == v["descriptive_note"] and "not evidence" in values[desc + 1]
     header = next(r for r in rows if r[0].value == "Feature")
+    assert header[0].row > desc + 1 and "Significant" not in [c.value for c in header]
     features = rows[header[0].row: header[0].row + 3]
     assert [r[0].value for r in features] == ["log recency (days)", "log orders", "log net amount"]
-    for r in features:
-        assert r[4].value == "yes"
-        assert r[4].font.b and r[4].fill.fgColor.rgb.endswith("C6EFCE")
-    values = [r[0].value for r in rows]
-    assert "Chi-square tests of independence (cluster × variable)" in values
-    assert "Post-hoc Tukey HSD (pairs of clusters)" in values
+    # chi-square p-values only for attributes that did not build the clusters; significance marked
+    chi = values.index("Chi-square tests of independence (cluster × attribute not used to build the clusters)")
+    tested = [r for r in rows[chi + 2: chi + 5]]
+    assert [r[0].value for r in tested] == ["channel", "region", "customer type"]
+    for r in tested:
+        assert r[6].value == ("yes" if r[3].value < 0.01 else "no")
+    assert not any(isinstance(x, str) and x.startswith("tier") for x in values[chi + 2: chi + 5])
+    assert any(isinstance(x, str) and x.startswith("Cluster × tier and cluster × RFM segment") for x in values)
 
 
 def test_clusters_sheet_profiles_in_original_units(sample):

@@ -266,23 +266,22 @@ def _significant(p: float | None, alpha: float) -> bool | None:
 
 
 def validation_section(doc: dict, names: Names, t: dict, lang: str) -> dict:
-    """ANOVA / Kruskal–Wallis per feature, model fit, chi-square, Tukey HSD; significance marked."""
+    """The verdict and the null-reference test that decides it; stability; descriptive tables
+    (ANOVA / Kruskal–Wallis, fit, Tukey HSD) labelled as such; chi-square of external attributes;
+    cross-tables of cluster × tier and × RFM segment without tests."""
     v = doc.get("validation")
     if not v:
         return {"available": False, "verdict": t["not_available"]}
+    zh = lang == "zh"
     alpha = v.get("alpha", 0.01)
-    k = (doc.get("clusters") or {}).get("k")
-    verdict = v.get("verdict", "")
-    if lang == "zh":
-        verdict = verdict_zh(v, k, alpha)
+    verdict = (v.get("verdict_zh") or v.get("verdict", "")) if zh else v.get("verdict", "")
     if v.get("skipped_reason"):
         return {"available": False, "verdict": verdict}
     features = []
     for f, a in v.get("anova", {}).items():
         kw = v.get("kruskal", {}).get(f, {})
         features.append({"feature": names.feature(f), "f": a.get("f"), "p_anova": a.get("p"), "eta2": a.get("eta2"),
-                         "sig_anova": _significant(a.get("p"), alpha), "h": kw.get("h"), "p_kruskal": kw.get("p"),
-                         "epsilon2": kw.get("epsilon2"), "sig_kruskal": _significant(kw.get("p"), alpha)})
+                         "h": kw.get("h"), "p_kruskal": kw.get("p"), "epsilon2": kw.get("epsilon2")})
     chi2 = []
     for var, c in v.get("chi2", {}).items():
         low = c.get("low_expected_share")
@@ -291,27 +290,56 @@ def validation_section(doc: dict, names: Names, t: dict, lang: str) -> dict:
                      "low_warning": low is not None and low > 0.2, "significant": _significant(c.get("p"), alpha),
                      "skipped_reason": c.get("skipped_reason")})
     tukey = [{"feature": names.feature(f), "a": p["a"], "b": p["b"], "mean_diff": p.get("mean_diff"),
-              "p": p.get("p"), "significant": _significant(p.get("p"), alpha)}
+              "p": p.get("p")}
              for f, pairs in v.get("tukey_hsd", {}).items() for p in pairs]
+    reading = v.get("silhouette_reading_zh" if zh else "silhouette_reading")
     fit = [{"label": t["r2"], "value": v.get("r2"), "kind": "pct"},
            {"label": t["silhouette"], "value": v.get("silhouette"), "kind": "float"},
+           {"label": t["silhouette_reading"], "value": reading, "kind": "text"},
            {"label": t["calinski_harabasz"], "value": v.get("calinski_harabasz"), "kind": "float"},
-           {"label": t["davies_bouldin"], "value": v.get("davies_bouldin"), "kind": "float"},
-           {"label": t["alpha"], "value": alpha, "kind": "float"}]
-    return {"available": True, "verdict": verdict, "alpha": alpha, "features": features, "fit": fit,
-            "chi2": chi2, "tukey": tukey, "warnings": v.get("warnings", [])}
+           {"label": t["davies_bouldin"], "value": v.get("davies_bouldin"), "kind": "float"}]
+    return {"available": True, "verdict": verdict, "alpha": alpha,
+            "null_test": null_test_facts(v, t), "stability": stability_rows(doc, names, t, zh),
+            "descriptive_note": v.get("descriptive_note_zh" if zh else "descriptive_note", ""),
+            "features": features, "fit": fit, "chi2": chi2, "tukey": tukey,
+            "cross_tables": cross_tables(v, names, t), "warnings": v.get("warnings", [])}
 
 
-def verdict_zh(v: dict, k: int | None, alpha: float) -> str:
-    """The validation verdict in Chinese, from the same facts as ``validate.verdict``."""
-    if v.get("skipped_reason"):
-        return f"未进行聚类检验:{v['skipped_reason']}。"
-    ps = {f: a.get("p") for f, a in v.get("anova", {}).items()}
-    r2 = f";聚类解释了 {v['r2']:.0%} 的方差(R²)" if v.get("r2") is not None else ""
-    failing = [f for f, p in ps.items() if p is None or p >= alpha]
-    if ps and not failing:
-        return f"{k} 个类别是真实存在的:所有 {len(ps)} 个特征在类别间均有显著差异(方差分析 p < {alpha}){r2}。"
-    return f"并非所有特征在 {k} 个类别间都有显著差异(p < {alpha}):{'、'.join(failing)}{r2}。"
+def null_test_facts(v: dict, t: dict) -> list[dict]:
+    nt = v.get("null_test") or {}
+    if not nt:
+        return []
+    return [{"label": t["null_statistic"], "value": nt["statistic"], "kind": "float"},
+            {"label": t["null_mean"], "value": nt["null_mean"], "kind": "float"},
+            {"label": t["null_sd"], "value": nt["null_sd"], "kind": "float"},
+            {"label": t["replicates"], "value": nt["replicates"], "kind": "int"},
+            {"label": t["p_monte_carlo"], "value": nt["p"], "kind": "p"},
+            {"label": t["test_sample"], "value": nt["sample_size"], "kind": "int"},
+            {"label": t["alpha"], "value": v.get("alpha", 0.01), "kind": "p"},
+            {"label": t["distinct"], "value": t["yes"] if v.get("distinct") else t["no"], "kind": "text"},
+            {"label": t["groups"], "value": v.get("groups"), "kind": "int"},
+            {"label": t["null_method"], "value": t["null_method_text"], "kind": "text"}]
+
+
+def stability_rows(doc: dict, names: Names, t: dict, zh: bool) -> dict:
+    st = (doc.get("validation") or {}).get("stability") or {}
+    profiles = (doc.get("clusters") or {}).get("profiles") or []
+    if not st or len(profiles) != len(st.get("per_cluster", [])):
+        return {"rows": [], "note": ""}
+    rows = [{"cluster": p["cluster"], "label": names.cluster(p), "jaccard": j, "reading": t[f"stability_{r}"]}
+            for p, j, r in zip(profiles, st["per_cluster"], st["reading"])]
+    return {"rows": rows, "mean": st["mean"], "resamples": st["resamples"],
+            "note": st.get("note_zh" if zh else "note", "")}
+
+
+def cross_tables(v: dict, names: Names, t: dict) -> list[dict]:
+    out = []
+    for var, tab in (v.get("cross_tables") or {}).items():
+        name = names.tier if var == "tier" else names.segment
+        out.append({"title": f"{t['cluster']} × {names.variable(var)}", "row_label": t["cluster"],
+                    "columns": [name(c) for c in tab["columns"]], "rows": tab["rows"], "counts": tab["counts"],
+                    "totals": [sum(r) for r in tab["counts"]]})
+    return out
 
 
 # --- migration --------------------------------------------------------------------------------

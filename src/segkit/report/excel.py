@@ -387,7 +387,8 @@ def clusters_sheet(book, fmt: Formats, ctx: dict) -> None:
 
 
 def validation_sheet(book, fmt: Formats, ctx: dict) -> None:
-    """Verdict; ANOVA and Kruskal–Wallis per feature; fit indices; chi-square; Tukey HSD."""
+    """Verdict and the null-reference test behind it; stability; chi-square of attributes that did
+    not build the clusters; then the descriptive tables, labelled as not evidence of groups."""
     t, v = ctx["t"], ctx["validation"]
     s = SheetWriter(book, "Validation", fmt)
     s.title(t["validation"])
@@ -395,22 +396,17 @@ def validation_sheet(book, fmt: Formats, ctx: dict) -> None:
     if not v["available"]:
         s.finish()
         return
-    s.skip()
     yes = lambda flag: None if flag is None else (t["yes"] if flag else t["no"])  # noqa: E731
-    rows, good = [], []
-    for f in v["features"]:
-        rows.append([f["feature"], f["f"], f["p_anova"], f["eta2"], yes(f["sig_anova"]), f["h"], f["p_kruskal"],
-                     f["epsilon2"], yes(f["sig_kruskal"])])
-        good.append([False, False, bool(f["sig_anova"]), False, bool(f["sig_anova"]), False,
-                     bool(f["sig_kruskal"]), False, bool(f["sig_kruskal"])])
-    block = s.table([t["feature"], t["anova_f"], t["anova_p"], t["eta2"], t["significant"], t["kruskal_h"],
-                     t["kruskal_p"], t["epsilon2"], t["significant"]],
-                    ["text", "float", "p", "float", "text", "float", "p", "float", "text"], rows, good=good)
-    s.ws.freeze_panes(block.header + 1, 1)
-    s.ws.autofilter(block.header, 0, block.last, block.last_col)
-    s.skip()
-    s.heading(t["model_fit"])
-    s.facts(v["fit"])
+    if v["null_test"]:
+        s.skip()
+        s.heading(t["null_test_title"])
+        s.facts(v["null_test"])
+    if v["stability"]["rows"]:
+        s.skip()
+        s.heading(t["stability_title"])
+        s.note(v["stability"]["note"])
+        s.table([t["cluster"], t["label"], t["jaccard"], t["reading"]], ["code", "text", "float", "text"],
+                [[r["cluster"], r["label"], r["jaccard"], r["reading"]] for r in v["stability"]["rows"]])
     s.skip()
     s.heading(t["chi2_title"])
     rows = [[c["variable"], c["chi2"], c["dof"], c["p"], c["cramers_v"], c["low_expected_share"],
@@ -420,11 +416,29 @@ def validation_sheet(book, fmt: Formats, ctx: dict) -> None:
     s.table([t["variable"], t["chi2"], t["dof"], t["p"], t["cramers_v"], t["low_expected_share"], t["significant"],
              t["not_tested"]], ["text", "float", "int", "p", "float", "pct", "text", "text"], rows, good=good)
     s.skip()
+    s.heading(t["descriptive_title"])
+    s.note(v["descriptive_note"])
+    s.skip()
+    s.heading(t["per_feature_tests"])
+    s.table([t["feature"], t["anova_f"], t["anova_p"], t["eta2"], t["kruskal_h"], t["kruskal_p"], t["epsilon2"]],
+            ["text", "float", "p", "float", "float", "p", "float"],
+            [[f["feature"], f["f"], f["p_anova"], f["eta2"], f["h"], f["p_kruskal"], f["epsilon2"]]
+             for f in v["features"]])
+    s.skip()
+    s.heading(t["model_fit"])
+    s.facts(v["fit"])
+    s.skip()
     s.heading(t["tukey_title"])
-    rows = [[r["feature"], r["a"], r["b"], r["mean_diff"], r["p"], yes(r["significant"])] for r in v["tukey"]]
-    good = [[False, False, False, False, bool(r["significant"]), bool(r["significant"])] for r in v["tukey"]]
-    s.table([t["feature"], t["cluster_a"], t["cluster_b"], t["mean_diff"], t["p"], t["significant"]],
-            ["text", "code", "code", "float", "p", "text"], rows, good=good)
+    s.table([t["feature"], t["cluster_a"], t["cluster_b"], t["mean_diff"], t["p"]],
+            ["text", "code", "code", "float", "p"],
+            [[r["feature"], r["a"], r["b"], r["mean_diff"], r["p"]] for r in v["tukey"]])
+    if v["cross_tables"]:
+        s.skip()
+        s.heading(t["cross_tables_title"])
+        for tab in v["cross_tables"]:
+            s.table([tab["title"], *tab["columns"], t["total"]], ["code"] + ["int"] * (len(tab["columns"]) + 1),
+                    [[r, *counts, total] for r, counts, total in zip(tab["rows"], tab["counts"], tab["totals"])])
+            s.skip()
     if v["warnings"]:
         s.skip()
         s.heading(t["warnings"])
