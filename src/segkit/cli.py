@@ -190,7 +190,7 @@ def segment(
     max_bad_rows: MaxBadOpt = None,
     amount_unit: UnitOpt = None,
     date_format: DateFmtOpt = None,
-    k: Annotated[Optional[str], typer.Option("--k", help="Number of clusters, or auto (best silhouette for k in 2..8).")] = None,
+    k: Annotated[Optional[str], typer.Option("--k", help="Number of clusters (value bands), or auto (best silhouette for k in 2..8). Whether they are distinct groups is decided by a null-reference test, not by k.")] = None,
     seed: Annotated[Optional[int], typer.Option("--seed", help="Random state for k-means and the silhouette sample (default 42).")] = None,
     previous: Annotated[Optional[str], typer.Option("--previous", help="Earlier assignments.csv or output folder for tier migration; auto = latest earlier run beside -o.")] = None,
     no_report: Annotated[bool, typer.Option("--no-report", help="Skip report.xlsx and report.html.")] = False,
@@ -201,7 +201,7 @@ def segment(
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
 ) -> None:
-    """Segment customers: tiers, RFM, clusters, validation; writes assignments, summary and reports."""
+    """Segment customers: tiers, RFM, clusters, and a test of whether the clusters are distinct groups or value bands of one continuum; writes assignments, summary and reports."""
     from .commands import segment_command
 
     with handle_errors(debug):
