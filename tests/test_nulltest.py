@@ -101,7 +101,23 @@ def test_reported_p_is_the_monte_carlo_p_of_the_replicates(separated):
     assert s["null_mean"] == pytest.approx(null.mean()) and s["null_sd"] == pytest.approx(null.std(ddof=1))
 
 
-def test_p_and_verdict_follow_the_statistic_not_anova():
+def test_terminal_prints_the_verdict_and_the_stability_caveat(separated):
+    import io
+
+    from rich.console import Console
+
+    from segkit.terminal import print_validation
+
+    _, v = separated
+    buf = io.StringIO()
+    print_validation(v.summary(), Console(file=buf, width=400, no_color=True))
+    text = buf.getvalue()
+    assert f"Verdict: {v.verdict}" in text
+    assert "does not show that groups exist" in text and "not evidence that groups exist" in text
+    assert "real" not in text
+
+
+def test_p_follows_the_statistic_not_anova():
     """Swap in a statistic: the replicates beat the data, so the same groups are not 'distinct'."""
     cols = three_groups(60, 1)
     x_raw = np.log1p(np.column_stack([cols[0], cols[1], cols[2]]))

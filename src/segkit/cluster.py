@@ -206,6 +206,7 @@ class ClusterResult:
     features: list[str]
     k: int | None = None
     k_choice: str = ""
+    k_choice_zh: str = ""
     skipped_reason: str | None = None
     reduced_reason: str | None = None
     x: np.ndarray | None = None  # standardised features of clustered customers
@@ -220,6 +221,7 @@ class ClusterResult:
         return {
             "k": self.k,
             "k_choice": self.k_choice,
+            "k_choice_zh": self.k_choice_zh,
             "features": self.features,
             "skipped_reason": self.skipped_reason,
             "reduced_reason": self.reduced_reason,
@@ -274,12 +276,16 @@ def _profiles(members: pl.DataFrame, k: int, centers: np.ndarray, features: list
     return out
 
 
-def k_choice(cfg: Config, n: int) -> str:
-    """How k was chosen, in words: a number of bands, not a discovery (the null test decides that)."""
+def k_choice(cfg: Config, n: int) -> tuple[str, str]:
+    """How k was chosen, in English and Chinese: a number of bands, not a discovery (the null
+    test in ``nulltest`` decides whether they are distinct groups)."""
     if cfg.k != "auto":
-        return "fixed"
-    where = f"a fixed-seed sample of {cfg.silhouette_sample:,}" if n > cfg.silhouette_sample else "all"
-    return f"auto: best silhouette for k in {cfg.k_min}..{cfg.k_max} on {where} customers"
+        return "fixed", "指定"
+    sampled = n > cfg.silhouette_sample
+    where = f"a fixed-seed sample of {cfg.silhouette_sample:,}" if sampled else "all"
+    where_zh = f"固定随机种子抽取的 {cfg.silhouette_sample:,} 位" if sampled else "全部"
+    return (f"auto: best silhouette for k in {cfg.k_min}..{cfg.k_max} on {where} customers",
+            f"自动:在{where_zh}客户上取 k = {cfg.k_min}..{cfg.k_max} 中轮廓系数最高者")
 
 
 def cluster_customers(customers: pl.DataFrame, cfg: Config) -> ClusterResult:
@@ -312,7 +318,7 @@ def cluster_customers(customers: pl.DataFrame, cfg: Config) -> ClusterResult:
         pl.col("_label").alias("cluster_label")).drop("_label")
     result.customers = members.select(customers.columns)
     result.k = model.k_
-    result.k_choice = k_choice(cfg, n)
+    result.k_choice, result.k_choice_zh = k_choice(cfg, n)
     result.reduced_reason = model.reduced_reason_
     result.x, result.x_raw, result.labels = x, x_raw, model.labels_
     result.sample_index = model.sample_index_

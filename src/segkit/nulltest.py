@@ -24,6 +24,7 @@ construction, also on one smooth population. This module asks the question that 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -168,8 +169,11 @@ def sample_rows(n: int, size: int, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng([seed, 2]).choice(n, size=size, replace=False))
 
 
+Statistic = Callable[[np.ndarray, int, int, int], float]  # (x_raw, k, seed, n_init) -> strength
+
+
 def null_test(x_raw: np.ndarray, k: int, seed: int, replicates: int = REPLICATES, sample: int = SAMPLE,
-              n_init: int = N_INIT, statistic=kmeans_r2) -> NullTest:
+              n_init: int = N_INIT, statistic: Statistic = kmeans_r2) -> NullTest:
     """R² at ``k`` on a fixed-seed sample of ``x_raw`` against ``replicates`` one-population draws."""
     rows = sample_rows(x_raw.shape[0], sample, seed)
     xs = x_raw[rows]

@@ -251,7 +251,8 @@ def cluster_section(doc: dict, names: Names, t: dict) -> dict:
     chart = svg.grouped_bars([f"{t['cluster']} {p['cluster']}" for p in profiles], feature_names,
                              [p["z"] for p in profiles], title=t["cluster_chart"])
     return {
-        "available": True, "k": cl["k"], "k_choice": cl.get("k_choice", ""),
+        "available": True, "k": cl["k"],
+        "k_choice": cl.get("k_choice_zh" if names.zh else "k_choice") or cl.get("k_choice", ""),
         "reduced_reason": cl.get("reduced_reason"), "features": feature_names,
         "customers_clustered": cl.get("customers_clustered"),
         "customers_excluded": cl.get("customers_excluded_no_purchase"),
