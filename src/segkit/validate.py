@@ -35,10 +35,8 @@ from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score
 
 from .cluster import ClusterResult, silhouette
 from .config import Config
-from .nulltest import ALPHA as NULL_ALPHA
-from .nulltest import NullTest, Stability, null_test, stability
+from .nulltest import ALPHA, NullTest, Stability, null_test, stability
 
-ALPHA = NULL_ALPHA
 LOW_EXPECTED_WARN = 0.2
 CATEGORICAL = ("channel", "region", "customer_type")  # attributes not used to build the clusters
 CROSS_TABLES = ("tier", "rfm_segment")  # built from the clustering features: counts only
@@ -82,12 +80,19 @@ def eta_squared(values: np.ndarray, labels: np.ndarray) -> float:
     return float(between / total) if total > 0 else float("nan")
 
 
-def chi_square(a: pl.Series, b: pl.Series) -> dict:
-    """Chi-square test of independence of two categorical series (rows with a null are left out)."""
+def cross_table(a: pl.Series, b: pl.Series) -> dict:
+    """Counts of two categorical series (rows: sorted levels of a; nulls left out); no test."""
     df = pl.DataFrame({"a": a, "b": b}).drop_nulls()
     table = df.group_by("a", "b").len().pivot(on="b", index="a", values="len").fill_null(0).sort("a")
     cols = sorted(c for c in table.columns if c != "a")
-    obs = table.select(cols).to_numpy().astype(np.int64)
+    return {"rows": [str(r) for r in table["a"].to_list()], "columns": cols,
+            "counts": table.select(cols).to_numpy().astype(np.int64).tolist()}
+
+
+def chi_square(a: pl.Series, b: pl.Series) -> dict:
+    """Chi-square test of independence of two categorical series (rows with a null are left out)."""
+    table = cross_table(a, b)
+    obs = np.array(table["counts"], dtype=np.int64).reshape(len(table["rows"]), len(table["columns"]))
     if obs.shape[0] < 2 or obs.shape[1] < 2:
         which = "cluster" if obs.shape[0] < 2 else "the other variable"
         return {"skipped_reason": f"{which} has a single level; no association to test",
@@ -97,18 +102,7 @@ def chi_square(a: pl.Series, b: pl.Series) -> dict:
     v = math.sqrt(chi2 / (n * (min(obs.shape) - 1)))
     low = float((expected < 5).mean())
     return {"chi2": float(chi2), "dof": int(dof), "p": float(p), "cramers_v": v,
-            "low_expected_share": low, "n": int(n), "levels": len(cols),
-            "table": {"rows": [str(r) for r in table["a"].to_list()], "columns": cols, "counts": obs.tolist()}}
-
-
-
-def cross_table(a: pl.Series, b: pl.Series) -> dict:
-    """Counts of two categorical series (rows: sorted levels of a; nulls left out); no test."""
-    df = pl.DataFrame({"a": a, "b": b}).drop_nulls()
-    table = df.group_by("a", "b").len().pivot(on="b", index="a", values="len").fill_null(0).sort("a")
-    cols = sorted(c for c in table.columns if c != "a")
-    return {"rows": [str(r) for r in table["a"].to_list()], "columns": cols,
-            "counts": table.select(cols).to_numpy().astype(np.int64).tolist()}
+            "low_expected_share": low, "n": int(n), "levels": len(table["columns"]), "table": table}
 
 
 def silhouette_reading(s: float | None) -> tuple[str, str] | None:
