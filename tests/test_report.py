@@ -508,3 +508,26 @@ def _chart_parts_of_sheet(z: zipfile.ZipFile, sheet: str) -> list[str]:
         drawing_rels = posixpath.join(posixpath.dirname(drawing), "_rels", posixpath.basename(drawing) + ".rels")
         charts += targets(drawing_rels, "chart")
     return [c for c in charts if c in z.namelist()]
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_html_validation_section_says_what_decides_and_what_only_describes(sample, sample_zh, lang):
+    from segkit.report.labels import UI
+
+    page = sample if lang == "en" else sample_zh
+    html = page["html"]
+    section = html[html.index('<section id="validation">'):]
+    section = section[:section.index("</section>")]
+    t = UI[lang]
+    v = page["result"].validation.summary()
+    verdict = v["verdict"] if lang == "en" else v["verdict_zh"]
+    assert verdict.replace("'", "&#39;") in section
+    # the null test comes first, the descriptive tables after their note, and no claim of reality
+    order = [section.index(t[key]) for key in ("null_test_title", "stability_title", "descriptive_title",
+                                               "per_feature_tests")]
+    assert order == sorted(order)
+    note = v["descriptive_note"] if lang == "en" else v["descriptive_note_zh"]
+    assert note.replace("&", "&amp;") in section
+    anova_table = section[section.index(t["per_feature_tests"]):section.index(t["model_fit"])]
+    assert t["significant"] not in anova_table
+    assert "are real" not in html and "真实存在" not in html
