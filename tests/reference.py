@@ -40,6 +40,8 @@ def compute(lines, as_of: dt.date | None = None) -> dict[str, dict]:
     lines = [ln for ln in lines if ln[2] < as_of]
     tier_start, tier_end = as_of - dt.timedelta(days=365), as_of - dt.timedelta(days=1)
     prior_start, prior_end = tier_start - dt.timedelta(days=365), tier_start - dt.timedelta(days=1)
+    # SPEC §3 coverage: a year-on-year comparison needs the data to reach back over both windows
+    two_windows = min(d for _, _, d, _ in lines) <= prior_start
     money = defaultdict(float)
     annual = defaultdict(float)
     prior = defaultdict(float)
@@ -108,6 +110,9 @@ def compute(lines, as_of: dt.date | None = None) -> dict[str, dict]:
             life = "declining"
         else:
             life = "mature"
+        if not two_windows:
+            row["yoy_growth"] = None
+            life = "lapsed" if life == "lapsed" else None
         row["lifecycle"] = life
         gap = own_gap.get(cid) if len(ds) >= 3 and cid in own_gap else pop_gap
         rd = row["recency_days"]

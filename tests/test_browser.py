@@ -165,6 +165,20 @@ class DevTools:
         os.close(self._res)
 
 
+# Draws Chinese text, a character no font has (drawn as the missing-glyph box) and nothing, in the
+# page's own font list, and says whether the Chinese came out as boxes or blank.
+CJK_CHECK = """((text) => {
+  const family = getComputedStyle(document.body).fontFamily;
+  const draw = (s) => {
+    const c = document.createElement('canvas'); c.width = 240; c.height = 60;
+    const g = c.getContext('2d'); g.font = '40px ' + family; g.fillText(s, 0, 45);
+    return Array.from(g.getImageData(0, 0, 240, 60).data).join(',');
+  };
+  const cjk = draw(text), tofu = draw('\\u{10FFFD}\\u{10FFFD}\\u{10FFFD}\\u{10FFFD}'), blank = draw('');
+  return {family, tofu: cjk === tofu, blank: cjk === blank};
+})"""
+
+
 def open_page(chromium: str, profile: Path, url: str) -> dict:
     """Load ``url``; return its requests, problems, a few DOM facts, a screenshot and a PDF."""
     dt = DevTools(chromium, profile)
@@ -188,6 +202,14 @@ def open_page(chromium: str, profile: Path, url: str) -> dict:
             "title": evaluate("document.title"),
             "scroll_width": evaluate("document.documentElement.scrollWidth"),
         }
+        facts["cjk"] = evaluate(CJK_CHECK + "('战略客户')")
+        facts["cjk_self_test"] = evaluate(CJK_CHECK + "('\\u{10FFFE}\\u{10FFFE}\\u{10FFFE}\\u{10FFFE}')")
+        dt.send("DOM.enable", session=session)
+        dt.send("CSS.enable", session=session)
+        root = dt.send("DOM.getDocument", session=session)["root"]["nodeId"]
+        h1 = dt.send("DOM.querySelector", {"nodeId": root, "selector": "h1"}, session=session)["nodeId"]
+        facts["h1_fonts"] = (dt.send("CSS.getPlatformFontsForNode", {"nodeId": h1}, session=session)["fonts"]
+                             if h1 else [])
         screenshot = base64.b64decode(dt.send("Page.captureScreenshot", {"format": "png"}, session=session)["data"])
         dt.send("Emulation.setEmulatedMedia", {"media": "print"}, session=session)
         facts["nav_in_print"] = evaluate("getComputedStyle(document.querySelector('nav')).display")
@@ -264,3 +286,20 @@ def test_the_harness_catches_requests_and_errors(chromium, tmp_path):
     proc = run_chromium(chromium, tmp_path, "--enable-logging=stderr", "--v=0", "--log-level=0", "--dump-dom",
                         bad.as_uri())
     assert any("boom" in line for line in console_lines(proc.stderr))
+
+
+def test_chinese_text_renders_as_glyphs_not_boxes(chromium, report, tmp_path):
+    """The CSS font list reaches an installed CJK font (no Noto CJK needed): the title's text is
+    drawn by a font that has its glyphs, and Chinese differs from the missing-glyph boxes."""
+    listed = subprocess.run(["fc-list", ":lang=zh"], capture_output=True, text=True).stdout if shutil.which("fc-list") else ""
+    if not listed.strip() and not in_ci():
+        pytest.skip("no Chinese font installed (apt-get install fonts-wqy-microhei); CI installs one")
+    page = open_page(chromium, tmp_path / "profile", report.as_uri())
+    assert page["cjk_self_test"]["tofu"] is True  # the check does see boxes where there are boxes
+    assert page["cjk"]["tofu"] is False and page["cjk"]["blank"] is False, page["cjk"]
+    if "zh" in report.parent.name:
+        fonts = page["h1_fonts"]
+        assert sum(f["glyphCount"] for f in fonts) >= len("客户分层报告"), fonts
+        cjk_fonts = [f["familyName"] for f in fonts if f["glyphCount"] > 0]
+        named = page["cjk"]["family"]
+        assert any(name in named for name in cjk_fonts), (cjk_fonts, named)

@@ -21,7 +21,14 @@ from segkit.report.context import customer_columns
 from segkit.report.excel import write_xlsx
 from segkit.report.html import render_html
 
-SHEETS = ["Summary", "Tiers", "RFM", "Clusters", "Validation", "CLV", "Data quality", "Customers"]
+SHEETS = ["Summary", "Actions", "Tiers", "RFM", "Clusters", "Validation", "CLV", "Data quality", "Customers"]
+SHEETS_ZH = ["汇总", "建议行动", "客户分层", "RFM细分", "聚类", "统计检验", "客户终身价值", "数据质量", "客户明细"]
+
+
+def header_names(ws, ctx) -> list[str]:
+    """The Customers sheet's header row as assignments column names (the sheet shows words)."""
+    by_header = {c["header"]: c["name"] for c in ctx["customers_table"]["columns"]}
+    return [by_header[c.value] for c in ws[1]]
 CHART_SHEETS = ["Summary", "Tiers", "RFM", "Clusters"]
 EVIL_NAMES = [
     '=HYPERLINK("http://evil","x")',
@@ -97,7 +104,7 @@ def test_customers_sheet_has_one_row_per_customer(sample):
     ws = sample["wb"]["Customers"]
     assignments = sample["result"].assignments
     assert ws.max_row == assignments.height + 1
-    header = [c.value for c in next(ws.iter_rows(min_row=1, max_row=1))]
+    header = header_names(ws, sample["ctx"])
     assert header == assignments.columns
     first = dict(zip(header, [c.value for c in next(ws.iter_rows(min_row=2, max_row=2))]))
     expected = assignments.row(0, named=True)
@@ -112,7 +119,7 @@ def test_customers_sheet_has_one_row_per_customer(sample):
 def test_customers_sheet_is_typed_frozen_and_filtered(sample):
     ws = sample["wb"]["Customers"]
     n = sample["result"].assignments.height
-    cols = {c.value: c.column_letter for c in ws[1]}
+    cols = dict(zip(header_names(ws, sample["ctx"]), [c.column_letter for c in ws[1]]))
     assert ws.freeze_panes == "C2"
     assert ws.auto_filter.ref == f"A1:{cols['customer_type']}{n + 1}"
     assert ws[f"{cols['monetary']}2"].number_format == "#,##0.00"
@@ -210,7 +217,7 @@ def test_input_text_is_never_a_formula(evil):
     path = evil["out"] / "report.xlsx"
     wb = openpyxl.load_workbook(path)
     ws = wb["Customers"]
-    name_col = [c.value for c in ws[1]].index("customer_name") + 1
+    name_col = header_names(ws, evil["ctx"]).index("customer_name") + 1
     cells = {ws.cell(row=r, column=name_col).value: ws.cell(row=r, column=name_col) for r in range(2, ws.max_row + 1)}
     for name in EVIL_NAMES:
         assert name in cells, name
@@ -305,7 +312,7 @@ def test_migration_sheet_and_section_render_when_present(sample, tmp_path):
     path = tmp_path / "r.xlsx"
     write_xlsx(ctx, sample["result"].assignments, path)
     wb = openpyxl.load_workbook(path)
-    assert wb.sheetnames == SHEETS[:6] + ["Migration"] + SHEETS[6:]
+    assert wb.sheetnames == SHEETS[:7] + ["Migration"] + SHEETS[7:]
     rows = list(wb["Migration"].iter_rows(values_only=True))
     header = next(i for i, r in enumerate(rows) if r[1:3] == ("strategic", "key"))
     assert rows[header][6] == "lost"
@@ -336,7 +343,7 @@ def test_migration_from_a_real_previous_run(tmp_path):
     assert ctx["migration"]["counts"] == counts
     assert ctx["migration"]["rows"][-1] == "新增" and ctx["migration"]["columns"][-1] == "流失"
     wb = openpyxl.load_workbook(tmp_path / "out" / "report.xlsx")
-    assert "Migration" in wb.sheetnames
+    assert wb.sheetnames == SHEETS_ZH[:7] + ["层级迁移", "变动客户"] + SHEETS_ZH[7:]
     # The matrix, counted here from the two runs' assignments: previous tier (or new) x current tier (or lost).
     before = dict(earlier.assignments.select("customer_id", "tier").iter_rows())
     after = dict(result.assignments.select("customer_id", "tier").iter_rows())
@@ -348,7 +355,7 @@ def test_migration_from_a_real_previous_run(tmp_path):
         if cid not in after:
             want[tiers.index(tier)][len(tiers)] += 1
     assert counts == want and sum(map(sum, want)) == len(before.keys() | after.keys())
-    assert "previous_tier" in [c.value for c in wb["Customers"][1]]
+    assert "上期层级" in [c.value for c in wb["客户明细"][1]]
     html = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
     assert '<section id="migration">' in html and "层级迁移" in html
 
@@ -450,10 +457,10 @@ def test_html_stays_small_for_many_customers(sample):
 
 
 def test_chinese_workbook_headings(sample_zh):
-    rows = list(sample_zh["wb"]["Summary"].iter_rows(values_only=True))
+    rows = list(sample_zh["wb"]["汇总"].iter_rows(values_only=True))
     assert rows[0][0] == "客户分层报告"
     assert any(r[0] == "战略客户" for r in rows)
-    assert sample_zh["wb"].sheetnames == SHEETS
+    assert sample_zh["wb"].sheetnames == SHEETS_ZH
 
 
 def test_customers_sheet_matches_assignments_for_a_frame_with_nulls(tmp_path):

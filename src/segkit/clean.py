@@ -8,6 +8,8 @@ unit) so sums are exact and do not depend on row order.
 
 from __future__ import annotations
 
+import math
+
 import datetime as dt
 from dataclasses import dataclass, field
 
@@ -272,7 +274,8 @@ def clean(raw: RawTable, cfg: Config, *, enforce: bool = True) -> Cleaned:
             f"{raw.source}: {rejected.height:,} of {data_rows:,} rows ({rejected.height / data_rows:.1%}) "
             f"cannot be used, above max_bad_rows {cfg.max_bad_rows:.0%}; most are in column "
             f"'{worst_col}' ({worst_n:,} rows, e.g. row {example['row']}: {example['reason']}).\n"
-            f"Fix that column, map another with --map, or raise --max-bad-rows; "
+            f"Fix that column, map another with --map, or accept them with --max-bad-rows "
+            f"{math.ceil(rejected.height / data_rows * 100) / 100:g} (a share: 0.05 = 5%); "
             f"`segkit inspect` lists the reasons (most common: {top_reason})."
         )
         raise DataError(msg)

@@ -71,6 +71,7 @@ def _overrides(**values) -> dict:
         "sheet": "input.sheet", "max_bad_rows": "input.max_bad_rows", "amount_unit": "input.amount_unit",
         "date_format": "input.date_format", "k": "clustering.k", "seed": "clustering.random_state",
         "lang": "output.lang", "reports": "output.reports", "output": "output.dir",
+        "tiers": "tiering.scheme", "input_kind": "input.kind", "currency": "output.currency",
     }
     out = {}
     for name, value in values.items():
@@ -94,6 +95,11 @@ def _load_config(path: Path | None, **values):
             if not k.isdigit():
                 raise UsageError(f"--k {k}: give auto or a whole number of clusters (2 or more)")
             values["k"] = int(k)
+    choices = {"tiers": ("config", "quantile", "retail"), "input_kind": ("auto", "orders", "customers")}
+    for name, allowed in choices.items():
+        if values.get(name) is not None and values[name] not in allowed:
+            flag = "--" + name.replace("_", "-")
+            raise UsageError(f"{flag} {values[name]}: choose one of {', '.join(allowed)}")
     if values.get("as_of"):
         try:
             dt.date.fromisoformat(values["as_of"])
@@ -146,7 +152,7 @@ class _Progress:
 
     LABELS = {"read": "Reading input", "clean": "Parsing and checking rows", "customers": "Computing customer metrics",
               "cluster": "Clustering customers", "validate": "Testing clusters", "clv": "Fitting the CLV model", "migration": "Comparing with previous run",
-              "reports": "Writing reports"}
+              "reports": "Writing reports", "guidance": "Checking coverage and tiers"}
 
     def __init__(self, enabled: bool):
         self.enabled = enabled
@@ -196,6 +202,9 @@ def segment(
     no_report: Annotated[bool, typer.Option("--no-report", help="Skip report.xlsx and report.html.")] = False,
     report: Annotated[Optional[str], typer.Option("--report", help="Reports to write: xlsx,html (default both).")] = None,
     lang: Annotated[Optional[str], typer.Option("--lang", help="Report language: en or zh.")] = None,
+    tiers: Annotated[Optional[str], typer.Option("--tiers", help="Tier scheme: config (the [[tiers]] table), quantile (from spend shares), or the preset retail (A >= 100k / B 50-100k / C).")] = None,
+    input_kind: Annotated[Optional[str], typer.Option("--input-kind", help="orders (one row per order line), customers (one row per customer), or auto.")] = None,
+    currency: Annotated[Optional[str], typer.Option("--currency", help="Currency of the amounts, e.g. GBP or CNY (default: detected).")] = None,
     summary_json: Annotated[Optional[str], typer.Option("--summary-json", help="Also write summary.json to this path, or - for stderr-free stdout.")] = None,
     backtest: Annotated[Optional[int], typer.Option("--backtest", help="Also backtest the CLV model on the last N days (summary.json clv.backtest and a report chart).")] = None,
     quiet: QuietOpt = False,
@@ -211,7 +220,8 @@ def segment(
         cfg = _load_config(config_path, as_of=as_of, year=year, columns=mapping, sheet=sheet,
                            encoding=encoding, max_bad_rows=max_bad_rows, amount_unit=amount_unit,
                            date_format=date_format, k=k, seed=seed, lang=lang, reports=reports,
-                           output=output if output not in (None, "-") else None)
+                           output=output if output not in (None, "-") else None, tiers=tiers,
+                           input_kind=input_kind, currency=currency)
         if no_report:
             cfg = _replace(cfg, reports=())
         progress = _Progress(enabled=not quiet and sys.stderr.isatty())

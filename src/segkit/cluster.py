@@ -27,13 +27,23 @@ from .errors import ConfigError
 BASE_FEATURES = ("log_recency_days", "log_frequency", "log_monetary")
 
 
-def feature_frame(customers: pl.DataFrame, extra: tuple[str, ...] = ()) -> tuple[list[str], pl.DataFrame]:
-    """The clustering features of customers who bought at least once (unstandardised)."""
+def feature_frame(customers: pl.DataFrame, extra: tuple[str, ...] = (),
+                  custom: dict[str, pl.Expr] | None = None) -> tuple[list[str], pl.DataFrame]:
+    """The clustering features of customers who bought at least once (unstandardised).
+
+    ``custom`` replaces the base features (name -> expression) for inputs without order dates
+    (customer-level tables); every customer with all of them present is then clustered.
+    """
     bad = [c for c in extra if c not in customers.columns or not customers.schema[c].is_numeric()]
     if bad:
         numeric = [c for c, t in customers.schema.items() if t.is_numeric() and not c.startswith("_")]
         msg = f"config: clustering.extra_features names '{bad[0]}', not a numeric customer column; use one of {', '.join(numeric)}"
         raise ConfigError(msg)
+    if custom:
+        frame = customers.select("customer_id", pl.col("monetary").alias("_value"),
+                                 *[e.alias(n) for n, e in custom.items()],
+                                 *[pl.col(c).cast(pl.Float64).fill_null(0.0).alias(c) for c in extra])
+        return list(custom) + list(extra), frame.drop_nulls()
     eligible = customers.filter(pl.col("last_order_date").is_not_null())
     names = list(BASE_FEATURES) + list(extra)
     frame = eligible.select(
@@ -191,8 +201,14 @@ LABEL_WORDS = {
 def centroid_label(center: dict[str, float]) -> tuple[str, str]:
     """Words from a centroid's z-scores: below -0.5 low, above +0.5 high, else mid."""
     en, zh = [], []
+    if not any(f in center for f in LABEL_WORDS):  # custom features: name the ones that stand out
+        out = [(("high " if z > 0 else "low ") + f.removeprefix("log_"), ("高" if z > 0 else "低") + f.removeprefix("log_"))
+               for f, z in center.items() if abs(z) > 0.5] or [("average", "平均")]
+        return " · ".join(w[0] for w in out), "·".join(w[1] for w in out)
     for feat in ("log_monetary", "log_frequency", "log_recency_days"):
-        z = center.get(feat, 0.0)
+        if feat not in center:
+            continue
+        z = center[feat]
         level = 0 if z < -0.5 else (2 if z > 0.5 else 1)
         words = LABEL_WORDS[feat][level]
         en.append(words[0])
@@ -232,6 +248,10 @@ class ClusterResult:
         }
 
 
+def _float(x) -> float | None:
+    return None if x is None else float(x)
+
+
 def _profiles(members: pl.DataFrame, k: int, centers: np.ndarray, features: list[str]) -> list[dict]:
     n = members.height
     out = []
@@ -252,14 +272,14 @@ def _profiles(members: pl.DataFrame, k: int, centers: np.ndarray, features: list
             "label_zh": label_zh,
             "customers": g.height,
             "share": g.height / n if n else 0.0,
-            "mean_recency_days": float(g["recency_days"].mean()),
-            "median_recency_days": float(g["recency_days"].median()),
-            "mean_frequency": float(g["frequency"].mean()),
-            "median_frequency": float(g["frequency"].median()),
-            "mean_monetary": float(g["monetary"].mean()),
-            "median_monetary": float(g["monetary"].median()),
-            "mean_annual_spend": float(g["annual_spend"].mean()),
-            "median_annual_spend": float(g["annual_spend"].median()),
+            "mean_recency_days": _float(g["recency_days"].mean()),
+            "median_recency_days": _float(g["recency_days"].median()),
+            "mean_frequency": _float(g["frequency"].mean()),
+            "median_frequency": _float(g["frequency"].median()),
+            "mean_monetary": _float(g["monetary"].mean()),
+            "median_monetary": _float(g["monetary"].median()),
+            "mean_annual_spend": _float(g["annual_spend"].mean()),
+            "median_annual_spend": _float(g["annual_spend"].median()),
             "dominant_tier": dominant("tier"),
             "dominant_segment": dominant("rfm_segment"),
             "dominant_persona": dominant("persona"),
@@ -288,8 +308,9 @@ def k_choice(cfg: Config, n: int) -> tuple[str, str]:
             f"自动:在{where_zh}客户上取 k = {cfg.k_min}..{cfg.k_max} 中轮廓系数最高者")
 
 
-def cluster_customers(customers: pl.DataFrame, cfg: Config) -> ClusterResult:
-    features, frame = feature_frame(customers, cfg.extra_features)
+def cluster_customers(customers: pl.DataFrame, cfg: Config,
+                      custom: dict[str, pl.Expr] | None = None) -> ClusterResult:
+    features, frame = feature_frame(customers, cfg.extra_features, custom)
     excluded = customers.height - frame.height
     result = ClusterResult(customers=customers, features=features, excluded_customers=excluded)
     n = frame.height

@@ -75,6 +75,10 @@ def segment_command(
         staged = StagedDir(out)
         staged.write_bytes("assignments.csv", rows_bytes(assignments, "csv"))
         staged.write_bytes("summary.json", doc_bytes)
+        if result.migration is not None and result.migration.movers is not None:
+            staged.write_bytes("movers.csv", rows_bytes(result.migration.movers, "csv"))
+        else:
+            staged.remove_on_commit("movers.csv")
         if result.cleaned.rejected.height:
             staged.write_bytes("rejected_rows.csv", rows_bytes(result.cleaned.rejected, "csv"))
         else:
@@ -112,16 +116,21 @@ TABLE_COLUMNS = ("customer_id", "customer_name", "tier", "annual_spend", "yoy_gr
 
 
 def _print_table(df: pl.DataFrame, console: Console) -> None:
-    """``--format table``: the columns a person scans first (csv/json carry them all)."""
+    """``--format table``: the columns a person scans first (csv/json carry them all).
+
+    Amounts get thousands separators; cells never wrap (off a terminal the console is as wide as
+    the table, or ``COLUMNS`` when set, where long cells end in an ellipsis).
+    """
     from rich.table import Table
 
     df = df.select([c for c in TABLE_COLUMNS if c in df.columns]).with_columns(
-        pl.col("annual_spend").round(2).cast(pl.String),
+        pl.col("annual_spend").map_elements(lambda x: f"{x:,.2f}", return_dtype=pl.String),
         ((pl.col("yoy_growth") * 100).round(1).cast(pl.String) + "%"),
     )
     table = Table(show_lines=False)
+    right = {"annual_spend", "yoy_growth", "cluster"}
     for c in df.columns:
-        table.add_column(c, overflow="fold")
+        table.add_column(c, no_wrap=True, overflow="ellipsis", justify="right" if c in right else "left")
     for row in df.iter_rows():
         table.add_row(*["" if v is None else str(v) for v in row])
     console.print(table)
@@ -181,6 +190,8 @@ def config_show_text(cfg: Config) -> str:
             return "true" if v else "false"
         if isinstance(v, list):
             return "[" + ", ".join(fmt(x) for x in v) + "]"
+        if isinstance(v, dict):
+            return "{ " + ", ".join(f"{k} = {fmt(x)}" for k, x in v.items()) + " }"
         if isinstance(v, float) and v.is_integer():
             return f"{v:.1f}"
         return str(v)
@@ -191,7 +202,7 @@ def config_show_text(cfg: Config) -> str:
             for key, value in values.items():
                 lines.append(f"{key} = {fmt(value)}  # from {src.get(f'{section}.{key}', 'default')}")
             lines.append("")
-    for section in ("tiers", "segments", "personas"):
+    for section in ("tiers", "segments", "personas", "actions"):
         origin = src.get(section, "default")
         for item in data.get(section, []):
             lines.append(f"[[{section}]]  # from {origin}")

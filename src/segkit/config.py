@@ -34,7 +34,10 @@ ROLES = (
     "category",
     "payment_terms_days",
 )
-TABLE_LISTS = ("tiers", "segments", "personas")
+TABLE_LISTS = ("tiers", "segments", "personas", "actions")
+ACTION_FIELDS = ("service", "visits", "credit", "pricing", "channel")
+TIER_SCHEMES = ("config", "quantile", "retail")
+INPUT_KINDS = ("auto", "orders", "customers")
 
 
 @dataclass(frozen=True)
@@ -71,8 +74,19 @@ class Persona:
 
 
 @dataclass(frozen=True)
+class Action:
+    """Recommended actions for one tier or persona: ``fields`` (ACTION_FIELDS) in en and zh."""
+
+    kind: str  # "tier" | "persona"
+    name: str
+    en: dict[str, str]
+    zh: dict[str, str]
+
+
+@dataclass(frozen=True)
 class Config:
     # input
+    input_kind: str = "auto"
     encoding: str = ""
     sheet: str | int = ""
     date_format: str = ""
@@ -105,9 +119,15 @@ class Config:
     output_dir: str = "segkit-out"
     reports: tuple[str, ...] = ("xlsx", "html")
     lang: str = "en"
+    currency: str = ""
+    # tiering
+    tier_scheme: str = "config"
+    quantile_shares: tuple[float, ...] = (0.5, 0.8, 0.95, 0.99)
+    concentration: float = 0.9
     tiers: tuple[Tier, ...] = ()
     segments: tuple[Segment, ...] = ()
     personas: tuple[Persona, ...] = ()
+    actions: tuple[Action, ...] = ()
     # provenance: dotted key -> "default" | file path | "command line"
     sources: dict[str, str] = field(default_factory=dict, compare=False)
     effective: dict[str, Any] = field(default_factory=dict, compare=False)
@@ -337,6 +357,42 @@ def _personas(items: list) -> tuple[Persona, ...]:
     return tuple(out)
 
 
+def _actions(items: list) -> tuple[Action, ...]:
+    out = []
+    for i, item in enumerate(items):
+        origin = f"actions[{i}]"
+        if not isinstance(item, dict):
+            raise ConfigError(f"config: {origin} must be a table with tier or persona, en and zh")
+        _check_keys(origin, item, {"tier", "persona", "en", "zh"}, set())
+        kinds = [k for k in ("tier", "persona") if k in item]
+        if len(kinds) != 1 or not isinstance(item[kinds[0]], str):
+            raise ConfigError(f"config: {origin} needs exactly one of tier = \"name\" or persona = \"name\"")
+        texts = {}
+        for lang in ("en", "zh"):
+            value = item.get(lang, {})
+            if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+                raise ConfigError(f"config: {origin}.{lang} must be a table of texts, e.g. {{ service = \"...\" }}")
+            bad = [k for k in value if k not in ACTION_FIELDS]
+            if bad:
+                raise ConfigError(f"config: {origin}.{lang} has unknown field '{bad[0]}'; fields: {', '.join(ACTION_FIELDS)}")
+            texts[lang] = dict(value)
+        out.append(Action(kinds[0], item[kinds[0]], texts["en"], texts["zh"]))
+    return tuple(out)
+
+
+def _tiering(tie: dict) -> tuple[str, tuple[float, ...], float]:
+    if tie["scheme"] not in TIER_SCHEMES:
+        raise ConfigError(f"config: tiering.scheme must be one of {', '.join(TIER_SCHEMES)}, got {tie['scheme']!r}")
+    shares = tie["quantile_shares"]
+    ok = (all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in shares)
+          and all(0 < a < b <= 1 for a, b in zip(shares, list(shares[1:]) + [1.0])) and bool(shares))
+    if not ok:
+        raise ConfigError(f"config: tiering.quantile_shares must be ascending shares between 0 and 1, got {shares!r}")
+    if not 0.5 <= tie["concentration"] <= 1:
+        raise ConfigError(f"config: tiering.concentration is a share between 0.5 and 1, got {tie['concentration']}")
+    return tie["scheme"], tuple(float(v) for v in shares), float(tie["concentration"])
+
+
 def _thresholds(name: str, value: list) -> tuple[float, ...]:
     ok = (len(value) == 4 and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
           and all(a < b for a, b in zip(value, value[1:])))
@@ -369,6 +425,8 @@ def build(data: dict[str, Any], sources: dict[str, str] | None = None) -> Config
         raise ConfigError(f"config: clustering.k must be \"auto\" or at least 2, got {clu['k']}")
     if clu["n_init"] < 10:
         raise ConfigError(f"config: clustering.n_init must be at least 10, got {clu['n_init']}")
+    if inp["kind"] not in INPUT_KINDS:
+        raise ConfigError(f"config: input.kind must be one of {', '.join(INPUT_KINDS)}, got {inp['kind']!r}")
     if out["lang"] not in ("en", "zh"):
         raise ConfigError(f"config: output.lang must be \"en\" or \"zh\", got {out['lang']!r}")
     bad_reports = [r for r in out["reports"] if r not in ("xlsx", "html")]
@@ -382,7 +440,9 @@ def build(data: dict[str, Any], sources: dict[str, str] | None = None) -> Config
     tiers = _tiers(data["tiers"])
     segments = _segments(data["segments"])
     personas = _personas(data["personas"])
+    scheme, shares, concentration = _tiering(data["tiering"])
     return Config(
+        input_kind=inp["kind"],
         encoding=inp["encoding"],
         sheet=inp["sheet"],
         date_format=inp["date_format"],
@@ -411,9 +471,14 @@ def build(data: dict[str, Any], sources: dict[str, str] | None = None) -> Config
         output_dir=out["dir"],
         reports=tuple(out["reports"]),
         lang=out["lang"],
+        currency=out["currency"].strip().upper(),
+        tier_scheme=scheme,
+        quantile_shares=shares,
+        concentration=concentration,
         tiers=tiers,
         segments=segments,
         personas=personas,
+        actions=_actions(data.get("actions", [])),
         sources=dict(sources or {}),
         effective=data,
     )

@@ -33,6 +33,7 @@ class Migration:
     counts: list[list[int]]
     spend: list[list[float]]
     unknown_previous_tiers: list[str] = field(default_factory=list)
+    movers: pl.DataFrame | None = None  # who moved up, down, was new or lost, by spend change
 
     def summary(self) -> dict:
         return {
@@ -44,6 +45,8 @@ class Migration:
             "column_labels": self.column_labels,
             "matrix": {"tiers": self.column_labels[:-1], "counts": self.counts, "spend": self.spend},
             "unknown_previous_tiers": self.unknown_previous_tiers,
+            "movers": {k: int(v) for k, v in self.movers.group_by("movement").len().iter_rows()}
+            if self.movers is not None else {},
         }
 
 
@@ -117,8 +120,9 @@ def compare(customers: pl.DataFrame, previous_path: Path, tier_names: list[str])
     prev = read_previous(previous_path)
     rank = {name: i for i, name in enumerate(tier_names)}
     unknown = sorted(set(prev["previous_tier"].drop_nulls()) - set(rank))
-    joined = customers.join(prev.select("customer_id", "previous_tier"), on="customer_id", how="left",
-                            maintain_order="left")
+    joined = customers.join(
+        prev.select("customer_id", "previous_tier", pl.col("previous_annual_spend").alias("_previous_annual")),
+        on="customer_id", how="left", maintain_order="left")
     cur_rank = pl.col("tier").replace_strict(rank, default=None, return_dtype=pl.Int64)
     prev_rank = pl.col("previous_tier").replace_strict(rank, default=None, return_dtype=pl.Int64)
     joined = joined.with_columns(
@@ -148,7 +152,37 @@ def compare(customers: pl.DataFrame, previous_path: Path, tier_names: list[str])
             spend[rows.index(p)][-1] = float(s or 0.0)
     changes = {k: 0 for k in ("up", "down", "same", "new")}
     changes.update({k: int(v) for k, v in joined.group_by("tier_change").len().iter_rows() if k is not None})
-    return Migration(str(previous_path), joined, changes, lost, rows, cols, counts, spend, unknown)
+    moved = movers(joined, lost)
+    joined = joined.drop("_previous_annual")
+    return Migration(str(previous_path), joined, changes, lost, rows, cols, counts, spend, unknown, moved)
+
+
+MOVEMENTS = ("up", "down", "new", "lost")
+
+
+def movers(joined: pl.DataFrame, lost: pl.DataFrame) -> pl.DataFrame:
+    """One row per customer who moved up, down, was new or was lost, with spend then and now.
+
+    Sorted by movement (up, down, new, lost), then by the size of the spend change (largest
+    first), then customer_id. A new customer's spend then is empty (change = spend now); a lost
+    customer's spend now is 0.
+    """
+    name = [pl.col("customer_name")] if "customer_name" in joined.columns else []
+    cur = joined.filter(pl.col("tier_change").is_in(["up", "down", "new"])).select(
+        "customer_id", *name, pl.col("tier_change").alias("movement"), "previous_tier", "tier",
+        pl.col("_previous_annual").alias("previous_annual_spend"), pl.col("annual_spend"),
+    )
+    gone = lost.select(
+        "customer_id", *([pl.col("customer_name")] if name and "customer_name" in lost.columns else
+                         [pl.lit(None, pl.String).alias("customer_name")] if name else []),
+        pl.lit("lost").alias("movement"), "previous_tier", pl.lit(None, pl.String).alias("tier"),
+        "previous_annual_spend", pl.lit(0.0).alias("annual_spend"),
+    )
+    df = pl.concat([cur, gone.cast(cur.schema)], how="vertical")
+    change = pl.col("annual_spend") - pl.col("previous_annual_spend").fill_null(0.0)
+    order = pl.col("movement").replace_strict({m: i for i, m in enumerate(MOVEMENTS)}, return_dtype=pl.Int8)
+    return (df.with_columns(change.round(2).alias("spend_change"))
+            .sort([order, pl.col("spend_change").abs(), "customer_id"], descending=[False, True, False]))
 
 
 def add_migration(result, previous_path: Path | None) -> None:

@@ -7,6 +7,7 @@ library never prints.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,8 +16,13 @@ from pathlib import Path
 import polars as pl
 
 from . import __version__
+from . import coverage
 from .clean import Cleaned, clean
 from .config import Config
+from .errors import DataError
+from .guidance import catalog_warning, check_dates, derived_warnings, detect_currency, warning, with_chinese
+from .locales import message
+from .tiers import apply_scheme, concentration, suggestion_text
 from .features import LIFECYCLES, CustomerTable, build_customers
 from .io.read import RawTable, read_input
 from .output import to_jsonable
@@ -35,6 +41,14 @@ class Segmentation:
     migration: object | None = None  # migration.Migration, added by migration.add_migration
     clv: object | None = None  # clv.ClvResult
     notes: list[str] = field(default_factory=list)
+    input_kind: str = "orders"  # "orders" | "customers" (customer-level table)
+    coverage: dict = field(default_factory=dict)
+    tiering: dict = field(default_factory=dict)
+    currency: str | None = None
+    currency_source: str = ""
+    warnings: list[dict] = field(default_factory=list)
+    excluded_implausible_dates: int = 0
+    cluster_features: dict | None = None  # clustering features replacing the RFM ones (customer-level input)
 
     @property
     def customers(self) -> pl.DataFrame:
@@ -57,30 +71,57 @@ def run(
 ) -> Segmentation:
     step = progress or (lambda _s: None)
     step("read")
-    raw = read_input(input_path, encoding=cfg.encoding, sheet=cfg.sheet, mapping=cfg.columns, stdin=stdin)
-    step("clean")
-    cleaned = clean(raw, cfg)
-    step("customers")
-    table = build_customers(cleaned.lines, cfg, cleaned.roles, raw.source)
-    result = Segmentation(cfg, raw, cleaned, table, notes=list(raw.notes))
+    if cfg.input_kind == "customers":
+        from .customer_input import run_customers
+
+        result = run_customers(input_path, cfg, stdin=stdin)
+    else:
+        try:
+            raw = read_input(input_path, encoding=cfg.encoding, sheet=cfg.sheet, mapping=cfg.columns, stdin=stdin)
+        except DataError as exc:
+            from .customer_input import looks_like_customer_table, run_customers
+
+            if cfg.input_kind != "auto" or input_path == "-" or not looks_like_customer_table(input_path, cfg, exc):
+                raise
+            try:
+                result = run_customers(input_path, cfg, stdin=stdin, detected=True)
+            except DataError:
+                raise exc from None
+        else:
+            step("clean")
+            cleaned = clean(raw, cfg)
+            step("customers")
+            result = _orders(raw, cleaned, cfg)
     if cluster:
         from .cluster import cluster_customers
         from .validate import validate
 
         step("cluster")
-        result.clusters = cluster_customers(table.customers, cfg)
-        table.customers = result.clusters.customers
+        result.clusters = cluster_customers(result.table.customers, result.config, result.cluster_features)
+        result.table.customers = result.clusters.customers
         step("validate")
-        result.validation = validate(result.clusters, cfg, cleaned.roles)
+        result.validation = validate(result.clusters, result.config, result.cleaned.roles)
     step("clv")
     add_clv(result, backtest_days)
     return result
 
 
 def add_clv(result: Segmentation, holdout_days: int | None = None) -> None:
-    """BG/NBD + Gamma-Gamma on the cleaned lines; CLV columns after churn_risk (SPEC §3, §5)."""
-    from .clv import attach, run_clv
+    """BG/NBD + Gamma-Gamma on the cleaned lines; CLV columns after churn_risk (SPEC §3, §5).
 
+    A customer-level table has no purchase history: the CLV columns stay empty (the
+    customer_input and clv_skipped warnings say why)."""
+    from .clv import CLV_COLUMNS, attach, run_clv
+
+    if result.input_kind == "customers":
+        if holdout_days:
+            raise DataError(f"{result.raw.source}: a backtest needs order lines; a customer-level table has none")
+        df = result.table.customers
+        cols = [c for c in df.columns if c not in CLV_COLUMNS]
+        at = cols.index("churn_risk") + 1
+        df = df.with_columns([pl.lit(None, pl.Float64).alias(c) for c in CLV_COLUMNS])
+        result.table.customers = df.select([*cols[:at], *CLV_COLUMNS, *cols[at:]])
+        return
     win = result.table.windows
     result.clv = run_clv(result.cleaned.lines, win.as_of, result.config.effective)
     if holdout_days:
@@ -88,6 +129,46 @@ def add_clv(result: Segmentation, holdout_days: int | None = None) -> None:
 
         result.clv.backtest = backtest(result.cleaned.lines, win.as_of, holdout_days, result.config.effective)
     result.table.customers = attach(result.table.customers, result.clv)
+
+
+def _orders(raw: RawTable, cleaned: Cleaned, cfg: Config) -> Segmentation:
+    """Customer table of an order-line input, then the guidance steps: plausible dates, tier
+    scheme, coverage, currency, concentration."""
+    lines, implausible, warnings = check_dates(cleaned.lines, cfg, raw.source)
+    cleaned = dataclasses.replace(cleaned, lines=lines)  # later steps (CLV) read only plausible dates
+    table = build_customers(lines, cfg, cleaned.roles, raw.source)
+    roles = set(cleaned.roles)
+    customers, cfg, tiering = apply_scheme(table.customers, cfg, lines, table.windows, roles)
+    cov = coverage.assess(lines, table.windows, cfg)
+    customers = coverage.apply(customers, cov, cfg, roles, lines)
+    table = dataclasses.replace(table, customers=customers)
+    currency, source = detect_currency(raw, cfg)
+    result = Segmentation(cfg, raw, cleaned, table, notes=list(raw.notes), coverage=cov, tiering=tiering,
+                          currency=currency, currency_source=source, warnings=warnings,
+                          excluded_implausible_dates=implausible)
+    result.warnings.extend(guidance_warnings(result))
+    return result
+
+
+def guidance_warnings(result: Segmentation) -> list[dict]:
+    """short_coverage and tier_concentration for a finished customer table."""
+    out = []
+    cov = result.coverage
+    if cov.get("reason"):
+        out.append(warning("short_coverage", cov["reason"], cov.get("reason_zh", cov["reason"])))  # catalog texts
+    conc = concentration(result.customers, result.config)
+    if conc is not None:
+        result.tiering["concentration"] = conc
+        names = {t.name: t.zh for t in result.config.tiers}
+        by_customers = conc["share_of_customers"] >= conc["share_of_spend"]
+        what = "what_customers" if by_customers else "what_spend"
+        out.append(catalog_warning(
+            "tier_concentration", share=max(conc["share_of_customers"], conc["share_of_spend"]),
+            what={"en": message("warning", what, "en"), "zh": message("warning", what, "zh")},
+            tier={"en": conc["tier"], "zh": names.get(conc["tier"], conc["tier"])},
+            table={"en": suggestion_text(conc["suggested_tiers"], result.currency),
+                   "zh": suggestion_text(conc["suggested_tiers"], result.currency, zh=True)}))
+    return out
 
 
 def _round(x: float | None, nd: int = 6) -> float | None:
@@ -154,6 +235,8 @@ def summary(result: Segmentation) -> dict:
     cfg = result.config
     raw, q, t = result.raw, result.cleaned.quality, result.table
     df = result.customers
+    no_purchase = pl.col("last_order_date").is_null()
+    returns_only = df.filter(no_purchase & (pl.col("_monetary") < 0)).height if result.input_kind == "orders" else 0
     doc: dict = {
         "segkit_version": __version__,
         "as_of": t.windows.as_of.isoformat(),
@@ -171,8 +254,15 @@ def summary(result: Segmentation) -> dict:
             "rows": q["data_rows"],
             "rejected_rows": q["rejected_rows"],
         },
+        "input_kind": result.input_kind,
+        "currency": result.currency,
+        "currency_source": result.currency_source or None,
+        "coverage": to_jsonable(result.coverage),
+        "tiering": to_jsonable(result.tiering),
         "customers": df.height,
         "customers_without_purchase": t.no_purchase_customers,
+        "customers_returns_only": returns_only,
+        "customers_zero_amount_only": t.no_purchase_customers - returns_only,
         "total_monetary": df["_monetary"].sum() / 1e6,
         "total_annual_spend": df["_annual"].sum() / 1e6,
         "tiers": tier_table(result),
@@ -190,7 +280,9 @@ def summary(result: Segmentation) -> dict:
         },
         "data_quality": {
             **q,
+            "used_rows": q["used_rows"] - t.excluded_after_as_of - result.excluded_implausible_dates,
             "excluded_after_as_of": t.excluded_after_as_of,
+            "excluded_implausible_dates": result.excluded_implausible_dates,
             "customers_without_purchase": t.no_purchase_customers,
         },
         "config": to_jsonable(cfg.effective),
@@ -201,10 +293,14 @@ def summary(result: Segmentation) -> dict:
         doc["validation"] = result.validation.summary()
     if result.migration is not None:
         doc["migration"] = result.migration.summary()
+    warnings = [*result.warnings]
     if result.clv is not None:
         from .clv import skipped_warnings
 
         doc["clv"] = result.clv.summary()
-        doc.setdefault("warnings", []).extend(skipped_warnings(result.clv))
+        warnings += skipped_warnings(result.clv)
+    elif result.input_kind == "customers":
+        doc["clv"] = {"skipped_reason": message("warning", "no_purchase_history", "en")}
+    doc["warnings"] = [with_chinese(w, doc) for w in (*warnings, *derived_warnings(doc))]
     return doc
 

@@ -7,15 +7,25 @@ from pathlib import Path
 import polars as pl
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
+
+
+def console_width(stream) -> int | None:
+    """``COLUMNS`` when set; the terminal's own width on a TTY; else wide enough never to wrap."""
+    import os
+
+    cols = os.environ.get("COLUMNS", "")
+    if cols.isdigit() and int(cols) > 0:
+        return int(cols)
+    return None if stream.isatty() else 10_000
 
 
 def make_console(stderr: bool = True, file=None) -> Console:
-    """A console for people: wide enough for the tables when output goes to a file or pipe."""
+    """A console for people; off a terminal lines are never wrapped (pipes and files stay parseable)."""
     import sys
 
     stream = file or (sys.stderr if stderr else sys.stdout)
-    width = None if stream.isatty() else 120
-    return Console(file=stream, highlight=False, soft_wrap=False, width=width)
+    return Console(file=stream, highlight=False, soft_wrap=False, width=console_width(stream))
 
 
 def _money(x: float | None) -> str:
@@ -26,82 +36,115 @@ def _pct(x: float | None) -> str:
     return "" if x is None else f"{x:.1%}"
 
 
+def _num(x: float | None, digits: int = 0) -> str:
+    return "–" if x is None else f"{x:,.{digits}f}"
+
+
+def _name(en: str, zh: str | None, lang: str) -> str:
+    """One display name: the report language's, with the other added only when it differs."""
+    zh = zh or en
+    if lang == "zh":
+        return zh
+    return en if zh == en else f"{en} {zh}"
+
+
 def print_summary(doc: dict, result, console: Console, out: Path | None) -> None:
+    from .report.labels import Names, ui
+
+    lang = result.config.lang
+    t = ui(lang)
+    names = Names(result.config, lang)
     q = doc["data_quality"]
     inp = doc["input"]
     for note in result.notes:
         console.print(f"[dim]{note}[/dim]")
-    console.print(
-        f"[bold]{doc['customers']:,} customers[/bold] from {q['used_rows']:,} order lines "
-        f"(as of {doc['as_of']}; tier window {doc['windows']['tier_start']} .. {doc['windows']['tier_end']})"
-    )
-    t = Table(title="Tiers (annual spend)", title_justify="left")
-    for c, j in (("tier", "left"), ("customers", "right"), ("share", "right"),
-                 ("annual spend", "right"), ("share of spend", "right"), ("cumulative", "right")):
-        t.add_column(c, justify=j)
+    cov = doc.get("coverage") or {}
+    covered = f"{cov['first_date']} .. {cov['last_date']}" if cov.get("first_date") else t["not_available"]
+    console.print(t["term_headline"].format(
+        customers=doc["customers"], rows=q["used_rows"], as_of=doc["as_of"],
+        start=doc["windows"]["tier_start"], end=doc["windows"]["tier_end"]), markup=False)
+    console.print(f"{t['covered_range']}: {covered} · {t['currency']}: {doc.get('currency') or t['currency_unknown']}",
+                  markup=False)
+    unit = f" ({doc['currency']})" if doc.get("currency") else ""
+    tb = Table(title=t["term_tiers"], title_justify="left")
+    for c, j in ((t["tier"], "left"), (t["customers"], "right"), (t["share"], "right"),
+                 (t["annual_spend"] + unit, "right"), (t["share_of_spend"], "right"), (t["cumulative"], "right")):
+        tb.add_column(c, justify=j)
     for row in doc["tiers"]:
-        t.add_row(f"{row['tier']} {row['zh']}", f"{row['customers']:,}", _pct(row["share_of_customers"]),
-                  _money(row["annual_spend"]), _pct(row["share_of_spend"]),
-                  _pct(row["cumulative_share_of_spend"]))
-    console.print(t)
-    s = Table(title="RFM segments", title_justify="left")
-    s.add_column("segment")
-    s.add_column("customers", justify="right")
-    s.add_column("share", justify="right")
+        tb.add_row(_name(row["tier"], row.get("zh"), lang), f"{row['customers']:,}", _pct(row["share_of_customers"]),
+                   _money(row["annual_spend"]), _pct(row["share_of_spend"]), _pct(row["cumulative_share_of_spend"]))
+    console.print(tb)
+    s = Table(title=t["rfm"], title_justify="left")
+    s.add_column(t["segment"])
+    s.add_column(t["customers"], justify="right")
+    s.add_column(t["share"], justify="right")
     for row in doc["segments"]:
         if row["customers"]:
-            s.add_row(f"{row['segment']} {row['zh']}", f"{row['customers']:,}", _pct(row["share"]))
-    console.print(s)
-    clusters = doc.get("clusters")
-    if clusters and clusters.get("k"):
-        distinct = (doc.get("validation") or {}).get("distinct")
-        kind = "Clusters" if distinct else "Clusters as value bands"
-        c = Table(title=f"{kind} (k={clusters['k']}, {clusters.get('k_choice', '')})", title_justify="left")
-        stab = ((doc.get("validation") or {}).get("stability") or {}).get("per_cluster")
-        for col, j in (("cluster", "right"), ("label", "left"), ("customers", "right"),
-                       ("mean recency", "right"), ("mean frequency", "right"), ("mean monetary", "right"),
-                       *((("stability", "right"),) if stab else ())):
-            c.add_column(col, justify=j)
-        for p in clusters["profiles"]:
-            c.add_row(str(p["cluster"]), p["label"], f"{p['customers']:,}", f"{p['mean_recency_days']:.0f}",
-                      f"{p['mean_frequency']:.1f}", _money(p["mean_monetary"]),
-                      *((f"{stab[p['cluster']]:.2f}",) if stab else ()))
-        console.print(c)
-    elif clusters:
-        console.print(f"[yellow]clustering skipped: {clusters.get('skipped_reason')}[/yellow]")
+            s.add_row(_name(row["segment"], row.get("zh"), lang), f"{row['customers']:,}", _pct(row["share"]))
+    if s.row_count:
+        console.print(s)
+    _print_clusters(doc, console, t, names)
     val = doc.get("validation")
     if val and val.get("verdict"):
-        print_validation(val, console)
-    print_clv(doc, console)
+        print_validation(val, console, lang)
+    print_clv(doc, console, lang)
     mig = doc.get("migration")
     if mig:
         ch = mig["changes"]
-        console.print(f"Migration vs {mig['previous']}: up {ch.get('up', 0):,}, down {ch.get('down', 0):,}, "
-                      f"same {ch.get('same', 0):,}, new {ch.get('new', 0):,}, lost {mig['lost_customers']:,}")
-    dq = (f"Data quality: {inp['rows']:,} data rows, {q['rejected_rows']:,} rejected, "
-          f"{q['blank_rows']:,} blank, {q['totals_rows']:,} totals rows removed, "
-          f"{q['excluded_after_as_of']:,} after as_of excluded; "
-          f"{doc['customers_without_purchase']:,} customers with returns only")
-    console.print(dq)
+        console.print(t["term_migration"].format(previous=mig["previous"], up=ch.get("up", 0), down=ch.get("down", 0),
+                                                 same=ch.get("same", 0), new=ch.get("new", 0),
+                                                 lost=mig["lost_customers"]), markup=False)
+    console.print(t["term_quality"].format(
+        rows=inp["rows"], rejected=q["rejected_rows"], blank=q["blank_rows"], totals=q["totals_rows"],
+        after=q["excluded_after_as_of"], no_purchase=doc["customers_without_purchase"],
+        returns=doc.get("customers_returns_only", 0), zero=doc.get("customers_zero_amount_only", 0)), markup=False)
     for reason, n in list(q["rejected_reasons"].items())[:5]:
-        console.print(f"  rejected: {reason}: {n:,}")
+        console.print(f"  {t['rejected_rows']}: {reason}: {n:,}", markup=False)
+    for w in doc.get("warnings", []):
+        text = w.get("message_zh") if lang == "zh" and w.get("message_zh") else w["message"]
+        console.print(Text(f"{t['warning']}: ", style="yellow") + Text(f"[{w['code']}] {text}"))
     if out is not None:
-        console.print(f"Outputs in [bold]{out}[/bold]")
+        console.print(t["term_outputs"].format(out=out), markup=False)
 
 
-def print_validation(val: dict, console: Console) -> None:
-    """The verdict (from the null-reference test alone), stability and silhouette with their readings."""
-    console.print(f"[bold]Verdict:[/bold] {val['verdict']}")
+def _print_clusters(doc: dict, console: Console, t: dict, names) -> None:
+    clusters = doc.get("clusters")
+    if clusters and clusters.get("k"):
+        val = doc.get("validation") or {}
+        kind = t["clusters"] if val.get("distinct") else t["clusters_as_bands"]
+        choice = (clusters.get("k_choice_zh") if names.zh else None) or clusters.get("k_choice", "")
+        c = Table(title=f"{kind} (k={clusters['k']}, {choice})", title_justify="left")
+        stab = (val.get("stability") or {}).get("per_cluster")
+        for col, j in ((t["cluster"], "right"), (t["label"], "left"), (t["customers"], "right"),
+                       (t["mean_recency_days"], "right"), (t["mean_frequency"], "right"), (t["mean_monetary"], "right"),
+                       *(((t["jaccard"], "right"),) if stab else ())):
+            c.add_column(col, justify=j)
+        for p in clusters["profiles"]:
+            c.add_row(str(p["cluster"]), names.cluster(p), f"{p['customers']:,}", _num(p["mean_recency_days"]),
+                      _num(p["mean_frequency"], 1), _money(p["mean_monetary"]),
+                      *((f"{stab[p['cluster']]:.2f}",) if stab else ()))
+        console.print(c)
+    elif clusters:
+        console.print(Text(f"{t['clustering_skipped']}: ", style="yellow") + Text(str(clusters.get("skipped_reason"))))
+
+
+def print_validation(val: dict, console: Console, lang: str = "en") -> None:
+    """The verdict (from the null-reference test alone), stability and silhouette with their readings.
+    (Validation's notes are among the run's warnings and are printed with them.)"""
+    from .report.labels import ui
+
+    t = ui(lang)
+    zh = lang == "zh"
+    verdict = (val.get("verdict_zh") if zh else None) or val["verdict"]
+    console.print(Text(f"{t['verdict']}: ", style="bold") + Text(verdict))
     stab = val.get("stability")
     if stab:
-        console.print(f"Stability (bootstrap Jaccard, {stab['resamples']} resamples): mean {stab['mean']:.2f}; "
-                      f">= 0.75 stable, < 0.5 dissolved. {stab['note']}")
+        note = (stab.get("note_zh") if zh else None) or stab["note"]
+        console.print(t["term_stability"].format(resamples=stab["resamples"], mean=stab["mean"], note=note),
+                      markup=False)
     if val.get("silhouette") is not None:
-        console.print(f"Silhouette {val['silhouette']:.2f}: {val['silhouette_reading']} (Kaufman & Rousseeuw). "
-                      "ANOVA, Kruskal-Wallis and Tukey tables describe how the clusters differ; "
-                      "they are not evidence that groups exist.")
-    for w in val.get("warnings", []):
-        console.print(f"[yellow]warning:[/yellow] {w}")
+        reading = (val.get("silhouette_reading_zh") if zh else None) or val["silhouette_reading"]
+        console.print(t["term_silhouette"].format(value=val["silhouette"], reading=reading), markup=False)
 
 
 def print_inspect(raw, cleaned, cfg, console: Console) -> None:
@@ -147,23 +190,28 @@ def print_inspect(raw, cleaned, cfg, console: Console) -> None:
         console.print(r)
 
 
-def print_clv(doc: dict, console: Console) -> None:
+def print_clv(doc: dict, console: Console, lang: str = "en") -> None:
     """One or two lines on the CLV model: fitted parameters or why it was skipped."""
+    from .report.labels import ui
+
+    t = ui(lang)
     c = doc.get("clv")
     if not c:
         return
     if c.get("skipped_reason"):
-        console.print(f"[yellow]CLV skipped:[/yellow] {c['skipped_reason']}")
+        if not any(w["code"] == "clv_skipped" for w in doc.get("warnings", [])):  # else the warning says it
+            console.print(Text(f"{t['term_clv_skipped']}: ", style="yellow") + Text(c["skipped_reason"]))
         return
     bg = c["params"]["bgnbd"]
-    console.print(f"CLV ({' + '.join(c['models'])}, {c['customers_fitted']:,} customers, next {c['horizon_days']} days)")
-    ab = ("no dropout found (a/(a+b) ~ 0)" if c.get("no_dropout") else f"a={bg['a']:.3g} b={bg['b']:.3g}")
+    console.print(t["term_clv"].format(models=" + ".join(c["models"]), customers=c["customers_fitted"],
+                                       days=c["horizon_days"]), markup=False)
+    ab = (t["term_clv_no_dropout"] if c.get("no_dropout") else f"a={bg['a']:.3g} b={bg['b']:.3g}")
     line = f"  BG/NBD r={bg['r']:.3g} alpha={bg['alpha']:.3g} {ab}"
     gg = c["params"].get("gamma_gamma")
     if gg:
         line += f"; Gamma-Gamma p={gg['p']:.3g} q={gg['q']:.3g} v={gg['v']:.3g}"
     console.print(line)
-    console.print(f"[dim]churn_risk rule: {c['churn_rule']}[/dim]")
+    console.print(Text(f"{t['term_clv_churn_rule']}: {c['churn_rule']}", style="dim"))
 
 
 def print_backtest(doc: dict, console: Console) -> None:

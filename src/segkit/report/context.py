@@ -43,30 +43,45 @@ def build_context(result, doc: dict, *, top_n: int = TOP_N) -> dict:
     ctx = {
         "lang": lang,
         "t": t,
-        "meta": meta_section(doc, t, tiers),
+        "meta": meta_section(doc, t, tiers, names),
         "tiers": tiers,
         "mix": mix_section(doc, names, t),
         "rfm": rfm_section(doc, customers, names, t, cfg),
         "clusters": cluster_section(doc, names, t),
         "validation": validation_section(doc, names, t, lang),
         "migration": migration_section(doc, names, t, top_n),
-        "quality": quality_section(doc, result.notes, t),
+        "quality": quality_section(doc, result.notes, t, names),
         "top": top_lists(customers, names, t, top_n, getattr(result, "clv", None)),
         "clv": clv_section(doc, customers, getattr(result, "clv", None),
                            [(tier.name, names.tier(tier.name)) for tier in cfg.tiers], lang, top_n),
-        "customers_table": customer_columns(result.assignments),
+        "customers_table": customer_columns(result.assignments, t),
+        "warnings": warning_rows(doc, lang),
+        "actions": actions_section(doc, customers, cfg, names, t, lang),
+        "movers": movers_section(result, names, t, top_n),
+        "suggested_tiers": suggested_section(doc, names),
+        "sheets": {k.removeprefix("sheet_"): v for k, v in t.items() if k.startswith("sheet_")},
+        "currency": doc.get("currency"),
+        "category_values": category_values(cfg, customers, names) if lang == "zh" else {},
     }
     return to_jsonable(ctx)
 
 
 # --- overview ---------------------------------------------------------------------------------
 
-def meta_section(doc: dict, t: dict, tiers: dict) -> dict:
+def meta_section(doc: dict, t: dict, tiers: dict, names: Names) -> dict:
     """Header facts and the key figures shown on top of both reports."""
     inp, win = doc["input"], doc.get("windows", {})
+    cov = doc.get("coverage") or {}
+    covered = f"{cov['first_date']} – {cov['last_date']}" if cov.get("first_date") else t["not_available"]
+    kind = t["input_kind_customers"] if doc.get("input_kind") == "customers" else t["input_kind_orders"]
     facts = [
         (t["as_of"], doc["as_of"], "text"),
         (t["tier_window"], f"{win.get('tier_start', '')} – {win.get('tier_end', '')}", "text"),
+        (t["covered_range"], covered, "text"),
+        (t["full_windows"], cov.get("full_windows"), "int"),
+        (t["currency"], doc.get("currency") or t["currency_unknown"], "text"),
+        (t["input_kind"], kind, "text"),
+        (t["tier_scheme"], names.word("tier_scheme", (doc.get("tiering") or {}).get("scheme", "config")), "text"),
         (t["input"], inp.get("path", ""), "text"),
         (t["input_rows"], inp.get("rows"), "int"),
         (t["rejected_rows"], inp.get("rejected_rows"), "int"),
@@ -77,9 +92,11 @@ def meta_section(doc: dict, t: dict, tiers: dict) -> dict:
         (t["segkit_version"], doc.get("segkit_version", ""), "text"),
         (t["sha256"], inp.get("sha256", ""), "text"),
     ]
+    unit = f" ({doc['currency']})" if doc.get("currency") else ""
     kpis = [
         {"label": t["customers"], "value": doc["customers"], "kind": "int"},
-        {"label": t["total_annual_spend"], "value": doc.get("total_annual_spend"), "kind": "money"},
+        {"label": t["total_annual_spend"] + unit, "value": doc.get("total_annual_spend"), "kind": "money"},
+        {"label": t["covered_range"], "value": covered, "kind": "text"},
     ]
     if tiers["headline"]:
         kpis.append({"label": t["tiers_pareto"], "value": tiers["headline"], "kind": "text"})
@@ -89,6 +106,8 @@ def meta_section(doc: dict, t: dict, tiers: dict) -> dict:
         "input_name": inp.get("name", ""),
         "segkit_version": doc.get("segkit_version", ""),
         "facts": [{"label": a, "value": v, "kind": k} for a, v, k in facts],
+        "covered": covered,
+        "currency": doc.get("currency") or t["currency_unknown"],
         "kpis": kpis,
     }
 
@@ -101,6 +120,7 @@ def tier_section(doc: dict, customers: pl.DataFrame, names: Names, t: dict) -> d
     for r in doc["tiers"]:
         rows.append({
             "key": r["tier"], "name": names.tier(r["tier"]), "en": r["tier"], "zh": r.get("zh", r["tier"]),
+            "other": names.tier_other(r["tier"]),
             "min": r.get("min"), "customers": r["customers"],
             "share_of_customers": r["share_of_customers"],
             "cum_share_of_customers": r["cumulative_share_of_customers"],
@@ -266,6 +286,14 @@ def _significant(p: float | None, alpha: float) -> bool | None:
     return None if p is None else p < alpha
 
 
+def _validation_warnings(doc: dict, v: dict, lang: str) -> list[str]:
+    """Validation's notes; in Chinese, the low-expected-count notes come from summary.json's warnings."""
+    if lang != "zh":
+        return list(v.get("warnings", []))
+    low = [w["message_zh"] for w in doc.get("warnings", []) if w["code"] == "low_expected_counts" and w.get("message_zh")]
+    return low + [w for w in v.get("warnings", []) if "expected counts" not in str(w)]
+
+
 def validation_section(doc: dict, names: Names, t: dict, lang: str) -> dict:
     """The verdict and the null-reference test that decides it; stability; descriptive tables
     (ANOVA / Kruskal–Wallis, fit, Tukey HSD) labelled as such; chi-square of external attributes;
@@ -303,7 +331,7 @@ def validation_section(doc: dict, names: Names, t: dict, lang: str) -> dict:
             "null_test": null_test_facts(v, t), "stability": stability_rows(doc, names, t, zh),
             "descriptive_note": v.get("descriptive_note_zh" if zh else "descriptive_note", ""),
             "features": features, "fit": fit, "chi2": chi2, "tukey": tukey,
-            "cross_tables": cross_tables(v, names, t), "warnings": v.get("warnings", [])}
+            "cross_tables": cross_tables(v, names, t), "warnings": _validation_warnings(doc, v, lang)}
 
 
 def null_test_facts(v: dict, t: dict) -> list[dict]:
@@ -384,7 +412,7 @@ def migration_section(doc: dict, names: Names, t: dict, top_n: int) -> dict | No
 
 # --- data quality -----------------------------------------------------------------------------
 
-def quality_section(doc: dict, notes: list[str], t: dict) -> dict:
+def quality_section(doc: dict, notes: list[str], t: dict, names: Names) -> dict:
     """Row counts, rejected reasons, the column mapping and reading notes."""
     q = doc.get("data_quality", {})
     counts = [{"label": t[k], "value": q.get(k), "kind": "pct" if k == "rejected_share" else "int"}
@@ -393,7 +421,7 @@ def quality_section(doc: dict, notes: list[str], t: dict) -> dict:
     reasons = [{"reason": reason, "rows": n, "share": n / data_rows if data_rows else None}
                for reason, n in q.get("rejected_reasons", {}).items()]
     inp = doc.get("input", {})
-    mapping = [{"role": role, "header": header} for role, header in inp.get("columns", {}).items()]
+    mapping = [{"role": names.word("role", role), "header": header} for role, header in inp.get("columns", {}).items()]
     details = [{"label": t[key], "value": inp.get(key)} for key in ("format", "encoding", "sheet", "header_row")
                if inp.get(key) is not None]
     return {"counts": counts, "reasons": reasons, "mapping": mapping, "input": details, "notes": list(notes)}
@@ -445,11 +473,23 @@ def _kind(name: str, dtype: pl.DataType) -> str:
     return "text"
 
 
+HEADER_KEYS = {"cluster": "cluster", "persona": "persona", "lifecycle": "lifecycle", "churn_risk": "churn_risk",
+               "tier": "tier", "previous_tier": "previous_tier_col", "value_class": "value_class"}
+CATEGORY_COLUMNS = ("tier", "previous_tier", "rfm_segment", "persona", "lifecycle", "churn_risk", "tier_change")
+
+
+def _display_width(text: str) -> int:
+    import unicodedata
+
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
 WIDTHS = {"money": 16, "pct": 10, "code": 8, "date": 12, "float": 14, "int": 10}
 
 
-def customer_columns(assignments: pl.DataFrame) -> dict:
-    """Name, kind and column width of each assignments column, and the row count."""
+def customer_columns(assignments: pl.DataFrame, t: dict | None = None) -> dict:
+    """Name, header (in the report language), kind and column width of each assignments column."""
+    t = t or {}
     text = [c for c, d in assignments.schema.items() if _kind(c, d) == "text" and d == pl.String]
     # display width: (chars + UTF-8 bytes) / 2 counts ASCII once and CJK characters twice
     width = [((pl.col(c).str.len_chars() + pl.col(c).str.len_bytes()) // 2).max().alias(c) for c in text]
@@ -458,5 +498,77 @@ def customer_columns(assignments: pl.DataFrame) -> dict:
     for name, dtype in assignments.schema.items():
         kind = _kind(name, dtype)
         base = (lengths.get(name) or 0) + 2 if kind == "text" else WIDTHS[kind]
-        columns.append({"name": name, "kind": kind, "width": max(min(base, 48), len(name) + 3)})
+        header = t.get(HEADER_KEYS.get(name, name), name)
+        columns.append({"name": name, "header": header, "kind": kind,
+                        "width": max(min(base, 48), min(_display_width(header) + 3, 24), 8)})
     return {"columns": columns, "rows": assignments.height}
+
+
+# --- guidance: warnings, actions, movers, suggested tiers ----------------------------------------
+
+def warning_rows(doc: dict, lang: str) -> list[dict]:
+    return [{"code": w["code"], "message": (w.get("message_zh") or w["message"]) if lang == "zh" else w["message"]}
+            for w in doc.get("warnings", [])]
+
+
+def _group_stats(customers: pl.DataFrame, col: str) -> dict:
+    n = customers.height or 1
+    total = customers["annual_spend"].clip(lower_bound=0).sum() or 0.0
+    g = customers.group_by(col).agg(pl.len(), pl.col("annual_spend").clip(lower_bound=0).sum())
+    return {k: (c, c / n, (s / total) if total > 0 else None) for k, c, s in g.iter_rows() if k is not None}
+
+
+def actions_section(doc: dict, customers: pl.DataFrame, cfg, names: Names, t: dict, lang: str) -> dict:
+    """Recommended actions per tier (config order) and per persona, with each group's size and spend share."""
+    from ..config import ACTION_FIELDS
+
+    text = {(a.kind, a.name): (a.zh if lang == "zh" else a.en) for a in cfg.actions}
+    out = {"fields": [{"key": f, "label": t[f]} for f in ACTION_FIELDS]}
+    for kind, order, name in (("tier", [x.name for x in cfg.tiers], names.tier),
+                              ("persona", [x.name for x in cfg.personas], names.persona)):
+        stats = _group_stats(customers, kind)
+        rows = []
+        for code in order:
+            c, share, spend = stats.get(code, (0, 0.0, None))
+            fields = text.get((kind, code), {})
+            rows.append({"name": name(code), "customers": c, "share": share, "share_of_spend": spend,
+                         **{f: fields.get(f, "") for f in ACTION_FIELDS}})
+        out[kind] = rows
+    return out
+
+
+def movers_section(result, names: Names, t: dict, top_n: int) -> dict | None:
+    """Who moved up, down, was new or lost, by spend change (all in the workbook, top N in the HTML)."""
+    mig = result.migration
+    if mig is None or mig.movers is None:
+        return None
+    df = mig.movers
+    rows = df.to_dicts()
+    for r in rows:
+        r["movement"] = names.change(r["movement"])
+        r["previous_tier"] = names.tier(r.get("previous_tier"))
+        r["tier"] = names.tier(r.get("tier"))
+    shown = min(top_n, len(rows))
+    return {"rows": rows, "top": rows[:top_n], "has_name": "customer_name" in df.columns,
+            "more": t["movers_more"].format(shown=shown, total=len(rows)) if len(rows) > top_n else ""}
+
+
+def suggested_section(doc: dict, names: Names) -> list[dict]:
+    conc = (doc.get("tiering") or {}).get("concentration") or {}
+    return [{"name": names.zh and s.get("zh") or s["name"], "min": s.get("min")}
+            for s in conc.get("suggested_tiers", [])]
+
+
+def category_values(cfg, customers: pl.DataFrame, names: Names) -> dict[str, dict[str, str]]:
+    """code -> display name for the category columns of the Customers sheet (Chinese reports)."""
+    from .labels import CHANGE, CHURN, LIFECYCLE
+
+    tiers = {t.name: names.tier(t.name) for t in cfg.tiers}
+    segs = {code: names.segment(code) for code in [s.name for s in cfg.segments] + ["Others", "Lost"]}
+    return {
+        "tier": tiers, "previous_tier": tiers, "rfm_segment": segs,
+        "persona": {p.name: names.persona(p.name) for p in cfg.personas},
+        "lifecycle": {k: names.lifecycle(k) for k in LIFECYCLE},
+        "churn_risk": {k: names.churn(k) for k in CHURN},
+        "tier_change": {k: names.change(k) for k in CHANGE},
+    }

@@ -102,9 +102,11 @@ class SheetWriter:
         self.book = book
         self.name = name
         self.ws = book.add_worksheet(name)
+        page_setup(self.ws)
         self.fmt = formats
         self.row = 0
         self.widths: dict[int, int] = {}
+        self.print_header: int | None = None  # the main table's header row, repeated on every printed page
 
     def _measure(self, col: int, text: str) -> None:
         self.widths[col] = max(self.widths.get(col, 0), min(display_width(text) + 2, MAX_WIDTH))
@@ -165,10 +167,23 @@ class SheetWriter:
     def finish(self, min_width: int = 8) -> None:
         for col, width in self.widths.items():
             self.ws.set_column(col, col, max(width, min_width))
+        if self.print_header is not None:  # the title and the main table's header on every page
+            self.ws.repeat_rows(0, self.print_header)
 
     def ref(self, block: Block, col: int) -> list:
         """A chart range: one column of a table's data rows."""
         return [self.name, block.first, col, block.last, col]
+
+
+def page_setup(ws) -> None:
+    """Printable: A4 landscape, one page wide (as many pages tall as needed), sheet name and page
+    numbers in the footer, centred horizontally."""
+    ws.set_landscape()
+    ws.set_paper(9)
+    ws.fit_to_pages(1, 0)
+    ws.set_margins(left=0.4, right=0.4, top=0.5, bottom=0.6)
+    ws.center_horizontally()
+    ws.set_footer("&L&A&RPage &P / &N")
 
 
 # --- the workbook ------------------------------------------------------------------------------
@@ -178,12 +193,14 @@ def write_xlsx(ctx: dict, customers: pl.DataFrame, path: Path) -> None:
     book = xlsxwriter.Workbook(str(path), OPTIONS)
     book.set_properties({"title": ctx["meta"]["title"], "comments": f"segkit {ctx['meta']['segkit_version']}"})
     formats = Formats(book)
-    for sheet in (summary_sheet, tiers_sheet, rfm_sheet, clusters_sheet, validation_sheet):
+    for sheet in (summary_sheet, actions_sheet, tiers_sheet, rfm_sheet, clusters_sheet, validation_sheet):
         sheet(book, formats, ctx)
     if ctx.get("clv"):
         clv_sheet(book, formats, ctx)
     if ctx.get("migration"):
         migration_sheet(book, formats, ctx)
+    if ctx.get("movers"):
+        movers_sheet(book, formats, ctx)
     quality_sheet(book, formats, ctx)
     customers_sheets(book, formats, ctx, customers)
     try:
@@ -195,14 +212,20 @@ def write_xlsx(ctx: dict, customers: pl.DataFrame, path: Path) -> None:
 
 def _tier_rows(ctx: dict, detailed: bool) -> tuple[list[str], list[str], list[list]]:
     t = ctx["t"]
-    headers = [t["tier"], t["tier_zh"], t["lower_bound"], t["customers"], t["share_of_customers"],
-               t["cum_share_of_customers"], t["annual_spend"], t["share_of_spend"], t["cum_share_of_spend"]]
+    unit = f" ({ctx['currency']})" if ctx.get("currency") else ""
+    other = t["tier_en"] if ctx["lang"] == "zh" else t["tier_zh"]
+    headers = [t["tier"], other, t["lower_bound"] + unit, t["customers"], t["share_of_customers"],
+               t["cum_share_of_customers"], t["annual_spend"] + unit, t["share_of_spend"], t["cum_share_of_spend"]]
     kinds = ["text", "text", "money", "int", "pct", "pct", "money", "pct", "pct"]
-    rows = [[r["name"], r["zh"], r["min"], r["customers"], r["share_of_customers"], r["cum_share_of_customers"],
+    rows = [[r["name"], r["other"], r["min"], r["customers"], r["share_of_customers"], r["cum_share_of_customers"],
              r["annual_spend"], r["share_of_spend"], r["cum_share_of_spend"]] for r in ctx["tiers"]["rows"]]
     total = ctx["tiers"]["total"]
     rows.append([t["total"], None, None, total["customers"], total["share_of_customers"], None,
                  total["annual_spend"], total["share_of_spend"], None])
+    if not any(r["other"] for r in ctx["tiers"]["rows"]):  # one name per tier: no second name column
+        headers.pop(1)
+        kinds.pop(1)
+        rows = [row[:1] + row[2:] for row in rows]
     if detailed:
         headers.append(t["avg_spend"])
         kinds.append("money")
@@ -211,20 +234,38 @@ def _tier_rows(ctx: dict, detailed: bool) -> tuple[list[str], list[str], list[li
     return headers, kinds, rows
 
 
+CHART_ROWS = 20  # rows left free for a chart placed under a table (480 px at the default row height)
+
+
 def summary_sheet(book, fmt: Formats, ctx: dict) -> None:
-    """As-of, input, customers and spend; the tier Pareto table and chart; data quality; verdict."""
+    """As-of, coverage, currency; warnings; the tier Pareto table with its chart under it; customer
+    mix; data quality; verdict. Everything sits in the first columns, on screen."""
     t = ctx["t"]
-    s = SheetWriter(book, "Summary", fmt)
+    s = SheetWriter(book, ctx["sheets"]["summary"], fmt)
     s.title(ctx["meta"]["title"])
     s.skip()
     s.facts(ctx["meta"]["facts"])
     s.skip()
+    if ctx["warnings"]:
+        s.heading(t["warnings"])
+        for w in ctx["warnings"]:
+            s.note(f"[{w['code']}] {w['message']}")
+        s.skip()
     s.heading(t["tiers_pareto"])
     s.note(ctx["tiers"]["headline"])
     headers, kinds, rows = _tier_rows(ctx, detailed=False)
     block = s.table(headers, kinds, rows, bold_last=True)
     tiers = Block(block.header, block.first, block.last - 1, 0, block.last_col)  # without the total row
     s.skip()
+    spend_col, cum_col = len(headers) - 3, len(headers) - 1
+    s.ws.insert_chart(s.row, 0, pareto_chart(book, s, tiers, t, spend_col, cum_col),
+                      {"x_scale": 1.5, "y_scale": 1.3, "object_position": 3})
+    s.skip(CHART_ROWS)
+    if ctx["suggested_tiers"]:
+        s.heading(t["suggested_tiers"])
+        s.table([t["tier"], t["min_annual_spend"]], ["text", "money"],
+                [[r["name"], r["min"]] for r in ctx["suggested_tiers"]])
+        s.skip()
     s.heading(t["customer_mix"])
     for group in ctx["mix"]:
         s.table([group["title"], t["customers"], t["share"]], ["text", "int", "pct"],
@@ -235,19 +276,18 @@ def summary_sheet(book, fmt: Formats, ctx: dict) -> None:
     s.skip()
     s.heading(t["validation"])
     s.note(ctx["validation"]["verdict"])
-    s.ws.insert_chart(2, 10, pareto_chart(book, s, tiers, t), {"x_scale": 1.4, "y_scale": 1.3})
     s.finish()
     s.ws.set_column(0, 0, 34)
     s.ws.activate()
 
 
-def pareto_chart(book, s: SheetWriter, tiers: Block, t: dict):
+def pareto_chart(book, s: SheetWriter, tiers: Block, t: dict, spend_col: int = 6, cum_col: int = 8):
     """Columns of annual spend per tier with the cumulative share of spend on a second axis."""
     bars = book.add_chart({"type": "column"})
-    bars.add_series({"name": t["annual_spend"], "categories": s.ref(tiers, 0), "values": s.ref(tiers, 6),
+    bars.add_series({"name": t["annual_spend"], "categories": s.ref(tiers, 0), "values": s.ref(tiers, spend_col),
                      "fill": {"color": SERIES_COLOURS[0]}, "gap": 60})
     line = book.add_chart({"type": "line"})
-    line.add_series({"name": t["cum_share_of_spend"], "categories": s.ref(tiers, 0), "values": s.ref(tiers, 8),
+    line.add_series({"name": t["cum_share_of_spend"], "categories": s.ref(tiers, 0), "values": s.ref(tiers, cum_col),
                      "y2_axis": True, "line": {"color": SERIES_COLOURS[1], "width": 2.25},
                      "marker": {"type": "circle", "size": 6, "fill": {"color": SERIES_COLOURS[1]},
                                 "border": {"color": SERIES_COLOURS[1]}},
@@ -263,11 +303,12 @@ def pareto_chart(book, s: SheetWriter, tiers: Block, t: dict):
 def tiers_sheet(book, fmt: Formats, ctx: dict) -> None:
     """Tier table with bounds and averages; tier × churn risk and tier × lifecycle; stacked chart."""
     t, tiers = ctx["t"], ctx["tiers"]
-    s = SheetWriter(book, "Tiers", fmt)
+    s = SheetWriter(book, ctx["sheets"]["tiers"], fmt)
     s.title(t["tiers"])
     headers, kinds, rows = _tier_rows(ctx, detailed=True)
     block = s.table(headers, kinds, rows, bold_last=True)
     s.ws.freeze_panes(block.header + 1, 1)
+    s.print_header = block.header
     s.ws.autofilter(block.header, 0, block.last - 1, block.last_col)
     s.skip()
     s.heading(t["tier_by_churn"])
@@ -304,13 +345,14 @@ def _heat(s: SheetWriter, heat: dict, values: list[list], kind: str) -> Block:
 def rfm_sheet(book, fmt: Formats, ctx: dict) -> None:
     """Segment table and size chart, R×F heat tables (colour scale), score cut points."""
     t, rfm = ctx["t"], ctx["rfm"]
-    s = SheetWriter(book, "RFM", fmt)
+    s = SheetWriter(book, ctx["sheets"]["rfm"], fmt)
     s.title(t["rfm"])
     rows = [[g["name"], g["zh"], g["r"], g["f"], g["m"], g["customers"], g["share"], g["monetary"]]
             for g in rfm["segments"]]
     block = s.table([t["segment"], t["segment_zh"], t["r_range"], t["f_range"], t["m_range"], t["customers"],
                      t["share"], t["net_amount"]], ["text"] * 5 + ["int", "pct", "money"], rows)
     s.ws.freeze_panes(block.header + 1, 1)
+    s.print_header = block.header
     s.ws.autofilter(block.header, 0, block.last, block.last_col)
     s.skip()
     s.heading(t["heat_title"])
@@ -344,7 +386,7 @@ def rfm_sheet(book, fmt: Formats, ctx: dict) -> None:
 def clusters_sheet(book, fmt: Formats, ctx: dict) -> None:
     """Cluster profiles in original units, centres (z-scores) with their chart, silhouette by k."""
     t, cl = ctx["t"], ctx["clusters"]
-    s = SheetWriter(book, "Clusters", fmt)
+    s = SheetWriter(book, ctx["sheets"]["clusters"], fmt)
     s.title(t["clusters"])
     if not cl["available"]:
         s.note(f"{t['clusters_skipped']}: {cl['reason']}")
@@ -358,6 +400,7 @@ def clusters_sheet(book, fmt: Formats, ctx: dict) -> None:
              "text", "text", "text"]
     block = s.table([t[k] for k in keys], kinds, [[p[k] for k in keys] for p in cl["profiles"]])
     s.ws.freeze_panes(block.header + 1, 2)
+    s.print_header = block.header
     s.ws.autofilter(block.header, 0, block.last, block.last_col)
     s.skip()
     s.heading(t["centroids"])
@@ -390,7 +433,7 @@ def validation_sheet(book, fmt: Formats, ctx: dict) -> None:
     """Verdict and the null-reference test behind it; stability; chi-square of attributes that did
     not build the clusters; then the descriptive tables, labelled as not evidence of groups."""
     t, v = ctx["t"], ctx["validation"]
-    s = SheetWriter(book, "Validation", fmt)
+    s = SheetWriter(book, ctx["sheets"]["validation"], fmt)
     s.title(t["validation"])
     s.note(v["verdict"])
     if not v["available"]:
@@ -461,7 +504,7 @@ def clv_sheet(book, fmt: Formats, ctx: dict) -> None:
     """CLV: model facts and parameters, p(alive) distribution, value at risk by tier, backtest, lost."""
     c = ctx["clv"]
     L = c["L"]
-    s = SheetWriter(book, "CLV", fmt)
+    s = SheetWriter(book, ctx.get("sheets", {}).get("clv", "CLV"), fmt)
     s.title(L["clv"])
     if not c["fitted"]:
         s.note(f"{L['skipped']}: {c['skipped_reason']}")
@@ -509,7 +552,7 @@ def clv_sheet(book, fmt: Formats, ctx: dict) -> None:
 def migration_sheet(book, fmt: Formats, ctx: dict) -> None:
     """Tier changes, the previous × current matrix (counts, spend) and every lost customer."""
     t, m = ctx["t"], ctx["migration"]
-    s = SheetWriter(book, "Migration", fmt)
+    s = SheetWriter(book, ctx["sheets"]["migration"], fmt)
     s.title(t["migration"])
     s.facts([{"label": t["previous"], "value": m["previous"]}])
     s.note(m["unknown_tiers"])
@@ -534,14 +577,56 @@ def migration_sheet(book, fmt: Formats, ctx: dict) -> None:
     s.finish()
 
 
+def actions_sheet(book, fmt: Formats, ctx: dict) -> None:
+    """Recommended actions per tier and per persona, next to each group's size and share of spend."""
+    t, a = ctx["t"], ctx["actions"]
+    s = SheetWriter(book, ctx["sheets"]["actions"], fmt)
+    s.title(t["actions"])
+    fields = a["fields"]
+    headers = [t["group"], t["customers"], t["share_of_customers"], t["share_of_spend"], *[f["label"] for f in fields]]
+    kinds = ["text", "int", "pct", "pct", *["text"] * len(fields)]
+    for key, title in (("tier", t["actions_by_tier"]), ("persona", t["actions_by_persona"])):
+        s.heading(title)
+        block = s.table(headers, kinds, [[r["name"], r["customers"], r["share"], r["share_of_spend"],
+                                          *[r[f["key"]] for f in fields]] for r in a[key]])
+        if key == "tier":
+            s.print_header = block.header
+            s.ws.freeze_panes(block.header + 1, 1)
+        s.skip()
+    wrap = book.add_format({"text_wrap": True, "valign": "top"})
+    s.finish()
+    s.ws.set_column(4, 3 + len(fields), 30, wrap)
+
+
+def movers_sheet(book, fmt: Formats, ctx: dict) -> None:
+    """Every customer who moved up, down, was new or lost, with spend then and now, by spend change."""
+    t, m = ctx["t"], ctx["movers"]
+    s = SheetWriter(book, ctx["sheets"]["movers"], fmt)
+    s.title(t["movers"])
+    s.note(t["movers_note"])
+    keys = ["customer_id", *(["customer_name"] if m["has_name"] else []), "movement", "previous_tier", "tier",
+            "previous_annual_spend", "annual_spend", "spend_change"]
+    labels = {"movement": t["movement"], "previous_tier": t["previous_tier"], "tier": t["tier"],
+              "previous_annual_spend": t["spend_then"], "annual_spend": t["spend_now"],
+              "spend_change": t["spend_change"]}
+    kinds = {"previous_annual_spend": "money", "annual_spend": "money", "spend_change": "money"}
+    block = s.table([labels.get(k, t.get(k, k)) for k in keys], [kinds.get(k, "text") for k in keys],
+                    [[r.get(k) for k in keys] for r in m["rows"]])
+    s.print_header = block.header
+    s.ws.freeze_panes(block.header + 1, 1)
+    s.ws.autofilter(block.header, 0, block.last, block.last_col)
+    s.finish()
+
+
 def quality_sheet(book, fmt: Formats, ctx: dict) -> None:
     """Row counts, rejected reasons and counts, column mapping, reading notes."""
     t, q = ctx["t"], ctx["quality"]
-    s = SheetWriter(book, "Data quality", fmt)
+    s = SheetWriter(book, ctx["sheets"]["quality"], fmt)
     s.title(t["data_quality"])
     block = s.table([t["measure"], t["value"]], ["text", "int"],
                     [[c["label"], c["value"]] for c in q["counts"] if c["kind"] != "pct"])
     s.ws.freeze_panes(block.header + 1, 0)
+    s.print_header = block.header
     share = next((c for c in q["counts"] if c["kind"] == "pct"), None)
     if share:
         s.facts([share])
@@ -584,22 +669,32 @@ def excel_values(df: pl.DataFrame) -> pl.DataFrame:
     return df.with_columns(exprs) if exprs else df
 
 
+def translate(df: pl.DataFrame, mapping: dict[str, dict[str, str]]) -> pl.DataFrame:
+    """Category codes (tier, segment, lifecycle, ...) in the report language."""
+    exprs = [pl.col(c).replace(m) for c, m in mapping.items() if c in df.columns and m]
+    return df.with_columns(exprs) if exprs else df
+
+
 def customers_sheets(book, fmt: Formats, ctx: dict, customers: pl.DataFrame) -> None:
     """Every assignments row; past Excel's row limit the rest continue on 'Customers 2', ..."""
     per_sheet = EXCEL_MAX_ROWS - 1
-    values = excel_values(customers)
+    values = excel_values(translate(customers, ctx.get("category_values") or {}))
     parts = max(1, -(-values.height // per_sheet))
     for part in range(parts):
-        name = "Customers" if part == 0 else f"Customers {part + 1}"
+        base = ctx.get("sheets", {}).get("customers", "Customers")
+        name = base if part == 0 else f"{base} {part + 1}"
         _customer_sheet(book, fmt, ctx["customers_table"]["columns"], name,
                         values.slice(part * per_sheet, per_sheet))
 
 
 def _customer_sheet(book, fmt: Formats, columns: list[dict], name: str, df: pl.DataFrame) -> None:
     ws = book.add_worksheet(name)
+    page_setup(ws)
+    ws.repeat_rows(0)
+    ws.repeat_columns(0)
     for c, col in enumerate(columns):
         ws.set_column(c, c, col["width"], None if col["kind"] == "text" else fmt.get(col["kind"]))
-        ws.write_string(0, c, col["name"], fmt.header)
+        ws.write_string(0, c, col.get("header", col["name"]), fmt.header)
     ws.freeze_panes(1, 2 if len(columns) > 1 else 0)
     ws.autofilter(0, 0, max(df.height, 1), len(columns) - 1)
     # the column formats apply to every cell written without one; text never becomes a formula
