@@ -18,7 +18,7 @@ import typer
 from rich.console import Console
 
 from . import __version__
-from .errors import ConfigError, SegkitError, UsageError
+from .errors import ConfigError, IOFailure, SegkitError, UsageError
 
 app = typer.Typer(
     add_completion=False,
@@ -65,14 +65,20 @@ def _parse_map(items: list[str] | None) -> dict[str, str] | None:
     return out
 
 
+OVERRIDE_KEYS = {
+    "as_of": "analysis.as_of", "year": "analysis.year", "encoding": "input.encoding",
+    "sheet": "input.sheet", "max_bad_rows": "input.max_bad_rows", "amount_unit": "input.amount_unit",
+    "date_format": "input.date_format", "k": "clustering.k", "seed": "clustering.random_state",
+    "lang": "output.lang", "reports": "output.reports", "output": "output.dir",
+    "tiers": "tiering.scheme", "input_kind": "input.kind", "currency": "output.currency",
+    "max_unpacked_mb": "input.max_unpacked_mb",
+}
+FLAGS = {key: "--" + name.replace("_", "-") for name, key in OVERRIDE_KEYS.items()} | {
+    "clustering.random_state": "--seed", "output.reports": "--report", "output.dir": "--output"}
+
+
 def _overrides(**values) -> dict:
-    keys = {
-        "as_of": "analysis.as_of", "year": "analysis.year", "encoding": "input.encoding",
-        "sheet": "input.sheet", "max_bad_rows": "input.max_bad_rows", "amount_unit": "input.amount_unit",
-        "date_format": "input.date_format", "k": "clustering.k", "seed": "clustering.random_state",
-        "lang": "output.lang", "reports": "output.reports", "output": "output.dir",
-        "tiers": "tiering.scheme", "input_kind": "input.kind", "currency": "output.currency",
-    }
+    keys = OVERRIDE_KEYS
     out = {}
     for name, value in values.items():
         if value is None:
@@ -105,12 +111,34 @@ def _load_config(path: Path | None, **values):
             dt.date.fromisoformat(values["as_of"])
         except ValueError:
             raise UsageError(f"--as-of {values['as_of']}: write the date as YYYY-MM-DD") from None
-    return config.load(path, _overrides(columns=cols, **values))
+    overrides = _overrides(columns=cols, **values)
+    try:
+        return config.load(path, overrides)
+    except ConfigError as exc:
+        key = getattr(exc, "key", None)
+        if key in overrides:  # a bad command-line value is a usage error (exit 2), not a config error
+            detail = str(exc).removeprefix("command line: ").removeprefix("config: ")
+            value = overrides[key]
+            shown = ",".join(map(str, value)) if isinstance(value, list) else value
+            raise UsageError(f"{FLAGS.get(key, key)} {shown}: {detail}") from None
+        raise
+
+
+def _eprint(text: str) -> None:
+    """One message on stderr, control characters from the input made visible; silent when stderr is gone."""
+    from .safetext import plain
+
+    try:
+        print(plain(text, keep_newlines=True), file=sys.stderr, flush=True)
+    except (OSError, ValueError):
+        pass
 
 
 @contextmanager
 def handle_errors(debug: bool):
     """Turn library exceptions into one message on stderr and the exit code of SPEC §7."""
+    from .output import Terminated
+
     try:
         yield
     except typer.Exit:
@@ -118,33 +146,67 @@ def handle_errors(debug: bool):
     except SegkitError as exc:
         if debug:
             traceback.print_exc()
-        print(f"segkit: error: {exc}", file=sys.stderr)
+        _eprint(f"segkit: error: {exc}")
         raise typer.Exit(exc.exit_code) from None
     except BrokenPipeError:
         _quiet_broken_pipe()
     except KeyboardInterrupt:
-        print("segkit: interrupted", file=sys.stderr)
+        _eprint("segkit: interrupted; no output was replaced")
         raise typer.Exit(130) from None
+    except Terminated as exc:
+        _eprint("segkit: terminated; no output was replaced")
+        raise typer.Exit(exc.exit_code) from None
     except MemoryError:
-        print("segkit: error: out of memory; try a Parquet input or a machine with more memory", file=sys.stderr)
-        raise typer.Exit(1) from None
+        _eprint("segkit: error: out of memory; convert the input to Parquet, use --engine spark, "
+                "or run on a machine with more memory")
+        raise typer.Exit(IOFailure.exit_code) from None
+    except OSError as exc:  # stdout/stderr full or gone, a disk error while reading
+        if debug:
+            traceback.print_exc()
+        _eprint(f"segkit: error: I/O error: {exc.strerror or exc}; check free space and the output stream")
+        _detach_stdout()
+        raise typer.Exit(IOFailure.exit_code) from None
     except Exception as exc:  # an internal error: say so, keep the traceback for --debug
         if debug:
             traceback.print_exc()
         else:
-            print(f"segkit: internal error: {type(exc).__name__}: {exc}\n"
-                  "Run again with --debug to see the traceback, and report it.", file=sys.stderr)
+            _eprint(f"segkit: internal error: {type(exc).__name__}: {exc}\n"
+                    "Run again with --debug to see the traceback, and report it.")
         raise typer.Exit(1) from None
+
+
+def _detach_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 def _quiet_broken_pipe() -> None:
     """The downstream command closed the pipe (e.g. `| head`): stop quietly."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    except OSError:
-        pass
+    _detach_stdout()
     raise typer.Exit(0)
+
+
+CLOSED_STREAMS: set[str] = set()
+
+
+def _reopen_closed_streams() -> None:
+    """A stream closed by the caller (`2>&-`, `<&-`) becomes /dev/null; remember which, so that
+    `-` as input or output can be refused with a message instead of failing later."""
+    for name, mode in (("stdin", "r"), ("stdout", "w"), ("stderr", "w")):
+        if getattr(sys, name) is None:
+            CLOSED_STREAMS.add(name)
+            setattr(sys, name, open(os.devnull, mode, encoding="utf-8"))
+
+
+def _check_streams(input: str, output: str | None) -> None:
+    if input == "-" and "stdin" in CLOSED_STREAMS:
+        raise UsageError("input is - but stdin is closed; pipe a file in (segkit segment - < orders.csv) or name the file")
+    if output == "-" and "stdout" in CLOSED_STREAMS:
+        raise IOFailure("-o - but stdout is closed; redirect it to a file or give an output folder with -o")
 
 
 class _Progress:
@@ -214,6 +276,7 @@ def segment(
     from .commands import segment_command
 
     with handle_errors(debug):
+        _check_streams(input, output)
         reports = None
         if report is not None:
             reports = [r.strip() for r in report.split(",") if r.strip()]
@@ -254,6 +317,7 @@ def inspect(
     from .commands import inspect_command
 
     with handle_errors(debug):
+        _check_streams(input, None)
         cfg = _load_config(config_path, columns=mapping, sheet=sheet, encoding=encoding,
                            amount_unit=amount_unit, date_format=date_format)
         from .terminal import make_console
@@ -356,4 +420,8 @@ def _main(
 
 
 def main() -> None:
+    _reopen_closed_streams()
+    from .output import install_signal_cleanup
+
+    install_signal_cleanup()
     app(prog_name="segkit")

@@ -6,6 +6,8 @@ Kept apart from ``cli.py`` so the commands can be called (and tested) without Ty
 from __future__ import annotations
 
 import datetime as dt
+import os
+import string
 import sys
 import tomllib
 from pathlib import Path
@@ -15,18 +17,56 @@ from rich.console import Console
 
 from . import pipeline
 from .config import Config
-from .errors import UsageError
+from .errors import IOFailure, UsageError
 from .output import ROW_FORMATS, StagedDir, json_bytes, rows_bytes
+from .safetext import plain
+
+
+TEMPLATE_FIELDS = ("as_of", "date")
+SET_FILES = ("assignments.csv", "movers.csv", "rejected_rows.csv", "report.xlsx", "report.html", "summary.json")
 
 
 def output_dir(template: str, as_of: dt.date, today: dt.date | None = None) -> Path:
-    """Fill the {as_of} and {date} placeholders of -o."""
+    """Fill the {as_of} and {date} placeholders of -o; any other field or format spec is refused."""
     today = today or dt.date.today()
+    known = ", ".join("{" + f + "}" for f in TEMPLATE_FIELDS)
     try:
-        return Path(template.format(as_of=as_of.isoformat(), date=today.isoformat()))
-    except (KeyError, IndexError, ValueError):
-        msg = f"-o {template}: only the placeholders {{as_of}} and {{date}} are known; remove the others"
-        raise UsageError(msg) from None
+        fields = list(string.Formatter().parse(template))
+    except ValueError:
+        raise UsageError(f"-o {plain(template)}: unbalanced braces; the placeholders are {known}") from None
+    for _, name, spec, conversion in fields:
+        if name is not None and (name not in TEMPLATE_FIELDS or spec or conversion):
+            msg = f"-o {plain(template)}: only the placeholders {known} are allowed (no other fields, no format specs)"
+            raise UsageError(msg)
+    return Path(template.format(as_of=as_of.isoformat(), date=today.isoformat()))
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def check_collisions(input_path: str, out: Path | None, summary_json: str | None, previous: Path | None) -> None:
+    """Refuse (exit 2) an output that would overwrite the input, --previous or another output."""
+    given = {"the input": Path(input_path)} if input_path != "-" else {}
+    if previous is not None:
+        given["--previous"] = previous
+    outputs = {f"-o {out}": out / name for name in SET_FILES} if out is not None else {}
+    if summary_json and summary_json != "-":
+        target = Path(summary_json)
+        for what, path in outputs.items():
+            if _same_file(target, path):
+                raise UsageError(f"--summary-json {plain(summary_json)} is {path.name} of {what}; give another path")
+        outputs["--summary-json"] = target
+    for flag, path in outputs.items():
+        for what, src in given.items():
+            if _same_file(path, src):
+                msg = f"{flag} would overwrite {what} ({plain(src)}); write the outputs somewhere else"
+                raise UsageError(msg)
 
 
 def segment_command(
@@ -46,35 +86,69 @@ def segment_command(
 ) -> pipeline.Segmentation:
     stdout = stdout if stdout is not None else sys.stdout.buffer
     if fmt not in ROW_FORMATS:
-        raise UsageError(f"--format {fmt}: choose one of {', '.join(ROW_FORMATS)}")
+        raise UsageError(f"--format {plain(fmt)}: choose one of {', '.join(ROW_FORMATS)}")
     if to_stdout and summary_json == "-":
         raise UsageError("--summary-json - and -o - both want stdout; write the summary to a file instead")
     if backtest_days is not None and backtest_days < 1:
         raise UsageError(f"--backtest {backtest_days}: give the holdout length in days, 1 or more")
+    check_collisions(input_path, None, summary_json, None)
+    if not to_stdout:
+        output_dir(cfg.output_dir, dt.date.today())  # a bad template fails before the work
     result = pipeline.run(input_path, cfg, progress=progress, stdin=stdin, backtest_days=backtest_days)
     out = None if to_stdout else output_dir(cfg.output_dir, result.table.windows.as_of)
+    prev_path = None
     if previous:
-        from .migration import add_migration, find_previous
+        from .migration import find_previous
 
         prev_path = find_previous(previous, cfg.output_dir, result.table.windows.as_of, out)
+    check_collisions(input_path, out, summary_json, prev_path if previous != "auto" else None)
+    if previous:
+        from .migration import add_migration
+
         if progress:
             progress("migration")
         add_migration(result, prev_path)
     doc = pipeline.summary(result)
-    doc_bytes = json_bytes(doc)
-    assignments = result.assignments
     if to_stdout:
-        if fmt == "table":
-            from .terminal import make_console
+        _write_stdout(result.assignments, fmt, stdout)
+        doc["outputs"] = {}
+        if summary_json:
+            with StagedDir(Path(summary_json).parent) as staged:
+                staged.write_elsewhere(Path(summary_json), json_bytes(doc))
+                staged.commit()
+    else:
+        doc = _write_set(result, doc, out, cfg, summary_json, progress)
+    if summary_json == "-":
+        stdout.write(json_bytes(doc))
+        stdout.flush()
+    if progress is not None and hasattr(progress, "stop"):
+        progress.stop()
+    if not quiet:
+        from .terminal import make_console, print_summary
 
-            _print_table(assignments, make_console(stderr=False))
-        else:
+        print_summary(doc, result, console or make_console(), out)
+    return result
+
+
+def _write_stdout(assignments: pl.DataFrame, fmt: str, stdout) -> None:
+    if fmt == "table":
+        from .terminal import make_console
+
+        _print_table(assignments, make_console(stderr=False))
+    else:
+        try:
             stdout.write(rows_bytes(assignments, fmt))
             stdout.flush()
-    else:
-        staged = StagedDir(out)
-        staged.write_bytes("assignments.csv", rows_bytes(assignments, "csv"))
-        staged.write_bytes("summary.json", doc_bytes)
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise IOFailure(f"cannot write the assignments to stdout: {exc.strerror}") from None
+
+
+def _write_set(result, doc: dict, out: Path, cfg: Config, summary_json: str | None, progress) -> dict:
+    """Stage every output, then summary.json (with each output's sha256), then rename them all."""
+    with StagedDir(out) as staged:
+        staged.write_bytes("assignments.csv", rows_bytes(result.assignments, "csv"))
         if result.migration is not None and result.migration.movers is not None:
             staged.write_bytes("movers.csv", rows_bytes(result.migration.movers, "csv"))
         else:
@@ -92,23 +166,13 @@ def segment_command(
         for name in ("report.xlsx", "report.html"):
             if name.split(".")[1] not in cfg.reports:
                 staged.remove_on_commit(name)
+        doc = {**doc, "outputs": staged.hashes()}
+        data = json_bytes(doc)
+        staged.write_bytes("summary.json", data)
+        if summary_json and summary_json != "-":
+            staged.write_elsewhere(Path(summary_json), data)
         staged.commit()
-    if summary_json:
-        if summary_json == "-":
-            stdout.write(doc_bytes)
-            stdout.flush()
-        else:
-            target = Path(summary_json)
-            staged = StagedDir(target.parent)
-            staged.write_bytes(target.name, doc_bytes)
-            staged.commit()
-    if progress is not None and hasattr(progress, "stop"):
-        progress.stop()
-    if not quiet:
-        from .terminal import make_console, print_summary
-
-        print_summary(doc, result, console or make_console(), out)
-    return result
+    return doc
 
 
 TABLE_COLUMNS = ("customer_id", "customer_name", "tier", "annual_spend", "yoy_growth", "rfm_score",
@@ -127,12 +191,14 @@ def _print_table(df: pl.DataFrame, console: Console) -> None:
         pl.col("annual_spend").map_elements(lambda x: f"{x:,.2f}", return_dtype=pl.String),
         ((pl.col("yoy_growth") * 100).round(1).cast(pl.String) + "%"),
     )
+    from rich.text import Text
+
     table = Table(show_lines=False)
     right = {"annual_spend", "yoy_growth", "cluster"}
     for c in df.columns:
         table.add_column(c, no_wrap=True, overflow="ellipsis", justify="right" if c in right else "left")
-    for row in df.iter_rows():
-        table.add_row(*["" if v is None else str(v) for v in row])
+    for row in df.iter_rows():  # Text cells: input values are shown, never read as markup
+        table.add_row(*[Text(plain(v)) for v in row])
     console.print(table)
 
 

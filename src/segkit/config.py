@@ -135,16 +135,23 @@ class Config:
 
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
+        data = path.read_bytes()
     except FileNotFoundError:
         msg = f"config file {path} not found; check the path given to --config or {ENV_VAR}"
         raise ConfigError(msg) from None
-    except tomllib.TOMLDecodeError as exc:
-        msg = f"{path}: not valid TOML ({exc}); fix the line named, or start from `segkit config init`"
-        raise ConfigError(msg) from None
     except OSError as exc:
         msg = f"cannot read config file {path}: {exc.strerror}"
+        raise ConfigError(msg) from None
+    try:
+        text = data.decode("utf-8-sig")  # a BOM (Notepad's "UTF-8") is allowed
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        msg = f"{path}: line {line} is not UTF-8 text (is it a TOML file?); save it as UTF-8 or start from `segkit config init`"
+        raise ConfigError(msg) from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        msg = f"{path}: not valid TOML ({exc}); fix the line named, or start from `segkit config init`"
         raise ConfigError(msg) from None
 
 
@@ -194,7 +201,7 @@ def _merge(base: dict, over: dict, origin: str, sources: dict, prefix: str = "")
         if not _type_ok(dotted, default, value):
             msg = (f"{origin}: '{dotted}' must be {_type_name(default)}, got {value!r}; "
                    f"the default is {default!r}")
-            raise ConfigError(msg)
+            raise bad_value(dotted, msg)
         out[key] = value
         sources[dotted] = origin
     return out
@@ -404,36 +411,90 @@ def _thresholds(name: str, value: list) -> tuple[float, ...]:
 
 def parse_date(text: str, what: str) -> dt.date:
     try:
-        return dt.date.fromisoformat(text)
+        date = dt.date.fromisoformat(text)
     except ValueError:
         msg = f"{what} must be a date as YYYY-MM-DD, got {text!r}"
-        raise ConfigError(msg) from None
+        raise bad_value("analysis.as_of", msg) from None
+    if not FIRST_YEAR <= date.year <= LAST_YEAR:
+        raise bad_value("analysis.as_of", f"{what} must be a date in {FIRST_YEAR}..{LAST_YEAR}, got {text}")
+    return date
+
+
+# (dotted key, low, high): whole-number and numeric settings must lie in these bounds
+BOUNDS: tuple[tuple[str, float, float], ...] = (
+    ("input.max_bad_rows", 0, 1),
+    ("analysis.year", 0, 2200),
+    ("analysis.rfm_window_days", 0, 36500),
+    ("clustering.k_min", 2, 50),
+    ("clustering.k_max", 2, 50),
+    ("clustering.random_state", 0, 2**32 - 1),
+    ("clustering.n_init", 10, 1000),
+    ("clustering.silhouette_sample", 100, 10_000_000),
+    ("churn.min_orders", 1, 1000),
+)
+FIRST_YEAR, LAST_YEAR = 1900, 2200
+
+
+def bad_value(key: str, msg: str) -> ConfigError:
+    """A ConfigError naming the offending key (the CLI names the flag when it came from one)."""
+    exc = ConfigError(msg)
+    exc.key = key
+    return exc
+
+
+def _get(data: dict, dotted: str) -> Any:
+    node: Any = data
+    for part in dotted.split("."):
+        node = node[part]
+    return node
+
+
+def _finite(data: Any, prefix: str = "") -> None:
+    """Every number in the config must be finite (TOML allows nan and inf)."""
+    import math
+
+    if isinstance(data, dict):
+        for k, v in data.items():
+            _finite(v, f"{prefix}{k}" if not prefix else f"{prefix}.{k}")
+    elif isinstance(data, list):
+        for i, v in enumerate(data):
+            _finite(v, f"{prefix}[{i}]")
+    elif isinstance(data, float) and not math.isfinite(data):
+        raise bad_value(prefix, f"config: {prefix} must be a finite number, got {data}")
+
+
+def check_values(data: dict) -> None:
+    """Range checks that keep every later step inside what it can compute."""
+    _finite(data)
+    for key, lo, hi in BOUNDS:
+        value = _get(data, key)
+        if key == "analysis.year" and value != 0:
+            lo = FIRST_YEAR
+        if not lo <= value <= hi:
+            what = "0 (last 365 days) or a year in" if key == "analysis.year" else "in"
+            raise bad_value(key, f"config: {key} must be {what} {lo:,}..{hi:,}, got {value}")
+    if data["input"]["amount_unit"] <= 0:
+        raise bad_value("input.amount_unit", f"config: input.amount_unit must be positive, got {data['input']['amount_unit']}")
+    clu = data["clustering"]
+    if clu["k_min"] > clu["k_max"]:
+        raise bad_value("clustering.k_min", f"config: clustering needs 2 <= k_min <= k_max, got {clu['k_min']}..{clu['k_max']}")
+    if isinstance(clu["k"], int) and not 2 <= clu["k"] <= 50:
+        raise bad_value("clustering.k", f"config: clustering.k must be \"auto\" or 2..50, got {clu['k']}")
 
 
 def build(data: dict[str, Any], sources: dict[str, str] | None = None) -> Config:
     inp, ana, sco = data["input"], data["analysis"], data["scoring"]
     chu, lif, clu, out = data["churn"], data["lifecycle"], data["clustering"], data["output"]
+    check_values(data)
     if sco["method"] not in ("quantile", "thresholds"):
         raise ConfigError(f"config: scoring.method must be \"quantile\" or \"thresholds\", got {sco['method']!r}")
-    if not 0 <= inp["max_bad_rows"] <= 1:
-        raise ConfigError(f"config: input.max_bad_rows is a share between 0 and 1 (0.05 = 5%), got {inp['max_bad_rows']}")
-    if inp["amount_unit"] <= 0:
-        raise ConfigError(f"config: input.amount_unit must be positive, got {inp['amount_unit']}")
-    if not 2 <= clu["k_min"] <= clu["k_max"]:
-        raise ConfigError(f"config: clustering needs 2 <= k_min <= k_max, got {clu['k_min']}..{clu['k_max']}")
-    if isinstance(clu["k"], int) and clu["k"] < 2:
-        raise ConfigError(f"config: clustering.k must be \"auto\" or at least 2, got {clu['k']}")
-    if clu["n_init"] < 10:
-        raise ConfigError(f"config: clustering.n_init must be at least 10, got {clu['n_init']}")
     if inp["kind"] not in INPUT_KINDS:
         raise ConfigError(f"config: input.kind must be one of {', '.join(INPUT_KINDS)}, got {inp['kind']!r}")
     if out["lang"] not in ("en", "zh"):
-        raise ConfigError(f"config: output.lang must be \"en\" or \"zh\", got {out['lang']!r}")
+        raise bad_value("output.lang", f"config: output.lang must be \"en\" or \"zh\", got {out['lang']!r}")
     bad_reports = [r for r in out["reports"] if r not in ("xlsx", "html")]
     if bad_reports:
-        raise ConfigError(f"config: output.reports may hold \"xlsx\" and \"html\", got {bad_reports[0]!r}")
-    if ana["rfm_window_days"] < 0 or ana["year"] < 0:
-        raise ConfigError("config: analysis.rfm_window_days and analysis.year must not be negative")
+        raise bad_value("output.reports", f"config: output.reports may hold \"xlsx\" and \"html\", got {bad_reports[0]!r}")
     if chu["medium"] > chu["high"]:
         raise ConfigError("config: churn.medium must not exceed churn.high")
     as_of = parse_date(ana["as_of"], "config: analysis.as_of") if ana["as_of"] else None

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from .clean import MICRO, to_money
-from .config import Config
+from .config import LAST_YEAR, Config
 from .errors import DataError
 
 VALUE_CLASSES = {
@@ -183,7 +183,13 @@ def build_customers(
         raise DataError(f"{source}: no usable order lines; see rejected_rows.csv or run `segkit inspect`")
     if "n" not in lines.columns:
         lines = lines.with_columns(pl.lit(1, pl.Int64).alias("n"))
-    win = make_windows(cfg, lines["order_date"].max())
+    latest = lines["order_date"].max()
+    if cfg.as_of is None and latest.year > LAST_YEAR:  # e.g. 9999-12-31, an ERP's "open end"
+        n = lines.filter(pl.col("order_date").dt.year() > LAST_YEAR).height
+        msg = (f"{source}: {n:,} order(s) dated after {LAST_YEAR} (latest {latest}), placeholders rather than "
+               "order dates; fix those rows, or give --as-of YYYY-MM-DD so later rows are left out")
+        raise DataError(msg)
+    win = make_windows(cfg, latest)
     after = lines.filter(pl.col("order_date") >= win.as_of)
     lines = lines.filter(pl.col("order_date") < win.as_of)
     if lines.height == 0:

@@ -18,6 +18,7 @@ from pathlib import Path
 import polars as pl
 
 from .errors import DataError, InputNotFoundError
+from .output import file_sha256, undefuse
 
 PLACEHOLDER = re.compile(r"\{(as_of|date)\}")
 
@@ -97,23 +98,58 @@ def find_previous(previous: str, template: str, as_of: dt.date, out: Path | None
 
 
 def read_previous(path: Path) -> pl.DataFrame:
-    try:
-        df = pl.read_csv(path, infer_schema=False)
-    except (OSError, pl.exceptions.PolarsError) as exc:
-        raise DataError(f"--previous {path}: cannot read it as segkit assignments ({exc})") from None
+    df = _read_previous_csv(path)
     missing = [c for c in ("customer_id", "tier", "annual_spend") if c not in df.columns]
     if missing:
         msg = f"--previous {path}: not a segkit assignments.csv (no column '{missing[0]}')"
         raise DataError(msg)
-    # undo the leading ' that protects spreadsheet users from formulas
-    undo = [pl.col(c).str.replace(r"^'([=+\-@])", "$1").alias(c)
-            for c in ("customer_name",) if c in df.columns]
+    _check_complete(path, df)
+    # undo the leading ' that protects spreadsheet users from formulas (ids and names alike)
+    undo = [undefuse(pl.col(c)).alias(c) for c in ("customer_id", "customer_name") if c in df.columns]
     return df.with_columns(undo).select(
         "customer_id",
         *([pl.col("customer_name")] if "customer_name" in df.columns else []),
         pl.col("tier").alias("previous_tier"),
         pl.col("annual_spend").cast(pl.Float64, strict=False).alias("previous_annual_spend"),
     )
+
+
+def _read_previous_csv(path: Path) -> pl.DataFrame:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"--previous {path}: cannot read it ({exc.strerror})") from None
+    if data and not data.endswith(b"\n"):
+        msg = f"--previous {path}: the file ends in the middle of a row (truncated copy?); use a complete assignments.csv"
+        raise DataError(msg)
+    try:
+        return pl.read_csv(data, infer_schema=False)
+    except pl.exceptions.PolarsError as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DataError(f"--previous {path}: cannot read it as segkit assignments ({first})") from None
+
+
+def _check_complete(path: Path, df: pl.DataFrame) -> None:
+    """A summary.json beside the file (same run) must agree with it: sha256, else customer count."""
+    summary = path.with_name("summary.json")
+    try:
+        doc = json.loads(summary.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    if not isinstance(doc, dict):
+        return
+    recorded = (doc.get("outputs") or {}).get(path.name) if isinstance(doc.get("outputs"), dict) else None
+    if recorded is not None:
+        if file_sha256(path) != recorded:
+            msg = (f"--previous {path}: its content differs from what {summary.name} recorded "
+                   "(truncated or edited copy?); use the complete folder of that run")
+            raise DataError(msg)
+        return
+    customers = doc.get("customers")
+    if isinstance(customers, int) and customers != df.height:
+        msg = (f"--previous {path}: {df.height:,} rows but {summary.name} says {customers:,} customers "
+               "(truncated copy?); use the complete folder of that run")
+        raise DataError(msg)
 
 
 def compare(customers: pl.DataFrame, previous_path: Path, tier_names: list[str]) -> Migration:

@@ -1,36 +1,58 @@
-"""Writers for assignments, summary.json and rejected rows; atomic output directories.
+"""Writers for assignments, summary.json and rejected rows; the run's outputs as one set.
 
-Files are first written under temporary names in the output directory and renamed into place
-only when every file of the run has been written, so a failed run leaves the previous outputs
-intact.
+Every file of a run is first written under a temporary name beside its final path
+(``.segkit-tmp-<pid>-<token>-<name>``) and renamed into place only when every file has been
+written, so a run that fails before that point leaves the previous outputs untouched.
+``summary.json`` is renamed last and records the sha256 of each other output under
+``outputs``: a reader can tell that a set is one run's (see ``verify_set``). Temporary files
+are removed when the run fails, on SIGTERM/SIGINT, and (when a run was killed outright) by the
+next run writing to the same folder.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import math
 import os
+import re
+import secrets
+import signal
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import polars as pl
 
-from .errors import OutputError
+from .errors import DataError, OutputError
 
 INJECTION_START = ("=", "+", "-", "@")
 ROW_FORMATS = ("csv", "json", "jsonl", "parquet", "table")
+TMP_PREFIX = ".segkit-tmp-"
+STALE_AFTER_S = 24 * 3600  # a temp file of a live process is stale only after this long
+_TMP_NAME = re.compile(r"^\.segkit-tmp-(\d+)-[0-9a-f]+-")
+_RISKY = r"^'*[=+\-@]"  # values that get one more leading ' (a bijection, so --previous can undo it)
+_ACTIVE: set[Path] = set()  # temp files of this process, removed on SIGTERM/SIGINT
 
 
-def defuse_text(df: pl.DataFrame, keep: tuple[str, ...] = ("customer_id",)) -> pl.DataFrame:
-    """Prefix ``'`` to text cells starting with = + - @ (CWE-1236), except the ``keep`` columns."""
+def defuse_text(df: pl.DataFrame) -> pl.DataFrame:
+    """Prefix ``'`` to text cells starting with = + - @ (CWE-1236).
+
+    A value that already starts with quotes before such a character gets one more, so
+    ``undefuse`` restores every value exactly.
+    """
     exprs = []
     for name, dtype in df.schema.items():
-        if dtype == pl.String and name not in keep:
+        if dtype == pl.String:
             c = pl.col(name)
-            risky = pl.any_horizontal([c.str.starts_with(ch) for ch in INJECTION_START])
-            exprs.append(pl.when(risky).then(pl.lit("'") + c).otherwise(c).alias(name))
+            exprs.append(pl.when(c.str.contains(_RISKY)).then(pl.lit("'") + c).otherwise(c).alias(name))
     return df.with_columns(exprs) if exprs else df
+
+
+def undefuse(expr: pl.Expr) -> pl.Expr:
+    """Inverse of ``defuse_text`` for one column."""
+    return pl.when(expr.str.contains(r"^''*[=+\-@]")).then(expr.str.slice(1)).otherwise(expr)
 
 
 def to_jsonable(obj):
@@ -69,41 +91,141 @@ def rows_bytes(df: pl.DataFrame, fmt: str) -> bytes:
     return buf.getvalue()
 
 
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+# ----------------------------------------------------------------------- temporary files
+
+def temp_path(final: Path) -> Path:
+    """A recognisable temporary name beside ``final`` (same folder, so the rename is atomic)."""
+    return final.with_name(f"{TMP_PREFIX}{os.getpid()}-{secrets.token_hex(4)}-{final.name}")
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists but belongs to someone else
+        return True
+    return True
+
+
+def clean_stale(directory: Path, now: float | None = None) -> list[Path]:
+    """Remove temp files left in ``directory`` by killed runs; return what was removed.
+
+    A temp file is stale when the process that wrote it is gone, or when it is older than a day.
+    """
+    now = time.time() if now is None else now
+    removed = []
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return removed
+    for entry in entries:
+        m = _TMP_NAME.match(entry.name)
+        if not m or not entry.is_file(follow_symlinks=False):
+            continue
+        try:
+            old = now - entry.stat(follow_symlinks=False).st_mtime > STALE_AFTER_S
+            if old or not _pid_alive(int(m.group(1))):
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+        except OSError:
+            continue
+    return removed
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived; carries the exit code (128 + signal number)."""
+
+    def __init__(self, signum: int):
+        super().__init__(f"terminated by signal {signum}")
+        self.exit_code = 128 + signum
+
+
+def _remove_active() -> None:
+    for p in list(_ACTIVE):
+        try:
+            os.unlink(p)
+        except OSError:
+            pass
+        _ACTIVE.discard(p)
+
+
+def _on_signal(signum, _frame) -> None:
+    _remove_active()
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt
+    raise Terminated(signum)
+
+
+def install_signal_cleanup() -> None:
+    """On SIGTERM/SIGINT remove this process's temp files, then stop (exit 143/130)."""
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        try:
+            signal.signal(sig, _on_signal)
+        except ValueError:  # not the main thread
+            return
+
+
+# ------------------------------------------------------------------------------ the set
+
 class StagedDir:
-    """Collect a run's files under temporary names; ``commit`` renames them all into place."""
+    """Collect a run's files under temporary names; ``commit`` renames them all into place.
+
+    Files are renamed in the order they were staged; stage ``summary.json`` last. ``hashes``
+    gives the sha256 of each file staged so far (for the summary's ``outputs``).
+    """
 
     def __init__(self, directory: Path):
         self.directory = Path(directory)
         self._staged: list[tuple[Path, Path]] = []
+        self._hashes: dict[str, str] = {}
         self._remove: list[Path] = []
-        try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-        except FileExistsError:
-            raise OutputError(f"cannot create output folder {directory}: a file has that name; choose another -o") from None
-        except OSError as exc:
-            msg = f"cannot create output folder {directory}: {exc.strerror}; choose another -o or fix its permissions"
-            raise OutputError(msg) from None
-        if not os.access(self.directory, os.W_OK):
-            raise OutputError(f"cannot write in output folder {directory}; choose another -o or fix its permissions")
+        _make_dir(self.directory)
+        clean_stale(self.directory)
 
-    def _tmp(self, name: str) -> Path:
-        return self.directory / f".{name}.{os.getpid()}.tmp"
+    def __enter__(self) -> StagedDir:
+        return self
 
-    def write(self, name: str, writer: Callable[[Path], None]) -> None:
-        tmp = self._tmp(name)
+    def __exit__(self, *exc) -> None:
+        self.discard()  # nothing left to discard after a commit
+
+    def write(self, name: str, writer: Callable[[Path], None], directory: Path | None = None) -> None:
+        final = (directory or self.directory) / name
+        tmp = temp_path(final)
+        _ACTIVE.add(tmp)
+        self._staged.append((tmp, final))
         try:
             writer(tmp)
+            self._hashes[name] = file_sha256(tmp)
         except OSError as exc:
             self.discard()
-            msg = f"cannot write {self.directory / name}: {exc.strerror}"
-            raise OutputError(msg) from None
+            raise OutputError(f"cannot write {final}: {exc.strerror}; nothing was replaced") from None
         except BaseException:
             self.discard()
             raise
-        self._staged.append((tmp, self.directory / name))
 
     def write_bytes(self, name: str, data: bytes) -> None:
-        self.write(name, lambda p: p.write_bytes(data))
+        self.write(name, lambda p: _write_synced(p, data))
+
+    def write_elsewhere(self, final: Path, data: bytes) -> None:
+        """A file outside the folder (``--summary-json PATH``), committed with the set."""
+        final = Path(final)
+        _make_dir(final.parent)
+        self.write(final.name, lambda p: _write_synced(p, data), directory=final.parent)
+        self._hashes.pop(final.name, None)
+
+    def hashes(self) -> dict[str, str]:
+        return dict(self._hashes)
 
     def remove_on_commit(self, name: str) -> None:
         """A file of an earlier run that this run does not produce (e.g. rejected_rows.csv)."""
@@ -127,27 +249,67 @@ class StagedDir:
 
     def commit(self) -> list[Path]:
         self._preflight()
+        for stale in self._remove:  # before the renames: summary.json, last, then describes the set
+            try:
+                stale.unlink(missing_ok=True)
+            except OSError as exc:
+                self.discard()
+                raise OutputError(f"cannot remove {stale} of an earlier run: {exc.strerror}") from None
         done = []
         for tmp, final in self._staged:
             try:
                 os.replace(tmp, final)
-            except PermissionError:
-                self.discard()
-                msg = (f"cannot replace {final}: it is open in another program (Excel?) or read-only; "
-                       "close it and run again")
-                raise OutputError(msg) from None
             except OSError as exc:
                 self.discard()
-                raise OutputError(f"cannot write {final}: {exc.strerror}") from None
+                why = ("it is open in another program (Excel?) or read-only; close it and run again"
+                       if isinstance(exc, PermissionError) else exc.strerror)
+                raise OutputError(f"cannot replace {final}: {why}") from None
+            _ACTIVE.discard(tmp)
             done.append(final)
-        for stale in self._remove:
-            if stale.exists():
-                stale.unlink()
         self._staged = []
         return done
 
     def discard(self) -> None:
         for tmp, _ in self._staged:
-            tmp.unlink(missing_ok=True)
+            try:
+                tmp.unlink(missing_ok=True)
+            except OSError:
+                pass
+            _ACTIVE.discard(tmp)
         self._staged = []
 
+
+def _make_dir(directory: Path) -> None:
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise OutputError(f"cannot create output folder {directory}: a file has that name; choose another -o") from None
+    except OSError as exc:
+        msg = f"cannot create output folder {directory}: {exc.strerror}; choose another -o or fix its permissions"
+        raise OutputError(msg) from None
+    if not os.access(directory, os.W_OK):
+        raise OutputError(f"cannot write in output folder {directory}; choose another -o or fix its permissions")
+
+
+def _write_synced(path: Path, data: bytes) -> None:
+    with open(path, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+# ------------------------------------------------------------------------------ reading back
+
+def verify_set(directory: Path) -> list[str]:
+    """Names of outputs in ``directory`` whose sha256 differs from its summary.json (empty: one run's set)."""
+    summary = Path(directory) / "summary.json"
+    try:
+        recorded = json.loads(summary.read_text(encoding="utf-8"))["outputs"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise DataError(f"{summary}: missing or without an 'outputs' table; run segkit again") from None
+    bad = []
+    for name, sha in recorded.items():
+        p = Path(directory) / name
+        if not p.is_file() or file_sha256(p) != sha:
+            bad.append(name)
+    return bad

@@ -82,10 +82,11 @@ def eta_squared(values: np.ndarray, labels: np.ndarray) -> float:
 
 def cross_table(a: pl.Series, b: pl.Series) -> dict:
     """Counts of two categorical series (rows: sorted levels of a; nulls left out); no test."""
-    df = pl.DataFrame({"a": a, "b": b}).drop_nulls()
+    # the "=" prefix keeps a level named like the index column ("a") from colliding with it
+    df = pl.DataFrame({"a": a, "b": b}).drop_nulls().with_columns((pl.lit("=") + pl.col("b").cast(pl.String)).alias("b"))
     table = df.group_by("a", "b").len().pivot(on="b", index="a", values="len").fill_null(0).sort("a")
     cols = sorted(c for c in table.columns if c != "a")
-    return {"rows": [str(r) for r in table["a"].to_list()], "columns": cols,
+    return {"rows": [str(r) for r in table["a"].to_list()], "columns": [c[1:] for c in cols],
             "counts": table.select(cols).to_numpy().astype(np.int64).tolist()}
 
 

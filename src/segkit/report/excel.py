@@ -191,7 +191,8 @@ def page_setup(ws) -> None:
 def write_xlsx(ctx: dict, customers: pl.DataFrame, path: Path) -> None:
     """Write report.xlsx for ``ctx`` (see context.py) and every customer row to ``path``."""
     book = xlsxwriter.Workbook(str(path), OPTIONS)
-    book.set_properties({"title": ctx["meta"]["title"], "comments": f"segkit {ctx['meta']['segkit_version']}"})
+    book.set_properties({"title": ctx["meta"]["title"], "comments": f"segkit {ctx['meta']['segkit_version']}",
+                         "created": _created(ctx)})
     formats = Formats(book)
     for sheet in (summary_sheet, actions_sheet, tiers_sheet, rfm_sheet, clusters_sheet, validation_sheet):
         sheet(book, formats, ctx)
@@ -208,6 +209,11 @@ def write_xlsx(ctx: dict, customers: pl.DataFrame, path: Path) -> None:
     except FileCreateError as exc:  # an OSError inside; StagedDir turns that into a clear message
         cause = exc.args[0] if exc.args and isinstance(exc.args[0], OSError) else OSError(str(exc))
         raise cause from None
+
+
+def _created(ctx: dict) -> dt.datetime:
+    """The workbook's creation time is the as_of date, not the clock: same input, same bytes."""
+    return dt.datetime.combine(dt.date.fromisoformat(ctx["meta"]["as_of"]), dt.time())
 
 
 def _tier_rows(ctx: dict, detailed: bool) -> tuple[list[str], list[str], list[list]]:
