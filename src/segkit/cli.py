@@ -49,6 +49,7 @@ YearOpt = Annotated[Optional[int], typer.Option("--year", help="Use calendar yea
 MaxBadOpt = Annotated[Optional[float], typer.Option("--max-bad-rows", help="Share of rows that may be rejected before failing (default 0.05).")]
 UnitOpt = Annotated[Optional[float], typer.Option("--amount-unit", help="Multiply amounts by this (10000 for exports in 万元).")]
 DateFmtOpt = Annotated[Optional[str], typer.Option("--date-format", help="strftime format of the date column when automatic parsing does not fit, e.g. %d/%m/%Y.")]
+UnpackOpt = Annotated[Optional[int], typer.Option("--max-unpacked-mb", help="Refuse inputs that unpack to more than this many MB (default 2048; guards against decompression bombs).")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show the traceback of an error.")]
 
@@ -258,6 +259,7 @@ def segment(
     max_bad_rows: MaxBadOpt = None,
     amount_unit: UnitOpt = None,
     date_format: DateFmtOpt = None,
+    max_unpacked_mb: UnpackOpt = None,
     k: Annotated[Optional[str], typer.Option("--k", help="Number of clusters (value bands), or auto (best silhouette for k in 2..8). Whether they are distinct groups is decided by a null-reference test, not by k.")] = None,
     seed: Annotated[Optional[int], typer.Option("--seed", help="Random state for k-means and the silhouette sample (default 42).")] = None,
     previous: Annotated[Optional[str], typer.Option("--previous", help="Earlier assignments.csv or output folder for tier migration; auto = latest earlier run beside -o.")] = None,
@@ -282,7 +284,8 @@ def segment(
             reports = [r.strip() for r in report.split(",") if r.strip()]
         cfg = _load_config(config_path, as_of=as_of, year=year, columns=mapping, sheet=sheet,
                            encoding=encoding, max_bad_rows=max_bad_rows, amount_unit=amount_unit,
-                           date_format=date_format, k=k, seed=seed, lang=lang, reports=reports,
+                           date_format=date_format, max_unpacked_mb=max_unpacked_mb,
+                           k=k, seed=seed, lang=lang, reports=reports,
                            output=output if output not in (None, "-") else None, tiers=tiers,
                            input_kind=input_kind, currency=currency)
         if no_report:
@@ -311,6 +314,7 @@ def inspect(
     encoding: EncodingOpt = None,
     amount_unit: UnitOpt = None,
     date_format: DateFmtOpt = None,
+    max_unpacked_mb: UnpackOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """Show the column mapping, row counts, date range, rejected-row reasons and amounts; writes nothing."""
@@ -319,7 +323,7 @@ def inspect(
     with handle_errors(debug):
         _check_streams(input, None)
         cfg = _load_config(config_path, columns=mapping, sheet=sheet, encoding=encoding,
-                           amount_unit=amount_unit, date_format=date_format)
+                           amount_unit=amount_unit, date_format=date_format, max_unpacked_mb=max_unpacked_mb)
         from .terminal import make_console
 
         inspect_command(input, cfg, make_console(stderr=False))

@@ -236,9 +236,11 @@ def backtest_command(input_path: str, cfg: Config, holdout_days: int, *, json_ou
 def inspect_command(input_path: str, cfg: Config, console: Console) -> None:
     from .clean import clean
     from .io.read import read_input
+    from .io.sources import limits_for
     from .terminal import print_inspect
 
-    raw = read_input(input_path, encoding=cfg.encoding, sheet=cfg.sheet, mapping=cfg.columns)
+    raw = read_input(input_path, encoding=cfg.encoding, sheet=cfg.sheet, mapping=cfg.columns,
+                     limits=limits_for(cfg))
     cleaned = clean(raw, cfg, enforce=False)
     print_inspect(raw, cleaned, cfg, console)
 

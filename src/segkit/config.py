@@ -92,6 +92,8 @@ class Config:
     date_format: str = ""
     amount_unit: float = 1.0
     max_bad_rows: float = 0.05
+    max_unpacked_mb: int = 2048
+    max_shared_strings: int = 20_000_000
     columns: dict[str, str] = field(default_factory=dict)
     # analysis
     as_of: dt.date | None = None
@@ -423,6 +425,8 @@ def parse_date(text: str, what: str) -> dt.date:
 # (dotted key, low, high): whole-number and numeric settings must lie in these bounds
 BOUNDS: tuple[tuple[str, float, float], ...] = (
     ("input.max_bad_rows", 0, 1),
+    ("input.max_unpacked_mb", 1, 1_000_000),
+    ("input.max_shared_strings", 1, 2**31 - 1),
     ("analysis.year", 0, 2200),
     ("analysis.rfm_window_days", 0, 36500),
     ("clustering.k_min", 2, 50),
@@ -509,6 +513,8 @@ def build(data: dict[str, Any], sources: dict[str, str] | None = None) -> Config
         date_format=inp["date_format"],
         amount_unit=float(inp["amount_unit"]),
         max_bad_rows=float(inp["max_bad_rows"]),
+        max_unpacked_mb=inp["max_unpacked_mb"],
+        max_shared_strings=inp["max_shared_strings"],
         columns=dict(data.get("columns", {})),
         as_of=as_of,
         year=ana["year"],

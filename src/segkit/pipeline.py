@@ -25,6 +25,7 @@ from .locales import message
 from .tiers import apply_scheme, concentration, suggestion_text
 from .features import LIFECYCLES, CustomerTable, build_customers
 from .io.read import RawTable, read_input
+from .io.sources import limits_for
 from .output import to_jsonable
 
 Progress = Callable[[str], None]
@@ -77,7 +78,8 @@ def run(
         result = run_customers(input_path, cfg, stdin=stdin)
     else:
         try:
-            raw = read_input(input_path, encoding=cfg.encoding, sheet=cfg.sheet, mapping=cfg.columns, stdin=stdin)
+            raw = read_input(input_path, encoding=cfg.encoding, sheet=cfg.sheet, mapping=cfg.columns, stdin=stdin,
+                             limits=limits_for(cfg))
         except DataError as exc:
             from .customer_input import looks_like_customer_table, run_customers
 

@@ -9,6 +9,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from .safetext import markup_safe as esc
+from .safetext import plain
+
 
 def console_width(stream) -> int | None:
     """``COLUMNS`` when set; the terminal's own width on a TTY; else wide enough never to wrap."""
@@ -18,6 +21,7 @@ def console_width(stream) -> int | None:
     if cols.isdigit() and int(cols) > 0:
         return int(cols)
     return None if stream.isatty() else 10_000
+
 
 
 def make_console(stderr: bool = True, file=None) -> Console:
@@ -57,7 +61,7 @@ def print_summary(doc: dict, result, console: Console, out: Path | None) -> None
     q = doc["data_quality"]
     inp = doc["input"]
     for note in result.notes:
-        console.print(f"[dim]{note}[/dim]")
+        console.print(f"[dim]{esc(note)}[/dim]")
     cov = doc.get("coverage") or {}
     covered = f"{cov['first_date']} .. {cov['last_date']}" if cov.get("first_date") else t["not_available"]
     console.print(t["term_headline"].format(
@@ -91,7 +95,7 @@ def print_summary(doc: dict, result, console: Console, out: Path | None) -> None
     mig = doc.get("migration")
     if mig:
         ch = mig["changes"]
-        console.print(t["term_migration"].format(previous=mig["previous"], up=ch.get("up", 0), down=ch.get("down", 0),
+        console.print(t["term_migration"].format(previous=plain(mig["previous"]), up=ch.get("up", 0), down=ch.get("down", 0),
                                                  same=ch.get("same", 0), new=ch.get("new", 0),
                                                  lost=mig["lost_customers"]), markup=False)
     console.print(t["term_quality"].format(
@@ -99,12 +103,12 @@ def print_summary(doc: dict, result, console: Console, out: Path | None) -> None
         after=q["excluded_after_as_of"], no_purchase=doc["customers_without_purchase"],
         returns=doc.get("customers_returns_only", 0), zero=doc.get("customers_zero_amount_only", 0)), markup=False)
     for reason, n in list(q["rejected_reasons"].items())[:5]:
-        console.print(f"  {t['rejected_rows']}: {reason}: {n:,}", markup=False)
+        console.print(f"  {t['rejected_rows']}: {plain(reason)}: {n:,}", markup=False)
     for w in doc.get("warnings", []):
         text = w.get("message_zh") if lang == "zh" and w.get("message_zh") else w["message"]
-        console.print(Text(f"{t['warning']}: ", style="yellow") + Text(f"[{w['code']}] {text}"))
+        console.print(Text(f"{t['warning']}: ", style="yellow") + Text(f"[{w['code']}] {plain(text)}"))
     if out is not None:
-        console.print(t["term_outputs"].format(out=out), markup=False)
+        console.print(t["term_outputs"].format(out=plain(out)), markup=False)
 
 
 def _print_clusters(doc: dict, console: Console, t: dict, names) -> None:
@@ -150,16 +154,16 @@ def print_validation(val: dict, console: Console, lang: str = "en") -> None:
 def print_inspect(raw, cleaned, cfg, console: Console) -> None:
     q = cleaned.quality
     for note in raw.notes:
-        console.print(note)
+        console.print(esc(note))
     m = Table(title="Column mapping", title_justify="left")
     m.add_column("role")
     m.add_column("column in file")
     for role, header in raw.mapping.items():
-        m.add_row(role, header)
+        m.add_row(role, esc(header))
     console.print(m)
     unmapped = [h for h in raw.headers if h not in raw.mapping.values()]
     if unmapped:
-        console.print(f"not used: {', '.join(unmapped)}")
+        console.print(f"not used: {esc(', '.join(unmapped))}")
     console.print(
         f"rows: {q['rows_read']:,} read, {q['data_rows']:,} data rows, {q['blank_rows']:,} blank, "
         f"{q['totals_rows']:,} totals, {q['rejected_rows']:,} rejected ({q['rejected_share']:.1%}; "
@@ -186,7 +190,7 @@ def print_inspect(raw, cleaned, cfg, console: Console) -> None:
         r.add_column("first rows")
         for reason, n in q["rejected_reasons"].items():
             rows = cleaned.rejected.filter(pl.col("reason") == reason)["row"].head(5).to_list()
-            r.add_row(reason, f"{n:,}", ", ".join(map(str, rows)))
+            r.add_row(esc(reason), f"{n:,}", ", ".join(map(str, rows)))
         console.print(r)
 
 
@@ -218,7 +222,7 @@ def print_backtest(doc: dict, console: Console) -> None:
     console.print(f"[bold]CLV backtest[/bold]: fitted on purchases before {doc['calibration_end']}, "
                   f"scored on the {doc['holdout_days']} days to {doc['as_of']}")
     if doc.get("skipped_reason"):
-        console.print(f"[yellow]not possible:[/yellow] {doc['skipped_reason']}")
+        console.print(f"[yellow]not possible:[/yellow] {esc(doc['skipped_reason'])}")
         return
     tot = doc["totals"]
     console.print(f"{doc['customers']:,} customers; purchase days in the holdout: predicted "

@@ -25,6 +25,8 @@ import polars as pl
 
 from ..errors import DataError, InputNotFoundError, IOFailure, UsageError
 from .columns import alias_score, resolve
+from .sources import (Limits, Prepared, check_duplicate_headers, decode_lines, needs_preparing,
+                      original_headers, prepare_bytes, prepare_path, read_head)
 
 ROW = "__row"
 HEADER_SCAN_ROWS = 20
@@ -57,21 +59,29 @@ def read_input(
     sheet: str | int = "",
     mapping: dict[str, str] | None = None,
     stdin: io.BufferedIOBase | None = None,
+    limits: Limits | None = None,
 ) -> RawTable:
     """Open ``path`` (or ``-`` for CSV on stdin) and resolve its columns."""
     mapping = mapping or {}
+    limits = limits or Limits()
     if path == "-":
         stream = stdin if stdin is not None else sys.stdin.buffer
         if stdin is None and sys.stdin.isatty():
             msg = "reading CSV from stdin, but stdin is a terminal; pipe a file in (segkit segment - < orders.csv)"
             raise UsageError(msg)
-        data = stream.read()
-        return _read_csv_bytes(data, "<stdin>", encoding, mapping, ".csv")
+        data = stream.read(limits.unpacked_bytes + 1)
+        if not data.strip():
+            raise DataError("<stdin>: no data (the input is empty); export the orders again")
+        return _read_prepared(prepare_bytes(data, "<stdin>", encoding, limits), "<stdin>", mapping, ".csv")
     p = Path(path)
     if not p.exists():
         raise InputNotFoundError(f"{path}: no such file; check the path (run `ls` in that folder)")
     if p.is_dir():
         raise InputNotFoundError(f"{path}: is a folder, not a file; give the export file itself")
+    head = read_head(p)
+    if needs_preparing(p, head, encoding):  # a stream, compressed, UTF-16, or CR-only line ends
+        ext = Path(p.stem).suffix.lower() if p.suffix.lower() in (".gz", ".zst", ".xz", ".bz2") else p.suffix.lower()
+        return _read_prepared(prepare_path(p, encoding, limits), str(p), mapping, ext)
     try:
         size = p.stat().st_size
         with p.open("rb") as fh:
@@ -84,6 +94,9 @@ def read_input(
     if head.startswith(b"PAR1") or ext == ".parquet":
         return _read_parquet(p, mapping)
     if ext in EXCEL_EXT or head.startswith(b"PK\x03\x04") or head.startswith(b"\xd0\xcf\x11\xe0"):
+        from .xlsx_guard import check_workbook
+
+        check_workbook(p, limits)
         return _read_excel(p, sheet, mapping, size)
     return _read_csv_path(p, encoding, mapping)
 
@@ -191,6 +204,13 @@ def _read_csv_path(p: Path, encoding: str, mapping: dict[str, str]) -> RawTable:
     return _read_csv_bytes(data, source, encoding, mapping, p.suffix.lower(), sha=sha, size=size)
 
 
+def _read_prepared(prep: Prepared, source: str, mapping: dict[str, str], ext: str) -> RawTable:
+    raw = _read_csv_bytes(prep.data, source, prep.encoding, mapping, ext, sha=prep.sha256, size=prep.size)
+    raw.notes.extend(prep.notes)
+    raw.encoding = prep.source_encoding or raw.encoding
+    return raw
+
+
 def _read_csv_bytes(
     data: bytes, source: str, encoding: str, mapping: dict[str, str], ext: str,
     *, sha: str | None = None, size: int | None = None,
@@ -199,11 +219,18 @@ def _read_csv_bytes(
         raise DataError(f"{source}: no data (the input is empty); export the orders again")
     _check_text(source, data[:8192])
     text, used = _decode_strict(source, data, encoding)
+    mixed = decode_lines(source, data, used) if used != "utf-8" else None  # never silent mojibake
+    if mixed is not None:
+        text, notes = mixed
     delimiter, header_idx = _sniff(text[:262144], ext)
     utf8 = text.encode("utf-8") if used != "utf-8" else data
+    if mixed is not None:
+        utf8 = text.encode("utf-8")
     lf = _scan(utf8, delimiter, header_idx, source)
-    return _finish_csv(lf, source, size if size is not None else len(data),
-                       sha or hashlib.sha256(data).hexdigest(), used, delimiter, header_idx, mapping)
+    raw = _finish_csv(lf, source, size if size is not None else len(data),
+                      sha or hashlib.sha256(data).hexdigest(), used, delimiter, header_idx, mapping)
+    raw.notes.extend(notes if mixed is not None else [])
+    return raw
 
 
 def _scan(src: Path | bytes, delimiter: str, header_idx: int, source: str) -> pl.LazyFrame:
@@ -227,6 +254,7 @@ def _name_blank_headers(names: list[str]) -> list[str]:
 
 def _finish_csv(lf, source, size, sha, encoding, delimiter, header_idx, mapping) -> RawTable:
     headers = [c for c in lf.collect_schema().names() if c != ROW]
+    check_duplicate_headers(original_headers(headers), headers, mapping, source)
     mapping_found = resolve(headers, mapping, source)
     notes = [f"read {source} as {encoding}, delimiter {delimiter!r}"
              + (f", header on row {header_idx + 1}" if header_idx else "")]
@@ -302,6 +330,8 @@ def _read_excel(p: Path, sheet: str | int, mapping: dict[str, str], size: int) -
         scores = [alias_score(r) for r in head]
         header_idx = max(range(len(scores)), key=lambda i: (scores[i], -i))
         headers = _unique_headers(head[header_idx])
+        texts = [str(c).strip() if c is not None and str(c).strip() else h for c, h in zip(head[header_idx], headers)]
+        check_duplicate_headers(texts, headers, mapping, f"{source} (sheet '{name}')")
         try:
             found = resolve(headers, mapping, f"{source} (sheet '{name}')")
         except DataError as exc:
