@@ -52,21 +52,28 @@ def _same_file(a: Path, b: Path) -> bool:
 
 def check_collisions(input_path: str, out: Path | None, summary_json: str | None, previous: Path | None) -> None:
     """Refuse (exit 2) an output that would overwrite the input, --previous or another output."""
-    given = {"the input": Path(input_path)} if input_path != "-" else {}
+    given = [("the input", Path(input_path))] if input_path != "-" else []
     if previous is not None:
-        given["--previous"] = previous
-    outputs = {f"-o {out}": out / name for name in SET_FILES} if out is not None else {}
+        given.append(("--previous", previous))
+    outputs = [(f"-o {out}", out / name) for name in SET_FILES] if out is not None else []
     if summary_json and summary_json != "-":
         target = Path(summary_json)
-        for what, path in outputs.items():
+        for what, path in outputs:
             if _same_file(target, path):
                 raise UsageError(f"--summary-json {plain(summary_json)} is {path.name} of {what}; give another path")
-        outputs["--summary-json"] = target
-    for flag, path in outputs.items():
-        for what, src in given.items():
+        outputs.append(("--summary-json", target))
+    for flag, path in outputs:
+        for what, src in given:
             if _same_file(path, src):
                 msg = f"{flag} would overwrite {what} ({plain(src)}); write the outputs somewhere else"
                 raise UsageError(msg)
+
+
+def _explicit_previous(previous: str | None) -> Path | None:
+    if not previous or previous == "auto":
+        return None
+    p = Path(previous)
+    return p / "assignments.csv" if p.is_dir() else p
 
 
 def segment_command(
@@ -91,9 +98,9 @@ def segment_command(
         raise UsageError("--summary-json - and -o - both want stdout; write the summary to a file instead")
     if backtest_days is not None and backtest_days < 1:
         raise UsageError(f"--backtest {backtest_days}: give the holdout length in days, 1 or more")
-    check_collisions(input_path, None, summary_json, None)
-    if not to_stdout:
-        output_dir(cfg.output_dir, dt.date.today())  # a bad template fails before the work
+    early_out = None if to_stdout else output_dir(cfg.output_dir, dt.date.today())  # a bad template fails now
+    fixed = early_out is not None and "{as_of}" not in cfg.output_dir
+    check_collisions(input_path, early_out if fixed else None, summary_json, _explicit_previous(previous))
     result = pipeline.run(input_path, cfg, progress=progress, stdin=stdin, backtest_days=backtest_days)
     out = None if to_stdout else output_dir(cfg.output_dir, result.table.windows.as_of)
     prev_path = None
