@@ -18,7 +18,7 @@ from pathlib import Path
 import polars as pl
 
 from .errors import DataError, InputNotFoundError
-from .output import file_sha256, undefuse
+from .output import undefuse
 
 PLACEHOLDER = re.compile(r"\{(as_of|date)\}")
 
@@ -130,23 +130,17 @@ def _read_previous_csv(path: Path) -> pl.DataFrame:
 
 
 def _check_complete(path: Path, df: pl.DataFrame) -> None:
-    """A summary.json beside the file (same run) must agree with it: sha256, else customer count."""
+    """Fewer rows than the customers its run's summary.json counted: a truncated copy.
+
+    (More rows is allowed: an analyst may add or merge customers by hand.)
+    """
     summary = path.with_name("summary.json")
     try:
         doc = json.loads(summary.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return
-    if not isinstance(doc, dict):
-        return
-    recorded = (doc.get("outputs") or {}).get(path.name) if isinstance(doc.get("outputs"), dict) else None
-    if recorded is not None:
-        if file_sha256(path) != recorded:
-            msg = (f"--previous {path}: its content differs from what {summary.name} recorded "
-                   "(truncated or edited copy?); use the complete folder of that run")
-            raise DataError(msg)
-        return
-    customers = doc.get("customers")
-    if isinstance(customers, int) and customers != df.height:
+    customers = doc.get("customers") if isinstance(doc, dict) else None
+    if isinstance(customers, int) and df.height < customers:
         msg = (f"--previous {path}: {df.height:,} rows but {summary.name} says {customers:,} customers "
                "(truncated copy?); use the complete folder of that run")
         raise DataError(msg)
