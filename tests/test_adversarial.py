@@ -536,3 +536,31 @@ def test_reader_fuzz_never_exit_1_or_traceback(tmp_path_factory):
         assert "Traceback" not in result.stderr and "internal error" not in result.stderr
 
     check()
+
+
+def test_neutralising_round_trips_any_text():
+    """defuse_text then undefuse gives back every value (the bijection --previous relies on)."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    prefixes = st.text(alphabet="'=+-@ ", max_size=4)
+
+    @settings(max_examples=200, deadline=None)
+    @given(st.lists(st.builds(str.__add__, prefixes, st.text(max_size=6)), min_size=1, max_size=20))
+    def check(values: list[str]) -> None:
+        df = pl.DataFrame({"v": values})
+        written = output.defuse_text(df)["v"].to_list()
+        assert all(not w.startswith(tuple(output.INJECTION_START)) for w in written)
+        back = written and pl.DataFrame({"v": written}).select(output.undefuse(pl.col("v")))["v"].to_list()
+        assert back == values
+
+    check()
+
+
+def test_backtest_json_may_not_overwrite_the_input_and_refuses_placeholder_dates(tmp_path):
+    rows = [["A", "2024-01-01", "10"], ["B", "9999-12-31", "20"], ["A", "2024-02-01", "5"]]
+    path = write_csv(tmp_path / "d.csv", ["customer", "date", "amount"], rows)
+    before = path.read_bytes()
+    one_error(invoke("backtest", str(path), "--holdout-days", "30", "--json", str(path)), 2, "overwrite")
+    assert path.read_bytes() == before
+    one_error(invoke("backtest", str(path), "--holdout-days", "30", "-q"), 65, "9999-12-31")

@@ -207,7 +207,7 @@ def _check_streams(input: str, output: str | None) -> None:
     if input == "-" and "stdin" in CLOSED_STREAMS:
         raise UsageError("input is - but stdin is closed; pipe a file in (segkit segment - < orders.csv) or name the file")
     if output == "-" and "stdout" in CLOSED_STREAMS:
-        raise IOFailure("-o - but stdout is closed; redirect it to a file or give an output folder with -o")
+        raise IOFailure("stdout is closed, so the output has nowhere to go; redirect it to a file (or use -o DIR)")
 
 
 class _Progress:
@@ -321,7 +321,7 @@ def inspect(
     from .commands import inspect_command
 
     with handle_errors(debug):
-        _check_streams(input, None)
+        _check_streams(input, "-")  # the inspection is printed on stdout
         cfg = _load_config(config_path, columns=mapping, sheet=sheet, encoding=encoding,
                            amount_unit=amount_unit, date_format=date_format, max_unpacked_mb=max_unpacked_mb)
         from .terminal import make_console
@@ -349,6 +349,7 @@ def backtest_cmd(
     from .commands import backtest_command
 
     with handle_errors(debug):
+        _check_streams(input, json_out)
         cfg = _load_config(config_path, as_of=as_of, columns=mapping, sheet=sheet, encoding=encoding,
                            max_bad_rows=max_bad_rows, amount_unit=amount_unit, date_format=date_format)
         backtest_command(input, cfg, holdout_days, json_out=json_out, quiet=quiet, console=err_console())

@@ -214,14 +214,18 @@ def backtest_command(input_path: str, cfg: Config, holdout_days: int, *, json_ou
     """Fit the CLV model on the history before as_of - N days and score it on the N days after."""
     from .backtest import backtest
     from .clean import clean
-    from .features import make_windows
+    from .features import latest_date, make_windows
     from .io.read import read_input
 
     if holdout_days < 1:
         raise UsageError(f"--holdout-days {holdout_days}: give a whole number of days, 1 or more")
-    raw = read_input(input_path, encoding=cfg.encoding, sheet=cfg.sheet, mapping=cfg.columns)
+    from .io.sources import limits_for
+
+    check_collisions(input_path, None, json_out, None)
+    raw = read_input(input_path, encoding=cfg.encoding, sheet=cfg.sheet, mapping=cfg.columns,
+                     limits=limits_for(cfg))
     lines = clean(raw, cfg).lines
-    as_of = make_windows(cfg, lines["order_date"].max()).as_of
+    as_of = make_windows(cfg, latest_date(lines, cfg, raw.source)).as_of
     doc = {"input": raw.source, **backtest(lines, as_of, holdout_days, cfg.effective)}
     data = json_bytes(doc)
     if json_out == "-":
@@ -229,10 +233,9 @@ def backtest_command(input_path: str, cfg: Config, holdout_days: int, *, json_ou
         stdout.write(data)
         stdout.flush()
     elif json_out:
-        target = Path(json_out)
-        staged = StagedDir(target.parent)
-        staged.write_bytes(target.name, data)
-        staged.commit()
+        with StagedDir(Path(json_out).parent) as staged:
+            staged.write_elsewhere(Path(json_out), data)
+            staged.commit()
     if not quiet:
         from .terminal import make_console, print_backtest
 

@@ -59,6 +59,17 @@ class CustomerTable:
     score_means: dict = field(default_factory=dict)
 
 
+def latest_date(lines: pl.DataFrame, cfg: Config, source: str) -> dt.date:
+    """The latest order date, refused when it is a placeholder such as 9999-12-31 and no as_of is set."""
+    latest = lines["order_date"].max()
+    if cfg.as_of is None and latest.year > LAST_YEAR:  # e.g. 9999-12-31, an ERP's "open end"
+        n = lines.filter(pl.col("order_date").dt.year() > LAST_YEAR).height
+        msg = (f"{source}: {n:,} order(s) dated after {LAST_YEAR} (latest {latest}), placeholders rather than "
+               "order dates; fix those rows, or give --as-of YYYY-MM-DD so later rows are left out")
+        raise DataError(msg)
+    return latest
+
+
 def make_windows(cfg: Config, max_date: dt.date) -> Windows:
     """as_of defaults to the day after the latest transaction.
 
@@ -183,13 +194,7 @@ def build_customers(
         raise DataError(f"{source}: no usable order lines; see rejected_rows.csv or run `segkit inspect`")
     if "n" not in lines.columns:
         lines = lines.with_columns(pl.lit(1, pl.Int64).alias("n"))
-    latest = lines["order_date"].max()
-    if cfg.as_of is None and latest.year > LAST_YEAR:  # e.g. 9999-12-31, an ERP's "open end"
-        n = lines.filter(pl.col("order_date").dt.year() > LAST_YEAR).height
-        msg = (f"{source}: {n:,} order(s) dated after {LAST_YEAR} (latest {latest}), placeholders rather than "
-               "order dates; fix those rows, or give --as-of YYYY-MM-DD so later rows are left out")
-        raise DataError(msg)
-    win = make_windows(cfg, latest)
+    win = make_windows(cfg, latest_date(lines, cfg, source))
     after = lines.filter(pl.col("order_date") >= win.as_of)
     lines = lines.filter(pl.col("order_date") < win.as_of)
     if lines.height == 0:

@@ -32,7 +32,7 @@ ROW_FORMATS = ("csv", "json", "jsonl", "parquet", "table")
 TMP_PREFIX = ".segkit-tmp-"
 STALE_AFTER_S = 24 * 3600  # a temp file of a live process is stale only after this long
 _TMP_NAME = re.compile(r"^\.segkit-tmp-(\d+)-[0-9a-f]+-")
-_RISKY = r"^'*[=+\-@]"  # values that get one more leading ' (a bijection, so --previous can undo it)
+_RISKY = "^'*[" + "".join(re.escape(c) for c in INJECTION_START) + "]"  # one more leading ' (undone by --previous)
 _ACTIVE: set[Path] = set()  # temp files of this process, removed on SIGTERM/SIGINT
 
 
@@ -52,7 +52,7 @@ def defuse_text(df: pl.DataFrame) -> pl.DataFrame:
 
 def undefuse(expr: pl.Expr) -> pl.Expr:
     """Inverse of ``defuse_text`` for one column."""
-    return pl.when(expr.str.contains(r"^''*[=+\-@]")).then(expr.str.slice(1)).otherwise(expr)
+    return pl.when(expr.str.contains("^'" + _RISKY[1:])).then(expr.str.slice(1)).otherwise(expr)
 
 
 def to_jsonable(obj):
