@@ -131,6 +131,24 @@ def test_temp_files_are_recognisable_and_stale_ones_removed(retail, previous_set
     assert young_live.exists() and foreign.exists()
 
 
+def test_disk_full_while_staging_leaves_no_temp_file(retail, previous_set, monkeypatch):
+    before = snapshot(previous_set)
+    real_write, calls = output._write_synced, []
+
+    def fill_disk(path, data):
+        calls.append(path)
+        if Path(path).name.endswith("summary.json"):
+            Path(path).write_bytes(data[:100])  # part written, then the disk is full
+            raise OSError(28, "No space left on device")
+        real_write(path, data)
+
+    monkeypatch.setattr(output, "_write_synced", fill_disk)
+    result = invoke("segment", str(retail), "-o", str(previous_set), "--as-of", "2010-12-06", *FAST)
+    one_error(result, 73, "No space left on device", "nothing was replaced")
+    assert any(Path(c).name.endswith("summary.json") for c in calls)
+    assert snapshot(previous_set) == before
+
+
 def test_sigterm_removes_temp_files_and_exits_143(tmp_path):
     """In-process: a SIGTERM while files are staged removes them (the handler the CLI installs)."""
     old = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
@@ -463,9 +481,16 @@ def test_binary_toml_exit_78_and_bom_toml_is_read(retail, tmp_path):
 
 @pytest.mark.parametrize("flag", [["--seed", "-1"], ["--year", "99999"], ["--as-of", "0001-01-01"],
                                   ["--amount-unit", "nan"], ["--lang", "fr"], ["--max-bad-rows", "5"],
-                                  ["--k", "1"], ["--report", "pdf"], ["--max-unpacked-mb", "0"]])
+                                  ["--k", "1"], ["--report", "pdf"], ["--max-unpacked-mb", "0"], ["--map", "bogus=x"]])
 def test_bad_command_line_values_exit_2(retail, tmp_path, flag):
     one_error(invoke("segment", str(retail), "-o", str(tmp_path / "o"), *flag), 2, flag[0])
+    assert not (tmp_path / "o").exists()
+
+
+def test_unwritable_sample_path_exit_73(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    one_error(invoke("sample", "-o", str(blocker / "s.csv"), "--rows", "50"), 73, str(blocker / "s.csv"))
 
 
 def test_memory_exhausted_exit_74(retail, tmp_path, monkeypatch):

@@ -121,7 +121,8 @@ def _load_config(path: Path | None, **values):
             detail = str(exc).removeprefix("command line: ").removeprefix("config: ")
             value = overrides[key]
             shown = ",".join(map(str, value)) if isinstance(value, list) else value
-            raise UsageError(f"{FLAGS.get(key, key)} {shown}: {detail}") from None
+            flag = f"--map {key.removeprefix('columns.')}={shown}" if key.startswith("columns.") else f"{FLAGS.get(key, key)} {shown}"
+            raise UsageError(f"{flag}: {detail}") from None
         raise
 
 
@@ -164,7 +165,8 @@ def handle_errors(debug: bool):
     except OSError as exc:  # stdout/stderr full or gone, a disk error while reading
         if debug:
             traceback.print_exc()
-        _eprint(f"segkit: error: I/O error: {exc.strerror or exc}; check free space and the output stream")
+        where = f"{exc.filename}: " if exc.filename else ""
+        _eprint(f"segkit: error: I/O error: {where}{exc.strerror or exc}; check the path, free space and the output stream")
         _detach_stdout()
         raise typer.Exit(IOFailure.exit_code) from None
     except Exception as exc:  # an internal error: say so, keep the traceback for --debug
@@ -406,7 +408,12 @@ def sample(
     with handle_errors(debug):
         n_customers = customers if customers is not None else max(10, rows // 100)
         df = sample_mod.generate(rows, min(n_customers, rows), seed=seed, lang=lang)
-        sample_mod.write(df, output, encoding=encoding, messy=messy)
+        try:
+            sample_mod.write(df, output, encoding=encoding, messy=messy)
+        except OSError as exc:
+            from .errors import OutputError
+
+            raise OutputError(f"cannot write {output}: {exc.strerror}; choose another -o") from None
         if not quiet:
             print(f"wrote {output}: {df.height:,} order lines, {n_customers:,} customers", file=sys.stderr)
 

@@ -181,7 +181,7 @@ def _merge(base: dict, over: dict, origin: str, sources: dict, prefix: str = "")
         if prefix == "columns.":
             if key not in ROLES:
                 msg = f"{origin}: unknown column role '{key}' in [columns]; roles are: {', '.join(ROLES)}"
-                raise ConfigError(msg)
+                raise bad_value(dotted, msg)
             if not isinstance(value, str) or not value:
                 msg = f"{origin}: [columns] {key} must be the header text in your file, e.g. {key} = \"客户编码\""
                 raise ConfigError(msg)
