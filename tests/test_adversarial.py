@@ -307,9 +307,12 @@ def test_xlsx_shared_string_count_is_bounded(tmp_path):
 
 
 def test_gzip_bomb_is_refused(tmp_path):
+    plain = b"customer,date,amount\n" + b"A,2024-01-01,5\n" * 1_500_000  # 22 MB
     bomb = tmp_path / "bomb.csv.gz"
-    bomb.write_bytes(gzip.compress(b"customer,date,amount\n" + b"A,2024-01-01,5\n" * 1_500_000))
+    bomb.write_bytes(gzip.compress(plain))
     one_error(invoke("inspect", str(bomb), "--max-unpacked-mb", "8"), 65, "8 MB")
+    one_error(invoke("inspect", "-", "--max-unpacked-mb", "8", input=gzip.compress(plain)), 65, "8 MB")
+    one_error(invoke("inspect", "-", "--max-unpacked-mb", "8", input=plain), 65, "<stdin>", "8 MB")
 
 
 # ------------------------------------------------------------------ 9-11: odd but legitimate files
@@ -386,6 +389,8 @@ def test_mixed_encodings_are_reported_not_mangled(tmp_path):
     assert result.exit_code == 0, result.stderr
     err = " ".join(result.stderr.split())
     assert "mixes encodings" in err and "22 line(s) are UTF-8" in err and "8 are gb18030" in err
+    doc = json.loads((tmp_path / "o" / "summary.json").read_text(encoding="utf-8"))
+    assert any("22 line(s) are UTF-8" in n for n in doc["input"]["notes"])  # for scripts run with -q
     got = pl.read_csv(tmp_path / "o" / "assignments.csv", infer_schema=False)
     assert dict(zip(got["customer_id"], got["customer_name"])) == {f"C{i}": names[i] for i in range(3)}
 

@@ -116,6 +116,7 @@ def segment_command(
             progress("migration")
         add_migration(result, prev_path)
     doc = pipeline.summary(result)
+    doc = {**doc, "input": {**doc["input"], "notes": list(result.raw.notes)}}  # e.g. mixed encodings
     if to_stdout:
         _write_stdout(result.assignments, fmt, stdout)
         doc["outputs"] = {}

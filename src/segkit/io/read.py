@@ -26,7 +26,7 @@ import polars as pl
 from ..errors import DataError, InputNotFoundError, IOFailure, UsageError
 from .columns import alias_score, resolve
 from .sources import (Limits, Prepared, check_duplicate_headers, decode_lines, needs_preparing,
-                      original_headers, prepare_bytes, prepare_path, read_head)
+                      original_headers, prepare_bytes, prepare_path, read_head, too_big)
 
 ROW = "__row"
 HEADER_SCAN_ROWS = 20
@@ -70,6 +70,8 @@ def read_input(
             msg = "reading CSV from stdin, but stdin is a terminal; pipe a file in (segkit segment - < orders.csv)"
             raise UsageError(msg)
         data = stream.read(limits.unpacked_bytes + 1)
+        if len(data) > limits.unpacked_bytes:
+            raise DataError(too_big("<stdin>", limits.unpacked_bytes))
         if not data.strip():
             raise DataError("<stdin>: no data (the input is empty); export the orders again")
         return _read_prepared(prepare_bytes(data, "<stdin>", encoding, limits), "<stdin>", mapping, ".csv")

@@ -129,12 +129,12 @@ def _read_limited(fh, limit: int, source: str) -> bytes:
     while chunk := fh.read(16 * MB):
         total += len(chunk)
         if total > limit:
-            raise DataError(_too_big(source, limit))
+            raise DataError(too_big(source, limit))
         chunks.append(chunk)
     return b"".join(chunks)
 
 
-def _too_big(source: str, limit: int) -> str:
+def too_big(source: str, limit: int) -> str:
     return (f"{source}: unpacks to more than {limit // MB:,} MB (a decompression bomb, or a very large export); "
             "raise the limit with --max-unpacked-mb if you trust the file, or convert it to Parquet")
 
@@ -152,7 +152,7 @@ def decompress(data: bytes, kind: str, source: str, limits: Limits) -> bytes:
         while len(out) <= limit and not d.eof and not d.needs_input:
             out += d.decompress(b"", max_length=limit + 1 - len(out))
         if len(out) > limit:
-            raise DataError(_too_big(source, limit))
+            raise DataError(too_big(source, limit))
         return bytes(out)
     except (zlib.error, lzma.LZMAError, OSError, EOFError) as exc:
         raise DataError(f"{source}: corrupt {kind} data ({exc}); copy or export the file again") from None
@@ -165,7 +165,7 @@ def _gzip(data: bytes, source: str, limit: int) -> bytes:
     while pending:
         out += d.decompress(pending, limit + 1 - len(out))
         if len(out) > limit:
-            raise DataError(_too_big(source, limit))
+            raise DataError(too_big(source, limit))
         if d.unconsumed_tail:
             pending = d.unconsumed_tail
         elif d.eof and d.unused_data.strip(b"\x00"):  # concatenated gzip members
@@ -186,7 +186,7 @@ def _zstd(data: bytes, source: str, limit: int) -> bytes:
         while chunk := reader.read(16 * MB):
             out += chunk
             if len(out) > limit:
-                raise DataError(_too_big(source, limit))
+                raise DataError(too_big(source, limit))
     except zstandard.ZstdError as exc:
         raise DataError(f"{source}: corrupt zstd data ({exc}); copy or export the file again") from None
     return bytes(out)
@@ -275,4 +275,4 @@ def check_duplicate_headers(texts: list[str], names: list[str], mapping: dict[st
 
 
 __all__ = ["Limits", "Prepared", "check_duplicate_headers", "decode_lines", "needs_preparing",
-           "original_headers", "prepare_bytes", "prepare_path", "read_head"]
+           "original_headers", "prepare_bytes", "prepare_path", "read_head", "too_big"]
