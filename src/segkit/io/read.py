@@ -222,16 +222,13 @@ def _read_csv_bytes(
     _check_text(source, data[:8192])
     text, used = _decode_strict(source, data, encoding)
     mixed = decode_lines(source, data, used) if used != "utf-8" else None  # never silent mojibake
-    if mixed is not None:
-        text, notes = mixed
+    text, notes = mixed if mixed is not None else (text, [])
     delimiter, header_idx = _sniff(text[:262144], ext)
     utf8 = text.encode("utf-8") if used != "utf-8" else data
-    if mixed is not None:
-        utf8 = text.encode("utf-8")
     lf = _scan(utf8, delimiter, header_idx, source)
     raw = _finish_csv(lf, source, size if size is not None else len(data),
                       sha or hashlib.sha256(data).hexdigest(), used, delimiter, header_idx, mapping)
-    raw.notes.extend(notes if mixed is not None else [])
+    raw.notes.extend(notes)
     return raw
 
 
@@ -333,8 +330,8 @@ def _read_excel(p: Path, sheet: str | int, mapping: dict[str, str], size: int) -
         header_idx = max(range(len(scores)), key=lambda i: (scores[i], -i))
         headers = _unique_headers(head[header_idx])
         texts = [str(c).strip() if c is not None and str(c).strip() else h for c, h in zip(head[header_idx], headers)]
-        check_duplicate_headers(texts, headers, mapping, f"{source} (sheet '{name}')")
         try:
+            check_duplicate_headers(texts, headers, mapping, f"{source} (sheet '{name}')")
             found = resolve(headers, mapping, f"{source} (sheet '{name}')")
         except DataError as exc:
             if len(chosen) == 1:
