@@ -221,6 +221,7 @@ class StagedDir:
         """A file outside the folder (``--summary-json PATH``), committed with the set."""
         final = Path(final)
         _make_dir(final.parent)
+        clean_stale(final.parent)
         self.write(final.name, lambda p: _write_synced(p, data), directory=final.parent)
         self._hashes.pop(final.name, None)
 
