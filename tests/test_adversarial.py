@@ -240,7 +240,8 @@ def test_escape_sequences_and_markup_from_data_stay_inert(evil_csv, tmp_path):
     assert insp.exit_code == 0 and "\x1b" not in insp.stdout + insp.stderr
     hdr = tmp_path / "hdr.csv"
     hdr.write_text("cust\x1b[2Jomer,[red]x[/red],amount\n1,2,3\n", encoding="utf-8")
-    err = one_error(invoke("segment", str(hdr), "-o", str(tmp_path / "o")), 65, "[red]x[/red]", "\\x1b[2J")
+    err = one_error(invoke("segment", str(hdr), "-o", str(tmp_path / "o"), "--input-kind", "orders"), 65,
+                    "[red]x[/red]", "\\x1b[2J")
     assert "\x1b" not in err
 
 
@@ -431,12 +432,17 @@ def test_truncated_previous_is_refused(retail, baseline, tmp_path):
 
 # ------------------------------------------------------------------ 12: no exit 1 on user mistakes
 
-def test_placeholder_date_9999_is_bad_data(tmp_path):
-    rows = [["A", "2024-01-01", "10"], ["B", "9999-12-31", "20"], ["A", "2024-02-01", "5"]]
+def test_placeholder_date_9999_never_exit_1(tmp_path):
+    rows = [[f"C{i % 6}", f"2024-0{1 + i % 6}-1{i % 10}", str(10 + i)] for i in range(30)] + [["C9", "9999-12-31", "20"]]
     path = write_csv(tmp_path / "d.csv", ["customer", "date", "amount"], rows)
-    one_error(invoke("segment", str(path), "-o", str(tmp_path / "o"), *FAST), 65, "9999-12-31", "--as-of")
-    ok = invoke("segment", str(path), "-o", str(tmp_path / "o"), "--as-of", "2024-06-01", "--k", "2", "--no-report", "-q")
-    assert ok.exit_code == 0, ok.stderr
+    result = invoke("segment", str(path), "-o", str(tmp_path / "o"), "--k", "2", "--no-report", "-q")
+    assert result.exit_code == 0, result.stderr
+    doc = json.loads((tmp_path / "o" / "summary.json").read_text(encoding="utf-8"))
+    assert doc["as_of"] == "2024-06-20"  # the day after the latest real order, not 10000-01-01
+    assert any("9999-12-31" in w["message"] for w in doc["warnings"])  # left out, and said so
+    one_error(invoke("backtest", str(path), "--holdout-days", "30", "-q"), 65, "9999-12-31", "--as-of")
+    few = write_csv(tmp_path / "few.csv", ["customer", "date", "amount"], [["A", "2024-01-01", "1"], ["B", "9999-12-31", "2"]])
+    one_error(invoke("segment", str(few), "-o", str(tmp_path / "o2"), *FAST), 65, "9999-12-31")
 
 
 def test_values_named_like_internal_columns(tmp_path):
@@ -593,4 +599,4 @@ def test_backtest_json_may_not_overwrite_the_input_and_refuses_placeholder_dates
     before = path.read_bytes()
     one_error(invoke("backtest", str(path), "--holdout-days", "30", "--json", str(path)), 2, "overwrite")
     assert path.read_bytes() == before
-    one_error(invoke("backtest", str(path), "--holdout-days", "30", "-q"), 65, "9999-12-31")
+    one_error(invoke("backtest", str(path), "--holdout-days", "30", "-q"), 65, "9999-12-31")  # 2 of 3 rows
