@@ -600,3 +600,22 @@ def test_backtest_json_may_not_overwrite_the_input_and_refuses_placeholder_dates
     one_error(invoke("backtest", str(path), "--holdout-days", "30", "--json", str(path)), 2, "overwrite")
     assert path.read_bytes() == before
     one_error(invoke("backtest", str(path), "--holdout-days", "30", "-q"), 65, "9999-12-31")  # 2 of 3 rows
+
+
+def test_named_fifo_holding_a_customer_table_does_not_hang(tmp_path):
+    """Auto-detection of a customer-level table reads the input twice; a FIFO cannot be: one clear error."""
+    fifo = tmp_path / "customers.csv"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=lambda: fifo.write_bytes(b"Channel,Region,Fresh,Milk\n1,2,300,400\n2,3,100,50\n"))
+    writer.start()
+    results = []
+    run = threading.Thread(target=lambda: results.append(invoke("segment", str(fifo), "-o", str(tmp_path / "o"))))
+    run.start()
+    run.join(timeout=60)
+    if run.is_alive():  # unblock the reader so the test run can end, then fail
+        with open(fifo, "wb"):
+            pass
+        run.join(timeout=10)
+        pytest.fail("segment blocked re-opening the FIFO")
+    writer.join(timeout=10)
+    one_error(results[0], 65, "no customer_id column")

@@ -83,7 +83,8 @@ def run(
         except DataError as exc:
             from .customer_input import looks_like_customer_table, run_customers
 
-            if cfg.input_kind != "auto" or input_path == "-" or not looks_like_customer_table(input_path, cfg, exc):
+            streamed = input_path == "-" or not Path(input_path).is_file()  # a pipe cannot be read twice
+            if cfg.input_kind != "auto" or streamed or not looks_like_customer_table(input_path, cfg, exc):
                 raise
             try:
                 result = run_customers(input_path, cfg, stdin=stdin, detected=True)
