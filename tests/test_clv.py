@@ -257,6 +257,10 @@ def test_churn_risk_follows_p_alive_when_the_model_finds_dropout():
             p = row["p_alive"]
             assert row["churn_risk"] == ("high" if p < 0.3 else "medium" if p < 0.7 else "low")
     assert out["expected_purchase_value"].null_count() == n
+    rule = res.summary()["churn_rule_code"]
+    assert rule == {"code": "p_alive", "high": s.churn_high, "medium": s.churn_medium}
+    assert f"high < {s.churn_high:g}" in clv.churn_rule_text(rule, "en")
+    assert f"高 < {s.churn_high:g}" in clv.churn_rule_text(rule, "zh") and "p_alive" not in clv.churn_rule_text(rule, "zh")
 
 
 def test_discounting():

@@ -33,6 +33,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -438,25 +439,31 @@ class ClvResult:
                 "dropout_probability_mean": self.dropout,
                 "no_dropout": not self.churn_from_p_alive,
             }
-        doc["churn_rule"] = churn_rule_text(self)
+        rule = churn_rule(self)
+        doc["churn_rule"] = churn_rule_text(rule)
+        doc["churn_rule_code"] = rule
         if self.backtest is not None:
             doc["backtest"] = self.backtest
         return doc
 
 
-RECENCY_RULE = "recency against the customer's own median gap between orders (population median below 3 orders)"
-
-
-def churn_rule_text(res: ClvResult) -> str:
-    """Which rule churn_risk follows, in words for the reports."""
+def churn_rule(res: ClvResult) -> dict[str, Any]:
+    """Which rule churn_risk follows: a code (``p_alive``, ``recency_no_dropout`` or ``recency``) and
+    the figures its sentence needs; the sentence itself is in the message catalogs."""
     s = res.settings
     if res.churn_from_p_alive:
-        return (f"p_alive for repeat customers (high < {s.churn_high:g}, medium < {s.churn_medium:g}); "
-                f"customers with one purchase day: {RECENCY_RULE}")
+        return {"code": "p_alive", "high": s.churn_high, "medium": s.churn_medium}
     if res.fitted:
-        return (f"{RECENCY_RULE}; BG/NBD found no dropout in this history (a/(a+b) = {res.dropout:.1e}), "
-                "so p_alive is ~1 for everyone and does not rank churn")
-    return RECENCY_RULE
+        return {"code": "recency_no_dropout", "dropout": res.dropout}
+    return {"code": "recency"}
+
+
+def churn_rule_text(rule: dict[str, Any], lang: str = "en") -> str:
+    """The churn rule in words, in the report language."""
+    from .locales import message
+
+    fields = {k: v for k, v in rule.items() if k != "code"}
+    return message("ui", f"churn_rule_{rule['code']}", lang, **fields)
 
 
 def _empty_values(inputs: pl.DataFrame) -> pl.DataFrame:

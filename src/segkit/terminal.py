@@ -215,7 +215,10 @@ def print_clv(doc: dict, console: Console, lang: str = "en") -> None:
     if gg:
         line += f"; Gamma-Gamma p={gg['p']:.3g} q={gg['q']:.3g} v={gg['v']:.3g}"
     console.print(line)
-    console.print(Text(f"{t['term_clv_churn_rule']}: {c['churn_rule']}", style="dim"))
+    from .clv import churn_rule_text
+
+    rule = churn_rule_text(c["churn_rule_code"], lang) if c.get("churn_rule_code") else c.get("churn_rule", "")
+    console.print(Text(f"{t['term_clv_churn_rule']}: {rule}", style="dim"))
 
 
 def print_backtest(doc: dict, console: Console) -> None:

@@ -119,12 +119,18 @@ def backtest_section(bt: dict | None, L: dict) -> dict | None:
             "rows": rows, "chart": chart}
 
 
+def _churn_rule(c: dict, lang: str) -> str | None:
+    from ..clv import churn_rule_text
+
+    return churn_rule_text(c["churn_rule_code"], lang) if c.get("churn_rule_code") else c.get("churn_rule")
+
+
 def clv_section(doc: dict, customers: pl.DataFrame, clv, tier_names: list[tuple[str, str]], lang: str,
                 top_n: int) -> dict:
     L = LABELS[lang]
     c = doc.get("clv") or {}
     out = {"L": L, "fitted": not c.get("skipped_reason"), "skipped_reason": c.get("skipped_reason"),
-           "churn_rule": c.get("churn_rule"), "params": _params(c), "facts": [], "bins": [], "risk": [],
+           "churn_rule": _churn_rule(c, lang), "params": _params(c), "facts": [], "bins": [], "risk": [],
            "lost": [], "lost_count": 0, "p_chart": None, "risk_chart": None,
            "backtest": backtest_section(c.get("backtest"), L)}
     df = with_risk(customers, clv)
