@@ -168,74 +168,30 @@ def persona_expr(cfg: Config, present: set[str]) -> pl.Expr:
     return expr
 
 
-def _modes(lines: pl.DataFrame, roles: tuple[str, ...]) -> pl.DataFrame | None:
-    """Most frequent value per customer for each text role, counted over source rows
-    (ties: the alphabetically first)."""
-    out = None
-    for role in roles:
-        mode = (
-            lines.filter(pl.col(role).is_not_null())
-            .group_by("customer_id", role).agg(pl.col("n").sum())
-            .with_columns(pl.col(role).cast(pl.String))  # categorical in, text out; ties by text
-            .sort(["customer_id", "n", role], descending=[False, True, False])
-            .group_by("customer_id", maintain_order=True).first()
-            .select("customer_id", role)
-        )
-        out = mode if out is None else out.join(mode, on="customer_id", how="full", coalesce=True)
-    return out
-
-
 def build_customers(
     lines: pl.DataFrame, cfg: Config, roles: tuple[str, ...] = (), source: str = "input"
 ) -> CustomerTable:
     """``lines``: customer_id, order_key, order_date, amount (micro-units), optionally n (source
     rows behind each line) and the text roles."""
-    if lines.height == 0:
-        raise DataError(f"{source}: no usable order lines; see rejected_rows.csv or run `segkit inspect`")
-    if "n" not in lines.columns:
-        lines = lines.with_columns(pl.lit(1, pl.Int64).alias("n"))
-    win = make_windows(cfg, latest_date(lines, cfg, source))
-    after = lines.filter(pl.col("order_date") >= win.as_of)
-    lines = lines.filter(pl.col("order_date") < win.as_of)
-    if lines.height == 0:
-        msg = f"{source}: every transaction is on or after as_of {win.as_of}; choose a later --as-of"
-        raise DataError(msg)
-    in_rfm = pl.lit(True) if win.rfm_start is None else pl.col("order_date") >= win.rfm_start
+    from .engines.polars import base_from_lines
 
-    money = lines.group_by("customer_id").agg(
-        pl.col("amount").filter(in_rfm).sum().alias("_monetary"),
-        pl.col("amount").filter(_between("order_date", win.tier_start, win.tier_end)).sum().alias("_annual"),
-        pl.col("amount").filter(_between("order_date", win.prior_start, win.prior_end)).sum().alias("_prior"),
-    )
-    orders = lines.group_by("customer_id", "order_key").agg(
-        pl.col("order_date").min(), pl.col("amount").sum().alias("net")
-    )
-    purchases = orders.filter(pl.col("net") > 0)
-    buys = purchases.group_by("customer_id").agg(
-        pl.col("order_date").min().alias("first_order_date"),
-        pl.col("order_date").max().alias("last_order_date"),
-        pl.len().alias("_orders_all"),
-        pl.col("order_date").filter(in_rfm).len().alias("frequency"),
-        _between("order_date", win.tier_start, win.tier_end).any().alias("_bought_in_window"),
-    )
-    gaps = (
-        purchases.select("customer_id", "order_date").unique()
-        .sort("customer_id", "order_date")
-        .with_columns(pl.col("order_date").diff().over("customer_id").dt.total_days().alias("gap"))
-        .filter(pl.col("gap").is_not_null())
-    )
-    pop_gap = gaps["gap"].median() if gaps.height else None
-    own_gap = gaps.group_by("customer_id").agg(pl.col("gap").median().alias("_own_gap"))
+    base, win, excluded, pop_gap = base_from_lines(lines, cfg, roles, source)
+    return finish(base, cfg, win, roles, excluded, pop_gap)
 
-    df = (
-        money.join(buys, on="customer_id", how="left")
-        .join(own_gap, on="customer_id", how="left")
-        .with_columns(
-            pl.col("frequency").fill_null(0).cast(pl.Int64),
-            pl.col("_orders_all").fill_null(0),
-            pl.col("_bought_in_window").fill_null(False),
-            (pl.lit(win.as_of) - pl.col("last_order_date")).dt.total_days().alias("recency_days"),
-        )
+
+BASE_RENAMES = {"monetary": "_monetary", "annual": "_annual", "prior": "_prior", "orders_all": "_orders_all",
+                "bought_in_window": "_bought_in_window", "own_gap": "_own_gap",
+                "purchase_days": "_purchase_days", "first_purchase_day": "_first_purchase_day",
+                "last_purchase_day": "_last_purchase_day", "repeat_value": "_repeat_value"}
+
+
+def finish(
+    base: pl.DataFrame, cfg: Config, win: Windows, roles: tuple[str, ...] = (),
+    excluded_after_as_of: int = 0, pop_gap: float | None = None,
+) -> CustomerTable:
+    """The customer base table of an engine (see ``segkit.engines``) -> the assignments table."""
+    df = base.rename(BASE_RENAMES).with_columns(
+        (pl.lit(win.as_of) - pl.col("last_order_date")).dt.total_days().alias("recency_days"),
     )
     n = df.height
     df = df.with_columns(rfm_scores(cfg, n))
@@ -274,9 +230,6 @@ def build_customers(
         .when(pl.col("yoy_growth") <= cfg.declining + YOY_TOLERANCE).then(pl.lit("declining"))
         .otherwise(pl.lit("mature")).alias("lifecycle"),
     )
-    modes = _modes(lines, roles)
-    if modes is not None:
-        df = df.join(modes, on="customer_id", how="left")
     present = set(roles)
     df = df.with_columns(persona_expr(cfg, present).alias("persona"))
     df = df.with_columns(
@@ -294,7 +247,7 @@ def build_customers(
         windows=win,
         cut_points=cut_points,
         others_combinations=others_combinations(cfg),
-        excluded_after_as_of=int(after["n"].sum()),
+        excluded_after_as_of=excluded_after_as_of,
         no_purchase_customers=int(df["last_order_date"].null_count()),
         population_median_gap=None if pop_gap is None else float(pop_gap),
         score_means=means,
