@@ -148,7 +148,13 @@ def _collect(lf: pl.LazyFrame, source: str) -> pl.DataFrame:
         raise DataError(msg) from None
 
 
-def clean(raw: RawTable, cfg: Config, *, enforce: bool = True) -> Cleaned:
+def clean(raw: RawTable, cfg: Config, *, enforce: bool = True, check: bool = True) -> Cleaned:
+    """Text frame -> summed order lines, rejected rows and counts.
+
+    ``check``: raise ``DataError`` when there are no data rows or (with ``enforce``) when more than
+    ``cfg.max_bad_rows`` of them are rejected; ``check=False`` leaves that to the caller
+    (``check_quality``), which cleans only part of a file.
+    """
     m = raw.mapping
     col = lambda role: pl.col(m[role])  # noqa: E731
     lf = raw.frame
@@ -247,10 +253,7 @@ def clean(raw: RawTable, cfg: Config, *, enforce: bool = True) -> Cleaned:
     )
     used_rows = data_rows - bad.height
     del df
-    reasons = (
-        dict(rejected.group_by("reason").len().sort(["len", "reason"], descending=[True, False]).iter_rows())
-        if rejected.height else {}
-    )
+    reasons = rejected_reasons(rejected)
     quality = {
         "rows_read": rows_read,
         "blank_rows": blank_rows,
@@ -261,8 +264,24 @@ def clean(raw: RawTable, cfg: Config, *, enforce: bool = True) -> Cleaned:
         "rejected_reasons": reasons,
         "used_rows": used_rows,
     }
+    if check:
+        check_quality(raw.source, raw.header_row, quality, rejected, cfg, enforce=enforce)
+    return Cleaned(lines, rejected, quality, roles, has_order_id)
+
+
+def rejected_reasons(rejected: pl.DataFrame) -> dict:
+    """reason -> rows, most rows first, ties by reason text."""
+    if not rejected.height:
+        return {}
+    return dict(rejected.group_by("reason").len().sort(["len", "reason"], descending=[True, False]).iter_rows())
+
+
+def check_quality(source: str, header_row: int, quality: dict, rejected: pl.DataFrame, cfg: Config,
+                  *, enforce: bool = True) -> None:
+    """No data rows, or too many rejected rows (above ``cfg.max_bad_rows``): a ``DataError``."""
+    data_rows, reasons = quality["data_rows"], quality["rejected_reasons"]
     if data_rows == 0:
-        msg = (f"{raw.source}: no data rows below the header (row {raw.header_row}); "
+        msg = (f"{source}: no data rows below the header (row {header_row}); "
                "check that the export holds orders")
         raise DataError(msg)
     if enforce and rejected.height / data_rows > cfg.max_bad_rows:
@@ -271,7 +290,7 @@ def clean(raw: RawTable, cfg: Config, *, enforce: bool = True) -> Cleaned:
         top_reason = next(iter(reasons))
         example = rejected.filter(pl.col("column") == worst_col).row(0, named=True)
         msg = (
-            f"{raw.source}: {rejected.height:,} of {data_rows:,} rows ({rejected.height / data_rows:.1%}) "
+            f"{source}: {rejected.height:,} of {data_rows:,} rows ({rejected.height / data_rows:.1%}) "
             f"cannot be used, above max_bad_rows {cfg.max_bad_rows:.0%}; most are in column "
             f"'{worst_col}' ({worst_n:,} rows, e.g. row {example['row']}: {example['reason']}).\n"
             f"Fix that column, map another with --map, or accept them with --max-bad-rows "
@@ -279,4 +298,3 @@ def clean(raw: RawTable, cfg: Config, *, enforce: bool = True) -> Cleaned:
             f"`segkit inspect` lists the reasons (most common: {top_reason})."
         )
         raise DataError(msg)
-    return Cleaned(lines, rejected, quality, roles, has_order_id)

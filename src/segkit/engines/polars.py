@@ -6,18 +6,144 @@ from typing import BinaryIO
 
 import polars as pl
 
-from ..clean import Cleaned, clean
+from ..clean import (MICRO, TEXT_ROLES, TOTALS_PATTERN, Cleaned, _collect, _persona_uses, _text, check_quality,
+                     clean, parse_customer_id, parse_date, rejected_reasons)
 from ..config import Config
 from ..errors import DataError
 from ..features import Windows, make_windows
-from ..io.read import RawTable, read_input
+from ..io.read import ROW, RawTable, read_input, scan_typed
 from . import COUNT_KEYS, InputInfo, Quality
 
 
 def customer_table(source: str, cfg: Config, *, stdin: BinaryIO | None = None) -> tuple[pl.DataFrame, Quality]:
     raw = read_input(source, encoding=cfg.encoding, sheet=cfg.sheet, mapping=cfg.columns, stdin=stdin)
-    cleaned = clean(raw, cfg)
-    return from_cleaned(raw, cleaned, cfg)
+    if raw.csv_source is not None:
+        return from_cleaned(raw, typed_lines(raw, cfg), cfg)
+    return from_cleaned(raw, clean(raw, cfg), cfg)
+
+
+# ------------------------------------------------------------------------------ typed CSV pass
+# One streaming pass reads the CSV with the amounts typed by polars' CSV parser and sums it
+# straight to (customer, order, date, attributes) on the cells' raw text. Each distinct id, date
+# and attribute text is then parsed once by clean.py's parsers. Rows the pass cannot vouch for (a
+# cell polars could not type, an id/date/name that clean.py would reject or read as a totals row,
+# an empty first cell) are read again as text and go through clean.clean, so every row is
+# counted and explained exactly as the text path does.
+
+def _roles(raw: RawTable, cfg: Config) -> tuple[str, ...]:
+    m = raw.mapping
+    return tuple(r for r in TEXT_ROLES if r in m and (r != "category" or _persona_uses(cfg, r)))
+
+
+def _is_totals(v: pl.Expr) -> pl.Expr:
+    return v.str.strip_chars().str.contains(TOTALS_PATTERN).fill_null(False)
+
+
+def typed_lines(raw: RawTable, cfg: Config) -> Cleaned:
+    m = raw.mapping
+    roles = _roles(raw, cfg)
+    money = ["amount"] if "amount" in m else ["quantity", "unit_price"]
+    keys = {"customer_id": m["customer_id"], "order_date": m["order_date"]}
+    if "order_id" in m:
+        keys["order_id"] = m["order_id"]
+    keys |= {r: m[r] for r in roles}
+    first = raw.headers[0]
+    lf = scan_typed(raw, {m[r]: pl.Float64 for r in money})
+    value = pl.col(m["amount"]) if "amount" in m else pl.col(m["quantity"]) * pl.col(m["unit_price"])
+    micro = (value * (cfg.amount_unit * MICRO)).round(0)
+    ok = (micro.abs() < 9.0e18).fill_null(False)  # null, NaN and inf are not < 9e18
+    extra = [] if first in keys.values() else [
+        (pl.col(first).is_null() | _is_totals(pl.col(first))).alias("_first_odd")]
+    groups = _collect(
+        lf.group_by(*[pl.col(h).alias(k) for k, h in keys.items()], *extra).agg(
+            pl.when(ok).then(micro).sum().cast(pl.Int64).alias("amount"),
+            ok.sum().cast(pl.Int64).alias("n"),
+            (~ok).sum().cast(pl.Int64).alias("_bad"),
+        ),
+        raw.source,
+    )
+    # the distinct texts of each key, parsed once; a value clean.py would not accept marks its rows
+    parsed, odd = {}, []
+    for key in keys:
+        u = groups.select(pl.col(key).unique())
+        v = pl.col(key)
+        if key == "customer_id":
+            u = u.with_columns(parse_customer_id(v).alias("_v"))
+            u = u.with_columns(_odd=pl.col("_v").is_null() | _is_totals(v))
+        elif key == "order_date":
+            u = u.with_columns(parse_date(v, cfg.date_format).alias("_v"))
+            u = u.with_columns(_odd=pl.col("_v").is_null())
+        else:
+            u = u.with_columns(_text(v).alias("_v"), _odd=pl.lit(False))
+            if key == "customer_name":
+                u = u.with_columns(_odd=_is_totals(v))
+        if keys[key] == first:
+            u = u.with_columns(_odd=pl.col("_odd") | v.is_null() | _is_totals(v))
+        parsed[key] = u
+        odd_values = u.filter(pl.col("_odd"))[key]
+        if odd_values.len():
+            odd.append((keys[key], odd_values))
+    for key, u in parsed.items():
+        groups = groups.join(u.rename({"_v": f"_p:{key}", "_odd": f"_o:{key}"}), on=key, how="left",
+                             nulls_equal=True)
+    odd_key = pl.any_horizontal([pl.col(f"_o:{k}") for k in keys] + ([pl.col("_first_odd")] if extra else []))
+    date_key = pl.col("_p:order_date").cast(pl.String)
+    order_key = pl.coalesce(pl.col("_p:order_id"), date_key) if "order_id" in keys else date_key
+    fast = groups.filter(~odd_key & (pl.col("n") > 0)).select(
+        pl.col("_p:customer_id").alias("customer_id"), order_key.alias("order_key"),
+        pl.col("_p:order_date").alias("order_date"), "amount", *[pl.col(f"_p:{r}").alias(r) for r in roles], "n",
+    )
+    rows_read = int(groups["n"].sum() + groups["_bad"].sum())
+    needs_text = bool(groups.filter(odd_key).height) or bool(groups["_bad"].sum())
+    del groups
+    slow = _reread(raw, cfg, lf, ok, odd, extra, first) if needs_text else None
+    return _merge(raw, cfg, fast, slow, rows_read, roles)
+
+
+def _reread(raw: RawTable, cfg: Config, typed: pl.LazyFrame, ok: pl.Expr, odd: list, extra: list,
+            first: str) -> Cleaned:
+    """The rows the typed pass set aside, read again as text and cleaned by clean.clean."""
+    want = ~ok
+    for header, values in odd:
+        col = pl.col(header)
+        want = want | col.is_in(values.drop_nulls().implode()).fill_null(False)
+        if values.null_count():
+            want = want | col.is_null()
+    if extra:
+        want = want | pl.col(first).is_null() | _is_totals(pl.col(first))
+    rows = _collect(typed.filter(want).select(ROW), raw.source)[ROW]
+    text = _collect(raw.frame.filter(pl.col(ROW).is_in(rows.implode())), raw.source)
+    part = RawTable(raw.source, text.lazy(), raw.headers, raw.mapping, raw.format, raw.header_row,
+                    raw.size, raw.sha256)
+    return clean(part, cfg, check=False)
+
+
+def _merge(raw: RawTable, cfg: Config, fast: pl.DataFrame, slow: Cleaned | None, rows_read: int,
+           roles: tuple[str, ...]) -> Cleaned:
+    if slow is None:
+        lines, rejected = fast, clean(_empty(raw), cfg, check=False).rejected
+        blank = totals = 0
+    else:
+        lines = pl.concat([fast, slow.lines.with_columns(pl.col(r).cast(pl.String) for r in roles)])
+        rejected, blank, totals = slow.rejected, slow.quality["blank_rows"], slow.quality["totals_rows"]
+    data_rows = rows_read - blank - totals
+    quality = {
+        "rows_read": rows_read,
+        "blank_rows": blank,
+        "totals_rows": totals,
+        "data_rows": data_rows,
+        "rejected_rows": rejected.height,
+        "rejected_share": rejected.height / data_rows if data_rows else 0.0,
+        "rejected_reasons": rejected_reasons(rejected),
+        "used_rows": data_rows - rejected.height,
+    }
+    check_quality(raw.source, raw.header_row, quality, rejected, cfg)
+    return Cleaned(lines, rejected, quality, roles, "order_id" in raw.mapping)
+
+
+def _empty(raw: RawTable) -> RawTable:
+    frame = pl.LazyFrame(schema={ROW: pl.UInt32, **{h: pl.String for h in raw.headers}})
+    return RawTable(raw.source, frame, raw.headers, raw.mapping, raw.format, raw.header_row, raw.size, raw.sha256)
 
 
 def input_info(raw: RawTable) -> InputInfo:
@@ -50,79 +176,81 @@ def base_from_lines(
     if "n" not in lines.columns:
         lines = lines.with_columns(pl.lit(1, pl.Int64).alias("n"))
     win = make_windows(cfg, lines["order_date"].max())
-    after = lines.filter(pl.col("order_date") >= win.as_of)
-    lines = lines.filter(pl.col("order_date") < win.as_of)
+    excluded = 0
+    if cfg.as_of is not None:
+        late = pl.col("order_date") >= win.as_of
+        excluded = int(lines.select(pl.col("n").filter(late).sum()).item())
+        lines = lines.filter(~late)
     if lines.height == 0:
         msg = f"{source}: every transaction is on or after as_of {win.as_of}; choose a later --as-of"
         raise DataError(msg)
-    in_rfm = pl.lit(True) if win.rfm_start is None else pl.col("order_date") >= win.rfm_start
+    # customers as integer codes: every group-by below is on integers
+    ids = lines.select(pl.col("customer_id").unique()).with_row_index("cid")
+    lines = lines.join(ids, on="customer_id", how="left").drop("customer_id")
+    base = _money_and_orders(lines, cfg, win, roles)
+    gaps, pop_gap = _gaps(base.pop("purchases"))
+    table = ids.lazy()
+    for part in (base["money"], base["buys"], gaps, base["days"], *base["modes"]):
+        table = table.join(part, on="cid", how="left")
+    out = table.select(
+        pl.col("customer_id").cast(pl.String),
+        "first_order_date", "last_order_date",
+        pl.col("frequency", "orders_all").fill_null(0).cast(pl.Int64),
+        "monetary", "annual", "prior",
+        pl.col("bought_in_window").fill_null(False),
+        pl.col("own_gap").cast(pl.Float64),
+        pl.col("purchase_days").fill_null(0).cast(pl.Int64),
+        "first_purchase_day", "last_purchase_day",
+        pl.col("repeat_value").fill_null(0).cast(pl.Int64),
+        *[pl.col(r).cast(pl.String) for r in roles],
+    ).collect()
+    return out, win, excluded, pop_gap
 
-    money = lines.group_by("customer_id").agg(
+
+def _money_and_orders(lines: pl.DataFrame, cfg: Config, win: Windows, roles: tuple[str, ...]) -> dict:
+    in_rfm = pl.lit(True) if win.rfm_start is None else pl.col("order_date") >= win.rfm_start
+    in_tier = _between("order_date", win.tier_start, win.tier_end)
+    lf = lines.lazy()
+    money = lf.group_by("cid").agg(
         pl.col("amount").filter(in_rfm).sum().alias("monetary"),
-        pl.col("amount").filter(_between("order_date", win.tier_start, win.tier_end)).sum().alias("annual"),
+        pl.col("amount").filter(in_tier).sum().alias("annual"),
         pl.col("amount").filter(_between("order_date", win.prior_start, win.prior_end)).sum().alias("prior"),
     )
-    orders = lines.group_by("customer_id", "order_key").agg(
-        pl.col("order_date").min(), pl.col("amount").sum().alias("net")
+    daily = lf.group_by("cid", "order_date").agg(pl.col("amount").sum()).filter(pl.col("amount") > 0)
+    days = daily.group_by("cid").agg(
+        pl.len().alias("purchase_days"),
+        pl.col("order_date").min().alias("first_purchase_day"),
+        pl.col("order_date").max().alias("last_purchase_day"),
+        (pl.col("amount").sum() - pl.col("amount").sort_by("order_date").first()).alias("repeat_value"),
     )
-    purchases = orders.filter(pl.col("net") > 0)
-    buys = purchases.group_by("customer_id").agg(
+    orders = lf.group_by("cid", "order_key").agg(pl.col("order_date").min(), pl.col("amount").sum().alias("net"))
+    purchases = orders.filter(pl.col("net") > 0).select("cid", "order_date")
+    buys = purchases.group_by("cid").agg(
         pl.col("order_date").min().alias("first_order_date"),
         pl.col("order_date").max().alias("last_order_date"),
         pl.col("order_date").filter(in_rfm).len().alias("frequency"),
         pl.len().alias("orders_all"),
-        _between("order_date", win.tier_start, win.tier_end).any().alias("bought_in_window"),
+        in_tier.any().alias("bought_in_window"),
     )
-    gaps = (
-        purchases.select("customer_id", "order_date").unique()
-        .sort("customer_id", "order_date")
-        .with_columns(pl.col("order_date").diff().over("customer_id").dt.total_days().alias("gap"))
-        .filter(pl.col("gap").is_not_null())
-    )
-    pop_gap = gaps["gap"].median() if gaps.height else None
-    own_gap = gaps.group_by("customer_id").agg(pl.col("gap").median().alias("own_gap"))
-    days = (
-        lines.group_by("customer_id", "order_date").agg(pl.col("amount").sum())
-        .filter(pl.col("amount") > 0)
-        .group_by("customer_id").agg(
-            pl.len().alias("purchase_days"),
-            pl.col("order_date").min().alias("first_purchase_day"),
-            pl.col("order_date").max().alias("last_purchase_day"),
-            (pl.col("amount").sum() - pl.col("amount").sort_by("order_date").first()).alias("repeat_value"),
-        )
-    )
-    base = (
-        money.join(buys, on="customer_id", how="left")
-        .join(own_gap, on="customer_id", how="left")
-        .join(days, on="customer_id", how="left")
-        .with_columns(
-            pl.col("frequency", "orders_all", "purchase_days", "repeat_value").fill_null(0).cast(pl.Int64),
-            pl.col("bought_in_window").fill_null(False),
-            pl.col("own_gap").cast(pl.Float64),
-        )
-    )
-    modes = _modes(lines, roles)
-    if modes is not None:
-        base = base.join(modes, on="customer_id", how="left")
-    from . import BASE_SCHEMA
-
-    base = base.select(pl.col("customer_id").cast(pl.String), *list(BASE_SCHEMA)[1:],
-                       *[pl.col(r).cast(pl.String) for r in roles])
-    return base, win, int(after["n"].sum()), None if pop_gap is None else float(pop_gap)
+    modes = [_mode(lf, r) for r in roles]
+    got = pl.collect_all([money, days, purchases, buys, *modes])
+    return {"money": got[0].lazy(), "days": got[1].lazy(), "purchases": got[2], "buys": got[3].lazy(),
+            "modes": [g.lazy() for g in got[4:]]}
 
 
-def _modes(lines: pl.DataFrame, roles: tuple[str, ...]) -> pl.DataFrame | None:
-    """Most frequent value per customer for each text role, counted over source rows
-    (ties: the alphabetically first)."""
-    out = None
-    for role in roles:
-        mode = (
-            lines.filter(pl.col(role).is_not_null())
-            .group_by("customer_id", role).agg(pl.col("n").sum())
-            .with_columns(pl.col(role).cast(pl.String))  # categorical in, text out; ties by text
-            .sort(["customer_id", "n", role], descending=[False, True, False])
-            .group_by("customer_id", maintain_order=True).first()
-            .select("customer_id", role)
-        )
-        out = mode if out is None else out.join(mode, on="customer_id", how="full", coalesce=True)
-    return out
+def _mode(lf: pl.LazyFrame, role: str) -> pl.LazyFrame:
+    """Most frequent value per customer, counted over source rows (ties: the smallest text)."""
+    counts = lf.filter(pl.col(role).is_not_null()).group_by("cid", role).agg(pl.col("n").sum())
+    return (counts.filter(pl.col("n") == pl.col("n").max().over("cid"))
+            .group_by("cid").agg(pl.col(role).cast(pl.String).min()))
+
+
+def _gaps(purchases: pl.DataFrame) -> tuple[pl.LazyFrame, float | None]:
+    """Whole-day gaps between consecutive distinct purchase dates: median per customer and overall."""
+    days = purchases.unique().sort("cid", "order_date")
+    gap = pl.when(pl.col("cid") == pl.col("cid").shift()).then(
+        (pl.col("order_date") - pl.col("order_date").shift()).dt.total_days())
+    gaps = days.select("cid", gap.alias("gap")).filter(pl.col("gap").is_not_null())
+    pop = gaps["gap"].median() if gaps.height else None
+    own = gaps.lazy().group_by("cid").agg(pl.col("gap").median().alias("own_gap"))
+    return own, None if pop is None else float(pop)

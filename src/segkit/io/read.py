@@ -50,6 +50,7 @@ class RawTable:
     delimiter: str | None = None
     sheet: str | None = None
     notes: list[str] = field(default_factory=list)
+    csv_source: Path | bytes | None = None  # what ``frame`` scans (CSV only), for ``scan_typed``
 
 
 def read_input(
@@ -201,7 +202,7 @@ def _read_csv_path(p: Path, encoding: str, mapping: dict[str, str]) -> RawTable:
         text_head = head.decode("utf-8-sig", errors="ignore")
         delimiter, header_idx = _sniff(text_head, p.suffix.lower())
         lf = _scan(p, delimiter, header_idx, source)
-        return _finish_csv(lf, source, size, sha, "utf-8", delimiter, header_idx, mapping)
+        return _finish_csv(lf, source, size, sha, "utf-8", delimiter, header_idx, mapping, p)
     data = p.read_bytes()
     return _read_csv_bytes(data, source, encoding, mapping, p.suffix.lower(), sha=sha, size=size)
 
@@ -227,17 +228,19 @@ def _read_csv_bytes(
     utf8 = text.encode("utf-8") if used != "utf-8" else data
     lf = _scan(utf8, delimiter, header_idx, source)
     raw = _finish_csv(lf, source, size if size is not None else len(data),
-                      sha or hashlib.sha256(data).hexdigest(), used, delimiter, header_idx, mapping)
+                      sha or hashlib.sha256(data).hexdigest(), used, delimiter, header_idx, mapping, utf8)
     raw.notes.extend(notes)
     return raw
 
 
-def _scan(src: Path | bytes, delimiter: str, header_idx: int, source: str) -> pl.LazyFrame:
+def _scan(src: Path | bytes, delimiter: str, header_idx: int, source: str,
+          types: dict[str, pl.DataType] | None = None) -> pl.LazyFrame:
     try:
         lf = pl.scan_csv(
             src, separator=delimiter, skip_rows=header_idx, infer_schema=False,
             truncate_ragged_lines=True, row_index_name=ROW, row_index_offset=header_idx + 2,
             raise_if_empty=False, glob=False, with_column_names=_name_blank_headers,
+            schema_overrides=types, ignore_errors=bool(types),
         )
         lf.collect_schema()
     except pl.exceptions.PolarsError as exc:
@@ -246,19 +249,28 @@ def _scan(src: Path | bytes, delimiter: str, header_idx: int, source: str) -> pl
     return lf
 
 
+def scan_typed(raw: RawTable, types: dict[str, pl.DataType]) -> pl.LazyFrame:
+    """The CSV behind ``raw`` scanned again with some columns typed by polars' CSV parser.
+
+    A cell the parser cannot read as its type becomes null (the caller re-reads such rows as text).
+    """
+    assert raw.csv_source is not None and raw.delimiter is not None
+    return _scan(raw.csv_source, raw.delimiter, raw.header_row - 1, raw.source, types)
+
+
 def _name_blank_headers(names: list[str]) -> list[str]:
     """A header cell left empty becomes column_N (N = its 1-based position), so --map can name it."""
     return [n if n.strip() else f"column_{i + 1}" for i, n in enumerate(names)]
 
 
-def _finish_csv(lf, source, size, sha, encoding, delimiter, header_idx, mapping) -> RawTable:
+def _finish_csv(lf, source, size, sha, encoding, delimiter, header_idx, mapping, src) -> RawTable:
     headers = [c for c in lf.collect_schema().names() if c != ROW]
     check_duplicate_headers(original_headers(headers), headers, mapping, source)
     mapping_found = resolve(headers, mapping, source)
     notes = [f"read {source} as {encoding}, delimiter {delimiter!r}"
              + (f", header on row {header_idx + 1}" if header_idx else "")]
     return RawTable(source, lf, headers, mapping_found, "csv", header_idx + 1, size, sha,
-                    encoding=encoding, delimiter=delimiter, notes=notes)
+                    encoding=encoding, delimiter=delimiter, notes=notes, csv_source=src)
 
 
 # --------------------------------------------------------------------------------------- Excel
