@@ -16,10 +16,23 @@ from . import COUNT_KEYS, InputInfo, Quality
 
 
 def customer_table(source: str, cfg: Config, *, stdin: BinaryIO | None = None) -> tuple[pl.DataFrame, Quality]:
-    raw = read_input(source, encoding=cfg.encoding, sheet=cfg.sheet, mapping=cfg.columns, stdin=stdin)
-    if raw.csv_source is not None:
-        return from_cleaned(raw, typed_lines(raw, cfg), cfg)
-    return from_cleaned(raw, clean(raw, cfg), cfg)
+    def read(background: bool) -> RawTable:
+        return read_input(source, encoding=cfg.encoding, sheet=cfg.sheet, mapping=cfg.columns, stdin=stdin,
+                          background=background)
+
+    raw = read(True)
+    if raw.csv_source is None:
+        return from_cleaned(raw, clean(raw, cfg), cfg)
+    try:
+        cleaned = typed_lines(raw, cfg)
+    except DataError:
+        if raw.verify():
+            raise
+        cleaned = None
+    if cleaned is None or not raw.verify():  # not UTF-8 after all: decode it as read_input does
+        raw = read(False)
+        cleaned = typed_lines(raw, cfg)
+    return from_cleaned(raw, cleaned, cfg)
 
 
 # ------------------------------------------------------------------------------ typed CSV pass
@@ -63,30 +76,26 @@ def typed_lines(raw: RawTable, cfg: Config) -> Cleaned:
         raw.source,
     )
     # the distinct texts of each key, parsed once; a value clean.py would not accept marks its rows
-    parsed, odd = {}, []
-    for key in keys:
+    odd, cols, odd_keys = [], {}, []
+    for key, header in keys.items():
         u = groups.select(pl.col(key).unique())
         v = pl.col(key)
         if key == "customer_id":
-            u = u.with_columns(parse_customer_id(v).alias("_v"))
-            u = u.with_columns(_odd=pl.col("_v").is_null() | _is_totals(v))
+            u = u.with_columns(_v=parse_customer_id(v)).with_columns(_odd=pl.col("_v").is_null() | _is_totals(v))
         elif key == "order_date":
-            u = u.with_columns(parse_date(v, cfg.date_format).alias("_v"))
-            u = u.with_columns(_odd=pl.col("_v").is_null())
+            u = u.with_columns(_v=parse_date(v, cfg.date_format)).with_columns(_odd=pl.col("_v").is_null())
         else:
-            u = u.with_columns(_text(v).alias("_v"), _odd=pl.lit(False))
-            if key == "customer_name":
-                u = u.with_columns(_odd=_is_totals(v))
-        if keys[key] == first:
+            u = u.with_columns(_v=_text(v), _odd=_is_totals(v) if key == "customer_name" else pl.lit(False))
+        if header == first:
             u = u.with_columns(_odd=pl.col("_odd") | v.is_null() | _is_totals(v))
-        parsed[key] = u
         odd_values = u.filter(pl.col("_odd"))[key]
         if odd_values.len():
-            odd.append((keys[key], odd_values))
-    for key, u in parsed.items():
-        groups = groups.join(u.rename({"_v": f"_p:{key}", "_odd": f"_o:{key}"}), on=key, how="left",
-                             nulls_equal=True)
-    odd_key = pl.any_horizontal([pl.col(f"_o:{k}") for k in keys] + ([pl.col("_first_odd")] if extra else []))
+            odd.append((header, odd_values))
+            odd_keys.append(v.is_in(odd_values.drop_nulls().implode()).fill_null(False)
+                            | (v.is_null() if odd_values.null_count() else pl.lit(False)))
+        cols[key] = _mapped(groups, u, key)
+    odd_key = pl.any_horizontal(odd_keys + ([pl.col("_first_odd")] if extra else []) + [pl.lit(False)])
+    groups = groups.with_columns(**{f"_p:{k}": c for k, c in cols.items()})
     date_key = pl.col("_p:order_date").cast(pl.String)
     order_key = pl.coalesce(pl.col("_p:order_id"), date_key) if "order_id" in keys else date_key
     fast = groups.filter(~odd_key & (pl.col("n") > 0)).select(
@@ -98,6 +107,21 @@ def typed_lines(raw: RawTable, cfg: Config) -> Cleaned:
     del groups
     slow = _reread(raw, cfg, lf, ok, odd, extra, first) if needs_text else None
     return _merge(raw, cfg, fast, slow, rows_read, roles)
+
+
+def _mapped(groups: pl.DataFrame, u: pl.DataFrame, key: str) -> pl.Series:
+    """The parsed value of every group's ``key``: by a cheap vectorised form when it agrees with
+    the parser on every distinct text, else by joining the distinct texts back."""
+    v = pl.col(key)
+    good = u.filter(~pl.col("_odd"))
+    if u["_v"].dtype == pl.Date:
+        cheap = v.str.to_date("%Y-%m-%d", strict=False)
+    else:
+        cheap = v
+    if good.select((cheap.eq_missing(pl.col("_v"))).all()).item():
+        return groups.select(cheap.alias(key))[key]
+    return groups.select(key).join(u.select(key, "_v"), on=key, how="left", nulls_equal=True,
+                                   maintain_order="left")["_v"]
 
 
 def _reread(raw: RawTable, cfg: Config, typed: pl.LazyFrame, ok: pl.Expr, odd: list, extra: list,

@@ -18,6 +18,7 @@ import csv
 import hashlib
 import io
 import sys
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,6 +52,16 @@ class RawTable:
     sheet: str | None = None
     notes: list[str] = field(default_factory=list)
     csv_source: Path | bytes | None = None  # what ``frame`` scans (CSV only), for ``scan_typed``
+    pending: _FileCheck | None = None  # sha256 and the UTF-8 check still running (``background``)
+
+    def verify(self) -> bool:
+        """Wait for a background file check; False when the file turned out not to be UTF-8
+        (the caller then reads it again with ``background=False``)."""
+        if self.pending is None:
+            return True
+        self.sha256, utf8, _ = self.pending.result()
+        self.pending = None
+        return utf8
 
 
 def read_input(
@@ -61,8 +72,13 @@ def read_input(
     mapping: dict[str, str] | None = None,
     stdin: io.BufferedIOBase | None = None,
     limits: Limits | None = None,
+    background: bool = False,
 ) -> RawTable:
-    """Open ``path`` (or ``-`` for CSV on stdin) and resolve its columns."""
+    """Open ``path`` (or ``-`` for CSV on stdin) and resolve its columns.
+
+    ``background``: for a CSV file whose first 256 KiB are UTF-8, hash and check the whole file
+    in a thread while the caller reads it; the caller must then call ``RawTable.verify()``.
+    """
     mapping = mapping or {}
     limits = limits or Limits()
     if path == "-":
@@ -101,7 +117,7 @@ def read_input(
 
         check_workbook(p, limits)
         return _read_excel(p, sheet, mapping, size)
-    return _read_csv_path(p, encoding, mapping)
+    return _read_csv_path(p, encoding, mapping, background)
 
 
 # ----------------------------------------------------------------------------------------- CSV
@@ -131,6 +147,47 @@ def _scan_file(p: Path) -> tuple[str, bool, bytes]:
     except OSError as exc:
         raise IOFailure(f"{p}: read failed ({exc.strerror})") from None
     return digest.hexdigest(), utf8, head
+
+
+class _FileCheck(threading.Thread):
+    """``_scan_file`` in a thread (hashlib and file reads release the GIL)."""
+
+    def __init__(self, p: Path) -> None:
+        super().__init__(daemon=True)
+        self.p = p
+        self._result: tuple[str, bool, bytes] | None = None
+        self._error: IOFailure | None = None
+        self.start()
+
+    def run(self) -> None:
+        try:
+            self._result = _scan_file(self.p)
+        except IOFailure as exc:
+            self._error = exc
+
+    def result(self) -> tuple[str, bool, bytes]:
+        self.join()
+        if self._error is not None:
+            raise self._error
+        assert self._result is not None
+        return self._result
+
+
+def _read_head(p: Path) -> bytes:
+    try:
+        with p.open("rb") as fh:
+            return fh.read(262144)
+    except OSError as exc:
+        raise IOFailure(f"{p}: read failed ({exc.strerror})") from None
+
+
+def _utf8_head(head: bytes) -> bool:
+    """The head decodes as UTF-8 (a character cut at the end of the head is allowed)."""
+    try:
+        codecs.getincrementaldecoder("utf-8")("strict").decode(head, final=False)
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _check_text(source: str, head: bytes) -> None:
@@ -193,16 +250,25 @@ def _sniff(text: str, ext: str) -> tuple[str, int]:
     return max(candidates, key=first.count), 0
 
 
-def _read_csv_path(p: Path, encoding: str, mapping: dict[str, str]) -> RawTable:
-    sha, utf8, head = _scan_file(p)
+def _read_csv_path(p: Path, encoding: str, mapping: dict[str, str], background: bool = False) -> RawTable:
+    want_utf8 = encoding.lower().replace("-", "").replace("_", "") in ("", "utf8", "utf8sig")
+    pending = None
+    if background and want_utf8:
+        head = _read_head(p)
+        if _utf8_head(head):
+            pending, sha, utf8 = _FileCheck(p), "", True
+    if pending is None:
+        sha, utf8, head = _scan_file(p)
     source = str(p)
     _check_text(source, head)
     size = p.stat().st_size
-    if utf8 and encoding.lower().replace("-", "").replace("_", "") in ("", "utf8", "utf8sig"):
+    if utf8 and want_utf8:
         text_head = head.decode("utf-8-sig", errors="ignore")
         delimiter, header_idx = _sniff(text_head, p.suffix.lower())
         lf = _scan(p, delimiter, header_idx, source)
-        return _finish_csv(lf, source, size, sha, "utf-8", delimiter, header_idx, mapping, p)
+        raw = _finish_csv(lf, source, size, sha, "utf-8", delimiter, header_idx, mapping, p)
+        raw.pending = pending
+        return raw
     data = p.read_bytes()
     return _read_csv_bytes(data, source, encoding, mapping, p.suffix.lower(), sha=sha, size=size)
 
