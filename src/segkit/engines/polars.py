@@ -208,14 +208,16 @@ def base_from_lines(
     if lines.height == 0:
         msg = f"{source}: every transaction is on or after as_of {win.as_of}; choose a later --as-of"
         raise DataError(msg)
-    # customers as integer codes: every group-by below is on integers
-    ids = lines.select(pl.col("customer_id").unique()).with_row_index("cid")
-    lines = lines.join(ids, on="customer_id", how="left").drop("customer_id")
-    base = _money_and_orders(lines, cfg, win, roles)
-    gaps, pop_gap = _gaps(base.pop("purchases"))
-    table = ids.lazy()
-    for part in (base["money"], base["buys"], gaps, base["days"], *base["modes"]):
-        table = table.join(part, on="cid", how="left")
+    # customers as integer codes (a Categorical's physical value): every group-by below is on
+    # integers, and (customer, day) pairs are one Int64 key
+    lines = lines.with_columns(pl.col("customer_id").cast(pl.String).cast(pl.Categorical))
+    lines = lines.with_columns(cid=pl.col("customer_id").to_physical().cast(pl.Int64))
+    ids = lines.lazy().group_by("cid").agg(pl.col("customer_id").first())
+    parts = _aggregates(lines, cfg, win, roles)
+    gaps, pop_gap = _gaps(parts.pop())
+    table = ids
+    for part in (*parts, gaps):
+        table = table.join(part.lazy(), on="cid", how="left")
     out = table.select(
         pl.col("customer_id").cast(pl.String),
         "first_order_date", "last_order_date",
@@ -231,7 +233,25 @@ def base_from_lines(
     return out, win, excluded, pop_gap
 
 
-def _money_and_orders(lines: pl.DataFrame, cfg: Config, win: Windows, roles: tuple[str, ...]) -> dict:
+DAY_BITS = 32
+
+
+def _day_key(date: str = "order_date") -> pl.Expr:
+    """(customer, day) as one sortable Int64: cid in the high bits, days since 1970 + 2^31 below."""
+    return pl.col("cid") * (1 << DAY_BITS) + (pl.col(date).cast(pl.Int32).cast(pl.Int64) + (1 << 31))
+
+
+def _key_cid(key: str = "k") -> pl.Expr:
+    return (pl.col(key) // (1 << DAY_BITS)).alias("cid")
+
+
+def _key_date(key: str = "k") -> pl.Expr:
+    return ((pl.col(key) % (1 << DAY_BITS)) - (1 << 31)).cast(pl.Int32).cast(pl.Date).alias("order_date")
+
+
+def _aggregates(lines: pl.DataFrame, cfg: Config, win: Windows, roles: tuple[str, ...]) -> list[pl.DataFrame]:
+    """Per customer code: money, purchase days (CLV), purchases; the modes; and, last, the
+    (customer, day) keys of the purchases for the gaps."""
     in_rfm = pl.lit(True) if win.rfm_start is None else pl.col("order_date") >= win.rfm_start
     in_tier = _between("order_date", win.tier_start, win.tier_end)
     lf = lines.lazy()
@@ -240,12 +260,13 @@ def _money_and_orders(lines: pl.DataFrame, cfg: Config, win: Windows, roles: tup
         pl.col("amount").filter(in_tier).sum().alias("annual"),
         pl.col("amount").filter(_between("order_date", win.prior_start, win.prior_end)).sum().alias("prior"),
     )
-    daily = lf.group_by("cid", "order_date").agg(pl.col("amount").sum()).filter(pl.col("amount") > 0)
-    days = daily.group_by("cid").agg(
+    daily = (lf.group_by(_day_key().alias("k")).agg(pl.col("amount").sum())
+             .filter(pl.col("amount") > 0).sort("k"))
+    days = daily.group_by(_key_cid(), maintain_order=True).agg(
         pl.len().alias("purchase_days"),
-        pl.col("order_date").min().alias("first_purchase_day"),
-        pl.col("order_date").max().alias("last_purchase_day"),
-        (pl.col("amount").sum() - pl.col("amount").sort_by("order_date").first()).alias("repeat_value"),
+        _key_date().first().alias("first_purchase_day"),
+        _key_date().last().alias("last_purchase_day"),
+        (pl.col("amount").sum() - pl.col("amount").first()).alias("repeat_value"),
     )
     orders = lf.group_by("cid", "order_key").agg(pl.col("order_date").min(), pl.col("amount").sum().alias("net"))
     purchases = orders.filter(pl.col("net") > 0).select("cid", "order_date")
@@ -256,10 +277,8 @@ def _money_and_orders(lines: pl.DataFrame, cfg: Config, win: Windows, roles: tup
         pl.len().alias("orders_all"),
         in_tier.any().alias("bought_in_window"),
     )
-    modes = [_mode(lf, r) for r in roles]
-    got = pl.collect_all([money, days, purchases, buys, *modes])
-    return {"money": got[0].lazy(), "days": got[1].lazy(), "purchases": got[2], "buys": got[3].lazy(),
-            "modes": [g.lazy() for g in got[4:]]}
+    keys = purchases.select(_day_key().alias("k"))
+    return pl.collect_all([money, days, buys, *[_mode(lf, r) for r in roles], keys])
 
 
 def _mode(lf: pl.LazyFrame, role: str) -> pl.LazyFrame:
@@ -269,12 +288,15 @@ def _mode(lf: pl.LazyFrame, role: str) -> pl.LazyFrame:
             .group_by("cid").agg(pl.col(role).cast(pl.String).min()))
 
 
-def _gaps(purchases: pl.DataFrame) -> tuple[pl.LazyFrame, float | None]:
-    """Whole-day gaps between consecutive distinct purchase dates: median per customer and overall."""
-    days = purchases.unique().sort("cid", "order_date")
-    gap = pl.when(pl.col("cid") == pl.col("cid").shift()).then(
-        (pl.col("order_date") - pl.col("order_date").shift()).dt.total_days())
-    gaps = days.select("cid", gap.alias("gap")).filter(pl.col("gap").is_not_null())
+def _gaps(keys: pl.DataFrame) -> tuple[pl.DataFrame, float | None]:
+    """Whole-day gaps between consecutive distinct purchase dates: median per customer and overall.
+
+    ``keys``: the (customer, day) keys of the purchases; sorted and distinct, a gap is the
+    difference of two neighbouring keys of one customer."""
+    k = keys["k"].unique().sort().to_frame()
+    cid = pl.col("k") // (1 << DAY_BITS)
+    gaps = k.select(cid.alias("cid"), pl.when(cid == cid.shift()).then(pl.col("k") - pl.col("k").shift()).alias("gap"))
+    gaps = gaps.filter(pl.col("gap").is_not_null())
     pop = gaps["gap"].median() if gaps.height else None
-    own = gaps.lazy().group_by("cid").agg(pl.col("gap").median().alias("own_gap"))
+    own = gaps.group_by("cid").agg(pl.col("gap").median().alias("own_gap"))
     return own, None if pop is None else float(pop)
