@@ -98,12 +98,14 @@ def typed_lines(raw: RawTable, cfg: Config) -> Cleaned:
     groups = groups.with_columns(**{f"_p:{k}": c for k, c in cols.items()})
     date_key = pl.col("_p:order_date").cast(pl.String)
     order_key = pl.coalesce(pl.col("_p:order_id"), date_key) if "order_id" in keys else date_key
-    fast = groups.filter(~odd_key & (pl.col("n") > 0)).select(
+    keep = ~odd_key & (pl.col("n") > 0)
+    needs_text = bool(groups.select((~keep).any()).item())
+    rows_read = int(groups["n"].sum() + groups["_bad"].sum())
+    fast = (groups.filter(keep) if needs_text else groups).select(  # no copy when every group is kept
         pl.col("_p:customer_id").alias("customer_id"), order_key.alias("order_key"),
         pl.col("_p:order_date").alias("order_date"), "amount", *[pl.col(f"_p:{r}").alias(r) for r in roles], "n",
     )
-    rows_read = int(groups["n"].sum() + groups["_bad"].sum())
-    needs_text = bool(groups.filter(odd_key).height) or bool(groups["_bad"].sum())
+    needs_text = needs_text or bool(groups["_bad"].sum())
     del groups
     slow = _reread(raw, cfg, lf, ok, odd, extra, first) if needs_text else None
     return _merge(raw, cfg, fast, slow, rows_read, roles)
