@@ -168,6 +168,23 @@ def persona_expr(cfg: Config, present: set[str]) -> pl.Expr:
     return expr
 
 
+def _modes(lines: pl.DataFrame, roles: tuple[str, ...]) -> pl.DataFrame | None:
+    """Most frequent value per customer for each text role, counted over source rows
+    (ties: the alphabetically first)."""
+    out = None
+    for role in roles:
+        mode = (
+            lines.filter(pl.col(role).is_not_null())
+            .group_by("customer_id", role).agg(pl.col("n").sum())
+            .with_columns(pl.col(role).cast(pl.String))  # categorical in, text out; ties by text
+            .sort(["customer_id", "n", role], descending=[False, True, False])
+            .group_by("customer_id", maintain_order=True).first()
+            .select("customer_id", role)
+        )
+        out = mode if out is None else out.join(mode, on="customer_id", how="full", coalesce=True)
+    return out
+
+
 def build_customers(
     lines: pl.DataFrame, cfg: Config, roles: tuple[str, ...] = (), source: str = "input"
 ) -> CustomerTable:

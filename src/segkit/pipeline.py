@@ -8,7 +8,9 @@ library never prints.
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import io
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +19,7 @@ import polars as pl
 
 from . import __version__
 from . import coverage
-from .clean import Cleaned, clean
+from .clean import Cleaned
 from .config import Config
 from .errors import DataError
 from .guidance import catalog_warning, check_dates, derived_warnings, detect_currency, warning, with_chinese
@@ -79,7 +81,7 @@ def run(
     else:
         try:
             raw = read_input(input_path, encoding=cfg.encoding, sheet=cfg.sheet, mapping=cfg.columns, stdin=stdin,
-                             limits=limits_for(cfg))
+                             limits=limits_for(cfg), background=True)
         except DataError as exc:
             from .customer_input import looks_like_customer_table, run_customers
 
@@ -92,7 +94,14 @@ def run(
                 raise exc from None
         else:
             step("clean")
-            cleaned = clean(raw, cfg)
+            from .engines.polars import order_lines
+
+            preload = _Preload("segkit.cluster", "segkit.validate") if cluster else None
+            raw, cleaned = order_lines(raw, cfg, lambda: read_input(
+                input_path, encoding=cfg.encoding, sheet=cfg.sheet, mapping=cfg.columns, stdin=stdin,
+                limits=limits_for(cfg)))
+            if preload is not None:
+                preload.join()
             step("customers")
             result = _orders(raw, cleaned, cfg)
     if cluster:
@@ -107,6 +116,23 @@ def run(
     step("clv")
     add_clv(result, backtest_days)
     return result
+
+
+class _Preload(threading.Thread):
+    """Import the clustering stack (scikit-learn, scipy: about a second of pure Python) in a
+    thread while the engine reads the input, which runs in polars without holding the GIL."""
+
+    def __init__(self, *modules: str) -> None:
+        super().__init__(daemon=True)
+        self.modules = modules
+        self.start()
+
+    def run(self) -> None:
+        for name in self.modules:
+            try:
+                importlib.import_module(name)
+            except ImportError:
+                return  # the step that needs the module imports it again and reports the error
 
 
 def add_clv(result: Segmentation, holdout_days: int | None = None) -> None:

@@ -13,6 +13,7 @@ Line rules (SPEC §2/§3), the same in every engine:
 - A line's amount in micro-units is ``round(amount * cfg.amount_unit * 1_000_000)`` computed per
   source row from the Float64 value (amount = quantity * unit_price when there is no amount
   column), rounded half away from zero; all money below is an exact Int64 sum of these.
+- Lines dated before 1990 or after today are left out first (``guidance.check_dates``).
 - ``as_of`` = ``cfg.as_of`` or the day after the latest usable line date. Lines dated on or after
   ``as_of`` are left out of everything and counted (``excluded_after_as_of``).
 - An order is (customer_id, order_key): ``order_key`` is the stripped order id text, or, when the
@@ -60,6 +61,9 @@ windows, the population median gap and where the input came from:
         rejected_reasons     dict  reason -> rows, most rows first, ties by reason text
         used_rows            int   data_rows - rejected_rows
         excluded_after_as_of int   usable source rows dated on or after as_of
+        excluded_implausible_dates int  usable source rows dated before 1990 or after today,
+                                   left out before anything else (guidance.check_dates, which
+                                   also fails the run when they are above max_bad_rows)
     rejected: DataFrame sorted by row: row Int64 (1-based row number as a spreadsheet shows it),
         column String (header of the offending column), reason String, value String (the cell
         text), then ``raw:<header>`` String for each mapped header (the row's cells as in the file)
@@ -104,7 +108,7 @@ BASE_SCHEMA = {
     "repeat_value": "Int64",
 }
 COUNT_KEYS = ("rows_read", "blank_rows", "totals_rows", "data_rows", "rejected_rows", "rejected_share",
-              "rejected_reasons", "used_rows", "excluded_after_as_of")
+              "rejected_reasons", "used_rows", "excluded_after_as_of", "excluded_implausible_dates")
 
 
 @dataclass

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from typing import BinaryIO
 
 import polars as pl
@@ -11,18 +13,27 @@ from ..clean import (MICRO, TEXT_ROLES, TOTALS_PATTERN, Cleaned, _collect, _pers
 from ..config import Config
 from ..errors import DataError
 from ..features import Windows, make_windows
+from ..guidance import check_dates
 from ..io.read import ROW, RawTable, read_input, scan_typed
 from . import COUNT_KEYS, InputInfo, Quality
 
 
 def customer_table(source: str, cfg: Config, *, stdin: BinaryIO | None = None) -> tuple[pl.DataFrame, Quality]:
-    def read(background: bool) -> RawTable:
+    def reopen(background: bool = False) -> RawTable:
         return read_input(source, encoding=cfg.encoding, sheet=cfg.sheet, mapping=cfg.columns, stdin=stdin,
                           background=background)
 
-    raw = read(True)
+    raw, cleaned = order_lines(reopen(True), cfg, reopen)
+    lines, implausible, _warnings = check_dates(cleaned.lines, cfg, raw.source)
+    return from_cleaned(raw, dataclasses.replace(cleaned, lines=lines), cfg, implausible)
+
+
+def order_lines(raw: RawTable, cfg: Config, reopen: Callable[[], RawTable]) -> tuple[RawTable, Cleaned]:
+    """The summed order lines of ``raw`` (read with ``background=True``): the typed pass for CSV,
+    ``clean.clean`` for the rest. ``reopen()`` reads the input again without the background check,
+    for a CSV that turns out not to be UTF-8 past its head; the RawTable returned is the one used."""
     if raw.csv_source is None:
-        return from_cleaned(raw, clean(raw, cfg), cfg)
+        return raw, clean(raw, cfg)
     try:
         cleaned = typed_lines(raw, cfg)
     except DataError:
@@ -30,9 +41,9 @@ def customer_table(source: str, cfg: Config, *, stdin: BinaryIO | None = None) -
             raise
         cleaned = None
     if cleaned is None or not raw.verify():  # not UTF-8 after all: decode it as read_input does
-        raw = read(False)
+        raw = reopen()
         cleaned = typed_lines(raw, cfg)
-    return from_cleaned(raw, cleaned, cfg)
+    return raw, cleaned
 
 
 # ------------------------------------------------------------------------------ typed CSV pass
@@ -178,9 +189,9 @@ def input_info(raw: RawTable) -> InputInfo:
                      sheet=raw.sheet, notes=list(raw.notes))
 
 
-def from_cleaned(raw: RawTable, cleaned: Cleaned, cfg: Config) -> tuple[pl.DataFrame, Quality]:
+def from_cleaned(raw: RawTable, cleaned: Cleaned, cfg: Config, implausible: int = 0) -> tuple[pl.DataFrame, Quality]:
     base, windows, excluded, pop_gap = base_from_lines(cleaned.lines, cfg, cleaned.roles, raw.source)
-    counts = {**cleaned.quality, "excluded_after_as_of": excluded}
+    counts = {**cleaned.quality, "excluded_after_as_of": excluded, "excluded_implausible_dates": implausible}
     counts = {k: counts[k] for k in COUNT_KEYS}
     return base, Quality(counts, cleaned.rejected, windows, pop_gap, cleaned.roles, input_info(raw))
 
