@@ -134,7 +134,8 @@ def _scan_file(p: Path) -> tuple[str, bool, bytes]:
                 digest.update(chunk)
                 if len(head) < 262144:
                     head += chunk[: 262144 - len(head)]
-                if utf8:
+                # plain ASCII needs no decoding, unless a character was cut at the last chunk's end
+                if utf8 and not (chunk.isascii() and decoder.getstate()[0] == b""):
                     try:
                         decoder.decode(chunk)
                     except UnicodeDecodeError:
