@@ -14,7 +14,8 @@ Line rules (SPEC §2/§3), the same in every engine:
   source row from the Float64 value (amount = quantity * unit_price when there is no amount
   column), rounded half away from zero; all money below is an exact Int64 sum of these.
 - Lines dated before 1990 or after today are left out first (``guidance.check_dates``).
-- ``as_of`` = ``cfg.as_of`` or the day after the latest usable line date. Lines dated on or after
+- ``as_of`` = ``cfg.as_of`` or the day after the latest usable line date (``features.latest_date``:
+  without ``cfg.as_of``, a latest date after ``config.LAST_YEAR`` is a placeholder and a DataError). Lines dated on or after
   ``as_of`` are left out of everything and counted (``excluded_after_as_of``).
 - An order is (customer_id, order_key): ``order_key`` is the stripped order id text, or, when the
   file has no order id column or the cell is empty, the line's ISO date. Its order date is the

@@ -12,16 +12,17 @@ from ..clean import (MICRO, TEXT_ROLES, TOTALS_PATTERN, Cleaned, _collect, _pers
                      clean, parse_customer_id, parse_date, rejected_reasons)
 from ..config import Config
 from ..errors import DataError
-from ..features import Windows, make_windows
+from ..features import Windows, latest_date, make_windows
 from ..guidance import check_dates
 from ..io.read import ROW, RawTable, read_input, scan_typed
+from ..io.sources import limits_for
 from . import COUNT_KEYS, InputInfo, Quality
 
 
 def customer_table(source: str, cfg: Config, *, stdin: BinaryIO | None = None) -> tuple[pl.DataFrame, Quality]:
     def reopen(background: bool = False) -> RawTable:
         return read_input(source, encoding=cfg.encoding, sheet=cfg.sheet, mapping=cfg.columns, stdin=stdin,
-                          background=background)
+                          limits=limits_for(cfg), background=background)
 
     raw, cleaned = order_lines(reopen(True), cfg, reopen)
     lines, implausible, _warnings = check_dates(cleaned.lines, cfg, raw.source)
@@ -212,7 +213,7 @@ def base_from_lines(
         raise DataError(f"{source}: no usable order lines; see rejected_rows.csv or run `segkit inspect`")
     if "n" not in lines.columns:
         lines = lines.with_columns(pl.lit(1, pl.Int64).alias("n"))
-    win = make_windows(cfg, lines["order_date"].max())
+    win = make_windows(cfg, latest_date(lines, cfg, source))
     excluded = 0
     if cfg.as_of is not None:
         late = pl.col("order_date") >= win.as_of
