@@ -4,6 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.segkit-installed
 
+# `make test` type-checks src/segkit (mypy, strict; settings in pyproject.toml), then runs pytest.
 # PYTEST_ARGS adds pytest options, e.g. PYTEST_ARGS="--cov=segkit" (CI reports coverage this way).
 .PHONY: demo test bench bench-quick clean
 
@@ -17,6 +18,7 @@ demo: $(STAMP)
 	$(VENV)/bin/segkit segment sample_data/orders.xlsx -o segkit-out
 
 test: $(STAMP)
+	$(PY) -m mypy src/segkit
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 bench: $(STAMP)

@@ -11,6 +11,8 @@ anything over a rule of thumb.
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 import datetime as dt
 
 import numpy as np
@@ -37,7 +39,7 @@ def holdout_actuals(lines: pl.DataFrame, start: dt.date, end: dt.date) -> pl.Dat
     )
 
 
-def calibration_table(df: pl.DataFrame) -> list[dict]:
+def calibration_table(df: pl.DataFrame) -> list[dict[str, Any]]:
     bucket = pl.when(pl.col("repeat_purchases") >= TABLE_CAP).then(pl.lit(f"{TABLE_CAP}+")) \
         .otherwise(pl.col("repeat_purchases").cast(pl.String))
     g = (
@@ -53,17 +55,17 @@ def calibration_table(df: pl.DataFrame) -> list[dict]:
             for b, _o, c, p, a, nv in g.iter_rows()]
 
 
-def backtest(lines: pl.DataFrame, as_of: dt.date, holdout_days: int, effective: dict) -> dict:
+def backtest(lines: pl.DataFrame, as_of: dt.date, holdout_days: int, effective: dict[str, Any]) -> dict[str, Any]:
     """The backtest document (also summary.json["clv"]["backtest"] with ``segment --backtest N``)."""
     s = settings(effective)
     start = as_of - dt.timedelta(days=holdout_days)
-    doc: dict = {"holdout_days": holdout_days, "calibration_end": start.isoformat(), "as_of": as_of.isoformat()}
+    doc: dict[str, Any] = {"holdout_days": holdout_days, "calibration_end": start.isoformat(), "as_of": as_of.isoformat()}
     cal = model_inputs(lines, start)
     if cal.height == 0:
         doc["skipped_reason"] = f"no purchase before {start}; choose fewer --holdout-days"
         return doc
     res = fit_clv(cal, s)
-    if not res.fitted:
+    if not res.fitted or res.bgnbd is None:
         doc["skipped_reason"] = res.skipped_reason
         return doc
     params = res.bgnbd.params
@@ -85,8 +87,8 @@ def backtest(lines: pl.DataFrame, as_of: dt.date, holdout_days: int, effective: 
         "totals": {"predicted_purchases": float(df["predicted"].sum()),
                    "actual_purchases": int(df["actual_purchases"].sum()),
                    "naive_purchases": float(df["naive"].sum())},
-        "mae_per_customer": float(err.mean()),
-        "naive_mae_per_customer": float(naive_err.mean()),
+        "mae_per_customer": float(cast(float, err.mean())),
+        "naive_mae_per_customer": float(cast(float, naive_err.mean())),
         "calibration_table": calibration_table(df),
     }
     if res.value_skipped_reason is None:

@@ -12,13 +12,19 @@ import sys
 import traceback
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional, TYPE_CHECKING
 
 import typer
 from rich.console import Console
 
 from . import __version__
 from .errors import ConfigError, IOFailure, SegkitError, UsageError
+from collections.abc import Iterator
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
+
+    from .config import Config
 
 app = typer.Typer(
     add_completion=False,
@@ -78,7 +84,7 @@ FLAGS = {key: "--" + name.replace("_", "-") for name, key in OVERRIDE_KEYS.items
     "clustering.random_state": "--seed", "output.reports": "--report", "output.dir": "--output"}
 
 
-def _overrides(**values) -> dict:
+def _overrides(**values: Any) -> dict[str, Any]:
     keys = OVERRIDE_KEYS
     out = {}
     for name, value in values.items():
@@ -92,7 +98,7 @@ def _overrides(**values) -> dict:
     return out
 
 
-def _load_config(path: Path | None, **values):
+def _load_config(path: Path | None, **values: Any) -> Config:
     from . import config
 
     cols = _parse_map(values.pop("columns", None))
@@ -116,7 +122,7 @@ def _load_config(path: Path | None, **values):
     try:
         return config.load(path, overrides)
     except ConfigError as exc:
-        key = getattr(exc, "key", None)
+        key = exc.key
         if key in overrides:  # a bad command-line value is a usage error (exit 2), not a config error
             detail = str(exc).removeprefix("command line: ").removeprefix("config: ")
             value = overrides[key]
@@ -137,7 +143,7 @@ def _eprint(text: str) -> None:
 
 
 @contextmanager
-def handle_errors(debug: bool):
+def handle_errors(debug: bool) -> Iterator[None]:
     """Turn library exceptions into one message on stderr and the exit code of SPEC §7."""
     from .output import Terminated
 
@@ -221,8 +227,8 @@ class _Progress:
 
     def __init__(self, enabled: bool):
         self.enabled = enabled
-        self.progress = None
-        self.task = None
+        self.progress: Progress | None = None
+        self.task: TaskID | None = None
 
     def __call__(self, step: str) -> None:
         if not self.enabled:
@@ -301,7 +307,7 @@ def segment(
             progress.stop()
 
 
-def _replace(cfg, **changes):
+def _replace(cfg: Config, **changes: Any) -> Config:
     import dataclasses
 
     return dataclasses.replace(cfg, **changes)

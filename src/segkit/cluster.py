@@ -11,6 +11,8 @@ Degenerate data (too few customers, identical customers) gets a reason instead o
 
 from __future__ import annotations
 
+from typing import Any, NamedTuple
+
 import warnings
 from dataclasses import dataclass, field
 
@@ -160,12 +162,13 @@ class CustomerKMeans:
             models = {k: self._kmeans(k, xs) for k in ks}
             scorable = [k for k in ks if 1 < len(np.unique(models[k].labels_)) < len(idx)]
             scored = dict(zip(scorable, silhouettes(xs, [models[k].labels_ for k in scorable])))
-            best = None
+            best: tuple[float, int, Any] | None = None
             for k in ks:
                 score = scored.get(k, float("nan"))
                 self.silhouette_by_k_[k] = score
                 if best is None or (not np.isnan(score) and (np.isnan(best[0]) or score > best[0])):
                     best = (score, k, models[k])
+            assert best is not None  # ks is never empty
             _, self.k_, model = best
             if len(idx) < n:
                 model = self._kmeans(self.k_, x)
@@ -216,6 +219,14 @@ def centroid_label(center: dict[str, float]) -> tuple[str, str]:
     return " · ".join(en), "·".join(zh)
 
 
+class Fitted(NamedTuple):
+    k: int
+    x: np.ndarray
+    x_raw: np.ndarray
+    labels: np.ndarray
+    sample_index: np.ndarray
+
+
 @dataclass
 class ClusterResult:
     customers: pl.DataFrame  # with cluster and cluster_label filled
@@ -229,11 +240,17 @@ class ClusterResult:
     x_raw: np.ndarray | None = None  # transformed, unstandardised
     labels: np.ndarray | None = None
     sample_index: np.ndarray | None = None
-    silhouette_by_k: dict = field(default_factory=dict)
-    profiles: list[dict] = field(default_factory=list)
+    silhouette_by_k: dict[int, float] = field(default_factory=dict)
+    profiles: list[dict[str, Any]] = field(default_factory=list)
     excluded_customers: int = 0
 
-    def summary(self) -> dict:
+    def fitted(self) -> Fitted:
+        """The arrays of a clustering that ran; only call it when ``labels`` is set."""
+        assert self.labels is not None and self.x is not None and self.x_raw is not None
+        assert self.k is not None and self.sample_index is not None
+        return Fitted(self.k, self.x, self.x_raw, self.labels, self.sample_index)
+
+    def summary(self) -> dict[str, Any]:
         return {
             "k": self.k,
             "k_choice": self.k_choice,
@@ -248,13 +265,13 @@ class ClusterResult:
         }
 
 
-def _float(x) -> float | None:
+def _float(x: Any) -> float | None:
     return None if x is None else float(x)
 
 
-def _profiles(members: pl.DataFrame, k: int, centers: np.ndarray, features: list[str]) -> list[dict]:
+def _profiles(members: pl.DataFrame, k: int, centers: np.ndarray, features: list[str]) -> list[dict[str, Any]]:
     n = members.height
-    out = []
+    out: list[dict[str, Any]] = []
     for c in range(k):
         g = members.filter(pl.col("cluster") == c)
         center = dict(zip(features, centers[c].tolist()))
@@ -264,7 +281,8 @@ def _profiles(members: pl.DataFrame, k: int, centers: np.ndarray, features: list
             if col not in g.columns or g.height == 0:
                 return None
             counts = g.group_by(col).len().sort(["len", col], descending=[True, False], nulls_last=True)
-            return counts[col][0]
+            top: str | None = counts[col][0]
+            return top
 
         out.append({
             "cluster": c,

@@ -30,8 +30,11 @@ why; the run goes on.
 
 from __future__ import annotations
 
+from typing import Any
+
 import datetime as dt
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,7 +62,7 @@ class ClvSettings:
     churn_medium: float = 0.7  # p_alive below this -> medium; low otherwise
 
 
-def settings(effective: dict) -> ClvSettings:
+def settings(effective: dict[str, Any]) -> ClvSettings:
     """The [clv] table of the effective config (keys and types are checked by config.load)."""
     from .config import default_dict
 
@@ -152,7 +155,7 @@ def _by_count(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def bgnbd_loglik(params: np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.ndarray,
-                 grad: bool = False, counts: tuple | None = None):
+                 grad: bool = False, counts: tuple[Any, ...] | None = None) -> Any:
     """Per-customer BG/NBD log-likelihood, params = (r, alpha, a, b); with ``grad`` also the
     (n, 4) matrix of its derivatives with respect to the parameters.
 
@@ -186,7 +189,7 @@ def bgnbd_loglik(params: np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.ndarr
     return ll, g
 
 
-def bgnbd_p_alive(params: tuple, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
+def bgnbd_p_alive(params: tuple[Any, ...], x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
     """lifetimes' BetaGeoFitter.conditional_probability_alive."""
     from scipy.special import expit
 
@@ -195,7 +198,7 @@ def bgnbd_p_alive(params: tuple, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) 
     return np.where(x == 0, 1.0, expit(-log_div))
 
 
-def bgnbd_expected(params: tuple, t: float, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
+def bgnbd_expected(params: tuple[Any, ...], t: float, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
     """lifetimes' conditional_expected_number_of_purchases_up_to_time: E[purchases in (T, T+t]]."""
     from scipy.special import hyp2f1
 
@@ -215,7 +218,7 @@ def bgnbd_expected(params: tuple, t: float, x: np.ndarray, t_x: np.ndarray, T: n
 # ----------------------------------------------------------------------------- Gamma-Gamma
 
 def gg_loglik(params: np.ndarray, x: np.ndarray, m: np.ndarray, grad: bool = False,
-              counts: tuple | None = None):
+              counts: tuple[Any, ...] | None = None) -> Any:
     """Per-customer Gamma-Gamma log-likelihood of the mean value ``m`` of ``x`` repeat purchases,
     params = (p, q, v); with ``grad`` also the (n, 3) derivatives.
 
@@ -239,7 +242,7 @@ def gg_loglik(params: np.ndarray, x: np.ndarray, m: np.ndarray, grad: bool = Fal
     return ll, g
 
 
-def gg_expected_value(params: tuple, x: np.ndarray, m: np.ndarray) -> np.ndarray:
+def gg_expected_value(params: tuple[Any, ...], x: np.ndarray, m: np.ndarray) -> np.ndarray:
     """lifetimes' GammaGammaFitter.conditional_expected_average_profit (m = 0 when x = 0)."""
     p, q, v = params
     weight = p * x / (p * x + q - 1)
@@ -250,21 +253,25 @@ def gg_expected_value(params: tuple, x: np.ndarray, m: np.ndarray) -> np.ndarray
 
 @dataclass
 class Fit:
-    params: tuple[float, ...] | None
-    log_likelihood: float | None
+    params: tuple[float, ...]
+    log_likelihood: float
     converged: bool
     message: str = ""
     at_bound: tuple[str, ...] = ()  # parameters that ran to the edge of the search box
 
 
 GRAD_TOL = 1e-6  # largest |d mean-ll / d log-parameter| accepted as a stationary point
+# loglik(theta, grad, rows): per-row log-likelihood (and its gradient with grad) for the rows selected
+LogLik = Callable[[np.ndarray, bool, "np.ndarray | None"], Any]
+Objective = Callable[[np.ndarray], tuple[float, np.ndarray]]
+
 MULTISTART_SAMPLE = 5000  # starts are compared on a fixed-seed sample of this many customers
 
 
-def _objective(loglik, n: int):
+def _objective(loglik: Callable[[np.ndarray, bool], Any], n: int) -> Objective:
     """Mean negative log-likelihood over log-parameters, with its gradient (as lifetimes, the mean
     keeps the scale independent of n)."""
-    def f(z: np.ndarray):
+    def f(z: np.ndarray) -> tuple[float, np.ndarray]:
         theta = np.exp(z)
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             ll, g = loglik(theta, True)
@@ -281,7 +288,7 @@ def _projected(z: np.ndarray, g: np.ndarray) -> np.ndarray:
     return np.where((low & (g > 0)) | (high & (g < 0)), 0.0, g)
 
 
-def _minimise(f, z0: np.ndarray) -> tuple[np.ndarray, float, bool, str]:
+def _minimise(f: Objective, z0: np.ndarray) -> tuple[np.ndarray, float, bool, str]:
     """L-BFGS-B; a line search that stops on a flat ridge still counts when the projected gradient
     is ~0; otherwise Nelder-Mead continues from where it stopped."""
     from scipy.optimize import minimize
@@ -302,7 +309,7 @@ def _minimise(f, z0: np.ndarray) -> tuple[np.ndarray, float, bool, str]:
     return z, float(value), bool(np.max(np.abs(_projected(z, g))) < GRAD_TOL), f"{msg}; Nelder-Mead: {nm.message}"
 
 
-def maximise(loglik, starts: list[np.ndarray], n: int, names: tuple[str, ...]) -> Fit:
+def maximise(loglik: LogLik, starts: list[np.ndarray], n: int, names: tuple[str, ...]) -> Fit:
     """Maximum likelihood over log-parameters from several starts.
 
     ``loglik(theta, grad, rows)`` returns per-row ll and d ll / d theta for the rows selected
@@ -341,7 +348,7 @@ def fit_bgnbd(x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> Fit:
     xs, ts, Ts = x.astype(float), t_x * scale, T * scale
     counts = _by_count(xs)
 
-    def loglik(th, grad, rows):
+    def loglik(th: np.ndarray, grad: bool, rows: np.ndarray | None) -> Any:
         if rows is None:
             return bgnbd_loglik(th, xs, ts, Ts, grad, counts)
         return bgnbd_loglik(th, xs[rows], ts[rows], Ts[rows], grad)
@@ -362,7 +369,7 @@ def fit_gamma_gamma(x: np.ndarray, m: np.ndarray) -> Fit:
     xs, ms = x.astype(float), m / scale
     counts = _by_count(xs)
 
-    def loglik(th, grad, rows):
+    def loglik(th: np.ndarray, grad: bool, rows: np.ndarray | None) -> Any:
         if rows is None:
             return gg_loglik(th, xs, ms, grad, counts)
         return gg_loglik(th, xs[rows], ms[rows], grad)
@@ -389,8 +396,8 @@ class ClvResult:
     independence_r: float | None = None
     skipped_reason: str | None = None
     value_skipped_reason: str | None = None
-    backtest: dict | None = None
-    warnings: list[dict] = field(default_factory=list)
+    backtest: dict[str, Any] | None = None
+    warnings: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def fitted(self) -> bool:
@@ -399,7 +406,7 @@ class ClvResult:
     @property
     def dropout(self) -> float | None:
         """a / (a + b): the mean probability of dropping out after a purchase."""
-        if not self.fitted:
+        if not self.fitted or self.bgnbd is None:
             return None
         _r, _alpha, a, b = self.bgnbd.params
         return a / (a + b)
@@ -407,14 +414,16 @@ class ClvResult:
     @property
     def churn_from_p_alive(self) -> bool:
         """p_alive decides churn_risk only when the model fitted and found dropout at all."""
-        return self.fitted and self.dropout >= NO_DROPOUT
+        dropout = self.dropout  # None unless the model fitted
+        return dropout is not None and dropout >= NO_DROPOUT
 
-    def summary(self) -> dict:
+    def summary(self) -> dict[str, Any]:
         """summary.json["clv"] (SPEC §5)."""
-        if not self.fitted:
+        doc: dict[str, Any]
+        if not self.fitted or self.bgnbd is None:
             doc = {"skipped_reason": self.skipped_reason, "horizon_days": self.settings.horizon_days}
         else:
-            params = {"bgnbd": dict(zip(("r", "alpha", "a", "b"), self.bgnbd.params))}
+            params: dict[str, dict[str, float]] = {"bgnbd": dict(zip(("r", "alpha", "a", "b"), self.bgnbd.params))}
             ll = {"bgnbd": self.bgnbd.log_likelihood}
             models = ["BG/NBD"]
             if self.gamma_gamma is not None and self.value_skipped_reason is None:
@@ -473,7 +482,8 @@ def _empty_values(inputs: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def discounted_revenue(params: tuple, horizon: int, rate: float, x, t_x, T, value) -> np.ndarray:
+def discounted_revenue(params: tuple[Any, ...], horizon: int, rate: float, x: np.ndarray, t_x: np.ndarray,
+                       T: np.ndarray, value: np.ndarray) -> np.ndarray:
     """Expected value of the purchases in the horizon; with a discount rate, each 30-day step's
     expected purchases are discounted at (1 + rate) ** (step end / 365)."""
     if rate == 0:
@@ -500,14 +510,14 @@ def fit_clv(inputs: pl.DataFrame, s: ClvSettings) -> ClvResult:
     if float(T.max()) <= 0:
         out.skipped_reason = "every first purchase is on the last day; there is no history to fit"
         return out
-    out.bgnbd = fit_bgnbd(x, t_x, T)
-    if not out.bgnbd.converged:
-        out.skipped_reason = f"BG/NBD fit did not converge ({out.bgnbd.message})"
+    out.bgnbd = bgnbd = fit_bgnbd(x, t_x, T)
+    if not bgnbd.converged:
+        out.skipped_reason = f"BG/NBD fit did not converge ({bgnbd.message})"
         return out
-    params = out.bgnbd.params
+    params = bgnbd.params
     p_alive = bgnbd_p_alive(params, x, t_x, T)
     expected = bgnbd_expected(params, s.horizon_days, x, t_x, T)
-    value, revenue = _value_model(out, inputs, x, t_x, T)
+    value, revenue = _value_model(out, inputs, params, x, t_x, T)
     out.values = inputs.select("customer_id", "repeat_purchases").with_columns(
         pl.Series("p_alive", p_alive).fill_nan(None), pl.Series("expected_purchases", expected).fill_nan(None),
         pl.Series("expected_purchase_value", value, dtype=pl.Float64).fill_nan(None),
@@ -516,7 +526,8 @@ def fit_clv(inputs: pl.DataFrame, s: ClvSettings) -> ClvResult:
     return out
 
 
-def _value_model(out: ClvResult, inputs: pl.DataFrame, x, t_x, T):
+def _value_model(out: ClvResult, inputs: pl.DataFrame, bgnbd_params: tuple[float, ...], x: np.ndarray, t_x: np.ndarray,
+                 T: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Gamma-Gamma on repeat customers with a positive repeat value; (value, revenue) per customer
     or two arrays of NaN (-> null) with ``value_skipped_reason`` set."""
     s = out.settings
@@ -539,14 +550,14 @@ def _value_model(out: ClvResult, inputs: pl.DataFrame, x, t_x, T):
     m = np.where(use, m_all, 0.0)
     xv = np.where(use, x, 0.0)  # a repeat customer with a non-positive value gets the population mean
     value = gg_expected_value(gg.params, xv, m)
-    revenue = discounted_revenue(out.bgnbd.params, s.horizon_days, s.annual_discount_rate, x, t_x, T, value)
+    revenue = discounted_revenue(bgnbd_params, s.horizon_days, s.annual_discount_rate, x, t_x, T, value)
     return value, revenue
 
 
 INDEPENDENCE_WARN = 0.3  # |r| of frequency and value above which Gamma-Gamma's assumption is doubtful
 
 
-def skipped_warnings(res: ClvResult) -> list[dict]:
+def skipped_warnings(res: ClvResult) -> list[dict[str, Any]]:
     """summary.json warnings: clv_skipped (SPEC §10) and clv_value_dependence."""
     out = []
     if res.skipped_reason:
@@ -584,7 +595,7 @@ def attach(customers: pl.DataFrame, res: ClvResult) -> pl.DataFrame:
     return df.select([*cols[:at], *CLV_COLUMNS, *cols[at:]])
 
 
-def run_clv(lines: pl.DataFrame, as_of: dt.date, effective: dict) -> ClvResult:
+def run_clv(lines: pl.DataFrame, as_of: dt.date, effective: dict[str, Any]) -> ClvResult:
     s = settings(effective)
     inputs = model_inputs(lines, as_of)
     if not s.enabled:

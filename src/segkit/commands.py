@@ -5,6 +5,9 @@ Kept apart from ``cli.py`` so the commands can be called (and tested) without Ty
 
 from __future__ import annotations
 
+from io import BufferedIOBase
+from typing import Any, BinaryIO, Protocol
+
 import datetime as dt
 import os
 import string
@@ -18,8 +21,17 @@ from rich.console import Console
 from . import pipeline
 from .config import Config
 from .errors import IOFailure, UsageError
+from .migration import movers_of
 from .output import ROW_FORMATS, StagedDir, json_bytes, rows_bytes
 from .safetext import plain
+
+
+class Progress(Protocol):
+    """Shows each pipeline step as it starts; ``stop`` ends the display once the outputs are written."""
+
+    def __call__(self, step: str) -> None: ...
+
+    def stop(self) -> None: ...
 
 
 TEMPLATE_FIELDS = ("as_of", "date")
@@ -86,10 +98,10 @@ def segment_command(
     summary_json: str | None = None,
     backtest_days: int | None = None,
     quiet: bool = False,
-    progress=None,
+    progress: Progress | None = None,
     console: Console | None = None,
-    stdin=None,
-    stdout=None,
+    stdin: BufferedIOBase | None = None,
+    stdout: BinaryIO | None = None,
 ) -> pipeline.Segmentation:
     stdout = stdout if stdout is not None else sys.stdout.buffer
     if fmt not in ROW_FORMATS:
@@ -125,11 +137,12 @@ def segment_command(
                 staged.write_elsewhere(Path(summary_json), json_bytes(doc))
                 staged.commit()
     else:
+        assert out is not None
         doc = _write_set(result, doc, out, cfg, summary_json, progress)
     if summary_json == "-":
         stdout.write(json_bytes(doc))
         stdout.flush()
-    if progress is not None and hasattr(progress, "stop"):
+    if progress is not None:
         progress.stop()
     if not quiet:
         from .terminal import make_console, print_summary
@@ -138,7 +151,7 @@ def segment_command(
     return result
 
 
-def _write_stdout(assignments: pl.DataFrame, fmt: str, stdout) -> None:
+def _write_stdout(assignments: pl.DataFrame, fmt: str, stdout: BinaryIO) -> None:
     if fmt == "table":
         from .terminal import make_console
 
@@ -153,12 +166,13 @@ def _write_stdout(assignments: pl.DataFrame, fmt: str, stdout) -> None:
             raise IOFailure(f"cannot write the assignments to stdout: {exc.strerror}") from None
 
 
-def _write_set(result, doc: dict, out: Path, cfg: Config, summary_json: str | None, progress) -> dict:
+def _write_set(result: pipeline.Segmentation, doc: dict[str, Any], out: Path, cfg: Config, summary_json: str | None, progress: Progress | None) -> dict[str, Any]:
     """Stage every output, then summary.json (with each output's sha256), then rename them all."""
     with StagedDir(out) as staged:
         staged.write_bytes("assignments.csv", rows_bytes(result.assignments, "csv"))
-        if result.migration is not None and result.migration.movers is not None:
-            staged.write_bytes("movers.csv", rows_bytes(result.migration.movers, "csv"))
+        movers = movers_of(result)
+        if movers is not None:
+            staged.write_bytes("movers.csv", rows_bytes(movers, "csv"))
         else:
             staged.remove_on_commit("movers.csv")
         if result.cleaned.rejected.height:
@@ -211,7 +225,7 @@ def _print_table(df: pl.DataFrame, console: Console) -> None:
 
 
 def backtest_command(input_path: str, cfg: Config, holdout_days: int, *, json_out: str | None = None,
-                     quiet: bool = False, console: Console | None = None, stdout=None) -> dict:
+                     quiet: bool = False, console: Console | None = None, stdout: BinaryIO | None = None) -> dict[str, Any]:
     """Fit the CLV model on the history before as_of - N days and score it on the N days after."""
     from .backtest import backtest
     from .clean import clean
@@ -262,7 +276,7 @@ def config_show_text(cfg: Config) -> str:
     data = cfg.effective
     src = cfg.sources
 
-    def fmt(v) -> str:
+    def fmt(v: Any) -> str:
         if isinstance(v, str):
             return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
         if isinstance(v, bool):

@@ -13,6 +13,8 @@ the data reaches back to.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, cast
+
 import datetime as dt
 
 import polars as pl
@@ -21,20 +23,24 @@ from .config import Config
 from .locales import message
 from .tiers import repersona
 
+if TYPE_CHECKING:
+    from .features import Windows
+
 MIN_FULL_WINDOWS = 2
 
 
-def assess(lines: pl.DataFrame, windows, cfg: Config) -> dict:
+def assess(lines: pl.DataFrame, windows: Windows, cfg: Config) -> dict[str, Any]:
     """Covered range of the order lines used (before as_of) and the number of full tier windows."""
     used = lines.filter(pl.col("order_date") < windows.as_of)
-    first, last = used["order_date"].min(), used["order_date"].max()
+    first = cast(dt.date | None, used["order_date"].min())
+    last = cast(dt.date | None, used["order_date"].max())
     full = 0
     start = windows.tier_start
     while first is not None and first <= start and full < 100:
         full += 1
         start = dt.date(start.year - 1, 1, 1) if cfg.year else start - dt.timedelta(days=365)
-    out = {"first_date": first, "last_date": last, "full_windows": full,
-           "days": (last - first).days + 1 if first is not None else 0, "yoy_available": full >= MIN_FULL_WINDOWS,
+    out: dict[str, Any] = {"first_date": first, "last_date": last, "full_windows": full,
+           "days": (last - first).days + 1 if first is not None and last is not None else 0, "yoy_available": full >= MIN_FULL_WINDOWS,
            "reason": None}
     if full < MIN_FULL_WINDOWS:
         fields = {"first": first, "last": last, "full": full, "needed": MIN_FULL_WINDOWS}
@@ -43,7 +49,7 @@ def assess(lines: pl.DataFrame, windows, cfg: Config) -> dict:
     return out
 
 
-def apply(customers: pl.DataFrame, cov: dict, cfg: Config, roles: set[str],
+def apply(customers: pl.DataFrame, cov: dict[str, Any], cfg: Config, roles: set[str],
           lines: pl.DataFrame | None = None) -> pl.DataFrame:
     """Empty yoy_growth and the lifecycle stages that need a prior window when coverage is short."""
     if cov["yoy_available"]:
@@ -53,7 +59,7 @@ def apply(customers: pl.DataFrame, cov: dict, cfg: Config, roles: set[str],
     return repersona(df, cfg, roles, lines)  # growth retail reads the lifecycle
 
 
-def unknown() -> dict:
+def unknown() -> dict[str, Any]:
     """Coverage of an input without order dates (customer-level tables)."""
     return {"first_date": None, "last_date": None, "full_windows": 0, "days": 0, "yoy_available": False,
             "reason": message("warning", "no_order_dates", "en"), "reason_zh": message("warning", "no_order_dates", "zh")}

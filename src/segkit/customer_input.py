@@ -21,9 +21,12 @@ risk (no gaps between orders), CLV (no purchase history). Those stay empty, and 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, cast
+
 import datetime as dt
 import hashlib
 import io
+from io import BufferedIOBase
 from pathlib import Path
 
 import polars as pl
@@ -34,6 +37,9 @@ from .errors import DataError, InputNotFoundError
 from .features import (CustomerTable, assignment_columns, others_combinations, persona_expr, rfm_scores,
                        score_cut_points, segment_expr, tier_expr, VALUE_CLASSES)
 from .io.columns import ALIASES, normalize
+
+if TYPE_CHECKING:
+    from .pipeline import Segmentation
 
 EXTRA_ALIASES = {
     "spend": ("annual sales", "annual spend", "annual revenue", "total sales", "spend", "monetary", "sales",
@@ -73,7 +79,7 @@ def _headers(input_path: str) -> list[str]:
     return next(csv.reader([first], delimiter="\t" if first.count("\t") > first.count(",") else ","), [])
 
 
-def _read(input_path: str, stdin) -> tuple[pl.DataFrame, str, int, str, str]:
+def _read(input_path: str, stdin: BufferedIOBase | None) -> tuple[pl.DataFrame, str, int, str, str]:
     """The table with polars' type inference over every row; (frame, source, size, sha256, format)."""
     if input_path == "-":
         data, source, ext = (stdin or __import__("sys").stdin.buffer).read(), "<stdin>", ".csv"
@@ -125,7 +131,7 @@ def _rows_kept(df: pl.DataFrame, spend: list[str], source: str, cfg: Config) -> 
     return df.filter(~bad), rejected
 
 
-def build(df: pl.DataFrame, cfg: Config, source: str) -> tuple[CustomerTable, dict, list[str], dict, dict]:
+def build(df: pl.DataFrame, cfg: Config, source: str) -> tuple[CustomerTable, dict[str, Any], list[str], dict[str, Any], dict[str, Any]]:
     """The customer table of a customer-level frame.
 
     Returns the table, the column mapping, the spend columns, the clustering features and the quality counts.
@@ -177,10 +183,10 @@ def build(df: pl.DataFrame, cfg: Config, source: str) -> tuple[CustomerTable, di
     return table, mapping, spend, features, {"quality": quality, "rejected": rejected}
 
 
-def _table(base: pl.DataFrame, cfg: Config, found: dict) -> CustomerTable:
+def _table(base: pl.DataFrame, cfg: Config, found: dict[str, Any]) -> CustomerTable:
     from .features import make_windows
 
-    latest = base["last_order_date"].max()
+    latest = cast(dt.date | None, base["last_order_date"].max())
     as_of = cfg.as_of or (latest + dt.timedelta(days=1) if latest else dt.date.today())
     win = make_windows(cfg, as_of - dt.timedelta(days=1))
     recency = pl.coalesce((pl.lit(win.as_of) - pl.col("last_order_date")).dt.total_days(), pl.col("_recency_given"))
@@ -195,7 +201,7 @@ def _table(base: pl.DataFrame, cfg: Config, found: dict) -> CustomerTable:
     if not have["f"]:
         df = df.with_columns(pl.lit(None, pl.Int64).alias("frequency"))
     full = all(have.values())
-    means = {k: (float(df[k].mean()) if df[k].null_count() < df.height else None)
+    means = {k: (float(cast(float, df[k].mean())) if df[k].null_count() < df.height else None)
              for k in ("r_score", "f_score", "m_score")}
     value_class = pl.lit(None, pl.String)
     if full:
@@ -215,7 +221,7 @@ def _table(base: pl.DataFrame, cfg: Config, found: dict) -> CustomerTable:
         pl.lit(None, pl.Float64).alias("prior_annual_spend"),
         pl.lit(None, pl.Int64).alias("cluster"), none.alias("cluster_label"),
     )
-    present = {r for r in ("customer_name", "channel", "region", "customer_type") if r in found}
+    present: set[str] = {r for r in ("customer_name", "channel", "region", "customer_type") if r in found}
     df = df.with_columns(persona_expr(cfg, present).alias("persona"))
     df = df.sort(["_annual", "customer_id"], descending=[True, False])
     cut_points = {m: v for m, v in score_cut_points(df).items()
@@ -227,7 +233,7 @@ def _table(base: pl.DataFrame, cfg: Config, found: dict) -> CustomerTable:
                          score_means={k: v for k, v in means.items() if v is not None})
 
 
-def run_customers(input_path: str, cfg: Config, *, stdin=None, detected: bool = False):
+def run_customers(input_path: str, cfg: Config, *, stdin: BufferedIOBase | None = None, detected: bool = False) -> Segmentation:
     """The pipeline's read-to-customer-table part for a customer-level table (a Segmentation)."""
     from . import coverage
     from .clean import Cleaned
@@ -239,7 +245,7 @@ def run_customers(input_path: str, cfg: Config, *, stdin=None, detected: bool = 
 
     df, source, size, sha, fmt = _read(input_path, stdin)
     table, mapping, spend, features, q = build(df, cfg, source)
-    present = {r for r in ("customer_name", "channel", "region", "customer_type") if r in mapping}
+    present: set[str] = {r for r in ("customer_name", "channel", "region", "customer_type") if r in mapping}
     customers, cfg, tiering = apply_scheme(table.customers, cfg, None, table.windows, present)
     table.customers = customers
     raw = RawTable(source=source, frame=df.lazy(), headers=list(df.columns), mapping=mapping, format=fmt,

@@ -39,3 +39,4 @@ class IOFailure(SegkitError):
 
 class ConfigError(SegkitError):
     exit_code = 78
+    key: str | None = None  # the config key at fault, when there is one

@@ -14,6 +14,8 @@ about.
 
 from __future__ import annotations
 
+from typing import Any, TYPE_CHECKING
+
 import datetime as dt
 import re
 
@@ -22,6 +24,9 @@ import polars as pl
 from .config import Config
 from .errors import DataError
 
+if TYPE_CHECKING:
+    from .io.read import RawTable
+
 EARLIEST = dt.date(1990, 1, 1)
 LOW_EXPECTED_SHARE = 0.2
 
@@ -29,11 +34,11 @@ SYMBOLS = {"¥": "CNY", "￥": "CNY", "元": "CNY", "人民币": "CNY", "$": "US
 CODES = ("CNY", "RMB", "USD", "EUR", "GBP", "HKD", "JPY", "TWD", "SGD", "AUD", "CAD", "CHF")
 
 
-def warning(code: str, message: str, message_zh: str) -> dict:
+def warning(code: str, message: str, message_zh: str) -> dict[str, Any]:
     return {"code": code, "message": message, "message_zh": message_zh}
 
 
-def catalog_warning(code: str, key: str | None = None, /, **fields) -> dict:
+def catalog_warning(code: str, key: str | None = None, /, **fields: Any) -> dict[str, Any]:
     """A warning whose texts come from the message catalogs ([warning] ``key``, default ``code``)."""
     from .locales import message
 
@@ -42,7 +47,7 @@ def catalog_warning(code: str, key: str | None = None, /, **fields) -> dict:
 
 
 def check_dates(lines: pl.DataFrame, cfg: Config, source: str,
-                today: dt.date | None = None) -> tuple[pl.DataFrame, int, list[dict]]:
+                today: dt.date | None = None) -> tuple[pl.DataFrame, int, list[dict[str, Any]]]:
     """Drop order lines dated before 1990 or after today; refuse when they are too many.
 
     Returns the plausible lines, the number of source rows left out, and the warnings.
@@ -66,7 +71,7 @@ def check_dates(lines: pl.DataFrame, cfg: Config, source: str,
     return lines.filter(~bad), bad_rows, [found]
 
 
-def detect_currency(raw, cfg: Config, sample: int = 2000) -> tuple[str | None, str]:
+def detect_currency(raw: RawTable, cfg: Config, sample: int = 2000) -> tuple[str | None, str]:
     """The configured currency, else one found in the amount column's symbols or in the headers.
 
     Returns (currency or None, where it came from: "config" | "amounts" | "header" | "").
@@ -92,7 +97,7 @@ def detect_currency(raw, cfg: Config, sample: int = 2000) -> tuple[str | None, s
     return None, ""
 
 
-def derived_warnings(doc: dict) -> list[dict]:
+def derived_warnings(doc: dict[str, Any]) -> list[dict[str, Any]]:
     """Warnings read from validation's results: low expected counts in chi-square, its own notes.
     (CLV raises clv_skipped itself.)"""
     out = []
@@ -108,7 +113,7 @@ def derived_warnings(doc: dict) -> list[dict]:
     return out
 
 
-def with_chinese(w: dict, doc: dict) -> dict:
+def with_chinese(w: dict[str, Any], doc: dict[str, Any]) -> dict[str, Any]:
     """A warning raised by another step, with its Chinese text added when segkit knows it."""
     if w.get("message_zh"):
         return w

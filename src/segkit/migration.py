@@ -9,6 +9,8 @@ spend, and for the ``lost`` column the annual spend they had in the previous run
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, cast
+
 import datetime as dt
 import json
 import re
@@ -17,8 +19,12 @@ from pathlib import Path
 
 import polars as pl
 
+from .clean import MICRO
 from .errors import DataError, InputNotFoundError
 from .output import undefuse
+
+if TYPE_CHECKING:
+    from .pipeline import Segmentation
 
 PLACEHOLDER = re.compile(r"\{(as_of|date)\}")
 
@@ -27,7 +33,7 @@ PLACEHOLDER = re.compile(r"\{(as_of|date)\}")
 class Migration:
     previous: str
     customers: pl.DataFrame
-    changes: dict
+    changes: dict[str, Any]
     lost: pl.DataFrame
     row_labels: list[str]
     column_labels: list[str]
@@ -36,7 +42,7 @@ class Migration:
     unknown_previous_tiers: list[str] = field(default_factory=list)
     movers: pl.DataFrame | None = None  # who moved up, down, was new or lost, by spend change
 
-    def summary(self) -> dict:
+    def summary(self) -> dict[str, Any]:
         return {
             "previous": self.previous,
             "changes": self.changes,
@@ -175,7 +181,7 @@ def compare(customers: pl.DataFrame, previous_path: Path, tier_names: list[str])
     for p, c, n, s in cells.iter_rows():
         if p in rows and c in cols:
             counts[rows.index(p)][cols.index(c)] = int(n)
-            spend[rows.index(p)][cols.index(c)] = s / 1e6
+            spend[rows.index(p)][cols.index(c)] = s / MICRO
     for p, n, s in lost.group_by("previous_tier").agg(pl.len(), pl.col("previous_annual_spend").sum()).iter_rows():
         if p in rows:
             counts[rows.index(p)][-1] = int(n)
@@ -215,7 +221,7 @@ def movers(joined: pl.DataFrame, lost: pl.DataFrame) -> pl.DataFrame:
             .sort([order, pl.col("spend_change").abs(), "customer_id"], descending=[False, True, False]))
 
 
-def add_migration(result, previous_path: Path | None) -> None:
+def add_migration(result: Segmentation, previous_path: Path | None) -> None:
     """Attach the migration to a pipeline result (no-op with a note when there is no earlier run)."""
     if previous_path is None:
         result.notes.append("--previous auto: no earlier run found; tier migration starts with the next run")
@@ -223,3 +229,9 @@ def add_migration(result, previous_path: Path | None) -> None:
     tier_names = [t.name for t in result.config.tiers]
     result.migration = compare(result.table.customers, previous_path, tier_names)
     result.table.customers = result.migration.customers
+
+
+def movers_of(result: Segmentation) -> pl.DataFrame | None:
+    """The movers table of a result compared with an earlier run, or None."""
+    migration = cast("Migration | None", result.migration)
+    return None if migration is None else migration.movers

@@ -23,6 +23,8 @@ construction, also on one smooth population. This module asks the question that 
 
 from __future__ import annotations
 
+from typing import Any
+
 import warnings
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -31,6 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import ndtr, ndtri
 from scipy.stats import rankdata
+from collections.abc import Iterator
 
 ALPHA = 0.01
 REPLICATES = 100  # the smallest B with which p < 0.01 is reachable: 1 / (B + 1) = 0.0099
@@ -46,7 +49,7 @@ STABLE, DISSOLVED = 0.75, 0.5
 
 
 @contextmanager
-def _one_thread():
+def _one_thread() -> Iterator[None]:
     """One OpenMP thread for a loop of small k-means fits (see cluster.CustomerKMeans); entered
     once per loop, since entering it costs as much as a fit on 2,000 customers."""
     from sklearn.exceptions import ConvergenceWarning
@@ -158,7 +161,7 @@ class NullTest:
     def rejects(self) -> bool:
         return self.p < ALPHA
 
-    def summary(self) -> dict:
+    def summary(self) -> dict[str, Any]:
         return {"method": self.method, "statistic": self.statistic, "null_mean": self.null_mean,
                 "null_sd": self.null_sd, "replicates": self.replicates, "p": self.p, "alpha": ALPHA,
                 "sample_size": self.sample_size, "customers": self.customers, "n_init": self.n_init,
@@ -212,7 +215,7 @@ class Stability:
     def reading(self) -> list[str]:
         return ["stable" if j >= STABLE else "dissolved" if j < DISSOLVED else "weak" for j in self.per_cluster]
 
-    def summary(self) -> dict:
+    def summary(self) -> dict[str, Any]:
         return {"per_cluster": self.per_cluster, "mean": self.mean, "reading": self.reading(),
                 "resamples": self.resamples, "sample_size": self.sample_size,
                 "method": "bootstrap Jaccard (Hennig 2007): mean best match of each cluster over resamples",

@@ -11,6 +11,8 @@ next run writing to the same folder.
 
 from __future__ import annotations
 
+from typing import Any
+
 import hashlib
 import io
 import json
@@ -26,6 +28,7 @@ from pathlib import Path
 import polars as pl
 
 from .errors import DataError, OutputError
+from types import FrameType
 
 INJECTION_START = ("=", "+", "-", "@")
 ROW_FORMATS = ("csv", "json", "jsonl", "parquet", "table")
@@ -55,7 +58,7 @@ def undefuse(expr: pl.Expr) -> pl.Expr:
     return pl.when(expr.str.contains("^'" + _RISKY[1:])).then(expr.str.slice(1)).otherwise(expr)
 
 
-def to_jsonable(obj):
+def to_jsonable(obj: Any) -> Any:
     """Replace NaN/inf by None and dates by ISO strings, recursively."""
     if isinstance(obj, float):
         return obj if math.isfinite(obj) else None
@@ -70,7 +73,7 @@ def to_jsonable(obj):
     return obj
 
 
-def json_bytes(doc: dict) -> bytes:
+def json_bytes(doc: dict[str, Any]) -> bytes:
     return (json.dumps(to_jsonable(doc), ensure_ascii=False, indent=2, allow_nan=False) + "\n").encode()
 
 
@@ -124,7 +127,7 @@ def clean_stale(directory: Path, now: float | None = None) -> list[Path]:
     A temp file is stale when the process that wrote it is gone, or when it is older than a day.
     """
     now = time.time() if now is None else now
-    removed = []
+    removed: list[Path] = []
     try:
         entries = list(os.scandir(directory))
     except OSError:
@@ -160,7 +163,7 @@ def _remove_active() -> None:
         _ACTIVE.discard(p)
 
 
-def _on_signal(signum, _frame) -> None:
+def _on_signal(signum: int, _frame: FrameType | None) -> None:
     _remove_active()
     if signum == signal.SIGINT:
         raise KeyboardInterrupt
@@ -196,7 +199,7 @@ class StagedDir:
     def __enter__(self) -> StagedDir:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.discard()  # nothing left to discard after a commit
 
     def write(self, name: str, writer: Callable[[Path], None], directory: Path | None = None) -> None:

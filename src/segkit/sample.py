@@ -269,7 +269,7 @@ def _messy(df: pl.DataFrame, zh: bool) -> pl.DataFrame:
     )
     out = df.with_columns(date_txt.alias(date), formatted.alias(amount)).with_columns(pl.all().cast(pl.String))
     total = df[amount].sum()
-    total_row = {c: None for c in out.columns}
+    total_row: dict[str, str | None] = {c: None for c in out.columns}
     total_row[out.columns[0]] = "合计" if zh else "Total"
     total_row[amount] = ("￥" if zh else "$") + f"{total:,.2f}"
     return pl.concat([out, pl.DataFrame([total_row], schema=out.schema)])

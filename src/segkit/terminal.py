@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import IO, TYPE_CHECKING, Any, cast
+
 from pathlib import Path
 
 import polars as pl
@@ -9,11 +11,21 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from .clean import MICRO
 from .safetext import markup_safe as esc
 from .safetext import plain
 
+if TYPE_CHECKING:
+    from .clean import Cleaned
+    from .config import Config
+    from .io.read import RawTable
+    from .pipeline import Segmentation
+    from .report.labels import Names
 
-def console_width(stream) -> int | None:
+    from rich.console import JustifyMethod
+
+
+def console_width(stream: IO[str]) -> int | None:
     """``COLUMNS`` when set; the terminal's own width on a TTY; else wide enough never to wrap."""
     import os
 
@@ -24,7 +36,7 @@ def console_width(stream) -> int | None:
 
 
 
-def make_console(stderr: bool = True, file=None) -> Console:
+def make_console(stderr: bool = True, file: IO[str] | None = None) -> Console:
     """A console for people; off a terminal lines are never wrapped (pipes and files stay parseable)."""
     import sys
 
@@ -52,7 +64,7 @@ def _name(en: str, zh: str | None, lang: str) -> str:
     return en if zh == en else f"{en} {zh}"
 
 
-def print_summary(doc: dict, result, console: Console, out: Path | None) -> None:
+def print_summary(doc: dict[str, Any], result: Segmentation, console: Console, out: Path | None) -> None:
     from .report.labels import Names, ui
 
     lang = result.config.lang
@@ -71,8 +83,9 @@ def print_summary(doc: dict, result, console: Console, out: Path | None) -> None
                   markup=False)
     unit = f" ({doc['currency']})" if doc.get("currency") else ""
     tb = Table(title=t["term_tiers"], title_justify="left")
-    for c, j in ((t["tier"], "left"), (t["customers"], "right"), (t["share"], "right"),
-                 (t["annual_spend"] + unit, "right"), (t["share_of_spend"], "right"), (t["cumulative"], "right")):
+    columns: tuple[tuple[str, JustifyMethod], ...] = ((t["tier"], "left"), (t["customers"], "right"), (t["share"], "right"),
+                 (t["annual_spend"] + unit, "right"), (t["share_of_spend"], "right"), (t["cumulative"], "right"))
+    for c, j in columns:
         tb.add_column(c, justify=j)
     for row in doc["tiers"]:
         tb.add_row(_name(row["tier"], row.get("zh"), lang), f"{row['customers']:,}", _pct(row["share_of_customers"]),
@@ -111,7 +124,7 @@ def print_summary(doc: dict, result, console: Console, out: Path | None) -> None
         console.print(t["term_outputs"].format(out=plain(out)), markup=False)
 
 
-def _print_clusters(doc: dict, console: Console, t: dict, names) -> None:
+def _print_clusters(doc: dict[str, Any], console: Console, t: dict[str, Any], names: Names) -> None:
     clusters = doc.get("clusters")
     if clusters and clusters.get("k"):
         val = doc.get("validation") or {}
@@ -132,7 +145,7 @@ def _print_clusters(doc: dict, console: Console, t: dict, names) -> None:
         console.print(Text(f"{t['clustering_skipped']}: ", style="yellow") + Text(str(clusters.get("skipped_reason"))))
 
 
-def print_validation(val: dict, console: Console, lang: str = "en") -> None:
+def print_validation(val: dict[str, Any], console: Console, lang: str = "en") -> None:
     """The verdict (from the null-reference test alone), stability and silhouette with their readings.
     (Validation's notes are among the run's warnings and are printed with them.)"""
     from .report.labels import ui
@@ -151,7 +164,7 @@ def print_validation(val: dict, console: Console, lang: str = "en") -> None:
         console.print(t["term_silhouette"].format(value=val["silhouette"], reading=reading), markup=False)
 
 
-def print_inspect(raw, cleaned, cfg, console: Console) -> None:
+def print_inspect(raw: RawTable, cleaned: Cleaned, cfg: Config, console: Console) -> None:
     q = cleaned.quality
     for note in raw.notes:
         console.print(esc(note))
@@ -171,9 +184,9 @@ def print_inspect(raw, cleaned, cfg, console: Console) -> None:
     )
     lines = cleaned.lines
     if lines.height:
-        console.print(f"dates: {lines['order_date'].min()} .. {lines['order_date'].max()}; "
+        console.print(f"dates: {lines['order_date'].min()!s} .. {lines['order_date'].max()!s}; "
                       f"customers: {lines['customer_id'].n_unique():,}")
-        amounts = (lines["amount"] / 1e6)  # one value per customer, order and date
+        amounts = (lines["amount"] / MICRO)  # one value per customer, order and date
         qs = [0.0, 0.01, 0.25, 0.5, 0.75, 0.99, 1.0]
         a = Table(title="Amount per order (net, per customer and date)", title_justify="left")
         for qn in qs:
@@ -182,7 +195,7 @@ def print_inspect(raw, cleaned, cfg, console: Console) -> None:
         console.print(a)
         neg = lines.filter(pl.col("amount") < 0).height
         console.print(f"orders with a negative net amount (returns/credit notes): {neg:,}; "
-                      f"total amount {_money(amounts.sum())}")
+                      f"total amount {_money(cast(float, amounts.sum()))}")
     if q["rejected_reasons"]:
         r = Table(title="Rejected rows", title_justify="left")
         r.add_column("reason")
@@ -194,7 +207,7 @@ def print_inspect(raw, cleaned, cfg, console: Console) -> None:
         console.print(r)
 
 
-def print_clv(doc: dict, console: Console, lang: str = "en") -> None:
+def print_clv(doc: dict[str, Any], console: Console, lang: str = "en") -> None:
     """One or two lines on the CLV model: fitted parameters or why it was skipped."""
     from .report.labels import ui
 
@@ -221,7 +234,7 @@ def print_clv(doc: dict, console: Console, lang: str = "en") -> None:
     console.print(Text(f"{t['term_clv_churn_rule']}: {rule}", style="dim"))
 
 
-def print_backtest(doc: dict, console: Console) -> None:
+def print_backtest(doc: dict[str, Any], console: Console) -> None:
     console.print(f"[bold]CLV backtest[/bold]: fitted on purchases before {doc['calibration_end']}, "
                   f"scored on the {doc['holdout_days']} days to {doc['as_of']}")
     if doc.get("skipped_reason"):

@@ -21,6 +21,8 @@ significant digits.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, cast
+
 import dataclasses
 import math
 
@@ -29,6 +31,9 @@ import polars as pl
 from .clean import MICRO
 from .config import Config, Tier
 from .features import _modes, persona_expr
+
+if TYPE_CHECKING:
+    from .features import Windows
 
 RETAIL = (
     Tier("A", "A类客户(核心)", 100_000.0),
@@ -47,11 +52,11 @@ def quantile_bounds(annual: pl.Series, shares: tuple[float, ...]) -> list[float]
     share; ties at that spend go to the same tier (the bound is inclusive).
     """
     pos = annual.filter(annual > 0).sort(descending=True)
-    total = pos.sum()
+    total = cast(float | None, pos.sum())
     if total is None or total <= 0:
         return [math.inf] * len(shares)
     cum = pos.cum_sum()
-    bounds = []
+    bounds: list[float] = []
     for share in shares:
         idx = int((cum < share * total).sum())  # first position whose running total reaches the share
         bounds.append(pos[min(idx, pos.len() - 1)] / MICRO)
@@ -62,7 +67,7 @@ def nice(x: float) -> float:
     """Round down to two significant digits (12,345 -> 12,000), so a suggested table reads well."""
     if not math.isfinite(x) or x <= 0:
         return 0.0
-    e = 10 ** (math.floor(math.log10(x)) - 1)
+    e: float = 10 ** (math.floor(math.log10(x)) - 1)
     return math.floor(x / e) * e
 
 
@@ -73,9 +78,10 @@ def _quantile_tiers(cfg: Config, annual: pl.Series) -> tuple[Tier, ...]:
     return (*tiers, Tier(names[-1].name, names[-1].zh, None))
 
 
-def suggested_tiers(cfg: Config, annual: pl.Series) -> list[dict]:
+def suggested_tiers(cfg: Config, annual: pl.Series) -> list[dict[str, Any]]:
     """A fitting tier table for this data: quantile bounds, rounded, strictly descending."""
-    out, last = [], math.inf
+    out: list[dict[str, Any]] = []
+    last = math.inf
     for t in _quantile_tiers(cfg, annual):
         if t.min is None:
             out.append({"name": t.name, "zh": t.zh})
@@ -88,7 +94,7 @@ def suggested_tiers(cfg: Config, annual: pl.Series) -> list[dict]:
     return out
 
 
-def window_activity(lines: pl.DataFrame, windows) -> pl.DataFrame:
+def window_activity(lines: pl.DataFrame, windows: Windows) -> pl.DataFrame:
     """Per customer: purchase orders and months with a purchase in the tier window."""
     w = lines.filter(pl.col("order_date").is_between(pl.lit(windows.tier_start), pl.lit(windows.tier_end)))
     orders = w.group_by("customer_id", "order_key").agg(pl.col("order_date").min(), pl.col("amount").sum())
@@ -101,11 +107,12 @@ def window_activity(lines: pl.DataFrame, windows) -> pl.DataFrame:
 def _tier_of(tiers: tuple[Tier, ...]) -> pl.Expr:
     expr = pl.lit(tiers[-1].name)
     for t in reversed(tiers[:-1]):
+        assert t.min is not None  # only the last tier has no bound
         expr = pl.when(pl.col("_annual") >= round(t.min * MICRO)).then(pl.lit(t.name)).otherwise(expr)
     return expr
 
 
-def _retail(customers: pl.DataFrame, lines: pl.DataFrame | None, windows) -> tuple[pl.DataFrame, str | None]:
+def _retail(customers: pl.DataFrame, lines: pl.DataFrame | None, windows: Windows) -> tuple[pl.DataFrame, str | None]:
     tier = _tier_of(RETAIL)
     if lines is None:
         note = "retail tiers: A uses annual spend only (no order lines for the order-count and repurchase criteria)"
@@ -118,11 +125,11 @@ def _retail(customers: pl.DataFrame, lines: pl.DataFrame | None, windows) -> tup
     return df.with_columns(tier.alias("tier")).drop("_window_orders", "_repurchase_rate"), None
 
 
-def apply_scheme(customers: pl.DataFrame, cfg: Config, lines: pl.DataFrame | None, windows,
-                 roles: set[str]) -> tuple[pl.DataFrame, Config, dict]:
+def apply_scheme(customers: pl.DataFrame, cfg: Config, lines: pl.DataFrame | None, windows: Windows,
+                 roles: set[str]) -> tuple[pl.DataFrame, Config, dict[str, Any]]:
     """Re-tier the customers by ``cfg.tier_scheme``; returns the customers, the config holding the
     tiers actually used, and what the summary reports about the scheme."""
-    info: dict = {"scheme": cfg.tier_scheme}
+    info: dict[str, Any] = {"scheme": cfg.tier_scheme}
     if cfg.tier_scheme == "config":
         return customers, cfg, info
     if cfg.tier_scheme == "quantile":
@@ -153,11 +160,12 @@ def repersona(customers: pl.DataFrame, cfg: Config, roles: set[str], lines: pl.D
         present = {r for r in roles if r in customers.columns}
         return customers.with_columns(persona_expr(cfg, present).alias("persona"))
     modes = _modes(lines, tuple(sorted(need)))
+    assert modes is not None  # need is not empty
     df = customers.join(modes, on="customer_id", how="left", maintain_order="left")
     return df.with_columns(persona_expr(cfg, roles).alias("persona")).drop(sorted(need))
 
 
-def concentration(customers: pl.DataFrame, cfg: Config) -> dict | None:
+def concentration(customers: pl.DataFrame, cfg: Config) -> dict[str, Any] | None:
     """The tier holding more than ``cfg.concentration`` of customers or spend, with a suggested table."""
     n = customers.height
     total = customers["_annual"].clip(lower_bound=0).sum()
@@ -171,7 +179,7 @@ def concentration(customers: pl.DataFrame, cfg: Config) -> dict | None:
     return None
 
 
-def suggestion_text(suggested: list[dict], currency: str | None, zh: bool = False) -> str:
+def suggestion_text(suggested: list[dict[str, Any]], currency: str | None, zh: bool = False) -> str:
     unit = f" {currency}" if currency else ""
     parts = [f"{s['zh'] if zh else s['name']} ≥ {s['min']:,.0f}{unit}" for s in suggested if "min" in s]
     return ", ".join(parts)

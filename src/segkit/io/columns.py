@@ -75,9 +75,9 @@ def resolve(headers: Sequence[str], mapping: dict[str, str], source: str) -> dic
     for header in headers:
         if header in mapped_headers:
             continue
-        role = _ALIAS_INDEX.get(normalize(header))
-        if role and role not in found:
-            candidates.setdefault(role, []).append(header)
+        alias_role = _ALIAS_INDEX.get(normalize(header))
+        if alias_role and alias_role not in found:
+            candidates.setdefault(alias_role, []).append(header)
     for role, hs in candidates.items():
         if len(hs) > 1:
             msg = (f"{source}: columns '{hs[0]}' and '{hs[1]}' both look like {role}; "

@@ -23,9 +23,13 @@ import stat
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
 
 from ..errors import DataError, IOFailure, UsageError
 from .columns import _ALIAS_INDEX, normalize
+
+if TYPE_CHECKING:
+    from ..config import Config
 
 MB = 1 << 20
 HEAD = 64 * 1024
@@ -41,7 +45,7 @@ class Limits:
     shared_strings: int = 20_000_000
 
 
-def limits_for(cfg) -> Limits:
+def limits_for(cfg: Config) -> Limits:
     """The limits a Config sets (``input.max_unpacked_mb``, ``input.max_shared_strings``)."""
     return Limits(int(cfg.max_unpacked_mb * MB), int(cfg.max_shared_strings))
 
@@ -124,7 +128,7 @@ def prepare_bytes(data: bytes, source: str, encoding: str, limits: Limits) -> Pr
     return Prepared(data, sha, size, encoding, notes, shown)
 
 
-def _read_limited(fh, limit: int, source: str) -> bytes:
+def _read_limited(fh: BinaryIO, limit: int, source: str) -> bytes:
     chunks, total = [], 0
     while chunk := fh.read(16 * MB):
         total += len(chunk)

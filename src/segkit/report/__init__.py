@@ -7,14 +7,20 @@ through the run's ``StagedDir`` so they appear atomically with the rest of the o
 
 from __future__ import annotations
 
+from typing import Any, TYPE_CHECKING
+
 from pathlib import Path
 
 from .context import build_context
 
+if TYPE_CHECKING:
+    from ..output import StagedDir
+    from ..pipeline import Segmentation
+
 __all__ = ["build_context", "write_reports"]
 
 
-def write_reports(result, doc: dict, staged) -> dict:
+def write_reports(result: Segmentation, doc: dict[str, Any], staged: StagedDir) -> dict[str, Any]:
     """Write the reports named in ``result.config.reports`` ("xlsx", "html"); return the context."""
     ctx = build_context(result, doc)
     wanted = result.config.reports

@@ -11,9 +11,14 @@ lost, not as warnings.
 
 from __future__ import annotations
 
+from typing import Any, TYPE_CHECKING
+
 import polars as pl
 
 from . import svg
+
+if TYPE_CHECKING:
+    from ..clv import ClvResult
 
 LABELS = {
     "en": {
@@ -64,21 +69,21 @@ def value_at_risk(uses_p_alive: bool) -> pl.Expr:
     return pl.when(by_p).then(recent_value() * (1 - pl.col("p_alive"))).otherwise(recent_value())
 
 
-def with_risk(customers: pl.DataFrame, clv) -> pl.DataFrame:
+def with_risk(customers: pl.DataFrame, clv: ClvResult | None) -> pl.DataFrame:
     uses = bool(clv is not None and clv.churn_from_p_alive)
     if "_repeat_purchases" not in customers.columns:
         customers = customers.with_columns(pl.lit(None, pl.Int64).alias("_repeat_purchases"))
     return customers.with_columns(recent_value().alias("_recent_value"), value_at_risk(uses).alias("_value_at_risk"))
 
 
-def churn_warnings(customers: pl.DataFrame, clv, top_n: int) -> pl.DataFrame:
+def churn_warnings(customers: pl.DataFrame, clv: ClvResult | None, top_n: int) -> pl.DataFrame:
     """High churn risk with spend in the last two years, largest value at risk first."""
     return (with_risk(customers, clv)
             .filter((pl.col("churn_risk") == "high") & (pl.col("_recent_value") > 0))
             .sort(["_value_at_risk", "customer_id"], descending=[True, False]).head(top_n))
 
 
-def _params(doc: dict) -> list[list]:
+def _params(doc: dict[str, Any]) -> list[list[Any]]:
     rows = []
     for model, key in (("BG/NBD", "bgnbd"), ("Gamma-Gamma", "gamma_gamma")):
         for name, value in doc.get("params", {}).get(key, {}).items():
@@ -86,7 +91,7 @@ def _params(doc: dict) -> list[list]:
     return rows
 
 
-def p_alive_bins(customers: pl.DataFrame) -> list[dict]:
+def p_alive_bins(customers: pl.DataFrame) -> list[dict[str, Any]]:
     rep = customers.filter((pl.col("_repeat_purchases").fill_null(0) > 0) & pl.col("p_alive").is_not_null())
     idx = (rep["p_alive"] * P_BINS).floor().clip(0, P_BINS - 1).cast(pl.Int64)
     counts = idx.value_counts()
@@ -95,7 +100,7 @@ def p_alive_bins(customers: pl.DataFrame) -> list[dict]:
             for i in range(P_BINS)]
 
 
-def risk_by_tier(customers: pl.DataFrame, tier_names: list[tuple[str, str]]) -> list[dict]:
+def risk_by_tier(customers: pl.DataFrame, tier_names: list[tuple[str, str]]) -> list[dict[str, Any]]:
     g = {r["tier"]: r for r in customers.group_by("tier").agg(
         pl.len().alias("customers"), pl.col("_recent_value").sum().alias("recent_value"),
         pl.col("_value_at_risk").sum().alias("value_at_risk"),
@@ -106,7 +111,7 @@ def risk_by_tier(customers: pl.DataFrame, tier_names: list[tuple[str, str]]) -> 
              "predicted_revenue": g.get(key, {}).get("predicted_revenue")} for key, label in tier_names]
 
 
-def backtest_section(bt: dict | None, L: dict) -> dict | None:
+def backtest_section(bt: dict[str, Any] | None, L: dict[str, Any]) -> dict[str, Any] | None:
     if not bt or bt.get("skipped_reason"):
         return None if not bt else {"summary": bt["skipped_reason"], "rows": [], "chart": None}
     rows = bt["calibration_table"]
@@ -119,17 +124,18 @@ def backtest_section(bt: dict | None, L: dict) -> dict | None:
             "rows": rows, "chart": chart}
 
 
-def _churn_rule(c: dict, lang: str) -> str | None:
+def _churn_rule(c: dict[str, Any], lang: str) -> str | None:
     from ..clv import churn_rule_text
 
-    return churn_rule_text(c["churn_rule_code"], lang) if c.get("churn_rule_code") else c.get("churn_rule")
+    rule: str | None = churn_rule_text(c["churn_rule_code"], lang) if c.get("churn_rule_code") else c.get("churn_rule")
+    return rule
 
 
-def clv_section(doc: dict, customers: pl.DataFrame, clv, tier_names: list[tuple[str, str]], lang: str,
-                top_n: int) -> dict:
+def clv_section(doc: dict[str, Any], customers: pl.DataFrame, clv: ClvResult | None,
+                tier_names: list[tuple[str, str]], lang: str, top_n: int) -> dict[str, Any]:
     L = LABELS[lang]
     c = doc.get("clv") or {}
-    out = {"L": L, "fitted": not c.get("skipped_reason"), "skipped_reason": c.get("skipped_reason"),
+    out: dict[str, Any] = {"L": L, "fitted": not c.get("skipped_reason"), "skipped_reason": c.get("skipped_reason"),
            "churn_rule": _churn_rule(c, lang), "params": _params(c), "facts": [], "bins": [], "risk": [],
            "lost": [], "lost_count": 0, "p_chart": None, "risk_chart": None,
            "backtest": backtest_section(c.get("backtest"), L)}

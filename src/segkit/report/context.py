@@ -13,12 +13,23 @@ Python dicts would cost more than writing them. The context describes its column
 
 from __future__ import annotations
 
+from typing import Any, TYPE_CHECKING
+
 import polars as pl
 
+from ..features import LIFECYCLES
+from ..migration import movers_of
 from ..output import to_jsonable
 from . import svg
 from .clv_section import churn_warnings, clv_section
 from .labels import QUALITY_KEYS, Names, ui
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from ..clv import ClvResult
+    from ..config import Config
+    from ..pipeline import Segmentation
 
 TOP_N = 50
 SCORES_DESC = (5, 4, 3, 2, 1)
@@ -31,7 +42,7 @@ TIER_LIST_COLUMNS = ("customer_id", "customer_name", "tier", "annual_spend", "pr
                      "monetary", "recency_days", "frequency", "last_order_date", "rfm_segment", "churn_risk")
 
 
-def build_context(result, doc: dict, *, top_n: int = TOP_N) -> dict:
+def build_context(result: Segmentation, doc: dict[str, Any], *, top_n: int = TOP_N) -> dict[str, Any]:
     """The report context of a ``pipeline.Segmentation`` and its summary document."""
     doc = to_jsonable(doc)
     cfg = result.config
@@ -63,12 +74,13 @@ def build_context(result, doc: dict, *, top_n: int = TOP_N) -> dict:
         "currency": doc.get("currency"),
         "category_values": category_values(cfg, customers, names) if lang == "zh" else {},
     }
-    return to_jsonable(ctx)
+    jsonable: dict[str, Any] = to_jsonable(ctx)
+    return jsonable
 
 
 # --- overview ---------------------------------------------------------------------------------
 
-def meta_section(doc: dict, t: dict, tiers: dict, names: Names) -> dict:
+def meta_section(doc: dict[str, Any], t: dict[str, Any], tiers: dict[str, Any], names: Names) -> dict[str, Any]:
     """Header facts and the key figures shown on top of both reports."""
     inp, win = doc["input"], doc.get("windows", {})
     cov = doc.get("coverage") or {}
@@ -114,7 +126,7 @@ def meta_section(doc: dict, t: dict, tiers: dict, names: Names) -> dict:
 
 # --- tiers ------------------------------------------------------------------------------------
 
-def tier_section(doc: dict, customers: pl.DataFrame, names: Names, t: dict) -> dict:
+def tier_section(doc: dict[str, Any], customers: pl.DataFrame, names: Names, t: dict[str, Any]) -> dict[str, Any]:
     """Tier table (the Pareto view), its chart, and tier × churn risk / lifecycle cross-tabs."""
     rows = []
     for r in doc["tiers"]:
@@ -136,7 +148,7 @@ def tier_section(doc: dict, customers: pl.DataFrame, names: Names, t: dict) -> d
                        legend=(t["annual_spend"], t["cum_share_of_spend"]))
     churn = crosstab(customers, "tier", "churn_risk", [r["key"] for r in rows], ["high", "medium", "low"])
     life = crosstab(customers, "tier", "lifecycle", [r["key"] for r in rows],
-                    ["lapsed", "new", "growing", "declining", "mature"])
+                    list(LIFECYCLES))
     return {
         "rows": rows, "total": total, "chart": chart, "headline": pareto_headline(rows, t, names.zh),
         "by_churn": _named_crosstab(churn, names.tier, names.churn, t),
@@ -144,7 +156,7 @@ def tier_section(doc: dict, customers: pl.DataFrame, names: Names, t: dict) -> d
     }
 
 
-def pareto_headline(rows: list[dict], t: dict, zh: bool) -> str:
+def pareto_headline(rows: list[dict[str, Any]], t: dict[str, Any], zh: bool) -> str:
     """'15% of customers bring 85% of annual spend': the first tier reaching 80% of spend.
 
     Empty when that takes (nearly) every customer, e.g. when all customers share one tier.
@@ -160,7 +172,7 @@ def pareto_headline(rows: list[dict], t: dict, zh: bool) -> str:
     return ""
 
 
-def crosstab(df: pl.DataFrame, row: str, col: str, row_order: list[str], col_order: list[str]) -> dict:
+def crosstab(df: pl.DataFrame, row: str, col: str, row_order: list[str], col_order: list[str]) -> dict[str, Any]:
     """Counts of customers by two columns, in the given orders (nulls last, when present)."""
     counts = {(a, b): n for a, b, n in df.group_by(row, col).len().iter_rows()}
     cols = list(col_order) + ([None] if any(b is None for _, b in counts) else [])
@@ -168,7 +180,8 @@ def crosstab(df: pl.DataFrame, row: str, col: str, row_order: list[str], col_ord
             "counts": [[int(counts.get((a, b), 0)) for b in cols] for a in row_order]}
 
 
-def _named_crosstab(tab: dict, row_name, col_name, t: dict) -> dict:
+def _named_crosstab(tab: dict[str, Any], row_name: Callable[[str | None], str],
+                    col_name: Callable[[str | None], str], t: dict[str, Any]) -> dict[str, Any]:
     return {
         "rows": [row_name(c) for c in tab["row_codes"]],
         "columns": [t["none"] if c is None else col_name(c) for c in tab["col_codes"]],
@@ -177,7 +190,7 @@ def _named_crosstab(tab: dict, row_name, col_name, t: dict) -> dict:
     }
 
 
-def mix_section(doc: dict, names: Names, t: dict) -> list[dict]:
+def mix_section(doc: dict[str, Any], names: Names, t: dict[str, Any]) -> list[dict[str, Any]]:
     """Customers by lifecycle, churn risk, persona and value class."""
     n = doc["customers"] or 1
     groups = (("lifecycle", t["lifecycle"], names.lifecycle), ("churn_risk", t["churn_risk"], names.churn),
@@ -192,12 +205,12 @@ def mix_section(doc: dict, names: Names, t: dict) -> list[dict]:
 
 # --- RFM --------------------------------------------------------------------------------------
 
-def _range_text(lo_hi) -> str:
+def _range_text(lo_hi: Sequence[float | None]) -> str:
     lo, hi = lo_hi
     return str(lo) if lo == hi else f"{lo}–{hi}"
 
 
-def rfm_section(doc: dict, customers: pl.DataFrame, names: Names, t: dict, cfg) -> dict:
+def rfm_section(doc: dict[str, Any], customers: pl.DataFrame, names: Names, t: dict[str, Any], cfg: Config) -> dict[str, Any]:
     """Segment table and chart, R×F heat tables, and the score cut points used."""
     ranges = {s.name: (_range_text(s.r), _range_text(s.f), _range_text(s.m)) for s in cfg.segments}
     segments = []
@@ -220,7 +233,7 @@ def rfm_section(doc: dict, customers: pl.DataFrame, names: Names, t: dict, cfg) 
     }
 
 
-def heat_table(customers: pl.DataFrame, t: dict) -> dict:
+def heat_table(customers: pl.DataFrame, t: dict[str, Any]) -> dict[str, Any]:
     """Customers and mean net amount by R score (rows, 5 first) and F score (columns, 1 first)."""
     g = customers.group_by("r_score", "f_score").agg(pl.len().alias("n"), pl.col("monetary").mean().alias("m"))
     cells = {(int(r), int(f)): (int(n), m) for r, f, n, m in g.iter_rows() if r is not None and f is not None}
@@ -236,7 +249,7 @@ def heat_table(customers: pl.DataFrame, t: dict) -> dict:
     return {"rows": rows, "columns": cols, "counts": counts, "mean_monetary": means, "chart": chart}
 
 
-def cut_point_rows(cut_points: dict, names: Names) -> list[dict]:
+def cut_point_rows(cut_points: dict[str, Any], names: Names) -> list[dict[str, Any]]:
     rows = []
     for metric, spec in cut_points.items():
         for b in spec.get("bins", []):
@@ -247,7 +260,7 @@ def cut_point_rows(cut_points: dict, names: Names) -> list[dict]:
 
 # --- clusters and validation ------------------------------------------------------------------
 
-def cluster_section(doc: dict, names: Names, t: dict) -> dict:
+def cluster_section(doc: dict[str, Any], names: Names, t: dict[str, Any]) -> dict[str, Any]:
     """Cluster profiles in original units, centres as z-scores (charted), silhouette by k."""
     cl = doc.get("clusters")
     if not cl:
@@ -286,7 +299,7 @@ def _significant(p: float | None, alpha: float) -> bool | None:
     return None if p is None else p < alpha
 
 
-def _validation_warnings(doc: dict, v: dict, lang: str) -> list[str]:
+def _validation_warnings(doc: dict[str, Any], v: dict[str, Any], lang: str) -> list[str]:
     """Validation's notes; in Chinese, the low-expected-count notes come from summary.json's warnings."""
     if lang != "zh":
         return list(v.get("warnings", []))
@@ -294,7 +307,7 @@ def _validation_warnings(doc: dict, v: dict, lang: str) -> list[str]:
     return low + [w for w in v.get("warnings", []) if "expected counts" not in str(w)]
 
 
-def validation_section(doc: dict, names: Names, t: dict, lang: str) -> dict:
+def validation_section(doc: dict[str, Any], names: Names, t: dict[str, Any], lang: str) -> dict[str, Any]:
     """The verdict and the null-reference test that decides it; stability; descriptive tables
     (ANOVA / Kruskal–Wallis, fit, Tukey HSD) labelled as such; chi-square of external attributes;
     cross-tables of cluster × tier and × RFM segment without tests."""
@@ -334,7 +347,7 @@ def validation_section(doc: dict, names: Names, t: dict, lang: str) -> dict:
             "cross_tables": cross_tables(v, names, t), "warnings": _validation_warnings(doc, v, lang)}
 
 
-def null_test_facts(v: dict, t: dict) -> list[dict]:
+def null_test_facts(v: dict[str, Any], t: dict[str, Any]) -> list[dict[str, Any]]:
     nt = v.get("null_test") or {}
     if not nt:
         return []
@@ -350,7 +363,7 @@ def null_test_facts(v: dict, t: dict) -> list[dict]:
             {"label": t["null_method"], "value": t["null_method_text"], "kind": "text"}]
 
 
-def stability_rows(doc: dict, names: Names, t: dict, zh: bool) -> dict:
+def stability_rows(doc: dict[str, Any], names: Names, t: dict[str, Any], zh: bool) -> dict[str, Any]:
     st = (doc.get("validation") or {}).get("stability") or {}
     profiles = (doc.get("clusters") or {}).get("profiles") or []
     if not st or len(profiles) != len(st.get("per_cluster", [])):
@@ -361,7 +374,7 @@ def stability_rows(doc: dict, names: Names, t: dict, zh: bool) -> dict:
             "note": st.get("note_zh" if zh else "note", "")}
 
 
-def cross_tables(v: dict, names: Names, t: dict) -> list[dict]:
+def cross_tables(v: dict[str, Any], names: Names, t: dict[str, Any]) -> list[dict[str, Any]]:
     out = []
     for var, tab in (v.get("cross_tables") or {}).items():
         name = names.tier if var == "tier" else names.segment
@@ -373,7 +386,7 @@ def cross_tables(v: dict, names: Names, t: dict) -> list[dict]:
 
 # --- migration --------------------------------------------------------------------------------
 
-def migration_section(doc: dict, names: Names, t: dict, top_n: int) -> dict | None:
+def migration_section(doc: dict[str, Any], names: Names, t: dict[str, Any], top_n: int) -> dict[str, Any] | None:
     """Tier changes, the previous × current matrix (counts and spend), lost customers; None without --previous."""
     m = doc.get("migration")
     if not m:
@@ -412,7 +425,7 @@ def migration_section(doc: dict, names: Names, t: dict, top_n: int) -> dict | No
 
 # --- data quality -----------------------------------------------------------------------------
 
-def quality_section(doc: dict, notes: list[str], t: dict, names: Names) -> dict:
+def quality_section(doc: dict[str, Any], notes: list[str], t: dict[str, Any], names: Names) -> dict[str, Any]:
     """Row counts, rejected reasons, the column mapping and reading notes."""
     q = doc.get("data_quality", {})
     counts = [{"label": t[k], "value": q.get(k), "kind": "pct" if k == "rejected_share" else "int"}
@@ -429,7 +442,7 @@ def quality_section(doc: dict, notes: list[str], t: dict, names: Names) -> dict:
 
 # --- customer lists ---------------------------------------------------------------------------
 
-def _list_rows(df: pl.DataFrame, names: Names) -> list[dict]:
+def _list_rows(df: pl.DataFrame, names: Names) -> list[dict[str, Any]]:
     rows = df.select([c for c in TIER_LIST_COLUMNS if c in df.columns]).to_dicts()
     for r in rows:
         r["tier"] = names.tier(r.get("tier"))
@@ -438,7 +451,7 @@ def _list_rows(df: pl.DataFrame, names: Names) -> list[dict]:
     return rows
 
 
-def top_lists(customers: pl.DataFrame, names: Names, t: dict, top_n: int, clv=None) -> dict:
+def top_lists(customers: pl.DataFrame, names: Names, t: dict[str, Any], top_n: int, clv: ClvResult | None = None) -> dict[str, Any]:
     """Top customers by annual spend, and the customers at high churn risk with recent spend,
     largest value at risk first (see clv_section)."""
     cols = [{"key": c, "label": t[c], "kind": _kind(c, customers.schema[c])}
@@ -487,7 +500,7 @@ def _display_width(text: str) -> int:
 WIDTHS = {"money": 16, "pct": 10, "code": 8, "date": 12, "float": 14, "int": 10}
 
 
-def customer_columns(assignments: pl.DataFrame, t: dict | None = None) -> dict:
+def customer_columns(assignments: pl.DataFrame, t: dict[str, Any] | None = None) -> dict[str, Any]:
     """Name, header (in the report language), kind and column width of each assignments column."""
     t = t or {}
     text = [c for c, d in assignments.schema.items() if _kind(c, d) == "text" and d == pl.String]
@@ -506,19 +519,19 @@ def customer_columns(assignments: pl.DataFrame, t: dict | None = None) -> dict:
 
 # --- guidance: warnings, actions, movers, suggested tiers ----------------------------------------
 
-def warning_rows(doc: dict, lang: str) -> list[dict]:
+def warning_rows(doc: dict[str, Any], lang: str) -> list[dict[str, Any]]:
     return [{"code": w["code"], "message": (w.get("message_zh") or w["message"]) if lang == "zh" else w["message"]}
             for w in doc.get("warnings", [])]
 
 
-def _group_stats(customers: pl.DataFrame, col: str) -> dict:
+def _group_stats(customers: pl.DataFrame, col: str) -> dict[str, Any]:
     n = customers.height or 1
     total = customers["annual_spend"].clip(lower_bound=0).sum() or 0.0
     g = customers.group_by(col).agg(pl.len(), pl.col("annual_spend").clip(lower_bound=0).sum())
     return {k: (c, c / n, (s / total) if total > 0 else None) for k, c, s in g.iter_rows() if k is not None}
 
 
-def actions_section(doc: dict, customers: pl.DataFrame, cfg, names: Names, t: dict, lang: str) -> dict:
+def actions_section(doc: dict[str, Any], customers: pl.DataFrame, cfg: Config, names: Names, t: dict[str, Any], lang: str) -> dict[str, Any]:
     """Recommended actions per tier (config order) and per persona, with each group's size and spend share."""
     from ..config import ACTION_FIELDS
 
@@ -537,12 +550,11 @@ def actions_section(doc: dict, customers: pl.DataFrame, cfg, names: Names, t: di
     return out
 
 
-def movers_section(result, names: Names, t: dict, top_n: int) -> dict | None:
+def movers_section(result: Segmentation, names: Names, t: dict[str, Any], top_n: int) -> dict[str, Any] | None:
     """Who moved up, down, was new or lost, by spend change (all in the workbook, top N in the HTML)."""
-    mig = result.migration
-    if mig is None or mig.movers is None:
+    df = movers_of(result)
+    if df is None:
         return None
-    df = mig.movers
     rows = df.to_dicts()
     for r in rows:
         r["movement"] = names.change(r["movement"])
@@ -553,18 +565,18 @@ def movers_section(result, names: Names, t: dict, top_n: int) -> dict | None:
             "more": t["movers_more"].format(shown=shown, total=len(rows)) if len(rows) > top_n else ""}
 
 
-def suggested_section(doc: dict, names: Names) -> list[dict]:
+def suggested_section(doc: dict[str, Any], names: Names) -> list[dict[str, Any]]:
     conc = (doc.get("tiering") or {}).get("concentration") or {}
     return [{"name": names.zh and s.get("zh") or s["name"], "min": s.get("min")}
             for s in conc.get("suggested_tiers", [])]
 
 
-def category_values(cfg, customers: pl.DataFrame, names: Names) -> dict[str, dict[str, str]]:
+def category_values(cfg: Config, customers: pl.DataFrame, names: Names) -> dict[str, dict[str, str]]:
     """code -> display name for the category columns of the Customers sheet (Chinese reports)."""
-    from .labels import CHANGE, CHURN, LIFECYCLE
+    from .labels import BUILTIN_SEGMENTS, CHANGE, CHURN, LIFECYCLE
 
     tiers = {t.name: names.tier(t.name) for t in cfg.tiers}
-    segs = {code: names.segment(code) for code in [s.name for s in cfg.segments] + ["Others", "Lost"]}
+    segs = {code: names.segment(code) for code in [s.name for s in cfg.segments] + list(BUILTIN_SEGMENTS)}
     return {
         "tier": tiers, "previous_tier": tiers, "rfm_segment": segs,
         "persona": {p.name: names.persona(p.name) for p in cfg.personas},

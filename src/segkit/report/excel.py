@@ -14,6 +14,8 @@ the customer rows from ``result.assignments``.
 
 from __future__ import annotations
 
+from typing import Any, TYPE_CHECKING
+
 import datetime as dt
 import unicodedata
 from dataclasses import dataclass
@@ -22,6 +24,12 @@ from pathlib import Path
 import polars as pl
 import xlsxwriter
 from xlsxwriter.exceptions import FileCreateError
+
+if TYPE_CHECKING:
+    from xlsxwriter.chart import Chart
+    from xlsxwriter.format import Format
+    from xlsxwriter.workbook import Workbook
+    from xlsxwriter.worksheet import Worksheet
 
 OPTIONS = {
     "constant_memory": True,
@@ -76,17 +84,17 @@ class Formats:
 
     def __init__(self, book: xlsxwriter.Workbook):
         self.book = book
-        self._cache: dict = {}
+        self._cache: dict[tuple[str, bool, bool], Format] = {}
         self.title = book.add_format({"bold": True, "font_size": 14, "font_color": "#1f4e79"})
         self.heading = book.add_format({"bold": True, "font_size": 11, "font_color": "#1f4e79"})
         self.header = book.add_format({"bold": True, "bg_color": "#dde6f0", "bottom": 1, "text_wrap": True,
                                        "valign": "top"})
         self.note = book.add_format({"italic": True, "font_color": "#595959"})
 
-    def get(self, kind: str, bold: bool = False, good: bool = False):
+    def get(self, kind: str, bold: bool = False, good: bool = False) -> Format:
         key = (kind, bold, good)
         if key not in self._cache:
-            spec: dict = {"num_format": NUMBER_FORMATS.get(kind, "General")}
+            spec: dict[str, Any] = {"num_format": NUMBER_FORMATS.get(kind, "General")}
             if bold:
                 spec["bold"] = True
             if good:
@@ -111,7 +119,7 @@ class SheetWriter:
     def _measure(self, col: int, text: str) -> None:
         self.widths[col] = max(self.widths.get(col, 0), min(display_width(text) + 2, MAX_WIDTH))
 
-    def put(self, row: int, col: int, value, kind: str = "text", *, bold: bool = False, good: bool = False) -> None:
+    def put(self, row: int, col: int, value: Any, kind: str = "text", *, bold: bool = False, good: bool = False) -> None:
         """One cell: text as a string cell (never a formula), numbers with the kind's number format."""
         if value is None:
             return
@@ -140,7 +148,7 @@ class SheetWriter:
     def skip(self, rows: int = 1) -> None:
         self.row += rows
 
-    def facts(self, rows: list[dict]) -> Block:
+    def facts(self, rows: list[dict[str, Any]]) -> Block:
         """Label / value pairs, one per row."""
         start = self.row
         for r in rows:
@@ -149,7 +157,7 @@ class SheetWriter:
             self.row += 1
         return Block(start, start, self.row - 1, 0, 1)
 
-    def table(self, headers: list[str], kinds: list[str], rows: list[list], *, bold_last: bool = False,
+    def table(self, headers: list[str], kinds: list[str], rows: list[list[Any]], *, bold_last: bool = False,
               good: list[list[bool]] | None = None) -> Block:
         """A header row then one row per item; ``good`` marks cells to highlight (significant)."""
         header = self.row
@@ -170,12 +178,12 @@ class SheetWriter:
         if self.print_header is not None:  # the title and the main table's header on every page
             self.ws.repeat_rows(0, self.print_header)
 
-    def ref(self, block: Block, col: int) -> list:
+    def ref(self, block: Block, col: int) -> list[Any]:
         """A chart range: one column of a table's data rows."""
         return [self.name, block.first, col, block.last, col]
 
 
-def page_setup(ws) -> None:
+def page_setup(ws: Worksheet) -> None:
     """Printable: A4 landscape, one page wide (as many pages tall as needed), sheet name and page
     numbers in the footer, centred horizontally."""
     ws.set_landscape()
@@ -188,7 +196,7 @@ def page_setup(ws) -> None:
 
 # --- the workbook ------------------------------------------------------------------------------
 
-def write_xlsx(ctx: dict, customers: pl.DataFrame, path: Path) -> None:
+def write_xlsx(ctx: dict[str, Any], customers: pl.DataFrame, path: Path) -> None:
     """Write report.xlsx for ``ctx`` (see context.py) and every customer row to ``path``."""
     book = xlsxwriter.Workbook(str(path), OPTIONS)
     book.set_properties({"title": ctx["meta"]["title"], "comments": f"segkit {ctx['meta']['segkit_version']}",
@@ -211,12 +219,12 @@ def write_xlsx(ctx: dict, customers: pl.DataFrame, path: Path) -> None:
         raise cause from None
 
 
-def _created(ctx: dict) -> dt.datetime:
+def _created(ctx: dict[str, Any]) -> dt.datetime:
     """The workbook's creation time is the as_of date, not the clock: same input, same bytes."""
     return dt.datetime.combine(dt.date.fromisoformat(ctx["meta"]["as_of"]), dt.time())
 
 
-def _tier_rows(ctx: dict, detailed: bool) -> tuple[list[str], list[str], list[list]]:
+def _tier_rows(ctx: dict[str, Any], detailed: bool) -> tuple[list[str], list[str], list[list[Any]]]:
     t = ctx["t"]
     unit = f" ({ctx['currency']})" if ctx.get("currency") else ""
     other = t["tier_en"] if ctx["lang"] == "zh" else t["tier_zh"]
@@ -243,7 +251,7 @@ def _tier_rows(ctx: dict, detailed: bool) -> tuple[list[str], list[str], list[li
 CHART_ROWS = 20  # rows left free for a chart placed under a table (480 px at the default row height)
 
 
-def summary_sheet(book, fmt: Formats, ctx: dict) -> None:
+def summary_sheet(book: Workbook, fmt: Formats, ctx: dict[str, Any]) -> None:
     """As-of, coverage, currency; warnings; the tier Pareto table with its chart under it; customer
     mix; data quality; verdict. Everything sits in the first columns, on screen."""
     t = ctx["t"]
@@ -287,7 +295,7 @@ def summary_sheet(book, fmt: Formats, ctx: dict) -> None:
     s.ws.activate()
 
 
-def pareto_chart(book, s: SheetWriter, tiers: Block, t: dict, spend_col: int = 6, cum_col: int = 8):
+def pareto_chart(book: Workbook, s: SheetWriter, tiers: Block, t: dict[str, Any], spend_col: int = 6, cum_col: int = 8) -> Chart:
     """Columns of annual spend per tier with the cumulative share of spend on a second axis."""
     bars = book.add_chart({"type": "column"})
     bars.add_series({"name": t["annual_spend"], "categories": s.ref(tiers, 0), "values": s.ref(tiers, spend_col),
@@ -306,7 +314,7 @@ def pareto_chart(book, s: SheetWriter, tiers: Block, t: dict, spend_col: int = 6
     return bars
 
 
-def tiers_sheet(book, fmt: Formats, ctx: dict) -> None:
+def tiers_sheet(book: Workbook, fmt: Formats, ctx: dict[str, Any]) -> None:
     """Tier table with bounds and averages; tier × churn risk and tier × lifecycle; stacked chart."""
     t, tiers = ctx["t"], ctx["tiers"]
     s = SheetWriter(book, ctx["sheets"]["tiers"], fmt)
@@ -333,13 +341,13 @@ def tiers_sheet(book, fmt: Formats, ctx: dict) -> None:
     s.finish()
 
 
-def _crosstab(s: SheetWriter, tab: dict, t: dict) -> Block:
+def _crosstab(s: SheetWriter, tab: dict[str, Any], t: dict[str, Any]) -> Block:
     headers = [t["tier"], *tab["columns"], t["total"]]
     rows = [[name, *counts, total] for name, counts, total in zip(tab["rows"], tab["counts"], tab["totals"])]
     return s.table(headers, ["text"] + ["int"] * (len(headers) - 1), rows)
 
 
-def _heat(s: SheetWriter, heat: dict, values: list[list], kind: str) -> Block:
+def _heat(s: SheetWriter, heat: dict[str, Any], values: list[list[Any]], kind: str) -> Block:
     rows = [[r, *vals] for r, vals in zip(heat["rows"], values)]
     block = s.table(["", *heat["columns"]], ["text"] + [kind] * len(heat["columns"]), rows)
     s.ws.conditional_format(block.first, 1, block.last, block.last_col,
@@ -348,7 +356,7 @@ def _heat(s: SheetWriter, heat: dict, values: list[list], kind: str) -> Block:
     return block
 
 
-def rfm_sheet(book, fmt: Formats, ctx: dict) -> None:
+def rfm_sheet(book: Workbook, fmt: Formats, ctx: dict[str, Any]) -> None:
     """Segment table and size chart, R×F heat tables (colour scale), score cut points."""
     t, rfm = ctx["t"], ctx["rfm"]
     s = SheetWriter(book, ctx["sheets"]["rfm"], fmt)
@@ -389,7 +397,7 @@ def rfm_sheet(book, fmt: Formats, ctx: dict) -> None:
     s.finish()
 
 
-def clusters_sheet(book, fmt: Formats, ctx: dict) -> None:
+def clusters_sheet(book: Workbook, fmt: Formats, ctx: dict[str, Any]) -> None:
     """Cluster profiles in original units, centres (z-scores) with their chart, silhouette by k."""
     t, cl = ctx["t"], ctx["clusters"]
     s = SheetWriter(book, ctx["sheets"]["clusters"], fmt)
@@ -435,7 +443,7 @@ def clusters_sheet(book, fmt: Formats, ctx: dict) -> None:
     s.finish()
 
 
-def validation_sheet(book, fmt: Formats, ctx: dict) -> None:
+def validation_sheet(book: Workbook, fmt: Formats, ctx: dict[str, Any]) -> None:
     """Verdict and the null-reference test behind it; stability; chi-square of attributes that did
     not build the clusters; then the descriptive tables, labelled as not evidence of groups."""
     t, v = ctx["t"], ctx["validation"]
@@ -445,7 +453,10 @@ def validation_sheet(book, fmt: Formats, ctx: dict) -> None:
     if not v["available"]:
         s.finish()
         return
-    yes = lambda flag: None if flag is None else (t["yes"] if flag else t["no"])  # noqa: E731
+
+    def yes(flag: bool | None) -> str | None:
+        return None if flag is None else (t["yes"] if flag else t["no"])
+
     if v["null_test"]:
         s.skip()
         s.heading(t["null_test_title"])
@@ -497,7 +508,7 @@ def validation_sheet(book, fmt: Formats, ctx: dict) -> None:
     s.ws.set_column(0, 0, 30)
 
 
-def _column_chart(book, s: SheetWriter, block: Block, col: int, title: str):
+def _column_chart(book: Workbook, s: SheetWriter, block: Block, col: int, title: str) -> Chart:
     chart = book.add_chart({"type": "column"})
     chart.add_series({"name": title, "categories": s.ref(block, 0), "values": s.ref(block, col),
                       "fill": {"color": SERIES_COLOURS[0]}, "gap": 60})
@@ -506,7 +517,7 @@ def _column_chart(book, s: SheetWriter, block: Block, col: int, title: str):
     return chart
 
 
-def clv_sheet(book, fmt: Formats, ctx: dict) -> None:
+def clv_sheet(book: Workbook, fmt: Formats, ctx: dict[str, Any]) -> None:
     """CLV: model facts and parameters, p(alive) distribution, value at risk by tier, backtest, lost."""
     c = ctx["clv"]
     L = c["L"]
@@ -555,7 +566,7 @@ def clv_sheet(book, fmt: Formats, ctx: dict) -> None:
     s.finish()
 
 
-def migration_sheet(book, fmt: Formats, ctx: dict) -> None:
+def migration_sheet(book: Workbook, fmt: Formats, ctx: dict[str, Any]) -> None:
     """Tier changes, the previous × current matrix (counts, spend) and every lost customer."""
     t, m = ctx["t"], ctx["migration"]
     s = SheetWriter(book, ctx["sheets"]["migration"], fmt)
@@ -583,7 +594,7 @@ def migration_sheet(book, fmt: Formats, ctx: dict) -> None:
     s.finish()
 
 
-def actions_sheet(book, fmt: Formats, ctx: dict) -> None:
+def actions_sheet(book: Workbook, fmt: Formats, ctx: dict[str, Any]) -> None:
     """Recommended actions per tier and per persona, next to each group's size and share of spend."""
     t, a = ctx["t"], ctx["actions"]
     s = SheetWriter(book, ctx["sheets"]["actions"], fmt)
@@ -604,7 +615,7 @@ def actions_sheet(book, fmt: Formats, ctx: dict) -> None:
     s.ws.set_column(4, 3 + len(fields), 30, wrap)
 
 
-def movers_sheet(book, fmt: Formats, ctx: dict) -> None:
+def movers_sheet(book: Workbook, fmt: Formats, ctx: dict[str, Any]) -> None:
     """Every customer who moved up, down, was new or lost, with spend then and now, by spend change."""
     t, m = ctx["t"], ctx["movers"]
     s = SheetWriter(book, ctx["sheets"]["movers"], fmt)
@@ -624,7 +635,7 @@ def movers_sheet(book, fmt: Formats, ctx: dict) -> None:
     s.finish()
 
 
-def quality_sheet(book, fmt: Formats, ctx: dict) -> None:
+def quality_sheet(book: Workbook, fmt: Formats, ctx: dict[str, Any]) -> None:
     """Row counts, rejected reasons and counts, column mapping, reading notes."""
     t, q = ctx["t"], ctx["quality"]
     s = SheetWriter(book, ctx["sheets"]["quality"], fmt)
@@ -681,7 +692,7 @@ def translate(df: pl.DataFrame, mapping: dict[str, dict[str, str]]) -> pl.DataFr
     return df.with_columns(exprs) if exprs else df
 
 
-def customers_sheets(book, fmt: Formats, ctx: dict, customers: pl.DataFrame) -> None:
+def customers_sheets(book: Workbook, fmt: Formats, ctx: dict[str, Any], customers: pl.DataFrame) -> None:
     """Every assignments row; past Excel's row limit the rest continue on 'Customers 2', ..."""
     per_sheet = EXCEL_MAX_ROWS - 1
     values = excel_values(translate(customers, ctx.get("category_values") or {}))
@@ -693,7 +704,7 @@ def customers_sheets(book, fmt: Formats, ctx: dict, customers: pl.DataFrame) -> 
                         values.slice(part * per_sheet, per_sheet))
 
 
-def _customer_sheet(book, fmt: Formats, columns: list[dict], name: str, df: pl.DataFrame) -> None:
+def _customer_sheet(book: Workbook, fmt: Formats, columns: list[dict[str, Any]], name: str, df: pl.DataFrame) -> None:
     ws = book.add_worksheet(name)
     page_setup(ws)
     ws.repeat_rows(0)

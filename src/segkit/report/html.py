@@ -7,6 +7,8 @@ request should one ever slip in. The filters below only format numbers for displ
 
 from __future__ import annotations
 
+from typing import Any
+
 import math
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
@@ -14,27 +16,27 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 DASH = "–"
 
 
-def _missing(value) -> bool:
+def _missing(value: object) -> bool:
     return value is None or (isinstance(value, float) and not math.isfinite(value))
 
 
-def fmt_num(value, digits: int = 0) -> str:
+def fmt_num(value: Any, digits: int = 0) -> str:
     """Thousands separators, ``digits`` decimals; a dash for no value."""
     return DASH if _missing(value) else f"{value:,.{digits}f}"
 
 
-def fmt_pct(value, digits: int = 1) -> str:
+def fmt_pct(value: Any, digits: int = 1) -> str:
     return DASH if _missing(value) else f"{value:.{digits}%}"
 
 
-def fmt_p(value) -> str:
+def fmt_p(value: Any) -> str:
     """p-values: four decimals, or scientific notation below 0.0001."""
     if _missing(value):
         return DASH
     return f"{value:.2e}" if value < 1e-4 else f"{value:.4f}"
 
 
-def fmt_signed(value, digits: int = 2) -> str:
+def fmt_signed(value: Any, digits: int = 2) -> str:
     return DASH if _missing(value) else f"{value:+.{digits}f}"
 
 
@@ -51,6 +53,6 @@ def environment() -> Environment:
     return env
 
 
-def render_html(ctx: dict) -> str:
+def render_html(ctx: dict[str, Any]) -> str:
     """The report page for a context built by ``context.build_context``."""
     return environment().get_template("report.html.j2").render(**ctx)

@@ -15,6 +15,9 @@ are escaped by Jinja's autoescape like everything else.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import math
 
 PALETTE = ("#1f4e79", "#2e75b6", "#5b9bd5", "#9dc3e6", "#c9d9ea", "#7f7f7f", "#a5a5a5", "#d0cece")
@@ -27,7 +30,7 @@ def _r(v: float) -> float:
     return round(float(v), 1)
 
 
-def empty_chart(width: int, height: int, title: str) -> dict:
+def empty_chart(width: int, height: int, title: str) -> dict[str, Any]:
     return {"width": width, "height": height, "title": title, "rects": [], "lines": [], "polylines": [],
             "circles": [], "texts": []}
 
@@ -37,7 +40,7 @@ def nice_step(span: float, count: int = 5) -> float:
     if span <= 0 or not math.isfinite(span):
         return 1.0
     raw = span / count
-    power = 10 ** math.floor(math.log10(raw))
+    power: float = 10 ** math.floor(math.log10(raw))
     for m in (1, 2, 2.5, 5, 10):
         if raw <= m * power:
             return m * power
@@ -99,7 +102,7 @@ class _Scale:
 
 
 def pareto(labels: list[str], spend: list[float], cum_share: list[float | None], *, title: str,
-           zh: bool = False, legend: tuple[str, str] = ("", "")) -> dict:
+           zh: bool = False, legend: tuple[str, str] = ("", "")) -> dict[str, Any]:
     """Bars of spend per category with the cumulative share of spend as a line (right axis)."""
     width, height = 720, 340
     left, right, top, bottom = 72, 56, 40, 62
@@ -141,7 +144,7 @@ def pareto(labels: list[str], spend: list[float], cum_share: list[float | None],
     return chart
 
 
-def _legend(chart: dict, items: list[tuple[str, str, str]], x: float, y: float) -> None:
+def _legend(chart: dict[str, Any], items: list[tuple[str, str, str]], x: float, y: float) -> None:
     """A row of legend entries: a swatch (rect in ``colour`` or a line) and its text."""
     for colour, text, kind in items:
         if not text:
@@ -154,7 +157,7 @@ def _legend(chart: dict, items: list[tuple[str, str, str]], x: float, y: float) 
         x += 32 + text_width(text)
 
 
-def hbars(labels: list[str], values: list[float], texts: list[str], *, title: str) -> dict:
+def hbars(labels: list[str], values: list[float], texts: list[str], *, title: str) -> dict[str, Any]:
     """Horizontal bars, one per label, with a value text at the end of each bar."""
     row, left, right, top = 26, 190, 120, 8
     width = 720
@@ -175,8 +178,8 @@ def hbars(labels: list[str], values: list[float], texts: list[str], *, title: st
     return chart
 
 
-def heatmap(row_labels: list[str], col_labels: list[str], values: list[list[float]],
-            texts: list[list[str]], *, title: str, tips: list[list[str]] | None = None) -> dict:
+def heatmap(row_labels: list[str], col_labels: list[str], values: Sequence[Sequence[float]],
+            texts: list[list[str]], *, title: str, tips: list[list[str]] | None = None) -> dict[str, Any]:
     """A grid of coloured cells (darker = larger), each with its text."""
     cell_w, cell_h, left, top = 96, 44, 56, 28
     width = left + cell_w * len(col_labels) + 8
@@ -200,7 +203,7 @@ def heatmap(row_labels: list[str], col_labels: list[str], values: list[list[floa
     return chart
 
 
-def grouped_bars(groups: list[str], series: list[str], values: list[list[float]], *, title: str) -> dict:
+def grouped_bars(groups: list[str], series: list[str], values: list[list[float]], *, title: str) -> dict[str, Any]:
     """Vertical bars per group (e.g. cluster), one per series (e.g. feature), around a zero line."""
     width, height = 720, 320
     left, right, top, bottom = 56, 16, 40, 48
