@@ -85,51 +85,53 @@ class Action:
 
 @dataclass(frozen=True)
 class Config:
+    """The effective settings. default.toml holds every default; ``build`` fills every field."""
+
     # input
-    input_kind: str = "auto"
-    encoding: str = ""
-    sheet: str | int = ""
-    date_format: str = ""
-    amount_unit: float = 1.0
-    max_bad_rows: float = 0.05
-    max_unpacked_mb: int = 2048
-    max_shared_strings: int = 20_000_000
-    columns: dict[str, str] = field(default_factory=dict)
+    input_kind: str
+    encoding: str
+    sheet: str | int
+    date_format: str
+    amount_unit: float
+    max_bad_rows: float
+    max_unpacked_mb: int
+    max_shared_strings: int
+    columns: dict[str, str]
     # analysis
-    as_of: dt.date | None = None
-    year: int = 0
-    rfm_window_days: int = 0
+    as_of: dt.date | None
+    year: int
+    rfm_window_days: int
     # scoring
-    scoring_method: str = "quantile"
-    recency_thresholds: tuple[float, ...] = ()
-    frequency_thresholds: tuple[float, ...] = ()
-    monetary_thresholds: tuple[float, ...] = ()
-    churn_high: float = 3.0
-    churn_medium: float = 1.5
-    churn_min_orders: int = 3
-    growing: float = 0.2
-    declining: float = -0.2
+    scoring_method: str
+    recency_thresholds: tuple[float, ...]
+    frequency_thresholds: tuple[float, ...]
+    monetary_thresholds: tuple[float, ...]
+    churn_high: float
+    churn_medium: float
+    churn_min_orders: int
+    growing: float
+    declining: float
     # clustering
-    k: int | str = "auto"
-    k_min: int = 2
-    k_max: int = 8
-    random_state: int = 42
-    n_init: int = 10
-    silhouette_sample: int = 10000
-    extra_features: tuple[str, ...] = ()
+    k: int | str
+    k_min: int
+    k_max: int
+    random_state: int
+    n_init: int
+    silhouette_sample: int
+    extra_features: tuple[str, ...]
     # output
-    output_dir: str = "segkit-out"
-    reports: tuple[str, ...] = ("xlsx", "html")
-    lang: str = "en"
-    currency: str = ""
+    output_dir: str
+    reports: tuple[str, ...]
+    lang: str
+    currency: str
     # tiering
-    tier_scheme: str = "config"
-    quantile_shares: tuple[float, ...] = (0.5, 0.8, 0.95, 0.99)
-    concentration: float = 0.9
-    tiers: tuple[Tier, ...] = ()
-    segments: tuple[Segment, ...] = ()
-    personas: tuple[Persona, ...] = ()
-    actions: tuple[Action, ...] = ()
+    tier_scheme: str
+    quantile_shares: tuple[float, ...]
+    concentration: float
+    tiers: tuple[Tier, ...]
+    segments: tuple[Segment, ...]
+    personas: tuple[Persona, ...]
+    actions: tuple[Action, ...]
     # provenance: dotted key -> "default" | file path | "command line"
     sources: dict[str, str] = field(default_factory=dict, compare=False)
     effective: dict[str, Any] = field(default_factory=dict, compare=False)
@@ -166,7 +168,7 @@ def _type_name(value: Any) -> str:
             list: "a list", dict: "a table"}.get(type(value), type(value).__name__)
 
 
-def _merge(base: dict, over: dict, origin: str, sources: dict, prefix: str = "") -> dict:
+def _merge(base: dict[str, Any], over: dict[str, Any], origin: str, sources: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     """Merge ``over`` into ``base`` (both plain dicts), checking keys and types against base."""
     out = dict(base)
     for key, value in over.items():
@@ -225,7 +227,7 @@ def _type_ok(dotted: str, default: Any, value: Any) -> bool:
     return isinstance(value, type(default))
 
 
-def _flat_sources(d: dict, origin: str, sources: dict, prefix: str = "") -> None:
+def _flat_sources(d: dict[str, Any], origin: str, sources: dict[str, Any], prefix: str = "") -> None:
     for key, value in d.items():
         if isinstance(value, dict):
             _flat_sources(value, origin, sources, f"{prefix}{key}.")
@@ -278,7 +280,7 @@ def _range(origin: str, value: Any) -> tuple[int, int]:
     return (value[0], value[1])
 
 
-def _check_keys(origin: str, item: dict, allowed: set[str], required: set[str]) -> None:
+def _check_keys(origin: str, item: dict[str, Any], allowed: set[str], required: set[str]) -> None:
     unknown = set(item) - allowed
     if unknown:
         msg = f"{origin}: unknown key '{sorted(unknown)[0]}'; allowed: {', '.join(sorted(allowed))}"
@@ -296,10 +298,10 @@ def _str_list(origin: str, value: Any) -> tuple[str, ...]:
     return tuple(value)
 
 
-def _tiers(items: list) -> tuple[Tier, ...]:
+def _tiers(items: list[Any]) -> tuple[Tier, ...]:
     if not items:
         raise ConfigError("config: [[tiers]] is empty; give at least one tier (the last one has no min)")
-    tiers = []
+    tiers: list[Tier] = []
     for i, item in enumerate(items):
         origin = f"tiers[{i}]"
         if not isinstance(item, dict):
@@ -326,7 +328,7 @@ def _tiers(items: list) -> tuple[Tier, ...]:
     return tuple(tiers)
 
 
-def _segments(items: list) -> tuple[Segment, ...]:
+def _segments(items: list[Any]) -> tuple[Segment, ...]:
     out = []
     for i, item in enumerate(items):
         origin = f"segments[{i}]"
@@ -340,7 +342,7 @@ def _segments(items: list) -> tuple[Segment, ...]:
     return tuple(out)
 
 
-def _personas(items: list) -> tuple[Persona, ...]:
+def _personas(items: list[Any]) -> tuple[Persona, ...]:
     out = []
     for i, item in enumerate(items):
         origin = f"personas[{i}]"
@@ -366,7 +368,7 @@ def _personas(items: list) -> tuple[Persona, ...]:
     return tuple(out)
 
 
-def _actions(items: list) -> tuple[Action, ...]:
+def _actions(items: list[Any]) -> tuple[Action, ...]:
     out = []
     for i, item in enumerate(items):
         origin = f"actions[{i}]"
@@ -389,7 +391,7 @@ def _actions(items: list) -> tuple[Action, ...]:
     return tuple(out)
 
 
-def _tiering(tie: dict) -> tuple[str, tuple[float, ...], float]:
+def _tiering(tie: dict[str, Any]) -> tuple[str, tuple[float, ...], float]:
     if tie["scheme"] not in TIER_SCHEMES:
         raise ConfigError(f"config: tiering.scheme must be one of {', '.join(TIER_SCHEMES)}, got {tie['scheme']!r}")
     shares = tie["quantile_shares"]
@@ -402,7 +404,7 @@ def _tiering(tie: dict) -> tuple[str, tuple[float, ...], float]:
     return tie["scheme"], tuple(float(v) for v in shares), float(tie["concentration"])
 
 
-def _thresholds(name: str, value: list) -> tuple[float, ...]:
+def _thresholds(name: str, value: list[Any]) -> tuple[float, ...]:
     ok = (len(value) == 4 and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
           and all(a < b for a, b in zip(value, value[1:])))
     if not ok:
@@ -446,7 +448,7 @@ def bad_value(key: str, msg: str) -> ConfigError:
     return exc
 
 
-def _get(data: dict, dotted: str) -> Any:
+def _get(data: dict[str, Any], dotted: str) -> Any:
     node: Any = data
     for part in dotted.split("."):
         node = node[part]
@@ -467,7 +469,7 @@ def _finite(data: Any, prefix: str = "") -> None:
         raise bad_value(prefix, f"config: {prefix} must be a finite number, got {data}")
 
 
-def check_values(data: dict) -> None:
+def check_values(data: dict[str, Any]) -> None:
     """Range checks that keep every later step inside what it can compute."""
     _finite(data)
     for key, lo, hi in BOUNDS:
@@ -487,9 +489,25 @@ def check_values(data: dict) -> None:
 
 
 def build(data: dict[str, Any], sources: dict[str, str] | None = None) -> Config:
-    inp, ana, sco = data["input"], data["analysis"], data["scoring"]
-    chu, lif, clu, out = data["churn"], data["lifecycle"], data["clustering"], data["output"]
+    """The Config of merged settings (defaults, file, command line), after checking every value."""
     check_values(data)
+    check_choices(data)
+    return Config(  # the steps that can fail run in the order their errors are reported
+        **_analysis_fields(data["analysis"]),
+        **_tiering_fields(data),
+        **_input_fields(data["input"], data.get("columns", {})),
+        **_scoring_fields(data["scoring"], data["churn"], data["lifecycle"]),
+        **_clustering_fields(data["clustering"]),
+        **_output_fields(data["output"]),
+        actions=_actions(data.get("actions", [])),
+        sources=dict(sources or {}),
+        effective=data,
+    )
+
+
+def check_choices(data: dict[str, Any]) -> None:
+    """Settings that must be one of a few words, and the churn thresholds' order."""
+    inp, sco, chu, out = data["input"], data["scoring"], data["churn"], data["output"]
     if sco["method"] not in ("quantile", "thresholds"):
         raise ConfigError(f"config: scoring.method must be \"quantile\" or \"thresholds\", got {sco['method']!r}")
     if inp["kind"] not in INPUT_KINDS:
@@ -501,51 +519,53 @@ def build(data: dict[str, Any], sources: dict[str, str] | None = None) -> Config
         raise bad_value("output.reports", f"config: output.reports may hold \"xlsx\" and \"html\", got {bad_reports[0]!r}")
     if chu["medium"] > chu["high"]:
         raise ConfigError("config: churn.medium must not exceed churn.high")
+
+
+def _input_fields(inp: dict[str, Any], columns: dict[str, str]) -> dict[str, Any]:
+    return {
+        "input_kind": inp["kind"],
+        "encoding": inp["encoding"],
+        "sheet": inp["sheet"],
+        "date_format": inp["date_format"],
+        "amount_unit": float(inp["amount_unit"]),
+        "max_bad_rows": float(inp["max_bad_rows"]),
+        "max_unpacked_mb": inp["max_unpacked_mb"],
+        "max_shared_strings": inp["max_shared_strings"],
+        "columns": dict(columns),
+    }
+
+
+def _analysis_fields(ana: dict[str, Any]) -> dict[str, Any]:
     as_of = parse_date(ana["as_of"], "config: analysis.as_of") if ana["as_of"] else None
-    tiers = _tiers(data["tiers"])
-    segments = _segments(data["segments"])
-    personas = _personas(data["personas"])
+    return {"as_of": as_of, "year": ana["year"], "rfm_window_days": ana["rfm_window_days"]}
+
+
+def _scoring_fields(sco: dict[str, Any], chu: dict[str, Any], lif: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "scoring_method": sco["method"],
+        "recency_thresholds": _thresholds("recency", sco["recency"]),
+        "frequency_thresholds": _thresholds("frequency", sco["frequency"]),
+        "monetary_thresholds": _thresholds("monetary", sco["monetary"]),
+        "churn_high": float(chu["high"]),
+        "churn_medium": float(chu["medium"]),
+        "churn_min_orders": chu["min_orders"],
+        "growing": float(lif["growing"]),
+        "declining": float(lif["declining"]),
+    }
+
+
+def _clustering_fields(clu: dict[str, Any]) -> dict[str, Any]:
+    names = ("k", "k_min", "k_max", "random_state", "n_init", "silhouette_sample")
+    return {**{name: clu[name] for name in names}, "extra_features": tuple(clu["extra_features"])}
+
+
+def _output_fields(out: dict[str, Any]) -> dict[str, Any]:
+    return {"output_dir": out["dir"], "reports": tuple(out["reports"]), "lang": out["lang"],
+            "currency": out["currency"].strip().upper()}
+
+
+def _tiering_fields(data: dict[str, Any]) -> dict[str, Any]:
+    tiers, segments, personas = _tiers(data["tiers"]), _segments(data["segments"]), _personas(data["personas"])
     scheme, shares, concentration = _tiering(data["tiering"])
-    return Config(
-        input_kind=inp["kind"],
-        encoding=inp["encoding"],
-        sheet=inp["sheet"],
-        date_format=inp["date_format"],
-        amount_unit=float(inp["amount_unit"]),
-        max_bad_rows=float(inp["max_bad_rows"]),
-        max_unpacked_mb=inp["max_unpacked_mb"],
-        max_shared_strings=inp["max_shared_strings"],
-        columns=dict(data.get("columns", {})),
-        as_of=as_of,
-        year=ana["year"],
-        rfm_window_days=ana["rfm_window_days"],
-        scoring_method=sco["method"],
-        recency_thresholds=_thresholds("recency", sco["recency"]),
-        frequency_thresholds=_thresholds("frequency", sco["frequency"]),
-        monetary_thresholds=_thresholds("monetary", sco["monetary"]),
-        churn_high=float(chu["high"]),
-        churn_medium=float(chu["medium"]),
-        churn_min_orders=chu["min_orders"],
-        growing=float(lif["growing"]),
-        declining=float(lif["declining"]),
-        k=clu["k"],
-        k_min=clu["k_min"],
-        k_max=clu["k_max"],
-        random_state=clu["random_state"],
-        n_init=clu["n_init"],
-        silhouette_sample=clu["silhouette_sample"],
-        extra_features=tuple(clu["extra_features"]),
-        output_dir=out["dir"],
-        reports=tuple(out["reports"]),
-        lang=out["lang"],
-        currency=out["currency"].strip().upper(),
-        tier_scheme=scheme,
-        quantile_shares=shares,
-        concentration=concentration,
-        tiers=tiers,
-        segments=segments,
-        personas=personas,
-        actions=_actions(data.get("actions", [])),
-        sources=dict(sources or {}),
-        effective=data,
-    )
+    return {"tier_scheme": scheme, "quantile_shares": shares, "concentration": concentration,
+            "tiers": tiers, "segments": segments, "personas": personas}

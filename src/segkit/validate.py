@@ -24,7 +24,10 @@ since tier and RFM segment are made from the same recency, frequency and spend.
 
 from __future__ import annotations
 
+from typing import Any
+
 import math
+from collections.abc import Callable
 import warnings
 from dataclasses import dataclass, field
 
@@ -35,6 +38,7 @@ from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score
 
 from .cluster import ClusterResult, silhouette
 from .config import Config
+from .locales import message
 from .nulltest import ALPHA, NullTest, Stability, null_test, stability
 
 LOW_EXPECTED_WARN = 0.2
@@ -60,7 +64,7 @@ SILHOUETTE_READING = (  # Kaufman & Rousseeuw (1990): upper bound, reading (en, 
 )
 
 
-def _f(x) -> float | None:
+def _f(x: Any) -> float | None:
     x = float(x)
     return x if math.isfinite(x) else None
 
@@ -80,7 +84,7 @@ def eta_squared(values: np.ndarray, labels: np.ndarray) -> float:
     return float(between / total) if total > 0 else float("nan")
 
 
-def cross_table(a: pl.Series, b: pl.Series) -> dict:
+def cross_table(a: pl.Series, b: pl.Series) -> dict[str, Any]:
     """Counts of two categorical series (rows: sorted levels of a; nulls left out); no test."""
     # the "=" prefix keeps a level named like the index column ("a") from colliding with it
     df = pl.DataFrame({"a": a, "b": b}).drop_nulls().with_columns((pl.lit("=") + pl.col("b").cast(pl.String)).alias("b"))
@@ -90,7 +94,7 @@ def cross_table(a: pl.Series, b: pl.Series) -> dict:
             "counts": table.select(cols).to_numpy().astype(np.int64).tolist()}
 
 
-def chi_square(a: pl.Series, b: pl.Series) -> dict:
+def chi_square(a: pl.Series, b: pl.Series) -> dict[str, Any]:
     """Chi-square test of independence of two categorical series (rows with a null are left out)."""
     table = cross_table(a, b)
     obs = np.array(table["counts"], dtype=np.int64).reshape(len(table["rows"]), len(table["columns"]))
@@ -114,11 +118,11 @@ def silhouette_reading(s: float | None) -> tuple[str, str] | None:
 
 @dataclass
 class Validation:
-    anova: dict = field(default_factory=dict)
-    kruskal: dict = field(default_factory=dict)
-    tukey: dict = field(default_factory=dict)
-    chi2: dict = field(default_factory=dict)
-    cross_tables: dict = field(default_factory=dict)
+    anova: dict[str, Any] = field(default_factory=dict)
+    kruskal: dict[str, Any] = field(default_factory=dict)
+    tukey: dict[str, Any] = field(default_factory=dict)
+    chi2: dict[str, Any] = field(default_factory=dict)
+    cross_tables: dict[str, Any] = field(default_factory=dict)
     null_test: NullTest | None = None
     stability: Stability | None = None
     r2: float | None = None
@@ -135,7 +139,7 @@ class Validation:
     def distinct(self) -> bool:
         return self.null_test is not None and self.null_test.rejects
 
-    def summary(self) -> dict:
+    def summary(self) -> dict[str, Any]:
         reading = silhouette_reading(self.silhouette)
         return {
             "distinct": self.distinct, "groups": (self.k if self.distinct else 1) if self.k else None,
@@ -161,12 +165,12 @@ def validate(cr: ClusterResult, cfg: Config, roles: tuple[str, ...] = ()) -> Val
     v = Validation()
     if cr.labels is None:
         v.skipped_reason = cr.skipped_reason
-        v.verdict = f"No clusters to test: {cr.skipped_reason}."
-        v.verdict_zh = f"未进行聚类检验:{cr.skipped_reason}。"
+        v.verdict, v.verdict_zh = _in_both(lambda lang: message("verdict", "skipped", lang, reason=cr.skipped_reason))
         return v
-    v.k = cr.k
-    v.null_test = null_test(cr.x_raw, cr.k, cfg.random_state)
-    v.stability = stability(cr.x, cr.labels, cr.k, cfg.random_state)
+    fit = cr.fitted()
+    v.k = fit.k
+    v.null_test = null_test(fit.x_raw, fit.k, cfg.random_state)
+    v.stability = stability(fit.x, fit.labels, fit.k, cfg.random_state)
     describe_features(v, cr)
     customers = cr.customers.filter(pl.col("cluster").is_not_null())
     cluster_col = customers["cluster"].cast(pl.String)
@@ -181,13 +185,14 @@ def validate(cr: ClusterResult, cfg: Config, roles: tuple[str, ...] = ()) -> Val
                 "the chi-square p-value is approximate"
             )
     fit_indices(v, cr)
-    v.verdict, v.verdict_zh = verdict(v.null_test, cr.k)
+    v.verdict, v.verdict_zh = verdict(v.null_test, fit.k)
     return v
 
 
 def describe_features(v: Validation, cr: ClusterResult) -> None:
     """ANOVA, Kruskal-Wallis and Tukey HSD per clustering feature (descriptive, see the module note)."""
-    labels, x_raw = cr.labels, cr.x_raw
+    fit = cr.fitted()
+    labels, x_raw = fit.labels, fit.x_raw
     groups = np.unique(labels)
     for j, feat in enumerate(cr.features):
         col = x_raw[:, j]
@@ -212,10 +217,10 @@ def describe_features(v: Validation, cr: ClusterResult) -> None:
 
 
 def fit_indices(v: Validation, cr: ClusterResult) -> None:
-    labels, x = cr.labels, cr.x
+    fit = cr.fitted()
+    labels, x, idx = fit.labels, fit.x, fit.sample_index
     groups = np.unique(labels)
     v.r2 = _f(r_squared(x, labels))
-    idx = cr.sample_index
     if len(np.unique(labels[idx])) > 1 and len(idx) > len(np.unique(labels[idx])):
         v.silhouette = _f(silhouette(x[idx], labels[idx]))
     if len(groups) > 1 and len(labels) > len(groups):
@@ -225,16 +230,15 @@ def fit_indices(v: Validation, cr: ClusterResult) -> None:
 
 def verdict(nt: NullTest, k: int) -> tuple[str, str]:
     """The one-sentence answer, in English and Chinese, from the null-reference test alone."""
-    sample = f", {nt.sample_size:,} customers sampled" if nt.sample_size < nt.customers else ""
-    fig = (f"R² {nt.statistic:.3f} against {nt.null_mean:.3f} ± {nt.null_sd:.3f} on {nt.replicates} "
-           f"one-population replicates, p = {nt.p:.3g}{sample}")
-    fig_zh = (f"R² {nt.statistic:.3f},{nt.replicates} 组单一总体模拟数据为 {nt.null_mean:.3f} ± {nt.null_sd:.3f},"
-              f"p = {nt.p:.3g}" + (f",抽样 {nt.sample_size:,} 位客户" if sample else ""))
-    if nt.rejects:
-        return (f"{k} distinct customer groups: the clustering is stronger than in data drawn from one "
-                f"population with the same distributions ({fig}).",
-                f"存在 {k} 个不同的客户群:聚类强度高于同分布的单一总体数据({fig_zh})。")
-    return (f"No evidence of distinct customer groups: the clusters cut a continuum; read the {k} clusters "
-            f"as value bands, not as types ({fig}).",
-            f"没有证据表明存在不同的客户群:这些类别是对连续分布的切分;请把这 {k} 个类别当作价值分段,"
-            f"而不是客户类型({fig_zh})。")
+    key = "groups" if nt.rejects else "continuum"
+    return _in_both(lambda lang: message("verdict", key, lang, k=k, figures=_figures(nt, lang)))
+
+
+def _figures(nt: NullTest, lang: str) -> str:
+    sampled = message("verdict", "sampled", lang, sample_size=nt.sample_size) if nt.sample_size < nt.customers else ""
+    return message("verdict", "figures", lang, statistic=nt.statistic, null_mean=nt.null_mean, null_sd=nt.null_sd,
+                   replicates=nt.replicates, p=nt.p, sampled=sampled)
+
+
+def _in_both(text: Callable[[str], str]) -> tuple[str, str]:
+    return text("en"), text("zh")

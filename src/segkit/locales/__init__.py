@@ -21,7 +21,7 @@ def catalog(lang: str) -> dict[str, dict[str, str]]:
         return tomllib.load(fh)
 
 
-def message(table: str, key: str, lang: str, /, **fields) -> str:
+def message(table: str, key: str, lang: str, /, **fields: object) -> str:
     """One catalog text filled in; a field given as a dict {"en": ..., "zh": ...} takes the language's value."""
     values = {k: (v.get("zh" if lang == "zh" else "en") if isinstance(v, dict) else v) for k, v in fields.items()}
     return catalog(lang)[table][key].format(**values)

@@ -9,12 +9,15 @@ come from the config, so a user's own tiers show their own words.
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..config import Config
 from ..locales import LANGS, LOCALES, catalog
 
-__all__ = ["CHANGE", "CHURN", "LIFECYCLE", "LOCALES", "QUALITY_KEYS", "UI", "Names", "catalog", "ui"]
+__all__ = ["BUILTIN_SEGMENTS", "CHANGE", "CHURN", "LIFECYCLE", "LOCALES", "QUALITY_KEYS", "UI", "Names", "catalog", "ui"]
 
 UI: dict[str, dict[str, str]] = {lang: catalog(lang)["ui"] for lang in LANGS}
+BUILTIN_SEGMENTS = dict(catalog("zh")["segment"])  # code -> Chinese: Others, Lost
 LIFECYCLE = dict(catalog("zh")["lifecycle"])  # code -> Chinese; the English names are the codes
 CHURN = dict(catalog("zh")["churn"])
 CHANGE = {code: (catalog("en")["change"][code], zh) for code, zh in catalog("zh")["change"].items()}
@@ -34,7 +37,7 @@ class Names:
         self.zh = lang == "zh"
         self._words = catalog(lang)
         self._tiers = {t.name: t.zh for t in cfg.tiers}
-        self._segments = {"Others": "其他", "Lost": "流失客户"} | {s.name: s.zh for s in cfg.segments}
+        self._segments = BUILTIN_SEGMENTS | {s.name: s.zh for s in cfg.segments}
         self._personas = {p.name: p.zh for p in cfg.personas}
 
     def _pick(self, code: str | None, zh: dict[str, str]) -> str:
@@ -88,6 +91,6 @@ class Names:
     def variable(self, code: str) -> str:
         return self._word("variable", code)
 
-    def cluster(self, profile: dict) -> str:
+    def cluster(self, profile: dict[str, Any]) -> str:
         """A cluster's plain-words label from its profile."""
-        return (profile.get("label_zh") or profile["label"]) if self.zh else profile["label"]
+        return str((profile.get("label_zh") or profile["label"]) if self.zh else profile["label"])
