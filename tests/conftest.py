@@ -73,3 +73,45 @@ def write_csv(path: Path, header: list[str], rows: list[list], encoding: str = "
     w.writerows(rows)
     path.write_bytes(buf.getvalue().encode(encoding))
     return path
+
+
+def make_reports(input_path: Path | str, out: Path, previous: Path | None = None, **overrides):
+    """Run the pipeline and write both reports (and movers.csv after a migration) through a
+    StagedDir, as `segkit segment` does."""
+    from segkit import config, pipeline
+    from segkit.migration import add_migration, movers_of
+    from segkit.output import StagedDir, rows_bytes
+    from segkit.report import write_reports
+
+    cfg = config.load(None, {"output.reports": ["xlsx", "html"], **overrides}, use_env=False)
+    result = pipeline.run(str(input_path), cfg)
+    if previous is not None:
+        add_migration(result, previous)
+    doc = pipeline.summary(result)
+    staged = StagedDir(out)
+    movers = movers_of(result)
+    if movers is not None:
+        staged.write_bytes("movers.csv", rows_bytes(movers, "csv"))
+    ctx = write_reports(result, doc, staged)
+    staged.commit()
+    return result, doc, ctx
+
+
+def _report_run(out: Path, input_path: Path, **overrides) -> dict:
+    import openpyxl
+
+    result, doc, ctx = make_reports(input_path, out, **overrides)
+    return {"out": out, "result": result, "doc": doc, "ctx": ctx, "wb": openpyxl.load_workbook(out / "report.xlsx"),
+            "html": (out / "report.html").read_text(encoding="utf-8")}
+
+
+@pytest.fixture(scope="session")
+def report_en(tmp_path_factory):
+    """Both reports of the shipped English sample, written once for every test module."""
+    return _report_run(tmp_path_factory.mktemp("report_en"), SAMPLE_DIR / "orders.xlsx")
+
+
+@pytest.fixture(scope="session")
+def report_zh(tmp_path_factory):
+    """Both reports of the shipped Chinese sample with --lang zh, written once for every test module."""
+    return _report_run(tmp_path_factory.mktemp("report_zh"), SAMPLE_DIR / "orders_zh.csv", **{"output.lang": "zh"})

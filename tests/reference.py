@@ -29,6 +29,14 @@ VALUE = {(1, 1, 1): "重要价值", (1, 0, 1): "重要发展", (0, 1, 1): "重�
          (1, 1, 0): "一般价值", (1, 0, 0): "一般发展", (0, 1, 0): "一般保持", (0, 0, 0): "一般挽留"}
 
 
+def segment(r: int, f: int, m: int) -> str:
+    """The first row of SEGMENTS whose score ranges all hold, else "Others"."""
+    for name, (r0, r1), (f0, f1), (m0, m1) in SEGMENTS:
+        if r0 <= r <= r1 and f0 <= f <= f1 and m0 <= m <= m1:
+            return name
+    return "Others"
+
+
 def _score_higher_better(values: list[float]) -> list[int]:
     n = len(values)
     srt = sorted(values)
@@ -91,9 +99,7 @@ def compute(lines, as_of: dt.date | None = None) -> dict[str, dict]:
     for i, cid in enumerate(ids):
         row = out[cid]
         row.update(r_score=r[i], f_score=f[i], m_score=m[i], rfm_score=f"{r[i]}{f[i]}{m[i]}")
-        seg = next((s[0] for s in SEGMENTS if s[1][0] <= r[i] <= s[1][1] and s[2][0] <= f[i] <= s[2][1]
-                    and s[3][0] <= m[i] <= s[3][1]), "Others")
-        row["rfm_segment"] = "Lost" if row["last_order_date"] is None else seg
+        row["rfm_segment"] = "Lost" if row["last_order_date"] is None else segment(r[i], f[i], m[i])
         row["value_class"] = VALUE[(int(r[i] >= mr), int(f[i] >= mf), int(m[i] >= mm))]
         a = round(row["annual_spend"], 6)
         row["tier"] = next(name for name, lo in TIERS if lo is None or a >= lo)

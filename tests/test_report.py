@@ -11,7 +11,7 @@ from pathlib import Path
 import openpyxl
 import polars as pl
 import pytest
-from conftest import SAMPLE_DIR, write_csv
+from conftest import SAMPLE_DIR, make_reports, write_csv
 
 from segkit import config, pipeline
 from segkit.output import StagedDir
@@ -45,33 +45,14 @@ def load_cfg(**overrides):
     return config.load(None, values, use_env=False)
 
 
-def make_reports(input_path: Path | str, out: Path, **overrides):
-    """Run the pipeline and write both reports through a StagedDir, as `segkit segment` does."""
-    cfg = load_cfg(**overrides)
-    result = pipeline.run(str(input_path), cfg)
-    doc = pipeline.summary(result)
-    staged = StagedDir(out)
-    ctx = write_reports(result, doc, staged)
-    staged.commit()
-    return result, doc, ctx
+@pytest.fixture(scope="module")
+def sample(report_en):
+    return report_en
 
 
 @pytest.fixture(scope="module")
-def sample(tmp_path_factory):
-    out = tmp_path_factory.mktemp("report_en")
-    result, doc, ctx = make_reports(SAMPLE_DIR / "orders.xlsx", out)
-    return {"out": out, "result": result, "doc": doc, "ctx": ctx,
-            "wb": openpyxl.load_workbook(out / "report.xlsx"),
-            "html": (out / "report.html").read_text(encoding="utf-8")}
-
-
-@pytest.fixture(scope="module")
-def sample_zh(tmp_path_factory):
-    out = tmp_path_factory.mktemp("report_zh")
-    result, doc, ctx = make_reports(SAMPLE_DIR / "orders_zh.csv", out, **{"output.lang": "zh"})
-    return {"out": out, "result": result, "ctx": ctx,
-            "wb": openpyxl.load_workbook(out / "report.xlsx"),
-            "html": (out / "report.html").read_text(encoding="utf-8")}
+def sample_zh(report_zh):
+    return report_zh
 
 
 def evil_orders(path: Path) -> Path:

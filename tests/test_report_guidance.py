@@ -12,46 +12,19 @@ from pathlib import Path
 import openpyxl
 import polars as pl
 import pytest
-from conftest import ROOT, SAMPLE_DIR, run_cli, write_csv
+from conftest import ROOT, SAMPLE_DIR, make_reports, run_cli, write_csv
 
-from segkit import config, pipeline
-from segkit.output import StagedDir
-from segkit.report import write_reports
 from segkit.report.labels import UI
 
 
-def make(input_path, out: Path, previous: Path | None = None, **over):
-    cfg = config.load(None, {"output.reports": ["xlsx", "html"], **over}, use_env=False)
-    result = pipeline.run(str(input_path), cfg)
-    if previous is not None:
-        from segkit.migration import add_migration
-
-        add_migration(result, previous)
-    doc = pipeline.summary(result)
-    staged = StagedDir(out)
-    if result.migration is not None:
-        from segkit.output import rows_bytes
-
-        staged.write_bytes("movers.csv", rows_bytes(result.migration.movers, "csv"))
-    ctx = write_reports(result, doc, staged)
-    staged.commit()
-    return result, doc, ctx
+@pytest.fixture(scope="module")
+def zh(report_zh):
+    return report_zh
 
 
 @pytest.fixture(scope="module")
-def zh(tmp_path_factory):
-    out = tmp_path_factory.mktemp("zh")
-    result, doc, ctx = make(SAMPLE_DIR / "orders_zh.csv", out, **{"output.lang": "zh"})
-    return {"out": out, "result": result, "doc": doc, "ctx": ctx, "wb": openpyxl.load_workbook(out / "report.xlsx"),
-            "html": (out / "report.html").read_text(encoding="utf-8")}
-
-
-@pytest.fixture(scope="module")
-def en(tmp_path_factory):
-    out = tmp_path_factory.mktemp("en")
-    result, doc, ctx = make(SAMPLE_DIR / "orders.xlsx", out)
-    return {"out": out, "result": result, "doc": doc, "ctx": ctx, "wb": openpyxl.load_workbook(out / "report.xlsx"),
-            "html": (out / "report.html").read_text(encoding="utf-8")}
+def en(report_en):
+    return report_en
 
 
 # --- Chinese --------------------------------------------------------------------------------------
@@ -342,7 +315,7 @@ def test_online_retail_reports_in_both_languages(tmp_path):
 
     for lang in ("en", "zh"):
         out = tmp_path / lang
-        _, doc, _ = make(dataset("online_retail_2010-12.csv"), out, **{"output.lang": lang, "input.max_bad_rows": 0.4})
+        _, doc, _ = make_reports(dataset("online_retail_2010-12.csv"), out, **{"output.lang": lang, "input.max_bad_rows": 0.4})
         html = (out / "report.html").read_text(encoding="utf-8")
         for w in doc["warnings"]:
             text = w["message_zh"] if lang == "zh" else w["message"]

@@ -1,31 +1,12 @@
-"""rfm_segment as the pipeline writes it, against SPEC §3's table written out here independently."""
+"""rfm_segment as the pipeline writes it, against SPEC §3's table as the independent reference
+(tests/reference.py) writes it out."""
 
 from __future__ import annotations
 
 import pytest
 
 from conftest import SAMPLE_DIR, dataset
-
-# (segment, R range, F range, M range), first row that holds wins; SPEC §3, the R rfm package's table.
-SPEC_TABLE = [
-    ("Champions", (5, 5), (5, 5), (5, 5)),
-    ("Potential Loyalist", (3, 5), (3, 5), (2, 5)),
-    ("Loyal Customers", (2, 4), (2, 4), (2, 4)),
-    ("Promising", (3, 4), (1, 3), (3, 5)),
-    ("New Customers", (4, 5), (1, 3), (1, 5)),
-    ("Can't Lose Them", (1, 2), (3, 4), (4, 5)),
-    ("At Risk", (1, 2), (2, 5), (4, 5)),
-    ("Need Attention", (1, 3), (3, 5), (3, 5)),
-    ("About To Sleep", (2, 3), (1, 3), (1, 4)),
-    ("Lost", (1, 1), (1, 5), (1, 5)),
-]
-
-
-def spec_segment(r: int, f: int, m: int) -> str:
-    for name, (r0, r1), (f0, f1), (m0, m1) in SPEC_TABLE:
-        if r0 <= r <= r1 and f0 <= f <= f1 and m0 <= m <= m1:
-            return name
-    return "Others"
+from reference import segment as spec_segment
 
 
 @pytest.mark.parametrize("source", ["online_retail_non_uk.csv", "orders_zh.csv"])

@@ -38,11 +38,12 @@ from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score
 
 from .cluster import ClusterResult, silhouette
 from .config import Config
+from .features import ATTRIBUTE_ROLES
 from .locales import message
 from .nulltest import ALPHA, NullTest, Stability, null_test, stability
 
 LOW_EXPECTED_WARN = 0.2
-CATEGORICAL = ("channel", "region", "customer_type")  # attributes not used to build the clusters
+CATEGORICAL = ATTRIBUTE_ROLES  # attributes not used to build the clusters
 CROSS_TABLES = ("tier", "rfm_segment")  # built from the clustering features: counts only
 DESCRIPTIVE_NOTE = (
     "Descriptive: these tests compare the clusters on the features that built them, so they are "
