@@ -21,7 +21,7 @@ from rich.console import Console
 from . import pipeline
 from .config import Config
 from .errors import IOFailure, UsageError
-from .migration import movers_of
+from .migration import add_migration, find_previous, movers_of
 from .output import ROW_FORMATS, StagedDir, json_bytes, rows_bytes
 from .safetext import plain
 
@@ -103,33 +103,18 @@ def segment_command(
     stdin: BufferedIOBase | None = None,
     stdout: BinaryIO | None = None,
 ) -> pipeline.Segmentation:
+    """Run the pipeline on one input and write its outputs (the set, or assignments on stdout)."""
     stdout = stdout if stdout is not None else sys.stdout.buffer
-    if fmt not in ROW_FORMATS:
-        raise UsageError(f"--format {plain(fmt)}: choose one of {', '.join(ROW_FORMATS)}")
-    if to_stdout and summary_json == "-":
-        raise UsageError("--summary-json - and -o - both want stdout; write the summary to a file instead")
-    if backtest_days is not None and backtest_days < 1:
-        raise UsageError(f"--backtest {backtest_days}: give the holdout length in days, 1 or more")
+    _check_options(fmt, to_stdout, summary_json, backtest_days)
     early_out = None if to_stdout else output_dir(cfg.output_dir, dt.date.today())  # a bad template fails now
     fixed = early_out is not None and "{as_of}" not in cfg.output_dir
     check_collisions(input_path, early_out if fixed else None, summary_json, _explicit_previous(previous))
     result = pipeline.run(input_path, cfg, progress=progress, stdin=stdin, backtest_days=backtest_days)
     out = None if to_stdout else output_dir(cfg.output_dir, result.table.windows.as_of)
-    prev_path = None
-    if previous:
-        from .migration import find_previous
-
-        prev_path = find_previous(previous, cfg.output_dir, result.table.windows.as_of, out)
-    check_collisions(input_path, out, summary_json, prev_path if previous != "auto" else None)
-    if previous:
-        from .migration import add_migration
-
-        if progress:
-            progress("migration")
-        add_migration(result, prev_path)
+    _compare_with_previous(result, input_path, previous, out, summary_json, progress)
     doc = pipeline.summary(result)
     doc = {**doc, "input": {**doc["input"], "notes": list(result.raw.notes)}}  # e.g. mixed encodings
-    if to_stdout:
+    if out is None:
         _write_stdout(result.assignments, fmt, stdout)
         doc["outputs"] = {}
         if summary_json:
@@ -137,7 +122,6 @@ def segment_command(
                 staged.write_elsewhere(Path(summary_json), json_bytes(doc))
                 staged.commit()
     else:
-        assert out is not None
         doc = _write_set(result, doc, out, cfg, summary_json, progress)
     if summary_json == "-":
         stdout.write(json_bytes(doc))
@@ -149,6 +133,27 @@ def segment_command(
 
         print_summary(doc, result, console or make_console(), out)
     return result
+
+
+def _check_options(fmt: str, to_stdout: bool, summary_json: str | None, backtest_days: int | None) -> None:
+    if fmt not in ROW_FORMATS:
+        raise UsageError(f"--format {plain(fmt)}: choose one of {', '.join(ROW_FORMATS)}")
+    if to_stdout and summary_json == "-":
+        raise UsageError("--summary-json - and -o - both want stdout; write the summary to a file instead")
+    if backtest_days is not None and backtest_days < 1:
+        raise UsageError(f"--backtest {backtest_days}: give the holdout length in days, 1 or more")
+
+
+def _compare_with_previous(result: pipeline.Segmentation, input_path: str, previous: str | None, out: Path | None,
+                           summary_json: str | None, progress: Progress | None) -> None:
+    """Find the earlier run (``--previous``), check no output overwrites an input, add the migration."""
+    cfg, as_of = result.config, result.table.windows.as_of
+    prev_path = find_previous(previous, cfg.output_dir, as_of, out) if previous else None
+    check_collisions(input_path, out, summary_json, prev_path if previous != "auto" else None)
+    if previous:
+        if progress:
+            progress("migration")
+        add_migration(result, prev_path)
 
 
 def _write_stdout(assignments: pl.DataFrame, fmt: str, stdout: BinaryIO) -> None:

@@ -65,52 +65,75 @@ def _name(en: str, zh: str | None, lang: str) -> str:
 
 
 def print_summary(doc: dict[str, Any], result: Segmentation, console: Console, out: Path | None) -> None:
+    """The run in a screenful: headline, tiers, RFM segments, clusters, validation, CLV, migration,
+    data quality and warnings (a view of summary.json)."""
     from .report.labels import Names, ui
 
     lang = result.config.lang
     t = ui(lang)
-    names = Names(result.config, lang)
-    q = doc["data_quality"]
-    inp = doc["input"]
     for note in result.notes:
         console.print(f"[dim]{esc(note)}[/dim]")
+    _print_headline(doc, console, t)
+    _print_tiers(doc, console, t, lang)
+    _print_segments(doc, console, t, lang)
+    _print_clusters(doc, console, t, Names(result.config, lang))
+    val = doc.get("validation")
+    if val and val.get("verdict"):
+        print_validation(val, console, lang)
+    print_clv(doc, console, lang)
+    _print_migration(doc, console, t)
+    _print_quality(doc, console, t, lang)
+    if out is not None:
+        console.print(t["term_outputs"].format(out=plain(out)), markup=False)
+
+
+def _print_headline(doc: dict[str, Any], console: Console, t: dict[str, Any]) -> None:
     cov = doc.get("coverage") or {}
     covered = f"{cov['first_date']} .. {cov['last_date']}" if cov.get("first_date") else t["not_available"]
     console.print(t["term_headline"].format(
-        customers=doc["customers"], rows=q["used_rows"], as_of=doc["as_of"],
+        customers=doc["customers"], rows=doc["data_quality"]["used_rows"], as_of=doc["as_of"],
         start=doc["windows"]["tier_start"], end=doc["windows"]["tier_end"]), markup=False)
     console.print(f"{t['covered_range']}: {covered} · {t['currency']}: {doc.get('currency') or t['currency_unknown']}",
                   markup=False)
+
+
+def _print_tiers(doc: dict[str, Any], console: Console, t: dict[str, Any], lang: str) -> None:
     unit = f" ({doc['currency']})" if doc.get("currency") else ""
     tb = Table(title=t["term_tiers"], title_justify="left")
-    columns: tuple[tuple[str, JustifyMethod], ...] = ((t["tier"], "left"), (t["customers"], "right"), (t["share"], "right"),
-                 (t["annual_spend"] + unit, "right"), (t["share_of_spend"], "right"), (t["cumulative"], "right"))
+    columns: tuple[tuple[str, JustifyMethod], ...] = (
+        (t["tier"], "left"), (t["customers"], "right"), (t["share"], "right"),
+        (t["annual_spend"] + unit, "right"), (t["share_of_spend"], "right"), (t["cumulative"], "right"))
     for c, j in columns:
         tb.add_column(c, justify=j)
     for row in doc["tiers"]:
         tb.add_row(_name(row["tier"], row.get("zh"), lang), f"{row['customers']:,}", _pct(row["share_of_customers"]),
                    _money(row["annual_spend"]), _pct(row["share_of_spend"]), _pct(row["cumulative_share_of_spend"]))
     console.print(tb)
-    s = Table(title=t["rfm"], title_justify="left")
-    s.add_column(t["segment"])
-    s.add_column(t["customers"], justify="right")
-    s.add_column(t["share"], justify="right")
+
+
+def _print_segments(doc: dict[str, Any], console: Console, t: dict[str, Any], lang: str) -> None:
+    tb = Table(title=t["rfm"], title_justify="left")
+    tb.add_column(t["segment"])
+    tb.add_column(t["customers"], justify="right")
+    tb.add_column(t["share"], justify="right")
     for row in doc["segments"]:
         if row["customers"]:
-            s.add_row(_name(row["segment"], row.get("zh"), lang), f"{row['customers']:,}", _pct(row["share"]))
-    if s.row_count:
-        console.print(s)
-    _print_clusters(doc, console, t, names)
-    val = doc.get("validation")
-    if val and val.get("verdict"):
-        print_validation(val, console, lang)
-    print_clv(doc, console, lang)
+            tb.add_row(_name(row["segment"], row.get("zh"), lang), f"{row['customers']:,}", _pct(row["share"]))
+    if tb.row_count:
+        console.print(tb)
+
+
+def _print_migration(doc: dict[str, Any], console: Console, t: dict[str, Any]) -> None:
     mig = doc.get("migration")
     if mig:
         ch = mig["changes"]
         console.print(t["term_migration"].format(previous=plain(mig["previous"]), up=ch.get("up", 0), down=ch.get("down", 0),
                                                  same=ch.get("same", 0), new=ch.get("new", 0),
                                                  lost=mig["lost_customers"]), markup=False)
+
+
+def _print_quality(doc: dict[str, Any], console: Console, t: dict[str, Any], lang: str) -> None:
+    q, inp = doc["data_quality"], doc["input"]
     console.print(t["term_quality"].format(
         rows=inp["rows"], rejected=q["rejected_rows"], blank=q["blank_rows"], totals=q["totals_rows"],
         after=q["excluded_after_as_of"], no_purchase=doc["customers_without_purchase"],
@@ -120,8 +143,6 @@ def print_summary(doc: dict[str, Any], result: Segmentation, console: Console, o
     for w in doc.get("warnings", []):
         text = w.get("message_zh") if lang == "zh" and w.get("message_zh") else w["message"]
         console.print(Text(f"{t['warning']}: ", style="yellow") + Text(f"[{w['code']}] {plain(text)}"))
-    if out is not None:
-        console.print(t["term_outputs"].format(out=plain(out)), markup=False)
 
 
 def _print_clusters(doc: dict[str, Any], console: Console, t: dict[str, Any], names: Names) -> None:

@@ -453,10 +453,19 @@ def validation_sheet(book: Workbook, fmt: Formats, ctx: dict[str, Any]) -> None:
     if not v["available"]:
         s.finish()
         return
+    _evidence_tables(s, t, v)
+    _descriptive_tables(s, t, v)
+    if v["warnings"]:
+        s.skip()
+        s.heading(t["warnings"])
+        for w in v["warnings"]:
+            s.note(w)
+    s.finish()
+    s.ws.set_column(0, 0, 30)
 
-    def yes(flag: bool | None) -> str | None:
-        return None if flag is None else (t["yes"] if flag else t["no"])
 
+def _evidence_tables(s: SheetWriter, t: dict[str, Any], v: dict[str, Any]) -> None:
+    """The null-reference test, cluster stability and the chi-square tests of other attributes."""
     if v["null_test"]:
         s.skip()
         s.heading(t["null_test_title"])
@@ -467,6 +476,10 @@ def validation_sheet(book: Workbook, fmt: Formats, ctx: dict[str, Any]) -> None:
         s.note(v["stability"]["note"])
         s.table([t["cluster"], t["label"], t["jaccard"], t["reading"]], ["code", "text", "float", "text"],
                 [[r["cluster"], r["label"], r["jaccard"], r["reading"]] for r in v["stability"]["rows"]])
+
+    def yes(flag: bool | None) -> str | None:
+        return None if flag is None else (t["yes"] if flag else t["no"])
+
     s.skip()
     s.heading(t["chi2_title"])
     rows = [[c["variable"], c["chi2"], c["dof"], c["p"], c["cramers_v"], c["low_expected_share"],
@@ -475,6 +488,10 @@ def validation_sheet(book: Workbook, fmt: Formats, ctx: dict[str, Any]) -> None:
             for c in v["chi2"]]
     s.table([t["variable"], t["chi2"], t["dof"], t["p"], t["cramers_v"], t["low_expected_share"], t["significant"],
              t["not_tested"]], ["text", "float", "int", "p", "float", "pct", "text", "text"], rows, good=good)
+
+
+def _descriptive_tables(s: SheetWriter, t: dict[str, Any], v: dict[str, Any]) -> None:
+    """Per-feature tests, model fit, Tukey HSD and cross tables: descriptions, not evidence of groups."""
     s.skip()
     s.heading(t["descriptive_title"])
     s.note(v["descriptive_note"])
@@ -499,13 +516,6 @@ def validation_sheet(book: Workbook, fmt: Formats, ctx: dict[str, Any]) -> None:
             s.table([tab["title"], *tab["columns"], t["total"]], ["code"] + ["int"] * (len(tab["columns"]) + 1),
                     [[r, *counts, total] for r, counts, total in zip(tab["rows"], tab["counts"], tab["totals"])])
             s.skip()
-    if v["warnings"]:
-        s.skip()
-        s.heading(t["warnings"])
-        for w in v["warnings"]:
-            s.note(w)
-    s.finish()
-    s.ws.set_column(0, 0, 30)
 
 
 def _column_chart(book: Workbook, s: SheetWriter, block: Block, col: int, title: str) -> Chart:
