@@ -98,18 +98,19 @@ def test_validation_equals_scipy_on_shipped_sample(sample_result):
         assert table["counts"] == expected.tolist()
 
 
-def test_r2_two_ways(retail):
+def test_r2_against_scikit_learn_and_scipy(retail):
     cr = retail.clusters
-    # 1 - inertia of the fitted clusters / total SS equals between SS / total SS
-    within = sum(((cr.x[cr.labels == c] - cr.x[cr.labels == c].mean(0)) ** 2).sum() for c in range(cr.k))
-    total = ((cr.x - cr.x.mean(0)) ** 2).sum()
-    between = sum((cr.labels == c).sum() * ((cr.x[cr.labels == c].mean(0) - cr.x.mean(0)) ** 2).sum()
-                  for c in range(cr.k))
-    assert retail.validation.r2 == pytest.approx(between / total, rel=1e-9)
-    assert retail.validation.r2 == pytest.approx(1 - within / total, rel=1e-9)
-    # and the per-feature eta² of standardised features average to R² (each has total SS = n)
-    etas = [eta_squared(cr.x[:, j], cr.labels) for j in range(cr.x.shape[1])]
-    assert np.mean(etas) == pytest.approx(retail.validation.r2, rel=1e-9)
+    n, k = len(cr.labels), cr.k
+    # scikit-learn's Calinski-Harabasz index is (B/(k-1)) / (W/(n-k)), so R² = B/(B+W) follows from it
+    ch = calinski_harabasz_score(cr.x, cr.labels)
+    assert retail.validation.r2 == pytest.approx(ch * (k - 1) / (ch * (k - 1) + n - k), rel=1e-9)
+    # each standardised feature has total SS = n, so R² is the mean of the per-feature eta², and
+    # eta² follows from scipy's one-way ANOVA F: eta² = F(k-1) / (F(k-1) + n-k)
+    etas = []
+    for j in range(cr.x.shape[1]):
+        f = stats.f_oneway(*[cr.x[cr.labels == c, j] for c in range(k)]).statistic
+        etas.append(f * (k - 1) / (f * (k - 1) + n - k))
+    assert retail.validation.r2 == pytest.approx(np.mean(etas), rel=1e-9)
 
 
 def test_clusters_numbered_by_descending_mean_monetary(retail, sample_result):
@@ -154,13 +155,16 @@ def test_fixed_k_and_determinism(tmp_path):
     with open(out1 / "assignments.csv", encoding="utf-8") as fh:
         assert {r["cluster"] for r in csv.DictReader(fh)} == {"0", "1", "2", "3"}
     v = doc["validation"]
-    for key in ("anova", "kruskal", "chi2", "null_test", "stability", "r2", "silhouette", "calinski_harabasz",
-                "davies_bouldin", "distinct", "verdict", "verdict_zh"):
-        assert key in v
+    # R² and scikit-learn's Calinski-Harabasz index describe the same split: CH = (R²/(k-1)) / ((1-R²)/(n-k))
+    n, k, ch = doc["clusters"]["customers_clustered"], 4, v["calinski_harabasz"]
+    assert v["r2"] == pytest.approx(ch * (k - 1) / (ch * (k - 1) + n - k), rel=1e-9)
+    assert -1 <= v["silhouette"] <= 1 and v["davies_bouldin"] > 0
+    assert v["verdict"].startswith("4 distinct customer groups" if v["distinct"] else "No evidence")
+    assert "4 个" in v["verdict_zh"]
     assert set(v["null_test"]) >= {"method", "statistic", "null_mean", "null_sd", "replicates", "p"}
     assert set(v["stability"]) >= {"per_cluster", "mean"} and len(v["stability"]["per_cluster"]) == 4
     assert v["distinct"] == (v["null_test"]["p"] < 0.01)
-    assert set(v["anova"]) == {"log_recency_days", "log_frequency", "log_monetary"}
+    assert set(v["anova"]) == set(v["kruskal"]) == {"log_recency_days", "log_frequency", "log_monetary"}
 
 
 def test_chi_square_on_uci_wholesale_channel_by_region():
