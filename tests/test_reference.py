@@ -6,6 +6,7 @@ import csv
 import datetime as dt
 import math
 import re
+from pathlib import Path
 
 import pytest
 
@@ -59,15 +60,20 @@ def online_retail_lines(path):
     return lines, rejected, countries
 
 
+def _segment_and_compare(path: Path, out: Path, want: dict, lines: list, *args: str) -> dict:
+    """Run `segkit segment` on path and compare its assignments with the reference's; returns them."""
+    proc = run_cli("segment", str(path), "-o", str(out), "--no-report", "-q", *args)
+    assert proc.returncode == 0, proc.stderr.decode()
+    got = _read_assignments(out / "assignments.csv")
+    _compare(got, want, out, lines)
+    return got
+
+
 def test_online_retail_non_uk_matches_reference(tmp_path):
     path = dataset("online_retail_non_uk.csv")
     lines, rejected, countries = online_retail_lines(path)
     want = compute(lines)
-    out = tmp_path / "out"
-    proc = run_cli("segment", str(path), "-o", str(out), "--no-report", "-q")
-    assert proc.returncode == 0, proc.stderr.decode()
-    got = _read_assignments(out / "assignments.csv")
-    _compare(got, want, out, lines)
+    got = _segment_and_compare(path, tmp_path / "out", want, lines)
     region = most_frequent(countries)
     assert all(got[c]["region"] == region[c] for c in got)
     with open(out / "rejected_rows.csv", encoding="utf-8") as fh:
@@ -111,11 +117,7 @@ def test_shipped_chinese_sample_matches_reference(tmp_path):
     assert len(body) == len(rows) - 4
     lines = [(r["客户编码"], r["单据编号"], _zh_date(r["单据日期"]), _zh_amount(r["价税合计"])) for r in body]
     want = compute(lines)
-    out = tmp_path / "out"
-    proc = run_cli("segment", str(path), "-o", str(out), "--no-report", "-q")
-    assert proc.returncode == 0, proc.stderr.decode()
-    got = _read_assignments(out / "assignments.csv")
-    _compare(got, want, out, lines)
+    got = _segment_and_compare(path, tmp_path / "out", want, lines)
     assert all(cid.startswith("000") for cid in got), "leading zeros kept"
     names = most_frequent((r["客户编码"], r["客户名称"]) for r in body)
     assert all(got[c]["customer_name"] == names[c] for c in got)
@@ -137,7 +139,4 @@ def excel_sample_lines():
 def test_shipped_excel_sample_matches_reference(tmp_path, as_of, excel_sample_lines):
     path, lines = SAMPLE_DIR / "orders.xlsx", excel_sample_lines
     want = compute(lines, as_of=dt.date.fromisoformat(as_of))
-    out = tmp_path / "out"
-    proc = run_cli("segment", str(path), "-o", str(out), "--no-report", "-q", "--as-of", as_of)
-    assert proc.returncode == 0, proc.stderr.decode()
-    _compare(_read_assignments(out / "assignments.csv"), want, out, lines)
+    _segment_and_compare(path, tmp_path / "out", want, lines, "--as-of", as_of)

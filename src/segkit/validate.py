@@ -65,7 +65,8 @@ SILHOUETTE_READING = (  # Kaufman & Rousseeuw (1990): upper bound, reading (en, 
 )
 
 
-def _f(x: Any) -> float | None:
+def finite(x: Any) -> float | None:
+    """A statistic for summary.json: a float, or None where it is NaN or infinite."""
     x = float(x)
     return x if math.isfinite(x) else None
 
@@ -206,14 +207,14 @@ def describe_features(v: Validation, cr: ClusterResult) -> None:
             warnings.simplefilter("ignore")  # a group with zero variance: scipy says so, we report the numbers
             f, p = stats.f_oneway(*parts)
             h, kp = stats.kruskal(*parts)
-        v.anova[feat] = {"f": _f(f), "p": _f(p), "eta2": _f(eta_squared(col, labels))}
-        v.kruskal[feat] = {"h": _f(h), "p": _f(kp), "epsilon2": _f(h / (len(col) - 1))}
+        v.anova[feat] = {"f": finite(f), "p": finite(p), "eta2": finite(eta_squared(col, labels))}
+        v.kruskal[feat] = {"h": finite(h), "p": finite(kp), "epsilon2": finite(h / (len(col) - 1))}
         if all(len(pt) >= 2 for pt in parts):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # zero within-group variance: p-values are still defined
                 res = stats.tukey_hsd(*parts)
-            v.tukey[feat] = [{"a": int(groups[a]), "b": int(groups[b]), "mean_diff": _f(res.statistic[a, b]),
-                              "p": _f(res.pvalue[a, b])}
+            v.tukey[feat] = [{"a": int(groups[a]), "b": int(groups[b]), "mean_diff": finite(res.statistic[a, b]),
+                              "p": finite(res.pvalue[a, b])}
                              for a in range(len(groups)) for b in range(a + 1, len(groups))]
 
 
@@ -221,12 +222,12 @@ def fit_indices(v: Validation, cr: ClusterResult) -> None:
     fit = cr.fitted()
     labels, x, idx = fit.labels, fit.x, fit.sample_index
     groups = np.unique(labels)
-    v.r2 = _f(r_squared(x, labels))
+    v.r2 = finite(r_squared(x, labels))
     if len(np.unique(labels[idx])) > 1 and len(idx) > len(np.unique(labels[idx])):
-        v.silhouette = _f(silhouette(x[idx], labels[idx]))
+        v.silhouette = finite(silhouette(x[idx], labels[idx]))
     if len(groups) > 1 and len(labels) > len(groups):
-        v.calinski_harabasz = _f(calinski_harabasz_score(x, labels))
-        v.davies_bouldin = _f(davies_bouldin_score(x, labels))
+        v.calinski_harabasz = finite(calinski_harabasz_score(x, labels))
+        v.davies_bouldin = finite(davies_bouldin_score(x, labels))
 
 
 def verdict(nt: NullTest, k: int) -> tuple[str, str]:
