@@ -67,12 +67,12 @@ def build_context(result: Segmentation, doc: dict[str, Any], *, top_n: int = TOP
                            [(tier.name, names.tier(tier.name)) for tier in cfg.tiers], lang, top_n),
         "customers_table": customer_columns(result.assignments, t),
         "warnings": warning_rows(doc, lang),
-        "actions": actions_section(doc, customers, cfg, names, t, lang),
+        "actions": actions_section(customers, cfg, names, t, lang),
         "movers": movers_section(result, names, t, top_n),
         "suggested_tiers": suggested_section(doc, names),
         "sheets": {k.removeprefix("sheet_"): v for k, v in t.items() if k.startswith("sheet_")},
         "currency": doc.get("currency"),
-        "category_values": category_values(cfg, customers, names) if lang == "zh" else {},
+        "category_values": category_values(cfg, names) if lang == "zh" else {},
     }
     jsonable: dict[str, Any] = to_jsonable(ctx)
     return jsonable
@@ -150,13 +150,13 @@ def tier_section(doc: dict[str, Any], customers: pl.DataFrame, names: Names, t: 
     life = crosstab(customers, "tier", "lifecycle", [r["key"] for r in rows],
                     list(LIFECYCLES))
     return {
-        "rows": rows, "total": total, "chart": chart, "headline": pareto_headline(rows, t, names.zh),
+        "rows": rows, "total": total, "chart": chart, "headline": pareto_headline(rows, names.zh),
         "by_churn": _named_crosstab(churn, names.tier, names.churn, t),
         "by_lifecycle": _named_crosstab(life, names.tier, names.lifecycle, t),
     }
 
 
-def pareto_headline(rows: list[dict[str, Any]], t: dict[str, Any], zh: bool) -> str:
+def pareto_headline(rows: list[dict[str, Any]], zh: bool) -> str:
     """'15% of customers bring 85% of annual spend': the first tier reaching 80% of spend.
 
     Empty when that takes (nearly) every customer, e.g. when all customers share one tier.
@@ -531,7 +531,7 @@ def _group_stats(customers: pl.DataFrame, col: str) -> dict[str, Any]:
     return {k: (c, c / n, (s / total) if total > 0 else None) for k, c, s in g.iter_rows() if k is not None}
 
 
-def actions_section(doc: dict[str, Any], customers: pl.DataFrame, cfg: Config, names: Names, t: dict[str, Any], lang: str) -> dict[str, Any]:
+def actions_section(customers: pl.DataFrame, cfg: Config, names: Names, t: dict[str, Any], lang: str) -> dict[str, Any]:
     """Recommended actions per tier (config order) and per persona, with each group's size and spend share."""
     from ..config import ACTION_FIELDS
 
@@ -571,7 +571,7 @@ def suggested_section(doc: dict[str, Any], names: Names) -> list[dict[str, Any]]
             for s in conc.get("suggested_tiers", [])]
 
 
-def category_values(cfg: Config, customers: pl.DataFrame, names: Names) -> dict[str, dict[str, str]]:
+def category_values(cfg: Config, names: Names) -> dict[str, dict[str, str]]:
     """code -> display name for the category columns of the Customers sheet (Chinese reports)."""
     from .labels import BUILTIN_SEGMENTS, CHANGE, CHURN, LIFECYCLE
 
