@@ -73,7 +73,8 @@ def test_online_retail_non_uk_matches_reference(tmp_path):
     path = dataset("online_retail_non_uk.csv")
     lines, rejected, countries = online_retail_lines(path)
     want = compute(lines)
-    got = _segment_and_compare(path, tmp_path / "out", want, lines)
+    out = tmp_path / "out"
+    got = _segment_and_compare(path, out, want, lines)
     region = most_frequent(countries)
     assert all(got[c]["region"] == region[c] for c in got)
     with open(out / "rejected_rows.csv", encoding="utf-8") as fh:
