@@ -19,6 +19,7 @@ import hashlib
 import io
 import sys
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -330,7 +331,8 @@ def _name_blank_headers(names: list[str]) -> list[str]:
     return [n if n.strip() else f"column_{i + 1}" for i, n in enumerate(names)]
 
 
-def _finish_csv(lf, source, size, sha, encoding, delimiter, header_idx, mapping, src) -> RawTable:
+def _finish_csv(lf: pl.LazyFrame, source: str, size: int, sha: str, encoding: str | None, delimiter: str,
+                header_idx: int, mapping: dict[str, str], src: Path | bytes) -> RawTable:
     headers = [c for c in lf.collect_schema().names() if c != ROW]
     check_duplicate_headers(original_headers(headers), headers, mapping, source)
     mapping_found = resolve(headers, mapping, source)
@@ -432,7 +434,7 @@ def _read_excel(p: Path, sheet: str | int, mapping: dict[str, str], size: int) -
     raise DataError(msg)
 
 
-def _unique_headers(cells) -> list[str]:
+def _unique_headers(cells: Sequence[object]) -> list[str]:
     out: list[str] = []
     for i, c in enumerate(cells):
         name = str(c).strip() if c is not None and str(c).strip() else f"column_{i + 1}"
