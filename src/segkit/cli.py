@@ -78,7 +78,7 @@ OVERRIDE_KEYS = {
     "date_format": "input.date_format", "k": "clustering.k", "seed": "clustering.random_state",
     "lang": "output.lang", "reports": "output.reports", "output": "output.dir",
     "tiers": "tiering.scheme", "input_kind": "input.kind", "currency": "output.currency",
-    "max_unpacked_mb": "input.max_unpacked_mb",
+    "max_unpacked_mb": "input.max_unpacked_mb", "engine": "input.engine", "spark_master": "input.spark_master",
 }
 FLAGS = {key: "--" + name.replace("_", "-") for name, key in OVERRIDE_KEYS.items()} | {
     "clustering.random_state": "--seed", "output.reports": "--report", "output.dir": "--output"}
@@ -108,7 +108,8 @@ def _load_config(path: Path | None, **values: Any) -> Config:
             if not k.isdigit():
                 raise UsageError(f"--k {k}: give auto or a whole number of clusters (2 or more)")
             values["k"] = int(k)
-    choices = {"tiers": ("config", "quantile", "retail"), "input_kind": ("auto", "orders", "customers")}
+    choices = {"tiers": ("config", "quantile", "retail"), "input_kind": ("auto", "orders", "customers"),
+               "engine": ("polars", "spark")}
     for name, allowed in choices.items():
         if values.get(name) is not None and values[name] not in allowed:
             flag = "--" + name.replace("_", "-")
@@ -154,7 +155,7 @@ def handle_errors(debug: bool) -> Iterator[None]:
     except SegkitError as exc:
         if debug:
             traceback.print_exc()
-        _eprint(f"segkit: error: {exc}")
+        _eprint(f"segkit: error: {exc}{getattr(exc, 'cli_hint', '')}")
         raise typer.Exit(exc.exit_code) from None
     except BrokenPipeError:
         _quiet_broken_pipe()
@@ -221,7 +222,8 @@ def _check_streams(input: str, output: str | None) -> None:
 class _Progress:
     """One line per step with its elapsed time, on a TTY only (never with --quiet or in a pipe)."""
 
-    LABELS = {"read": "Reading input", "clean": "Parsing and checking rows", "customers": "Computing customer metrics",
+    LABELS = {"session": "Starting Spark", "spark": "Reading and aggregating with Spark",
+              "read": "Reading input", "clean": "Parsing and checking rows", "customers": "Computing customer metrics",
               "cluster": "Clustering customers", "validate": "Testing clusters", "clv": "Fitting the CLV model", "migration": "Comparing with previous run",
               "reports": "Writing reports", "guidance": "Checking coverage and tiers"}
 
@@ -279,6 +281,8 @@ def segment(
     currency: Annotated[Optional[str], typer.Option("--currency", help="Currency of the amounts, e.g. GBP or CNY (default: detected).")] = None,
     summary_json: Annotated[Optional[str], typer.Option("--summary-json", help="Also write summary.json to this path, or - for stderr-free stdout.")] = None,
     backtest: Annotated[Optional[int], typer.Option("--backtest", help="Also backtest the CLV model on the last N days (summary.json clv.backtest and a report chart).")] = None,
+    engine: Annotated[Optional[str], typer.Option("--engine", help="polars (default, embedded) or spark (pip install 'segkit[spark]'; reads CSV/Parquet paths, globs, folders, URIs).")] = None,
+    spark_master: Annotated[Optional[str], typer.Option("--spark-master", help="Spark master for --engine spark, e.g. local[4] or spark://host:7077 (default: the spark-submit session, else $SPARK_REMOTE, else local[*]).")] = None,
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
 ) -> None:
@@ -295,7 +299,8 @@ def segment(
                            date_format=date_format, max_unpacked_mb=max_unpacked_mb,
                            k=k, seed=seed, lang=lang, reports=reports,
                            output=output if output not in (None, "-") else None, tiers=tiers,
-                           input_kind=input_kind, currency=currency)
+                           input_kind=input_kind, currency=currency,
+                           engine=engine, spark_master=spark_master)
         if no_report:
             cfg = _replace(cfg, reports=())
         progress = _Progress(enabled=not quiet and sys.stderr.isatty())

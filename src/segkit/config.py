@@ -96,6 +96,8 @@ class Config:
     max_bad_rows: float
     max_unpacked_mb: int
     max_shared_strings: int
+    engine: str
+    spark_master: str
     columns: dict[str, str]
     # analysis
     as_of: dt.date | None
@@ -512,6 +514,8 @@ def check_choices(data: dict[str, Any]) -> None:
         raise ConfigError(f"config: scoring.method must be \"quantile\" or \"thresholds\", got {sco['method']!r}")
     if inp["kind"] not in INPUT_KINDS:
         raise ConfigError(f"config: input.kind must be one of {', '.join(INPUT_KINDS)}, got {inp['kind']!r}")
+    if inp["engine"] not in ("polars", "spark"):
+        raise ConfigError(f"config: input.engine must be \"polars\" or \"spark\", got {inp['engine']!r}")
     if out["lang"] not in ("en", "zh"):
         raise bad_value("output.lang", f"config: output.lang must be \"en\" or \"zh\", got {out['lang']!r}")
     bad_reports = [r for r in out["reports"] if r not in ("xlsx", "html")]
@@ -531,6 +535,8 @@ def _input_fields(inp: dict[str, Any], columns: dict[str, str]) -> dict[str, Any
         "max_bad_rows": float(inp["max_bad_rows"]),
         "max_unpacked_mb": inp["max_unpacked_mb"],
         "max_shared_strings": inp["max_shared_strings"],
+        "engine": inp["engine"],
+        "spark_master": inp["spark_master"],
         "columns": dict(columns),
     }
 

@@ -74,7 +74,11 @@ def run(
 ) -> Segmentation:
     step = progress or (lambda _s: None)
     step("read")
-    if cfg.input_kind == "customers":
+    if cfg.engine == "spark":
+        raw, cleaned = _spark_lines(input_path, cfg, step)
+        step("customers")
+        result = _orders(raw, cleaned, cfg)
+    elif cfg.input_kind == "customers":
         from .customer_input import run_customers
 
         result = run_customers(input_path, cfg, stdin=stdin)
@@ -158,6 +162,18 @@ def add_clv(result: Segmentation, holdout_days: int | None = None) -> None:
 
         result.clv.backtest = backtest(result.cleaned.lines, win.as_of, holdout_days, result.config.effective)
     result.table.customers = attach(result.table.customers, result.clv)
+
+
+def _spark_lines(input_path: str, cfg: Config, step: Progress) -> tuple[RawTable, Cleaned]:
+    """The spark engine reads and checks every row and sums them to order lines (one row per
+    customer, order and date); the polars steps after that are the same for both engines."""
+    from .engines.spark import get_session, run as spark_run
+
+    step("session")
+    session = get_session(cfg.spark_master or None)
+    step("spark")
+    out = spark_run(input_path, cfg, session=session, lines=True)
+    return out.raw, out.cleaned
 
 
 def _orders(raw: RawTable, cleaned: Cleaned, cfg: Config) -> Segmentation:
@@ -268,6 +284,7 @@ def summary(result: Segmentation) -> dict:
     returns_only = df.filter(no_purchase & (pl.col("_monetary") < 0)).height if result.input_kind == "orders" else 0
     doc: dict = {
         "segkit_version": __version__,
+        "engine": cfg.engine,
         "as_of": t.windows.as_of.isoformat(),
         "windows": t.windows.as_dict(),
         "input": {

@@ -1,0 +1,679 @@
+"""Spark engine: the customer table and the data-quality counts computed by Apache Spark.
+
+Same contract as the polars engine (same parsing rules, same customer table to the micro-unit);
+everything after it (scores, tiers, clusters, validation, reports) is shared. Spark reads CSV and
+Parquet paths, globs, folders and any URI it can read (``s3a://``, ``hdfs://``, ``abfss://``).
+
+Where it runs: an active SparkSession (inside ``spark-submit``), else Spark Connect when
+``SPARK_REMOTE`` is set (``sc://host:15002``), else a local session on ``master`` (``local[*]``).
+
+CSV is read as lines (``spark.read.text``) and split with ``from_csv``, so empty lines stay rows
+(the polars engine counts them as blank rows) and each line keeps its number in its file. A quoted
+field that spans lines is not joined (Spark reads CSV line by line to split big files); its
+pieces are rejected rows, counted and explained. Files that are not UTF-8 (GB18030, or the
+configured encoding) are read whole per file (at most 2 GB each).
+
+Jobs: (A) data-quality counts per reason and the latest date; (B) the customer table, from the
+order lines persisted once; (C) only when rows were rejected: the first ``REJECTED_SAMPLE`` of
+them with their row numbers.
+"""
+
+from __future__ import annotations
+
+import csv
+import glob
+import io
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from ..errors import ConfigError, DataError, InputNotFoundError, IOFailure, UsageError
+
+REJECTED_SAMPLE = 10_000
+SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+CSV_EXT = {".csv", ".tsv", ".txt", ".tab"}
+BASE_CONF = {
+    "spark.ui.showConsoleProgress": "false",
+    "spark.log.level": "ERROR",
+    "spark.sql.session.timeZone": "UTC",
+}
+# Each file split is its own partition, so a line's place in its partition is its place in the
+# split: line numbers without an extra pass over the data.
+RUN_CONF = {"spark.sql.files.openCostInBytes": str(1 << 40), "spark.sql.legacy.javaCharsets": "true"}
+
+
+class SparkUnavailable(UsageError):
+    """PySpark (the optional extra) is not installed."""
+
+
+class SparkInputError(UsageError):
+    """An input the spark engine does not read (Excel workbooks, stdin)."""
+
+    cli_hint = "; or run with --engine polars"
+
+
+def require_pyspark() -> None:
+    try:
+        import pyspark  # noqa: F401
+    except ImportError:
+        msg = "the spark engine needs PySpark, which is not installed; install it with: pip install 'segkit[spark]'"
+        raise SparkUnavailable(msg) from None
+
+
+# ------------------------------------------------------------------------------------ session
+
+def local_session(master: str, conf: dict[str, str] | None = None):
+    from pyspark.sql import SparkSession
+
+    builder = SparkSession.builder.appName("segkit").master(master).config("spark.ui.enabled", "false")
+    for key, value in {**BASE_CONF, **(conf or {})}.items():
+        builder = builder.config(key, value)
+    return builder.getOrCreate()
+
+
+def get_session(master: str | None = None):
+    """The active session (spark-submit, a notebook), Spark Connect, or a local session."""
+    require_pyspark()
+    from pyspark.sql import SparkSession
+
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active
+    remote = os.environ.get("SPARK_REMOTE")
+    try:
+        if remote and not master:
+            return SparkSession.builder.appName("segkit").remote(remote).getOrCreate()
+        if "PYSPARK_GATEWAY_PORT" in os.environ and not master:  # launched by spark-submit
+            return SparkSession.builder.appName("segkit").getOrCreate()
+        return local_session(master or "local[*]")
+    except Exception as exc:  # py4j / grpc / JVM start-up errors have no common base class
+        where = remote if remote and not master else (master or "local[*]")
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise IOFailure(f"cannot start a Spark session on {where}: {first}") from None
+
+
+# ----------------------------------------------------------------------------------- the input
+
+@dataclass
+class SparkInput:
+    source: str
+    format: str  # csv | parquet
+    paths: list[str]  # what the Spark reader gets
+    headers: list[str]
+    mapping: dict[str, str]
+    size: int | None = None
+    sha256: str | None = None
+    files: int = 1
+    header_idx: int = 0  # 0-based line of the CSV header
+    delimiter: str | None = None
+    encoding: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def header_row(self) -> int:
+        return self.header_idx + 1
+
+
+def _local_files(path: str) -> list[Path]:
+    from ..io.read import EXCEL_EXT
+
+    p = Path(path)
+    if any(ch in path for ch in "*?["):
+        files = [Path(f) for f in sorted(glob.glob(path)) if Path(f).is_file()]
+        if not files:
+            raise InputNotFoundError(f"{path}: no file matches this pattern; check the path")
+    elif p.is_dir():
+        files = sorted(f for f in p.iterdir() if f.is_file() and not f.name.startswith(("_", ".")))
+        if not files:
+            raise InputNotFoundError(f"{path}: the folder holds no data files")
+    elif p.exists():
+        files = [p]
+    else:
+        raise InputNotFoundError(f"{path}: no such file; check the path (run `ls` in that folder)")
+    for f in files:
+        if f.suffix.lower() in EXCEL_EXT:
+            raise SparkInputError(f"{f}: Excel workbooks are read by the polars engine only; "
+                                  "save the sheet as CSV or Parquet to use the spark engine")
+    return files
+
+
+def _format_of(names: list[str], source: str) -> str:
+    from ..io.read import EXCEL_EXT
+
+    exts = {Path(n.rstrip("/")).suffix.lower() for n in names}
+    if exts & EXCEL_EXT:
+        raise SparkInputError(f"{source}: Excel workbooks are read by the polars engine only; "
+                              "save the sheet as CSV or Parquet to use the spark engine")
+    if exts and exts <= {".parquet"}:
+        return "parquet"
+    if ".parquet" in exts:
+        raise DataError(f"{source}: mixes Parquet and text files; give one kind at a time")
+    return "csv"
+
+
+def open_input(session, path: str, *, encoding: str = "", mapping: dict[str, str] | None = None) -> SparkInput:
+    """Find the files, sniff the CSV layout, resolve the columns; reads no data rows."""
+    from ..io.columns import resolve
+
+    if path == "-":
+        raise SparkInputError("the spark engine reads files and URIs, not stdin; give a path")
+    mapping = mapping or {}
+    local = not SCHEME.match(path) or path.startswith("file://")
+    if local:
+        files = _local_files(path[7:] if path.startswith("file://") else path)
+        fmt = "parquet" if all(_is_parquet(f) for f in files) else _format_of([f.name for f in files], path)
+        inp = SparkInput(path, fmt, [str(f.resolve()) for f in files], [], {}, files=len(files),
+                         size=sum(f.stat().st_size for f in files))
+        if any(f.stat().st_size == 0 for f in files):
+            raise DataError(f"{next(f for f in files if f.stat().st_size == 0)}: the file is empty; export the orders again")
+    else:
+        names = [path]
+        if not Path(path.rstrip("/")).suffix:
+            names = _remote_files(session, path)
+        inp = SparkInput(path, _format_of(names, path), [path], [], {}, files=len(names))
+    if inp.format == "parquet":
+        inp.headers = list(_read_parquet(session, inp).columns)
+        if local and len(files) == 1:
+            from ..io.read import _sha256
+
+            inp.sha256 = _sha256(files[0])
+        inp.notes.append(f"read {path} as Parquet with Spark")
+    else:
+        _sniff_csv(session, inp, files if local else None, encoding)
+    inp.mapping = resolve(inp.headers, mapping, path)
+    return inp
+
+
+def _is_parquet(p: Path) -> bool:
+    with p.open("rb") as fh:
+        return fh.read(4) == b"PAR1" or p.suffix.lower() == ".parquet"
+
+
+def _remote_files(session, path: str) -> list[str]:
+    try:
+        return list(session.read.text(path).inputFiles())
+    except Exception as exc:  # Hadoop file-system errors arrive as py4j / grpc errors
+        raise InputNotFoundError(f"{path}: cannot list ({str(exc).splitlines()[0][:200]})") from None
+
+
+def _sniff_csv(session, inp: SparkInput, files: list[Path] | None, encoding: str) -> None:
+    from ..io.read import _check_text, _decode_strict, _scan_file, _sniff
+
+    if files is not None:
+        first = files[0]
+        if len(files) == 1:
+            inp.sha256, utf8, head = _scan_file(first)
+        else:
+            with first.open("rb") as fh:
+                head = fh.read(262144)
+            utf8 = _valid_utf8_prefix(head)
+        _check_text(str(first), head)
+        plain = encoding.lower().replace("-", "").replace("_", "") in ("", "utf8", "utf8sig")
+        if utf8 and plain:
+            inp.encoding = "utf-8"
+        else:
+            for f in files:  # strict decode, as the polars engine does: a bad byte is an error
+                _, inp.encoding = _decode_strict(str(f), f.read_bytes(), encoding)
+        text = head.decode("utf-8-sig" if inp.encoding == "utf-8" else inp.encoding, errors="ignore")
+        ext = first.suffix.lower()
+    else:
+        text, inp.encoding = _remote_head(session, inp.paths[0], encoding)
+        ext = Path(inp.paths[0]).suffix.lower()
+    inp.delimiter, inp.header_idx = _sniff(text, ext)
+    lines = text.splitlines()
+    header_line = lines[inp.header_idx] if inp.header_idx < len(lines) else ""
+    cells = next(csv.reader([header_line], delimiter=inp.delimiter), [])
+    inp.headers = _header_names(cells)
+    inp.notes.append(f"read {inp.source} as {inp.encoding}, delimiter {inp.delimiter!r} with Spark"
+                     + (f", header on row {inp.header_idx + 1}" if inp.header_idx else ""))
+
+
+def _valid_utf8_prefix(head: bytes) -> bool:
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return exc.start >= len(head) - 3  # a character cut at the end of the prefix
+    return True
+
+
+def _remote_head(session, path: str, encoding: str) -> tuple[str, str]:
+    rows = session.read.text(path).limit(80).collect()
+    text = "\n".join(r[0] for r in rows)
+    if encoding:
+        return _binary_head(session, path, encoding), encoding
+    if "\ufffd" not in text:
+        return text.lstrip("\ufeff"), "utf-8"
+    return _binary_head(session, path, "gb18030"), "gb18030"
+
+
+def _binary_head(session, path: str, encoding: str) -> str:
+    from pyspark.sql import functions as F
+
+    row = session.read.format("binaryFile").load(path).select(F.substring("content", 1, 262144)).first()
+    return bytes(row[0]).decode(encoding, errors="replace") if row else ""
+
+
+def _header_names(cells: list[str]) -> list[str]:
+    """As polars names a CSV header: an empty cell is column_N, a repeated name gets _duplicated_K."""
+    names: list[str] = []
+    seen: dict[str, int] = {}
+    for i, c in enumerate(cells):
+        name = c.lstrip("\ufeff") if i == 0 else c
+        name = name if name.strip() else f"column_{i + 1}"
+        if name in seen:
+            seen[name] += 1
+            name = f"{name}_duplicated_{seen[name] - 1}"
+        else:
+            seen[name] = 0
+        names.append(name)
+    return names
+
+
+# ------------------------------------------------------------------------------ reading rows
+
+def _read_parquet(session, inp: SparkInput):
+    try:
+        return session.read.parquet(*inp.paths)
+    except Exception as exc:
+        raise DataError(f"{inp.source}: not readable as Parquet ({str(exc).splitlines()[0][:200]})") from None
+
+
+def _as_text(c, dtype) -> object:
+    """A typed Parquet column as the text the polars engine makes of it."""
+    from pyspark.sql import functions as F
+    from pyspark.sql import types as T
+
+    if isinstance(dtype, (T.TimestampType, T.TimestampNTZType)):
+        return F.date_format(c, "yyyy-MM-dd HH:mm:ss")
+    if isinstance(dtype, (T.DoubleType, T.FloatType)):
+        d = c.cast("double")
+        whole = (d == F.floor(d)) & (F.abs(d) < 1e16)
+        return F.when(whole, F.concat(F.floor(d).cast("long").cast("string"), F.lit(".0"))).otherwise(d.cast("string"))
+    return c.cast("string")
+
+
+def raw_rows(session, inp: SparkInput):
+    """One row per data row: file, block, idx (line within the block or Parquet row index), the
+    line's place ``line`` when known (block 0), and the cells as text under their header names."""
+    from pyspark.sql import functions as F
+
+    if inp.format == "parquet":
+        df = _read_parquet(session, inp)
+        cells = [_as_text(F.col(f"`{f.name}`"), f.dataType).alias(f.name) for f in df.schema.fields]
+        return df.select(F.col("_metadata.file_path").alias("file"), F.lit(0).cast("long").alias("block"),
+                         F.col("_metadata.row_index").alias("idx"), *cells)
+    if inp.encoding == "utf-8":
+        lines = session.read.text(inp.paths).select(
+            F.col("_metadata.file_path").alias("file"), F.col("_metadata.file_block_start").alias("block"),
+            (F.monotonically_increasing_id() - F.spark_partition_id().cast("long") * (1 << 33)).alias("idx"),
+            F.col("value"))
+    else:
+        whole = F.regexp_replace(F.decode(F.col("content"), inp.encoding), r"\r?\n\z", "")
+        lines = (session.read.format("binaryFile").load(inp.paths)
+                 .select(F.col("path").alias("file"), F.lit(0).cast("long").alias("block"),
+                         F.posexplode(F.split(whole, r"\r?\n")).alias("idx", "value")))
+    ddl = ", ".join(f"c{i} STRING" for i in range(len(inp.headers)))
+    parsed = F.from_csv(F.col("value"), ddl, {"sep": inp.delimiter, "escape": '"', "mode": "PERMISSIVE"})
+    keep = (F.col("block") > 0) | (F.col("idx") > inp.header_idx)
+    return lines.where(keep).select(
+        "file", "block", "idx",
+        *[parsed[f"c{i}"].alias(h) for i, h in enumerate(inp.headers)])
+
+
+def row_number_expr(inp: SparkInput):
+    """The row a spreadsheet program shows, for rows of block 0 (the others get offsets later)."""
+    from pyspark.sql import functions as F
+
+    return F.col("idx") + (2 if inp.format == "parquet" else 1)
+
+
+# ------------------------------------------------------------------------- rules on every row
+
+def classify(df, inp: SparkInput, cfg):
+    """Adds _skip (blank | totals), _reason, _column, _value, and the typed _customer_id,
+    _order_date, _amount (micro-units, long): the rules of ``clean.clean``, in the same order.
+
+    Three projections (text, then parsed values, then reasons), each value computed once: one
+    expression tree per row would repeat every parser and outgrow Spark's generated code."""
+    from pyspark.sql import functions as F
+
+    from . import spark_rules as R
+
+    m = inp.mapping
+    checked = ["customer_id", "order_date"] + (["amount"] if "amount" in m else ["quantity", "unit_price"])
+    texts = df.select("*", _skip_expr(inp).alias("_skip"),
+                      *[R.text(F.col(f"`{m[r]}`")).alias(f"_t_{r}") for r in checked])
+    t = {r: F.col(f"_t_{r}") for r in checked}
+    try:
+        date = R.parse_date(t["order_date"], cfg.date_format)
+    except R.UnsupportedDateFormat as exc:
+        msg = (f"config: input.date_format {cfg.date_format!r}: {exc} is not read by the spark engine; "
+               f"use %Y %m %d %y %H %M %S %b %B %I %p, or the polars engine")
+        raise ConfigError(msg) from None
+    parsed = texts.select("*", R.parse_customer_id(t["customer_id"]).alias("_p_customer_id"),
+                          date.alias("_p_order_date"),
+                          *[R.parse_amount(t[r]).alias(f"_p_{r}") for r in checked[2:]])
+    p = {r: F.col(f"_p_{r}") for r in checked}
+    amount = p["amount"] if "amount" in m else p["quantity"] * p["unit_price"]
+    micro = parsed.select("*", R.to_micro(amount, cfg.amount_unit).alias("_micro"))
+    overflow = F.abs(F.col("_micro")) >= 9.0e18
+    reason = F.when(overflow, F.lit("amount too large"))
+    column = F.when(overflow, F.lit(m.get("amount", m.get("quantity"))))
+    value = F.when(overflow, p[checked[-1]].cast("string"))
+    for role in reversed(checked):
+        kind = "date" if role == "order_date" else ("id" if role == "customer_id" else "number")
+        missing = t[role].isNull() & p[role].isNull()
+        bad = t[role].isNotNull() & p[role].isNull()
+        reason = (F.when(missing, F.lit(f"missing {role}"))
+                  .when(bad, F.lit(f"unparsable {role} (not a {kind})")).otherwise(reason))
+        column = F.when(missing | bad, F.lit(m[role])).otherwise(column)
+        value = F.when(missing | bad, t[role]).otherwise(value)
+    return micro.select(
+        "*", F.when(F.col("_skip").isNull(), reason).alias("_reason"), column.alias("_column"),
+        value.alias("_value"), p["customer_id"].alias("_customer_id"), p["order_date"].alias("_order_date"),
+        F.when(~overflow, F.col("_micro")).cast("long").alias("_amount"),
+    )
+
+
+def _skip_expr(inp: SparkInput):
+    """blank: every cell empty or whitespace; totals: 合计/Total/... in the first non-null cell or
+    in the id or name column."""
+    from functools import reduce
+
+    from pyspark.sql import functions as F
+
+    from . import spark_rules as R
+
+    cells = [F.col(f"`{h}`") for h in inp.headers]
+    all_empty = reduce(lambda a, b: a & b, [c.isNull() | (R.strip(c) == "") for c in cells])
+    totals = F.coalesce(R.strip(F.coalesce(*cells)).rlike(R.TOTALS), F.lit(False))
+    for role in ("customer_id", "customer_name"):
+        if role in inp.mapping:
+            totals = totals | F.coalesce(R.strip(F.col(f"`{inp.mapping[role]}`")).rlike(R.TOTALS), F.lit(False))
+    return F.when(all_empty, F.lit("blank")).when(totals, F.lit("totals"))
+
+
+# --------------------------------------------------------------------------- job A: quality
+
+def quality_counts(rows, cfg) -> pl.DataFrame:
+    """Rows per (file, block, skip, reason, column), the latest usable date, and how many usable
+    rows fall on or after a configured as_of."""
+    from pyspark.sql import functions as F
+
+    ok = F.col("_skip").isNull() & F.col("_reason").isNull()
+    after = (F.count_if(ok & (F.col("_order_date") >= F.lit(cfg.as_of))) if cfg.as_of
+             else F.lit(0).cast("long"))
+    agg = (rows.groupBy("file", "block", "_skip", "_reason", "_column")
+           .agg(F.count(F.lit(1)).alias("n"), F.max(F.when(ok, F.col("_order_date"))).alias("max_date"),
+                after.alias("after")))
+    return pl.from_arrow(agg.toArrow())
+
+
+def quality_dict(counts: pl.DataFrame, rejected_n: int | None = None) -> dict:
+    rows_read = int(counts["n"].sum())
+    by_skip = dict(counts.group_by("_skip").agg(pl.col("n").sum()).iter_rows())
+    blank, totals = int(by_skip.get("blank", 0)), int(by_skip.get("totals", 0))
+    data_rows = rows_read - blank - totals
+    rej = counts.filter(pl.col("_reason").is_not_null())
+    rejected = int(rej["n"].sum())
+    reasons = (rej.group_by("_reason").agg(pl.col("n").sum())
+               .sort(["n", "_reason"], descending=[True, False]).iter_rows())
+    return {
+        "rows_read": rows_read,
+        "blank_rows": blank,
+        "totals_rows": totals,
+        "data_rows": data_rows,
+        "rejected_rows": rejected,
+        "rejected_share": rejected / data_rows if data_rows else 0.0,
+        "rejected_reasons": {r: int(n) for r, n in reasons},
+        "used_rows": data_rows - rejected,
+    }
+
+
+# -------------------------------------------------------------------- job C: rejected sample
+
+def rejected_sample(session, rows, counts: pl.DataFrame, inp: SparkInput) -> pl.DataFrame:
+    """The first REJECTED_SAMPLE rejected rows by file and row, with the raw mapped cells."""
+    from pyspark.sql import functions as F
+
+    offsets = _block_offsets(counts, inp)
+    bad = rows.where(F.col("_reason").isNotNull())
+    if offsets.height:
+        table = session.createDataFrame(offsets.rows(), "file string, block long, offset long")
+        bad = bad.join(F.broadcast(table), ["file", "block"], "left")
+        line = F.col("idx") + F.coalesce(F.col("offset"), F.lit(0))
+    else:
+        line = F.col("idx")
+    row = (line + (2 if inp.format == "parquet" else 1)).alias("row")
+    headers = list(dict.fromkeys(inp.mapping.values()))
+    out = (bad.select("file", row, F.col("_column").alias("column"), F.col("_reason").alias("reason"),
+                      F.col("_value").alias("value"), *[F.col(f"`{h}`").alias(f"raw:{h}") for h in headers])
+           .orderBy("file", "row").limit(REJECTED_SAMPLE))
+    df = pl.from_arrow(out.toArrow())
+    df = df.with_columns(pl.col("row").cast(pl.Int64))
+    return df if inp.files > 1 else df.drop("file")
+
+
+def _block_offsets(counts: pl.DataFrame, inp: SparkInput) -> pl.DataFrame:
+    """Lines before each split of a file (title and header lines count: they are lines too)."""
+    per = counts.group_by("file", "block").agg(pl.col("n").sum()).sort("file", "block")
+    if inp.format == "parquet" or per.filter(pl.col("block") > 0).height == 0:
+        return per.clear().select("file", "block", pl.lit(0, pl.Int64).alias("offset"))
+    per = per.with_columns(pl.when(pl.col("block") == 0).then(pl.col("n") + inp.header_idx + 1)
+                           .otherwise(pl.col("n")).alias("lines"))
+    per = per.with_columns((pl.col("lines").cum_sum().over("file") - pl.col("lines")).alias("offset"))
+    return per.filter(pl.col("block") > 0).select("file", pl.col("block").cast(pl.Int64), pl.col("offset").cast(pl.Int64))
+
+
+# ---------------------------------------------------------------------- job B: customer table
+
+def order_lines(rows, inp: SparkInput, roles: tuple[str, ...]):
+    """Usable rows summed per (customer, date, order id, roles): ``clean.Cleaned.lines``."""
+    from pyspark.sql import functions as F
+
+    from . import spark_rules as R
+
+    m = inp.mapping
+    has_order = "order_id" in m
+    keys = [F.col("_customer_id").alias("customer_id"), F.col("_order_date").alias("order_date")]
+    if has_order:
+        keys.append(R.text(F.col(f"`{m['order_id']}`")).alias("_order_id"))
+    keys += [R.text(F.col(f"`{m[r]}`")).alias(r) for r in roles]
+    ok = rows.where(F.col("_skip").isNull() & F.col("_reason").isNull())
+    lines = ok.groupBy(*keys).agg(F.sum("_amount").alias("amount"), F.count(F.lit(1)).alias("n"))
+    date_key = F.col("order_date").cast("string")
+    order_key = F.coalesce(F.col("_order_id"), date_key) if has_order else date_key
+    return lines.select("customer_id", order_key.alias("order_key"), "order_date", "amount", *roles, "n")
+
+
+def customer_base(lines, win):
+    """``features.customer_base`` in Spark, in two shuffles (orders, then customers): one row per
+    customer, plus the purchase gaps of every customer (for the population median)."""
+    from pyspark.sql import functions as F
+
+    d, lit, amount = F.col("order_date"), F.lit, F.col("amount")
+    in_rfm = (lambda c: lit(True)) if win.rfm_start is None else (lambda c: c >= lit(win.rfm_start))
+    in_tier = lambda c: c.between(lit(win.tier_start), lit(win.tier_end))  # noqa: E731
+    in_prior = lambda c: c.between(lit(win.prior_start), lit(win.prior_end))  # noqa: E731
+    orders = lines.where(d < lit(win.as_of)).groupBy("customer_id", "order_key").agg(
+        F.min(d).alias("order_date"), F.sum(amount).alias("net"),
+        F.sum(F.when(in_rfm(d), amount)).alias("m_rfm"), F.sum(F.when(in_tier(d), amount)).alias("m_tier"),
+        F.sum(F.when(in_prior(d), amount)).alias("m_prior"))
+    buy = F.col("net") > 0
+    customers = orders.groupBy("customer_id").agg(
+        F.coalesce(F.sum("m_rfm"), lit(0)).alias("_monetary"), F.coalesce(F.sum("m_tier"), lit(0)).alias("_annual"),
+        F.coalesce(F.sum("m_prior"), lit(0)).alias("_prior"),
+        F.min(F.when(buy, d)).alias("first_order_date"), F.max(F.when(buy, d)).alias("last_order_date"),
+        F.count_if(buy).alias("_orders_all"), F.count_if(buy & in_rfm(d)).alias("frequency"),
+        F.coalesce(F.bool_or(buy & in_tier(d)), lit(False)).alias("_bought_in_window"),
+        F.array_sort(F.collect_set(F.when(buy, d))).alias("_days"))
+    days = F.col("_days")
+    n = F.greatest(F.size(days) - 1, lit(0))
+    gaps = F.array_sort(F.zip_with(F.slice(days, 2, n), F.slice(days, 1, n), lambda a, b: F.datediff(a, b)))
+    g, k = F.col("_gaps"), F.size(F.col("_gaps"))
+    median = F.when(k > 0, (F.element_at(g, F.floor((k - 1) / 2).cast("int") + 1)
+                            + F.element_at(g, F.floor(k / 2).cast("int") + 1)) / 2.0)
+    with_gaps = customers.select("*", gaps.alias("_gaps"))
+    base = with_gaps.select(
+        "customer_id", "_monetary", "_annual", "_prior", "first_order_date", "last_order_date",
+        "_orders_all", "frequency", "_bought_in_window", median.cast("double").alias("_own_gap"),
+        F.datediff(lit(win.as_of), F.col("last_order_date")).alias("recency_days"))
+    hist = with_gaps.select(F.explode("_gaps").alias("gap")).groupBy("gap").count()
+    return base, hist
+
+
+def role_modes(lines, win, roles: tuple[str, ...]):
+    """Most frequent value per customer of each text role, over source rows; ties: the first by
+    code point (``features._modes``). Two shuffles for all roles together."""
+    from pyspark.sql import functions as F
+
+    lines = lines.where(F.col("order_date") < F.lit(win.as_of))
+    stacked = lines.select("customer_id", "n", F.explode(F.array(*[
+        F.struct(F.lit(r).alias("role"), F.col(r).alias("value")) for r in roles])).alias("rv"))
+    counts = (stacked.where(F.col("rv.value").isNotNull())
+              .groupBy("customer_id", F.col("rv.role").alias("role"), F.col("rv.value").alias("value"))
+              .agg(F.sum("n").alias("_n")))
+    rank = F.struct(-F.col("_n"), F.col("value"))
+    return counts.groupBy("customer_id").agg(*[
+        F.min_by(F.col("value"), F.when(F.col("role") == r, rank)).alias(r) for r in roles])
+
+
+def median_of_histogram(hist: pl.DataFrame) -> float | None:
+    """The median of the values a histogram (gap, count) describes; polars' median convention
+    (mean of the two middle values)."""
+    if hist.height == 0:
+        return None
+    hist = hist.sort("gap")
+    total = int(hist["count"].sum())
+    cum = hist["count"].cum_sum()
+    lo_rank, hi_rank = (total - 1) // 2, total // 2  # 0-based ranks of the middle values
+    gaps = hist["gap"]
+    lo = gaps[int((cum > lo_rank).arg_max())]
+    hi = gaps[int((cum > hi_rank).arg_max())]
+    return (lo + hi) / 2
+
+
+def _to_polars_base(base: pl.DataFrame, roles: tuple[str, ...]) -> pl.DataFrame:
+    """The dtypes the polars engine gives the same columns."""
+    return base.select(
+        pl.col("customer_id").cast(pl.String), pl.col("_monetary").cast(pl.Int64),
+        pl.col("_annual").cast(pl.Int64), pl.col("_prior").cast(pl.Int64),
+        pl.col("first_order_date").cast(pl.Date), pl.col("last_order_date").cast(pl.Date),
+        pl.col("_orders_all").fill_null(0).cast(pl.UInt32), pl.col("frequency").cast(pl.Int64),
+        pl.col("_bought_in_window").cast(pl.Boolean), pl.col("_own_gap").cast(pl.Float64),
+        pl.col("recency_days").cast(pl.Int64), *[pl.col(r).cast(pl.String) for r in roles],
+    ).sort("customer_id")
+
+
+# ----------------------------------------------------------------------------------- the run
+
+@dataclass
+class CustomerBase:
+    """The customer base table as Spark computes it (underscore names as in features.finish)."""
+
+    frame: pl.DataFrame
+    windows: object  # features.Windows
+    population_median_gap: float | None
+    excluded_after_as_of: int
+
+
+@dataclass
+class SparkRun:
+    raw: object  # io.read.RawTable describing the input (frame left empty)
+    cleaned: object  # clean.Cleaned with quality and the rejected sample (lines left empty)
+    base: object  # features.CustomerBase
+
+
+def run(path: str, cfg, *, master: str | None = None, session=None) -> SparkRun:
+    """Input -> customer base table + data-quality counts, computed by Spark."""
+    from ..clean import TEXT_ROLES, _persona_uses
+
+    session = session or get_session(master)
+    saved = {k: session.conf.get(k, None) for k in RUN_CONF}
+    for key, value in RUN_CONF.items():
+        session.conf.set(key, value)
+    try:
+        inp = open_input(session, path, encoding=cfg.encoding, mapping=cfg.columns)
+        roles = tuple(r for r in TEXT_ROLES if r in inp.mapping and (r != "category" or _persona_uses(cfg, r)))
+        rows = classify(raw_rows(session, inp), inp, cfg)
+        counts = quality_counts(rows, cfg)
+        quality = quality_dict(counts)
+        rejected = rejected_sample(session, rows, counts, inp) if quality["rejected_rows"] else _no_rejects(inp)
+        _check_quality(inp, cfg, quality, rejected)
+        base = _base(session, rows, counts, inp, cfg, roles)
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                session.conf.unset(key)
+            else:
+                session.conf.set(key, value)
+    return SparkRun(_raw_table(inp), _cleaned(quality, rejected, roles, "order_id" in inp.mapping), base)
+
+
+def _base(session, rows, counts: pl.DataFrame, inp: SparkInput, cfg, roles):
+    from ..features import make_windows
+
+    max_date = counts["max_date"].max()
+    if max_date is None:
+        raise DataError(f"{inp.source}: no usable order lines; see rejected_rows.csv or run `segkit inspect`")
+    win = make_windows(cfg, max_date)
+    after = int(counts["after"].sum()) if cfg.as_of else 0
+    if after == int(counts.filter(pl.col("_skip").is_null() & pl.col("_reason").is_null())["n"].sum()):
+        msg = f"{inp.source}: every transaction is on or after as_of {win.as_of}; choose a later --as-of"
+        raise DataError(msg)
+    lines = order_lines(rows, inp, roles).persist()
+    try:
+        base, hist = customer_base(lines, win)
+        frame = pl.from_arrow(base.toArrow())
+        if roles:
+            modes = pl.from_arrow(role_modes(lines, win, roles).toArrow())
+            frame = frame.join(modes, on="customer_id", how="left")
+        frame = _to_polars_base(frame, roles)
+        gaps = pl.from_arrow(hist.toArrow())
+    finally:
+        lines.unpersist()
+    return CustomerBase(frame, win, median_of_histogram(gaps), after)
+
+
+def _check_quality(inp: SparkInput, cfg, q: dict, rejected: pl.DataFrame) -> None:
+    if q["data_rows"] == 0:
+        msg = (f"{inp.source}: no data rows below the header (row {inp.header_row}); "
+               "check that the export holds orders")
+        raise DataError(msg)
+    if q["rejected_rows"] / q["data_rows"] <= cfg.max_bad_rows:
+        return
+    top_reason = next(iter(q["rejected_reasons"]))
+    by_col = rejected.group_by("column").len().sort(["len", "column"], descending=[True, False])
+    worst_col, _ = by_col.row(0)
+    example = rejected.filter(pl.col("column") == worst_col).row(0, named=True)
+    msg = (
+        f"{inp.source}: {q['rejected_rows']:,} of {q['data_rows']:,} rows ({q['rejected_share']:.1%}) "
+        f"cannot be used, above max_bad_rows {cfg.max_bad_rows:.0%}; most are in column "
+        f"'{worst_col}' (e.g. row {example['row']}: {example['reason']}).\n"
+        f"Fix that column, map another with --map, or raise --max-bad-rows; "
+        f"`segkit inspect` lists the reasons (most common: {top_reason})."
+    )
+    raise DataError(msg)
+
+
+def _no_rejects(inp: SparkInput) -> pl.DataFrame:
+    headers = list(dict.fromkeys(inp.mapping.values()))
+    return pl.DataFrame(schema={"row": pl.Int64, "column": pl.String, "reason": pl.String,
+                                "value": pl.String, **{f"raw:{h}": pl.String for h in headers}})
+
+
+def _raw_table(inp: SparkInput):
+    from ..io.read import RawTable
+
+    return RawTable(inp.source, pl.LazyFrame(), inp.headers, inp.mapping, inp.format, inp.header_row,
+                    inp.size, inp.sha256, encoding=inp.encoding if inp.format == "csv" else None,
+                    delimiter=inp.delimiter, notes=inp.notes)
+
+
+def _cleaned(quality: dict, rejected: pl.DataFrame, roles, has_order_id: bool):
+    from ..clean import Cleaned
+
+    return Cleaned(pl.DataFrame(), rejected, quality, roles, has_order_id)

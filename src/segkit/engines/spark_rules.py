@@ -1,0 +1,145 @@
+"""The parsing rules of ``clean.py`` as Spark SQL column expressions (no Python UDFs on rows).
+
+Each function mirrors the polars expression of the same name in ``clean.py`` and must give the
+same result on every input; ``tests/test_spark_engine.py`` checks that on a corpus of odd values.
+Regular expressions are translated from the Rust dialect to Java's: ``\\s`` (Unicode in Rust) is
+``\\p{IsWhite_Space}``, ``$`` is ``\\z`` (Java's ``$`` also matches before a final line break),
+and digits that are converted to numbers afterwards are ``[0-9]`` (a non-ASCII digit matches
+Rust's ``\\d`` but then fails the conversion, so both engines reject it).
+Every conversion is a ``try_`` form, so the rules hold with ANSI mode on or off.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import Column
+from pyspark.sql import functions as F
+
+from ..clean import MAX_SERIAL, MICRO
+
+WS = r"\p{IsWhite_Space}"
+TOTALS = (rf"(?i)^(?:本页|本期|全部)?{WS}*(?:合{WS}*计|小{WS}*计|总{WS}*计)"
+          rf"|^(?:grand{WS}*)?(?:sub{WS}*)?totals?{WS}*[:：]?{WS}*\z")
+CURRENCY = rf"(?i)[{WS},，¥￥$€£\u00a0\u3000元]|RMB|CNY|USD|EUR|GBP"
+NUMBER = r"^[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\z"
+YMD = (rf"^([0-9]{{4}}){WS}*[-/.年]{WS}*([0-9]{{1,2}}){WS}*[-/.月]{WS}*([0-9]{{1,2}}){WS}*日?"
+       rf"(?:(?:[ T]+\p{{Nd}}{{1,2}}:\p{{Nd}}{{2}}(?::\p{{Nd}}{{2}}(?:\.\p{{Nd}}+)?)?{WS}*"
+       rf"(?:Z|[+-]\p{{Nd}}{{2}}:?\p{{Nd}}{{2}})?)|(?:{WS}+00:00:00))?\z")
+EXCEL_EPOCH_UNIX = -25569  # 1899-12-30 as days since 1970-01-01
+
+
+def strip(c: Column) -> Column:
+    """polars ``str.strip_chars()``: Unicode whitespace off both ends."""
+    return F.regexp_replace(c, rf"^{WS}+|{WS}+\z", "")
+
+
+def text(c: Column) -> Column:
+    """Stripped text, empty -> null (``clean._text``)."""
+    s = strip(c)
+    return F.when(s != "", s)
+
+
+def parse_customer_id(c: Column) -> Column:
+    """``17850.0`` -> ``17850``; everything else kept as stripped text."""
+    s = text(c)
+    return F.when(s.rlike(r"^\p{Nd}+\.0+\z"), F.regexp_replace(s, r"\.0+\z", "")).otherwise(s)
+
+
+def parse_amount(c: Column) -> Column:
+    """Text -> double, null when empty or unparsable (``clean.parse_amount``)."""
+    s = strip(c)
+    paren = s.rlike(r"(?d)^[-+]?" + WS + r"*[¥￥$€£]?" + WS + r"*\(.*\)" + WS + r"*元?\z")
+    t = F.regexp_replace(F.regexp_replace(s, CURRENCY, ""), r"[()]", "")
+    trailing_minus = t.rlike(r"^\p{Nd}[\p{Nd}.]*-\z")
+    t = F.when(trailing_minus, F.regexp_replace(t, r"-+\z", "")).otherwise(t)
+    v = F.when(t.rlike(NUMBER), t.try_cast("double"))
+    v = F.when(paren | trailing_minus, -F.abs(v)).otherwise(v)
+    return F.when(F.abs(v) < F.lit(float("inf")), v)
+
+
+def _days_from_civil(y: Column, m: Column, d: Column) -> Column:
+    """Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm), any year."""
+    yy = y - F.when(m <= 2, 1).otherwise(0)
+    era = F.floor(yy / 400)
+    yoe = yy - era * 400
+    mp = (m + 9) % 12
+    doy = F.floor((153 * mp + 2) / 5) + d - 1
+    doe = yoe * 365 + F.floor(yoe / 4) - F.floor(yoe / 100) + doy
+    return (era * 146097 + doe - 719468).cast("int")
+
+
+def _valid_ymd(y: Column, m: Column, d: Column) -> Column:
+    leap = ((y % 4 == 0) & (y % 100 != 0)) | (y % 400 == 0)
+    dim = (F.when(m == 2, F.when(leap, 29).otherwise(28))
+           .when(m.isin(4, 6, 9, 11), 30).otherwise(31))
+    return (m >= 1) & (m <= 12) & (d >= 1) & (d <= dim)
+
+
+def _ymd_date(y: Column, m: Column, d: Column) -> Column:
+    y, m, d = y.try_cast("int"), m.try_cast("int"), d.try_cast("int")
+    return F.when(_valid_ymd(y, m, d), F.date_from_unix_date(_days_from_civil(y, m, d)))
+
+
+def parse_date(c: Column, fmt: str = "") -> Column:
+    """Text -> date, null when empty or unparsable (``clean.parse_date``)."""
+    s = strip(c)
+    if fmt:
+        return parse_date_format(s, fmt)
+    ymd = F.when(s.rlike(YMD), _ymd_date(F.regexp_extract(s, YMD, 1), F.regexp_extract(s, YMD, 2),
+                                         F.regexp_extract(s, YMD, 3)))
+    compact = F.when(s.rlike(r"^[0-9]{8}\z"),
+                     _ymd_date(F.substring(s, 1, 4), F.substring(s, 5, 2), F.substring(s, 7, 2)))
+    serial = F.floor(F.when(s.rlike(r"^[0-9]{1,7}(?:\.[0-9]+)?\z"), s.try_cast("double")))
+    from_serial = F.when((serial >= 1) & (serial <= MAX_SERIAL),
+                         F.date_from_unix_date((serial + EXCEL_EPOCH_UNIX).cast("int")))
+    return F.coalesce(ymd, compact, from_serial)
+
+
+STRFTIME = {"%Y": "yyyy", "%m": "M", "%d": "d", "%y": "yy", "%H": "H", "%M": "m", "%S": "s",
+            "%b": "MMM", "%B": "MMMM", "%e": "d", "%I": "h", "%p": "a"}
+PADDED = {"M": "MM", "d": "dd", "H": "HH", "m": "mm", "s": "ss", "h": "hh"}
+
+
+class UnsupportedDateFormat(ValueError):
+    """A strftime directive with no Spark datetime pattern equivalent."""
+
+
+def java_pattern(fmt: str) -> str:
+    """strftime -> Spark datetime pattern. Like chrono, a lone number may have one or two digits;
+    two numbers with nothing between them (``%Y%m%d``) take their full width. Text is quoted."""
+    tokens: list[tuple[bool, str]] = []  # (is a directive, text)
+    i = 0
+    while i < len(fmt):
+        if fmt[i] == "%" and i + 1 < len(fmt) and fmt[i + 1] != "%":
+            key = fmt[i:i + 2]
+            if key not in STRFTIME:
+                raise UnsupportedDateFormat(key)
+            tokens.append((True, STRFTIME[key]))
+            i += 2
+        else:
+            step = 2 if fmt[i:i + 2] == "%%" else 1
+            if tokens and not tokens[-1][0]:
+                tokens[-1] = (False, tokens[-1][1] + fmt[i])
+            else:
+                tokens.append((False, fmt[i]))
+            i += step
+    out = []
+    for k, (directive, text) in enumerate(tokens):
+        if not directive:
+            out.append("'" + text.replace("'", "''") + "'")
+            continue
+        glued = any(0 <= j < len(tokens) and tokens[j][0] for j in (k - 1, k + 1))
+        out.append(PADDED.get(text, text) if glued else text)
+    return "".join(out)
+
+
+def parse_date_format(s: Column, fmt: str) -> Column:
+    pattern = java_pattern(fmt)
+    return F.coalesce(F.try_to_date(s, pattern),
+                      F.to_date(F.try_to_timestamp(s, F.lit(pattern))))
+
+
+def to_micro(amount: Column, unit: float) -> Column:
+    """Currency units (double) -> whole micro-units as the polars engine rounds them:
+    round half to even of ``amount * (unit * 1e6)``; null when it does not fit in 64 bits."""
+    micro = F.rint(amount * F.lit(unit * MICRO))
+    return micro

@@ -1,0 +1,170 @@
+"""--engine spark gives the polars engine's results: assignments.csv byte for byte, summary.json
+equal but for the engine fields, the same data-quality counts and rejected rows.
+
+Runs the command line in this process against one local Spark session (local[2]) for the module.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+
+import polars as pl
+import pytest
+
+pytest.importorskip("pyspark")
+
+from conftest import SAMPLE_DIR, dataset, run_cli, write_csv  # noqa: E402
+from spark_fixtures import spark  # noqa: E402,F401
+
+pytestmark = pytest.mark.spark
+ENGINE_KEYS = ("engine",)
+
+
+def _segment(path, out, engine: str, *extra: str):
+    return run_cli("segment", str(path), "-o", str(out), "-q", "--no-report", "--engine", engine, *extra)
+
+
+def _summary(out) -> dict:
+    doc = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    for key in ENGINE_KEYS:
+        doc.pop(key, None)
+    for key in ("engine", "spark_master"):
+        doc["config"]["input"].pop(key, None)
+    return doc
+
+
+def _assert_same_run(tmp_path, path, *extra: str) -> dict:
+    outs = {}
+    for engine in ("polars", "spark"):
+        outs[engine] = tmp_path / engine
+        proc = _segment(path, outs[engine], engine, *extra)
+        assert proc.returncode == 0, (engine, proc.stderr.decode())
+    a, b = (outs[e] / "assignments.csv" for e in ("polars", "spark"))
+    assert a.read_bytes() == b.read_bytes()
+    want, got = _summary(outs["polars"]), _summary(outs["spark"])
+    assert got == want
+    json_doc = json.loads((outs["spark"] / "summary.json").read_text(encoding="utf-8"))
+    assert json_doc["engine"] == "spark"
+    rejected = [outs[e] / "rejected_rows.csv" for e in ("polars", "spark")]
+    assert rejected[0].exists() == rejected[1].exists()
+    if rejected[0].exists():
+        cols = ["row", "column", "reason"]
+        assert (pl.read_csv(rejected[1], infer_schema=False).select(cols)
+                .equals(pl.read_csv(rejected[0], infer_schema=False).select(cols)))
+    return want
+
+
+@pytest.mark.parametrize("name", ["online_retail_2010-12.csv", "online_retail_non_uk.csv"])
+def test_real_datasets(tmp_path, name):
+    doc = _assert_same_run(tmp_path, dataset(name))
+    assert doc["customers"] > 500
+    assert doc["data_quality"]["rejected_rows"] > 0  # the rows without CustomerID
+
+
+def test_chinese_gb18030_export_with_title_rows(tmp_path):
+    doc = _assert_same_run(tmp_path, SAMPLE_DIR / "orders_zh.csv")
+    assert doc["input"]["encoding"] == "gb18030" and doc["input"]["header_row"] > 1
+    assert doc["data_quality"]["totals_rows"] >= 1
+
+
+@pytest.mark.parametrize("lang,encoding", [("en", "utf-8"), ("zh", "gb18030")])
+def test_messy_samples(tmp_path, lang, encoding):
+    path = tmp_path / f"messy_{lang}.csv"
+    proc = run_cli("sample", "-o", str(path), "--rows", "4000", "--messy", "--lang", lang,
+                   "--encoding", encoding, "-q")
+    assert proc.returncode == 0, proc.stderr.decode()
+    _assert_same_run(tmp_path, path)
+
+
+def test_bad_blank_and_totals_rows(tmp_path):
+    rows = [
+        ["C1", "O1", "2024-01-05", "¥1,200.50"], ["", "", "", ""], ["C2", "O2", "2024/02/30", "10"],
+        ["C3", "O3", "20240301", "(300.00)"], ["C3", "O4", "45400", "1,000.00-"], ["合计", "", "", "1,900"],
+        ["C4", "O5", "2024年3月1日", "abc"], ["  ", "O6", "2024-03-02", "5"], ["C5", "O7", "2024-03-03 10:00", "5"],
+        ["C1", "O8", "2024-04-01", "1e3"], ["Total", "", "", ""], ["C6", "O9", "2024-04-02", "€ 7"],
+    ] * 20
+    path = write_csv(tmp_path / "bad.csv", ["客户编码", "单据编号", "单据日期", "价税合计"], rows)
+    with path.open("a", encoding="utf-8") as fh:
+        fh.write("\n\n   \nC7,O10,2024-04-03,1\n")
+    doc = _assert_same_run(tmp_path, path, "--max-bad-rows", "0.5")
+    q = doc["data_quality"]
+    assert q["blank_rows"] == 20 + 3 and q["totals_rows"] == 40
+    assert q["rejected_reasons"] == {"missing customer_id": 20, "unparsable amount (not a number)": 20,
+                                     "unparsable order_date (not a date)": 20}
+
+
+def test_parquet_with_as_of_and_returns(tmp_path):
+    path = tmp_path / "orders.parquet"
+    assert run_cli("sample", "-o", str(path), "--rows", "3000", "-q").returncode == 0
+    _assert_same_run(tmp_path, path, "--as-of", "2025-06-30")
+
+
+def test_quantity_times_price_and_amount_unit(tmp_path):
+    rows = [[f"K{i % 37}", f"2024-{1 + i % 12:02d}-{1 + i % 28:02d}", str(1 + i % 5), f"{(i % 97) / 7:.4f}"]
+            for i in range(2000)]
+    path = write_csv(tmp_path / "qp.csv", ["customer", "date", "qty", "price"], rows)
+    _assert_same_run(tmp_path, path, "--amount-unit", "10000")
+
+
+def test_folder_and_glob_equal_one_file(tmp_path, spark):
+    """Spark reads a folder of part files; the customers equal those of the concatenated file."""
+    rows = [[f"K{i % 53}", f"O{i // 3}", f"2024-{1 + i % 12:02d}-{1 + i % 28:02d}", f"{(i * 37) % 1000}.25"]
+            for i in range(3000)]
+    header = ["customer", "order", "date", "amount"]
+    whole = write_csv(tmp_path / "whole.csv", header, rows)
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    for k in range(3):
+        write_csv(parts / f"part-{k}.csv", header, rows[k * 1000:(k + 1) * 1000])
+    ref = tmp_path / "ref"
+    assert _segment(whole, ref, "polars").returncode == 0
+    for source in (parts, parts / "part-*.csv"):
+        out = tmp_path / ("dir" if source == parts else "glob")
+        proc = _segment(source, out, "spark")
+        assert proc.returncode == 0, proc.stderr.decode()
+        assert (out / "assignments.csv").read_bytes() == (ref / "assignments.csv").read_bytes()
+
+
+def test_rejected_row_numbers_in_part_files(tmp_path, spark):
+    header = ["customer", "date", "amount"]
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    write_csv(parts / "a.csv", header, [["A", "2024-01-01", "1"]] * 50 + [["A", "bad", "1"]])
+    write_csv(parts / "b.csv", header, [["B", "2024-01-02", "x"]] + [["B", "2024-01-02", "2"]] * 60)
+    out = tmp_path / "out"
+    assert _segment(parts, out, "spark").returncode == 0
+    rejected = pl.read_csv(out / "rejected_rows.csv", infer_schema=False)
+    got = [(r["file"].rsplit("/", 1)[-1], r["row"], r["reason"]) for r in rejected.iter_rows(named=True)]
+    assert got == [("a.csv", "52", "unparsable order_date (not a date)"),
+                   ("b.csv", "2", "unparsable amount (not a number)")]
+
+
+def test_excel_input_is_a_usage_error(tmp_path):
+    proc = _segment(SAMPLE_DIR / "orders.xlsx", tmp_path / "x", "spark")
+    assert proc.returncode == 2
+    message = proc.stderr.decode()
+    assert "orders.xlsx" in message and "--engine polars" in message and "Traceback" not in message
+
+
+def test_without_pyspark_names_the_extra(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "pyspark", None)
+    path = write_csv(tmp_path / "o.csv", ["customer", "date", "amount"], [["A", "2024-01-01", "1"]])
+    proc = _segment(path, tmp_path / "x", "spark")
+    assert proc.returncode == 2
+    lines = proc.stderr.decode().strip().splitlines()
+    assert len(lines) == 1 and "segkit[spark]" in lines[0]
+
+
+def test_same_error_without_a_customer_column(tmp_path):
+    path = dataset("uci_wholesale_customers.csv")
+    procs = [_segment(path, tmp_path / e, e) for e in ("polars", "spark")]
+    assert procs[0].returncode == procs[1].returncode == 65
+    assert procs[0].stderr == procs[1].stderr
+
+
+@pytest.fixture(autouse=True)
+def _clean_outputs(tmp_path):
+    yield
+    shutil.rmtree(tmp_path, ignore_errors=True)
