@@ -525,6 +525,22 @@ def customer_base(lines, win):
     return base, hist
 
 
+def purchase_days(lines, win):
+    """CLV inputs per customer: days whose summed line amount is positive, the first and last of
+    them, and the summed amount of those days after the first (micro-units)."""
+    from pyspark.sql import functions as F
+
+    d = F.col("order_date")
+    days = (lines.where(d < F.lit(win.as_of)).groupBy("customer_id", "order_date")
+            .agg(F.sum("amount").alias("day_amount")))
+    pos = F.col("day_amount") > 0
+    return days.groupBy("customer_id").agg(
+        F.count_if(pos).alias("purchase_days"),
+        F.min(F.when(pos, d)).alias("first_purchase_day"), F.max(F.when(pos, d)).alias("last_purchase_day"),
+        F.coalesce(F.sum(F.when(pos, F.col("day_amount")))
+                   - F.min_by(F.col("day_amount"), F.when(pos, d)), F.lit(0)).alias("repeat_value"))
+
+
 def role_modes(lines, win, roles: tuple[str, ...]):
     """Most frequent value per customer of each text role, over source rows; ties: the first by
     code point (``features._modes``). Two shuffles for all roles together."""
@@ -585,9 +601,31 @@ class SparkRun:
     raw: object  # io.read.RawTable describing the input (frame left empty)
     cleaned: object  # clean.Cleaned with quality and the rejected sample (lines left empty)
     base: object  # features.CustomerBase
+    clv: pl.DataFrame | None = None  # customer_id + the CLV inputs of the engine seam
 
 
-def run(path: str, cfg, *, master: str | None = None, session=None) -> SparkRun:
+def customer_table(source: str, cfg, *, stdin=None, session=None):
+    """The engine seam (``segkit.engines.customer_table``): (base, quality) with the columns,
+    dtypes and units its docstring fixes, computed by Spark."""
+    from . import BASE_SCHEMA, InputInfo, Quality
+
+    if stdin is not None or source == "-":
+        raise SparkInputError("the spark engine reads files and URIs, not stdin; give a path")
+    out = run(source, cfg, master=cfg.spark_master or None, session=session, clv=True)
+    b = out.base
+    renamed = b.frame.rename({c: c.lstrip("_") for c in b.frame.columns if c.startswith("_")})
+    base = renamed.join(out.clv, on="customer_id", how="left").select(
+        *[pl.col(c).cast(getattr(pl, t)) for c, t in BASE_SCHEMA.items()], *out.cleaned.roles)
+    base = base.with_columns(pl.col("purchase_days").fill_null(0), pl.col("repeat_value").fill_null(0))
+    raw = out.raw
+    info = InputInfo(raw.source, raw.size, raw.sha256, raw.format, raw.header_row, raw.mapping, raw.headers,
+                     raw.encoding, raw.delimiter, None, list(raw.notes))
+    counts = {**out.cleaned.quality, "excluded_after_as_of": b.excluded_after_as_of}
+    quality = Quality(counts, out.cleaned.rejected, b.windows, b.population_median_gap, out.cleaned.roles, info)
+    return base, quality
+
+
+def run(path: str, cfg, *, master: str | None = None, session=None, clv: bool = False) -> SparkRun:
     """Input -> customer base table + data-quality counts, computed by Spark."""
     from ..clean import TEXT_ROLES, _persona_uses
 
@@ -602,18 +640,18 @@ def run(path: str, cfg, *, master: str | None = None, session=None) -> SparkRun:
         counts = quality_counts(rows, cfg)
         quality = quality_dict(counts)
         rejected = rejected_sample(session, rows, counts, inp) if quality["rejected_rows"] else _no_rejects(inp)
-        _check_quality(inp, cfg, quality, rejected)
-        base = _base(session, rows, counts, inp, cfg, roles)
+        _check_quality(inp, cfg, quality, counts, rejected)
+        base, clv_frame = _base(session, rows, counts, inp, cfg, roles, clv)
     finally:
         for key, value in saved.items():
             if value is None:
                 session.conf.unset(key)
             else:
                 session.conf.set(key, value)
-    return SparkRun(_raw_table(inp), _cleaned(quality, rejected, roles, "order_id" in inp.mapping), base)
+    return SparkRun(_raw_table(inp), _cleaned(quality, rejected, roles, "order_id" in inp.mapping), base, clv_frame)
 
 
-def _base(session, rows, counts: pl.DataFrame, inp: SparkInput, cfg, roles):
+def _base(session, rows, counts: pl.DataFrame, inp: SparkInput, cfg, roles, clv: bool = False):
     from ..features import make_windows
 
     max_date = counts["max_date"].max()
@@ -633,12 +671,13 @@ def _base(session, rows, counts: pl.DataFrame, inp: SparkInput, cfg, roles):
             frame = frame.join(modes, on="customer_id", how="left")
         frame = _to_polars_base(frame, roles)
         gaps = pl.from_arrow(hist.toArrow())
+        clv_frame = pl.from_arrow(purchase_days(lines, win).toArrow()) if clv else None
     finally:
         lines.unpersist()
-    return CustomerBase(frame, win, median_of_histogram(gaps), after)
+    return CustomerBase(frame, win, median_of_histogram(gaps), after), clv_frame
 
 
-def _check_quality(inp: SparkInput, cfg, q: dict, rejected: pl.DataFrame) -> None:
+def _check_quality(inp: SparkInput, cfg, q: dict, counts: pl.DataFrame, rejected: pl.DataFrame) -> None:
     if q["data_rows"] == 0:
         msg = (f"{inp.source}: no data rows below the header (row {inp.header_row}); "
                "check that the export holds orders")
@@ -646,13 +685,14 @@ def _check_quality(inp: SparkInput, cfg, q: dict, rejected: pl.DataFrame) -> Non
     if q["rejected_rows"] / q["data_rows"] <= cfg.max_bad_rows:
         return
     top_reason = next(iter(q["rejected_reasons"]))
-    by_col = rejected.group_by("column").len().sort(["len", "column"], descending=[True, False])
-    worst_col, _ = by_col.row(0)
+    by_col = (counts.filter(pl.col("_reason").is_not_null()).group_by("_column").agg(pl.col("n").sum())
+              .sort(["n", "_column"], descending=[True, False]))
+    worst_col, worst_n = by_col.row(0)
     example = rejected.filter(pl.col("column") == worst_col).row(0, named=True)
     msg = (
         f"{inp.source}: {q['rejected_rows']:,} of {q['data_rows']:,} rows ({q['rejected_share']:.1%}) "
         f"cannot be used, above max_bad_rows {cfg.max_bad_rows:.0%}; most are in column "
-        f"'{worst_col}' (e.g. row {example['row']}: {example['reason']}).\n"
+        f"'{worst_col}' ({worst_n:,} rows, e.g. row {example['row']}: {example['reason']}).\n"
         f"Fix that column, map another with --map, or raise --max-bad-rows; "
         f"`segkit inspect` lists the reasons (most common: {top_reason})."
     )
