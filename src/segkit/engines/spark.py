@@ -77,8 +77,15 @@ def local_session(master: str, conf: dict[str, str] | None = None):
 def get_session(master: str | None = None):
     """The active session (spark-submit, a notebook), Spark Connect, or a local session."""
     require_pyspark()
-    from pyspark.sql import SparkSession
+    import warnings
 
+    with warnings.catch_warnings():  # PySpark's notice about the pandas version is not ours to show
+        warnings.simplefilter("ignore", FutureWarning)
+        from pyspark.sql import SparkSession
+        return _session(SparkSession, master)
+
+
+def _session(SparkSession, master: str | None):  # noqa: N803 (the class, passed in)
     active = SparkSession.getActiveSession()
     if active is not None:
         return active
@@ -170,9 +177,7 @@ def open_input(session, path: str, *, encoding: str = "", mapping: dict[str, str
         if any(f.stat().st_size == 0 for f in files):
             raise DataError(f"{next(f for f in files if f.stat().st_size == 0)}: the file is empty; export the orders again")
     else:
-        names = [path]
-        if not Path(path.rstrip("/")).suffix:
-            names = _remote_files(session, path)
+        names = _remote_files(session, path)  # also says clearly when nothing is there
         inp = SparkInput(path, _format_of(names, path), [path], [], {}, files=len(names))
     if inp.format == "parquet":
         inp.headers = list(_read_parquet(session, inp).columns)

@@ -1,0 +1,75 @@
+#!/usr/bin/env python3
+"""Spark engine vs polars engine on the same file: the customer table and data-quality counts.
+
+    .venv/bin/python benchmarks/spark_engine.py benchmarks/data/orders_2m.csv [--master local[2]]
+
+Each engine runs in a fresh child process (one after the other, never at once); the Spark child
+reports the session start separately from the job. Printed as a Markdown table row; the inputs
+are ``segkit sample`` files under benchmarks/data/ (git-ignored). Both engines must return the
+same customer table, which the script checks (same rows and values, in micro-units).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+CHILD = r"""
+import json, sys, time
+t0 = time.perf_counter()
+from segkit import config
+cfg = config.load(None, use_env=False)
+engine, path, master = sys.argv[1], sys.argv[2], sys.argv[3]
+if engine == "spark":
+    from segkit.engines.spark import local_session, run
+    session = local_session(master, {"spark.driver.memory": "8g"})
+    session.range(1).count()
+    t1 = time.perf_counter()
+    base = run(path, cfg, session=session).base.frame
+else:
+    from segkit.clean import clean
+    from segkit.features import customer_base
+    from segkit.io.read import read_input
+    t1 = time.perf_counter()
+    c = clean(read_input(path), cfg)
+    base = customer_base(c.lines, cfg, c.roles).frame
+t2 = time.perf_counter()
+base.sort("customer_id").write_parquet(sys.argv[4])
+print(json.dumps({"start": t1 - t0, "job": t2 - t1, "customers": base.height}))
+"""
+
+
+def measure(engine: str, path: Path, master: str, out: Path) -> dict:
+    t = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", CHILD, engine, str(path), master, str(out)],
+                          capture_output=True, text=True, check=True)
+    res = json.loads(proc.stdout.strip().splitlines()[-1])
+    res["wall"] = time.perf_counter() - t
+    return res
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("file", type=Path)
+    ap.add_argument("--master", default="local[2]")
+    args = ap.parse_args()
+    import polars as pl
+
+    outs = {e: Path(f"/tmp/segkit-bench-{e}.parquet") for e in ("polars", "spark")}
+    res = {e: measure(e, args.file, args.master, outs[e]) for e in ("polars", "spark")}
+    same = pl.read_parquet(outs["polars"]).equals(pl.read_parquet(outs["spark"]))
+    lines = sum(1 for _ in args.file.open("rb")) - 1
+    print("| file | lines | customers | polars engine (s) | Spark session start (s) | Spark job (s) "
+          "| job ratio | same table |")
+    print("|---|---:|---:|---:|---:|---:|---:|---|")
+    p, s = res["polars"], res["spark"]
+    print(f"| {args.file.name} | {lines:,} | {p['customers']:,} | {p['job']:.1f} | {s['start']:.1f} | "
+          f"{s['job']:.1f} | {s['job'] / p['job']:.2f}x | {'yes' if same else 'NO'} |")
+
+
+if __name__ == "__main__":
+    main()
