@@ -641,12 +641,15 @@ def run(path: str, cfg, *, master: str | None = None, session=None, clv: bool = 
     try:
         inp = open_input(session, path, encoding=cfg.encoding, mapping=cfg.columns)
         roles = tuple(r for r in TEXT_ROLES if r in inp.mapping and (r != "category" or _persona_uses(cfg, r)))
-        rows = classify(raw_rows(session, inp), inp, cfg)
-        counts = quality_counts(rows, cfg)
-        quality = quality_dict(counts)
-        rejected = rejected_sample(session, rows, counts, inp) if quality["rejected_rows"] else _no_rejects(inp)
-        _check_quality(inp, cfg, quality, counts, rejected)
-        base, clv_frame = _base(session, rows, counts, inp, cfg, roles, clv)
+        rows = _classified(session, inp, cfg)
+        try:
+            counts = quality_counts(rows, cfg)
+            quality = quality_dict(counts)
+            rejected = rejected_sample(session, rows, counts, inp) if quality["rejected_rows"] else _no_rejects(inp)
+            _check_quality(inp, cfg, quality, counts, rejected)
+            base, clv_frame = _base(session, rows, counts, inp, cfg, roles, clv)
+        finally:
+            rows.unpersist()
     finally:
         for key, value in saved.items():
             if value is None:
@@ -654,6 +657,18 @@ def run(path: str, cfg, *, master: str | None = None, session=None, clv: bool = 
             else:
                 session.conf.set(key, value)
     return SparkRun(_raw_table(inp), _cleaned(quality, rejected, roles, "order_id" in inp.mapping), base, clv_frame)
+
+
+def _classified(session, inp: SparkInput, cfg):
+    """Every data row classified once and kept (memory, spilling to disk) for the jobs that
+    follow: only the columns they read."""
+    from pyspark import StorageLevel
+    from pyspark.sql import functions as F
+
+    rows = classify(raw_rows(session, inp), inp, cfg)
+    headers = list(dict.fromkeys(inp.mapping.values()))
+    keep = ["file", "block", "idx", "_skip", "_reason", "_column", "_value", "_customer_id", "_order_date", "_amount"]
+    return rows.select(*keep, *[F.col(f"`{h}`") for h in headers]).persist(StorageLevel.MEMORY_AND_DISK)
 
 
 def _base(session, rows, counts: pl.DataFrame, inp: SparkInput, cfg, roles, clv: bool = False):

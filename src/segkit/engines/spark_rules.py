@@ -27,9 +27,15 @@ YMD = (rf"^([0-9]{{4}}){WS}*[-/.年]{WS}*([0-9]{{1,2}}){WS}*[-/.月]{WS}*([0-9]{
 EXCEL_EPOCH_UNIX = -25569  # 1899-12-30 as days since 1970-01-01
 
 
+# Unicode White_Space, the characters Rust's char::is_whitespace (polars' strip_chars) removes
+WHITE_SPACE = ("\t\n\x0b\x0c\r \x85\xa0\u1680" + "".join(chr(c) for c in range(0x2000, 0x200B))
+               + "\u2028\u2029\u202f\u205f\u3000")
+
+
 def strip(c: Column) -> Column:
-    """polars ``str.strip_chars()``: Unicode whitespace off both ends."""
-    return F.regexp_replace(c, rf"^{WS}+|{WS}+\z", "")
+    """polars ``str.strip_chars()``: Unicode whitespace off both ends (a character-set trim, no
+    regular expression: it runs on every cell)."""
+    return F.trim(c, F.lit(WHITE_SPACE))
 
 
 def text(c: Column) -> Column:
