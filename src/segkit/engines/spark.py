@@ -185,7 +185,7 @@ def open_input(session, path: str, *, encoding: str = "", mapping: dict[str, str
             from ..io.read import _sha256
 
             inp.sha256 = _sha256(files[0])
-        inp.notes.append(f"read {path} as Parquet with Spark")
+        inp.notes.append(f"read {path} as Parquet")
     else:
         _sniff_csv(session, inp, files if local else None, encoding)
     inp.mapping = resolve(inp.headers, mapping, path)
@@ -232,7 +232,7 @@ def _sniff_csv(session, inp: SparkInput, files: list[Path] | None, encoding: str
     header_line = lines[inp.header_idx] if inp.header_idx < len(lines) else ""
     cells = next(csv.reader([header_line], delimiter=inp.delimiter), [])
     inp.headers = _header_names(cells)
-    inp.notes.append(f"read {inp.source} as {inp.encoding}, delimiter {inp.delimiter!r} with Spark"
+    inp.notes.append(f"read {inp.source} as {inp.encoding}, delimiter {inp.delimiter!r}"
                      + (f", header on row {inp.header_idx + 1}" if inp.header_idx else ""))
 
 
@@ -630,8 +630,10 @@ def customer_table(source: str, cfg, *, stdin=None, session=None):
     return base, quality
 
 
-def run(path: str, cfg, *, master: str | None = None, session=None, clv: bool = False) -> SparkRun:
-    """Input -> customer base table + data-quality counts, computed by Spark."""
+def run(path: str, cfg, *, master: str | None = None, session=None, clv: bool = False,
+        lines: bool = False) -> SparkRun:
+    """Input -> data-quality counts and either the customer base table or (``lines``) the order
+    lines of ``clean.Cleaned`` (one row per customer, order, date and attributes), by Spark."""
     from ..clean import TEXT_ROLES, _persona_uses
 
     session = session or get_session(master)
@@ -647,7 +649,13 @@ def run(path: str, cfg, *, master: str | None = None, session=None, clv: bool = 
             quality = quality_dict(counts)
             rejected = rejected_sample(session, rows, counts, inp) if quality["rejected_rows"] else _no_rejects(inp)
             _check_quality(inp, cfg, quality, counts, rejected)
-            base, clv_frame = _base(session, rows, counts, inp, cfg, roles, clv)
+            head = _head_rows(rows, inp)
+            if lines:
+                base, clv_frame = None, None
+                order = _collect_lines(order_lines(rows, inp, roles), roles)
+            else:
+                order = pl.DataFrame()
+                base, clv_frame = _base(session, rows, counts, inp, cfg, roles, clv)
         finally:
             rows.unpersist()
     finally:
@@ -656,7 +664,25 @@ def run(path: str, cfg, *, master: str | None = None, session=None, clv: bool = 
                 session.conf.unset(key)
             else:
                 session.conf.set(key, value)
-    return SparkRun(_raw_table(inp), _cleaned(quality, rejected, roles, "order_id" in inp.mapping), base, clv_frame)
+    cleaned = _cleaned(quality, rejected, roles, "order_id" in inp.mapping, order)
+    return SparkRun(_raw_table(inp, head), cleaned, base, clv_frame)
+
+
+def _head_rows(rows, inp: SparkInput, n: int = 2000) -> pl.DataFrame:
+    """The first rows below the header, mapped columns as text (what later steps sample)."""
+    headers = list(dict.fromkeys(inp.mapping.values()))
+    first = rows.orderBy("file", "block", "idx").limit(n).select(*[f"`{h}`" for h in headers])
+    return pl.from_arrow(first.toArrow())
+
+
+def _collect_lines(lines, roles: tuple[str, ...]) -> pl.DataFrame:
+    """The order lines as polars, with ``clean.clean``'s dtypes (roles categorical)."""
+    df = pl.from_arrow(lines.toArrow())  # empty when no row is usable: the shared step says so
+    return df.select(
+        pl.col("customer_id").cast(pl.String), pl.col("order_key").cast(pl.String),
+        pl.col("order_date").cast(pl.Date), pl.col("amount").cast(pl.Int64),
+        *[pl.col(r).cast(pl.String).cast(pl.Categorical) for r in roles], pl.col("n").cast(pl.Int64),
+    ).sort("customer_id", "order_date", "order_key")
 
 
 def _classified(session, inp: SparkInput, cfg):
@@ -725,15 +751,15 @@ def _no_rejects(inp: SparkInput) -> pl.DataFrame:
                                 "value": pl.String, **{f"raw:{h}": pl.String for h in headers}})
 
 
-def _raw_table(inp: SparkInput):
+def _raw_table(inp: SparkInput, head: pl.DataFrame):
     from ..io.read import RawTable
 
-    return RawTable(inp.source, pl.LazyFrame(), inp.headers, inp.mapping, inp.format, inp.header_row,
+    return RawTable(inp.source, head.lazy(), inp.headers, inp.mapping, inp.format, inp.header_row,
                     inp.size, inp.sha256, encoding=inp.encoding if inp.format == "csv" else None,
                     delimiter=inp.delimiter, notes=inp.notes)
 
 
-def _cleaned(quality: dict, rejected: pl.DataFrame, roles, has_order_id: bool):
+def _cleaned(quality: dict, rejected: pl.DataFrame, roles, has_order_id: bool, lines: pl.DataFrame):
     from ..clean import Cleaned
 
-    return Cleaned(pl.DataFrame(), rejected, quality, roles, has_order_id)
+    return Cleaned(lines, rejected, quality, roles, has_order_id)
