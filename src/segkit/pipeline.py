@@ -74,10 +74,22 @@ def run(
 ) -> Segmentation:
     step = progress or (lambda _s: None)
     step("read")
-    if cfg.engine == "spark":
-        raw, cleaned = _spark_lines(input_path, cfg, step)
-        step("customers")
-        result = _orders(raw, cleaned, cfg)
+    if cfg.engine == "spark" and cfg.input_kind != "customers":
+        try:
+            raw, cleaned = _spark_lines(input_path, cfg, step)
+        except DataError as exc:  # a customer-level table is small: read as the polars engine does
+            from .customer_input import looks_like_customer_table, run_customers
+
+            if cfg.input_kind != "auto" or not Path(input_path).is_file() or \
+                    not looks_like_customer_table(input_path, cfg, exc):
+                raise
+            try:
+                result = run_customers(input_path, cfg, stdin=stdin, detected=True)
+            except DataError:
+                raise exc from None
+        else:
+            step("customers")
+            result = _orders(raw, cleaned, cfg)
     elif cfg.input_kind == "customers":
         from .customer_input import run_customers
 

@@ -13,9 +13,11 @@ field that spans lines is not joined (Spark reads CSV line by line to split big 
 pieces are rejected rows, counted and explained. Files that are not UTF-8 (GB18030, or the
 configured encoding) are read whole per file (at most 2 GB each).
 
-Jobs: (A) data-quality counts per reason and the latest date; (B) the customer table, from the
-order lines persisted once; (C) only when rows were rejected: the first ``REJECTED_SAMPLE`` of
-them with their row numbers.
+Every row is classified once and kept (memory, then disk). Jobs: (A) data-quality counts per
+reason and the latest date; (C) only when rows were rejected: the first ``REJECTED_SAMPLE`` of them
+with their row numbers; (B) either the order lines of ``clean.Cleaned`` (what the pipeline uses
+today: the guidance steps and CLV read them) or the customer base table of the engine seam, in
+two shuffles after the lines.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from __future__ import annotations
 import csv
 import glob
 import io
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -739,7 +742,8 @@ def _check_quality(inp: SparkInput, cfg, q: dict, counts: pl.DataFrame, rejected
         f"{inp.source}: {q['rejected_rows']:,} of {q['data_rows']:,} rows ({q['rejected_share']:.1%}) "
         f"cannot be used, above max_bad_rows {cfg.max_bad_rows:.0%}; most are in column "
         f"'{worst_col}' ({worst_n:,} rows, e.g. row {example['row']}: {example['reason']}).\n"
-        f"Fix that column, map another with --map, or raise --max-bad-rows; "
+        f"Fix that column, map another with --map, or accept them with --max-bad-rows "
+        f"{math.ceil(q['rejected_rows'] / q['data_rows'] * 100) / 100:g} (a share: 0.05 = 5%); "
         f"`segkit inspect` lists the reasons (most common: {top_reason})."
     )
     raise DataError(msg)
