@@ -200,3 +200,17 @@ def test_clv_inputs_match_the_order_lines(tmp_path, spark, cfg):
     got = out.clv.filter(pl.col("purchase_days") > 0).select(want.columns)
     assert got.sort("customer_id").equals(want.sort("customer_id"))
     assert want.height > 5 and want["repeat_value"].sum() > 0
+
+
+def test_engine_seam_returns_the_polars_customer_table(tmp_path, spark, cfg):
+    """segkit.engines.customer_table(..., "spark") returns the polars engine's base table exactly."""
+    from segkit.engines import customer_table
+
+    path = tmp_path / "s.csv"
+    assert run_cli("sample", "-o", str(path), "--rows", "3000", "--messy", "-q").returncode == 0
+    base_p, q_p = customer_table(str(path), cfg, "polars")
+    base_s, q_s = customer_table(str(path), cfg, "spark")
+    assert base_s.schema == base_p.schema
+    assert base_s.sort("customer_id").equals(base_p.sort("customer_id"))
+    assert (q_s.windows, q_s.population_median_gap, q_s.roles) == (q_p.windows, q_p.population_median_gap, q_p.roles)
+    assert all(q_s.counts[k] == q_p.counts[k] for k in q_s.counts)
