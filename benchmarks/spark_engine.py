@@ -24,19 +24,13 @@ t0 = time.perf_counter()
 from segkit import config
 cfg = config.load(None, use_env=False)
 engine, path, master = sys.argv[1], sys.argv[2], sys.argv[3]
+from segkit.engines import customer_table
 if engine == "spark":
-    from segkit.engines.spark import local_session, run
+    from segkit.engines.spark import local_session
     session = local_session(master, {"spark.driver.memory": "8g"})
     session.range(1).count()
-    t1 = time.perf_counter()
-    base = run(path, cfg, session=session).base.frame
-else:
-    from segkit.clean import clean
-    from segkit.features import customer_base
-    from segkit.io.read import read_input
-    t1 = time.perf_counter()
-    c = clean(read_input(path), cfg)
-    base = customer_base(c.lines, cfg, c.roles).frame
+t1 = time.perf_counter()
+base, _ = customer_table(path, cfg, engine)
 t2 = time.perf_counter()
 base.sort("customer_id").write_parquet(sys.argv[4])
 print(json.dumps({"start": t1 - t0, "job": t2 - t1, "customers": base.height}))
