@@ -191,6 +191,7 @@ def render(res: dict) -> str:
                   f"segment {secs(seg.median)}, peak RSS {human_bytes(seg.peak_rss)} ({seg.error() or 'ok'}); "
                   f"polars read + group_by {secs(pol.median)}, peak RSS {human_bytes(pol.peak_rss)}; ratio "
                   + ("–" if r is None else f"{r:.2f}") + "."]
+    lines += model_lines(res.get("models"))
     lines += [
         "",
         "## How it is measured",
@@ -223,3 +224,26 @@ def strip_private(obj):
     return obj
 
 
+def model_lines(models: dict | None) -> list[str]:
+    """The validation and CLV costs at 100,000 customers (absolute targets, not ratios)."""
+    if not models:
+        return []
+    lines = ["", "## Model steps at 100,000 customers", "",
+             "| step | measured (best of 3) | target | result |", "|---|---|---|---|"]
+    for key, what in (("validation", "null test + stability, k chosen as segment does"),
+                      ("validation_k8", "null test + stability, k = 8 (the dearest case)")):
+        v = models.get(key, {})
+        if "validation_s" in v:
+            lines.append(f"| {what}: {v['customers']:,} customers, sample {v['sample_size']:,}, "
+                         f"{v['replicates']} replicates, {v['resamples']} resamples | {v['validation_s']:.2f} s "
+                         f"(CPU {v['validation_cpu_s']:.2f} s) | ≤ 5 s | {verdict(v['validation_s'], 5.0)} |")
+        else:
+            lines.append(f"| {what} | failed: {v.get('error')} | ≤ 5 s | FAIL |")
+    c = models.get("clv", {})
+    if "fit_and_predict_seconds_best" in c:
+        lines.append(f"| CLV: BG/NBD + Gamma-Gamma fit and predictions, {c['customers']:,} customers | "
+                     f"{c['fit_and_predict_seconds_best']:.2f} s | ≤ 3 s | {verdict(c['fit_and_predict_seconds_best'], 3.0)} |")
+    else:
+        lines.append(f"| CLV fit | failed: {c.get('error')} | ≤ 3 s | FAIL |")
+    lines += ["", "Measured by `benchmarks/validation_cost.py` and `benchmarks/clv_cost.py` (each a child process)."]
+    return lines

@@ -62,7 +62,7 @@ from pathlib import Path
 from common import RESULTS, ROOT, label, load_avg, log, machine, own_peak_rss, parse_size, python_exe, segkit_cmd
 from common import source_fingerprint, total_ram
 from report import render, strip_private
-from suites import bench_huge, bench_reports, bench_size
+from suites import bench_huge, bench_models, bench_reports, bench_size
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -112,6 +112,8 @@ def main(argv: list[str] | None = None) -> int:
         res["reports"] = bench_reports(args, seg, py)
     if args.huge:
         res["huge"] = bench_huge(args, seg, py)
+    if not args.quick:
+        res["models"] = bench_models(py)
     res["total_s"] = time.perf_counter() - t0
     res["load_end"] = load_avg()
     res["src_end"] = source_fingerprint()

@@ -154,3 +154,22 @@ def bench_huge(args, seg: list[str], py: str) -> dict:
             "series": {k: s.as_dict() for k, s in series.items()}, "_series": series}
 
 
+def bench_models(py: list[str] | str) -> dict:
+    """SPEC §8's model targets at 100,000 customers: validation (null test + stability) <= 5 s,
+    CLV fit <= 3 s. Each script times its own step (best of 3) in a child process and prints JSON."""
+    import json
+    import subprocess
+
+    exe = py if isinstance(py, list) else [py]
+    out: dict = {}
+    for name, script, extra in (("validation", "validation_cost.py", []),
+                                ("validation_k8", "validation_cost.py", ["--k", "8"]),
+                                ("clv", "clv_cost.py", ["--repeat", "3"])):
+        log(f"model cost: {script} {' '.join(extra)}")
+        proc = subprocess.run([*exe, str(Path(__file__).parent / script), *extra],
+                              capture_output=True, text=True, timeout=1800)
+        if proc.returncode != 0:
+            out[name] = {"error": proc.stderr.strip().splitlines()[-1:] or ["failed"]}
+            continue
+        out[name] = json.loads(proc.stdout[proc.stdout.index("{"):])
+    return out
