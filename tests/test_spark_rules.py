@@ -55,7 +55,8 @@ def _compare(spark, values: list, polars_expr, spark_expr, dtype=pl.String) -> N
 def test_amounts_match(spark):
     from segkit.engines import spark_rules as R
 
-    values = EDGE + _corpus("0123456789.,-+eE()$¥ 元x", 1500, 1)
+    values = EDGE + _corpus("0123456789.,-+eE()$¥ 元x", 1500, 1) + _corpus("0123456789.-", 800, 5) + [
+        "-", ".", "-.", "-.5", "-5.", "5-5", "5.-", "..5", "-" + "9" * 400, "9" * 400, "0005.50"]
     _compare(spark, values, clean.parse_amount, R.parse_amount)
 
 
@@ -63,7 +64,9 @@ def test_dates_match(spark):
     from segkit.engines import spark_rules as R
 
     values = DATES + _corpus("0123456789-/.年月日 T:", 1500, 2) + [
-        f"{y}-{m}-{d}" for y in (1900, 2000, 2023, 2024) for m in range(0, 14) for d in (0, 1, 28, 29, 30, 31, 32)]
+        f"{y}-{m}-{d}" for y in (1900, 2000, 2023, 2024) for m in range(0, 14) for d in (0, 1, 28, 29, 30, 31, 32)] + [
+        f"{y}-{m:02d}-{d:02d}" for y in (1900, 2000, 2023, 2024) for m in range(0, 14) for d in (0, 1, 28, 29, 30, 31, 32)
+    ] + ["2024-01-0５", "2024-01-+5", "2024-01- 5", "2024+01-05", "202401-05-", "-2024-1-05", "2024-01-05 "]
     _compare(spark, values, clean.parse_date, R.parse_date)
 
 
@@ -81,10 +84,11 @@ def test_customer_ids_and_totals_match(spark):
 
     _compare(spark, IDS + _corpus("0123456789. ", 500, 3), clean.parse_customer_id, R.parse_customer_id)
     totals = ["合计", "合 计", "本页小计", "总计：", "Total", "TOTAL:", "Grand Total", "subtotal", "Sub Totals",
-              "totally", "Total sales", "客户合计", "  合计  ", "Totals：", "grandtotal", None, ""]
+              "totally", "Total sales", "客户合计", "  合计  ", "Totals：", "grandtotal", None, "",
+              "\u3000合计", "全部合计", "本期 总 计", "sTotal", "gRAND total", "tOtAlS", "x Total", "17850", "Harbor"]
     _compare(spark, totals,
              lambda e: e.str.strip_chars().str.contains(clean.TOTALS_PATTERN).fill_null(False),
-             lambda c: F_coalesce_false(R.strip(c).rlike(R.TOTALS)))
+             lambda c: F_coalesce_false(R.is_totals(c)))
 
 
 def F_coalesce_false(c):

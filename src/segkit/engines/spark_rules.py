@@ -44,22 +44,56 @@ def text(c: Column) -> Column:
     return F.when(s != "", s)
 
 
+DIGITS = "0123456789"
+
+
+def _non_digits(s: Column) -> Column:
+    """The text without its ASCII digits (a character map, no regular expression)."""
+    return F.translate(s, DIGITS, "")
+
+
+# A totals label starts with one of these (after stripping); other text skips the pattern.
+TOTALS_FIRST = ("本", "全", "合", "小", "总", "g", "G", "s", "S", "t", "T")
+
+
+def is_totals(c: Column) -> Column:
+    """``TOTALS`` on stripped text, null for null; the pattern runs only on text that can match."""
+    s = strip(c)
+    return F.when(F.substring(s, 1, 1).isin(*TOTALS_FIRST), s.rlike(TOTALS)).when(s.isNotNull(), F.lit(False))
+
+
 def parse_customer_id(c: Column) -> Column:
-    """``17850.0`` -> ``17850``; everything else kept as stripped text."""
+    """``17850.0`` -> ``17850``; everything else kept as stripped text. Ids of plain digits (most
+    of them) skip the regular expression."""
     s = text(c)
-    return F.when(s.rlike(r"^\p{Nd}+\.0+\z"), F.regexp_replace(s, r"\.0+\z", "")).otherwise(s)
+    plain = _non_digits(s) == ""
+    trailing_zeros = s.rlike(r"^\p{Nd}+\.0+\z")
+    return F.when(plain, s).when(trailing_zeros, F.regexp_replace(s, r"\.0+\z", "")).otherwise(s)
+
+
+def _plain_number(s: Column) -> Column:
+    """True for ``12``, ``-12.5``, ``.5``, ``5.``: ASCII digits, at most one point, a leading minus;
+    the rules give such text its cast, so it needs none of their regular expressions."""
+    rest = _non_digits(s)
+    has_digit = F.length(s) > F.length(rest)
+    return has_digit & (rest.isin("", ".") | (rest.isin("-", "-.") & s.startswith("-")))
 
 
 def parse_amount(c: Column) -> Column:
     """Text -> double, null when empty or unparsable (``clean.parse_amount``)."""
     s = strip(c)
+    v = F.when(_plain_number(s), s.try_cast("double")).otherwise(_parse_amount_rules(s))
+    return F.when(F.abs(v) < F.lit(float("inf")), v)
+
+
+def _parse_amount_rules(s: Column) -> Column:
+    """Currency signs, thousands separators, (negative) and trailing minus: the full rules."""
     paren = s.rlike(r"(?d)^[-+]?" + WS + r"*[¥￥$€£]?" + WS + r"*\(.*\)" + WS + r"*元?\z")
     t = F.regexp_replace(F.regexp_replace(s, CURRENCY, ""), r"[()]", "")
     trailing_minus = t.rlike(r"^\p{Nd}[\p{Nd}.]*-\z")
     t = F.when(trailing_minus, F.regexp_replace(t, r"-+\z", "")).otherwise(t)
     v = F.when(t.rlike(NUMBER), t.try_cast("double"))
-    v = F.when(paren | trailing_minus, -F.abs(v)).otherwise(v)
-    return F.when(F.abs(v) < F.lit(float("inf")), v)
+    return F.when(paren | trailing_minus, -F.abs(v)).otherwise(v)
 
 
 def _days_from_civil(y: Column, m: Column, d: Column) -> Column:
@@ -90,6 +124,13 @@ def parse_date(c: Column, fmt: str = "") -> Column:
     s = strip(c)
     if fmt:
         return parse_date_format(s, fmt)
+    iso = (F.length(s) == 10) & (_non_digits(s) == "--") & (F.substring(s, 5, 1) == "-") & (F.substring(s, 8, 1) == "-")
+    iso_date = _ymd_date(F.substring(s, 1, 4), F.substring(s, 6, 2), F.substring(s, 9, 2))
+    return F.when(iso, iso_date).otherwise(_parse_date_rules(s))
+
+
+def _parse_date_rules(s: Column) -> Column:
+    """Y-M-D with any separator and time, yyyymmdd, Excel serials: the full rules."""
     ymd = F.when(s.rlike(YMD), _ymd_date(F.regexp_extract(s, YMD, 1), F.regexp_extract(s, YMD, 2),
                                          F.regexp_extract(s, YMD, 3)))
     compact = F.when(s.rlike(r"^[0-9]{8}\z"),
