@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from common import human_bytes, label, secs
 
 TARGETS = {  # SPEC §8, as ratios measured in one run on the same file
@@ -213,7 +215,17 @@ def render(res: dict) -> str:
         "from the page cache; repetitions are interleaved; raw numbers in `benchmarks/results/*.json`.",
         "",
     ]
-    return "\n".join(lines)
+    return "\n".join(lines + spark_lines())
+
+
+SPARK_RESULTS = Path(__file__).resolve().parent / "spark-results.md"
+
+
+def spark_lines() -> list[str]:
+    """The Spark engine's figures (written by benchmarks/spark_engine.py), kept across runs."""
+    if not SPARK_RESULTS.exists():
+        return []
+    return ["## Spark engine", "", SPARK_RESULTS.read_text(encoding="utf-8").strip(), ""]
 
 
 def strip_private(obj):

@@ -3,6 +3,9 @@
 
     .venv/bin/python benchmarks/spark_engine.py benchmarks/data/orders_2m.csv [--master local[2]]
 
+The row is also kept in benchmarks/spark-results.md (one row per file name, replaced on a new
+run), which benchmarks/report.py appends to BENCHMARKS.md under "Spark engine".
+
 Each engine runs in a fresh child process (one after the other, never at once); the Spark child
 reports the session start separately from the job. Printed as a Markdown table row; the inputs
 are ``segkit sample`` files under benchmarks/data/ (git-ignored). Both engines must return the
@@ -57,12 +60,32 @@ def main() -> None:
     res = {e: measure(e, args.file, args.master, outs[e]) for e in ("polars", "spark")}
     same = pl.read_parquet(outs["polars"]).equals(pl.read_parquet(outs["spark"]))
     lines = sum(1 for _ in args.file.open("rb")) - 1
-    print("| file | lines | customers | polars engine (s) | Spark session start (s) | Spark job (s) "
-          "| job ratio | same table |")
-    print("|---|---:|---:|---:|---:|---:|---:|---|")
     p, s = res["polars"], res["spark"]
-    print(f"| {args.file.name} | {lines:,} | {p['customers']:,} | {p['job']:.1f} | {s['start']:.1f} | "
-          f"{s['job']:.1f} | {s['job'] / p['job']:.2f}x | {'yes' if same else 'NO'} |")
+    row = (f"| {args.file.name} | {lines:,} | {p['customers']:,} | {p['job']:.1f} | {s['start']:.1f} | "
+           f"{s['job']:.1f} | {s['job'] / p['job']:.1f}x | {'yes' if same else 'NO'} |")
+    print(HEADER + row)
+    save(args.file.name, row, args.master)
+
+
+HEADER = ("| file | lines | customers | polars engine (s) | Spark session start (s) | Spark job (s) "
+          "| job ratio | same table |\n|---|---:|---:|---:|---:|---:|---:|---|\n")
+RESULTS = Path(__file__).resolve().parent / "spark-results.md"
+
+
+def save(name: str, row: str, master: str) -> None:
+    """Keep one row per input file in RESULTS, the others as they were."""
+    rows = {}
+    if RESULTS.exists():
+        for line in RESULTS.read_text(encoding="utf-8").splitlines():
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            if line.startswith("| ") and cells[0] not in ("file", "") and not cells[0].startswith("-"):
+                rows[cells[0]] = line
+    rows[name] = row
+    note = (f"`benchmarks/spark_engine.py FILE --master {master}` on {time.strftime('%Y-%m-%d')}: each "
+            "engine in a fresh child process, one run each; the Spark session start (JVM and session) is "
+            "timed apart from the job (`segkit.engines.customer_table`: read, data-quality counts, "
+            "customer table). Both engines' customer tables are compared value by value.\n\n")
+    RESULTS.write_text(note + HEADER + "\n".join(rows[k] for k in sorted(rows)) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":
