@@ -78,15 +78,7 @@ def run(
         try:
             raw, cleaned = _spark_lines(input_path, cfg, step)
         except DataError as exc:  # a customer-level table is small: read as the polars engine does
-            from .customer_input import looks_like_customer_table, run_customers
-
-            if cfg.input_kind != "auto" or not Path(input_path).is_file() or \
-                    not looks_like_customer_table(input_path, cfg, exc):
-                raise
-            try:
-                result = run_customers(input_path, cfg, stdin=stdin, detected=True)
-            except DataError:
-                raise exc from None
+            result = _as_customer_table(input_path, cfg, stdin, exc)
         else:
             step("customers")
             result = _orders(raw, cleaned, cfg)
@@ -99,15 +91,7 @@ def run(
             raw = read_input(input_path, encoding=cfg.encoding, sheet=cfg.sheet, mapping=cfg.columns, stdin=stdin,
                              limits=limits_for(cfg), background=True)
         except DataError as exc:
-            from .customer_input import looks_like_customer_table, run_customers
-
-            streamed = input_path == "-" or not Path(input_path).is_file()  # a pipe cannot be read twice
-            if cfg.input_kind != "auto" or streamed or not looks_like_customer_table(input_path, cfg, exc):
-                raise
-            try:
-                result = run_customers(input_path, cfg, stdin=stdin, detected=True)
-            except DataError:
-                raise exc from None
+            result = _as_customer_table(input_path, cfg, stdin, exc)
         else:
             step("clean")
             from .engines.polars import order_lines
@@ -132,6 +116,22 @@ def run(
     step("clv")
     add_clv(result, backtest_days)
     return result
+
+
+def _as_customer_table(input_path: str, cfg: Config, stdin: io.BufferedIOBase | None,
+                       exc: DataError) -> Segmentation:
+    """An order export that failed to read may be a customer-level table (``input.kind = auto``):
+    read it as one when it looks like one, else raise the reader's error. A pipe cannot be read
+    twice, so only a regular file is tried again."""
+    from .customer_input import looks_like_customer_table, run_customers
+
+    streamed = input_path == "-" or not Path(input_path).is_file()
+    if cfg.input_kind != "auto" or streamed or not looks_like_customer_table(input_path, cfg, exc):
+        raise exc
+    try:
+        return run_customers(input_path, cfg, stdin=stdin, detected=True)
+    except DataError:
+        raise exc from None
 
 
 class _Preload(threading.Thread):
