@@ -15,48 +15,12 @@ from typing import Any, TYPE_CHECKING
 
 import polars as pl
 
+from ..locales import catalog
 from . import svg
 
 if TYPE_CHECKING:
     from ..clv import ClvResult
 
-LABELS = {
-    "en": {
-        "clv": "Customer lifetime value", "model": "Model", "parameter": "Parameter", "value": "Value",
-        "skipped": "CLV not estimated", "churn_rule": "churn_risk rule",
-        "customers_fitted": "Customers fitted", "repeat_customers": "Customers with a repeat purchase",
-        "horizon": "Horizon (days)", "loglik": "Log-likelihood", "independence": "Frequency-value correlation (Gamma-Gamma assumes ~0)",
-        "p_alive_dist": "p(alive) of customers with a repeat purchase", "p_alive": "p(alive)", "customers": "Customers",
-        "risk_by_tier": "Value at risk by tier", "tier": "Tier", "recent_value": "Recent value",
-        "value_at_risk": "Value at risk", "predicted_revenue": "Predicted revenue",
-        "risk_note": "Value at risk = recent value (the better of the last two years' spend) x (1 - p_alive); "
-                     "the whole recent value where churn_risk follows the recency rule.",
-        "lost": "Lost customers: high churn risk and no spend in the last two years ({n} customers; largest net amount first)",
-        "no_lost": "No customer is lost.",
-        "backtest": "Backtest: purchases predicted for the holdout against what happened",
-        "bt_summary": "Fitted on purchases before {end}; holdout of {days} days. Purchase days predicted {pred:,.0f}, "
-                      "actual {act:,}; mean absolute error per customer {mae:.3f} (naive rule {naive:.3f}).",
-        "repeat_purchases": "Repeat purchases before the holdout", "predicted_mean": "Predicted (mean)",
-        "actual_mean": "Actual (mean)", "naive_mean": "Naive (mean)",
-    },
-    "zh": {
-        "clv": "客户终身价值", "model": "模型", "parameter": "参数", "value": "数值",
-        "skipped": "未估计客户终身价值", "churn_rule": "流失风险规则",
-        "customers_fitted": "拟合客户数", "repeat_customers": "有复购的客户数",
-        "horizon": "预测期(天)", "loglik": "对数似然", "independence": "频次与客单价相关系数(Gamma-Gamma 假设约为 0)",
-        "p_alive_dist": "有复购客户的存活概率分布", "p_alive": "存活概率", "customers": "客户数",
-        "risk_by_tier": "各层级风险价值", "tier": "层级", "recent_value": "近期价值",
-        "value_at_risk": "风险价值", "predicted_revenue": "预测收入",
-        "risk_note": "风险价值 = 近期价值(近两年中较高一年的采购额)×(1 − 存活概率);按最近购买间隔判定流失风险的客户计入全部近期价值。",
-        "lost": "已流失客户:高流失风险且近两年无采购(共 {n} 名,按净采购额从高到低)",
-        "no_lost": "没有已流失的客户。",
-        "backtest": "回测:留出期的预测购买次数与实际",
-        "bt_summary": "用 {end} 之前的购买拟合;留出期 {days} 天。预测购买天数 {pred:,.0f},实际 {act:,};"
-                      "每位客户平均绝对误差 {mae:.3f}(朴素规则 {naive:.3f})。",
-        "repeat_purchases": "留出期前的复购次数", "predicted_mean": "预测(均值)",
-        "actual_mean": "实际(均值)", "naive_mean": "朴素规则(均值)",
-    },
-}
 P_BINS = 10
 
 
@@ -133,7 +97,7 @@ def _churn_rule(c: dict[str, Any], lang: str) -> str | None:
 
 def clv_section(doc: dict[str, Any], customers: pl.DataFrame, clv: ClvResult | None,
                 tier_names: list[tuple[str, str]], lang: str, top_n: int) -> dict[str, Any]:
-    L = LABELS[lang]
+    L = catalog(lang)["clv"]
     c = doc.get("clv") or {}
     out: dict[str, Any] = {"L": L, "fitted": not c.get("skipped_reason"), "skipped_reason": c.get("skipped_reason"),
            "churn_rule": _churn_rule(c, lang), "params": _params(c), "facts": [], "bins": [], "risk": [],
