@@ -86,13 +86,13 @@ def make_reports(input_path: Path | str, out: Path, previous: Path | None = None
     cfg = config.load(None, {"output.reports": ["xlsx", "html"], **overrides}, use_env=False)
     result = pipeline.run(str(input_path), cfg)
     if previous is not None:
-        add_migration(result, previous)
+        result = add_migration(result, previous)
     doc = pipeline.summary(result)
     staged = StagedDir(out)
     movers = movers_of(result)
     if movers is not None:
         staged.write_bytes("movers.csv", rows_bytes(movers, "csv"))
-    ctx = write_reports(result, doc, staged)
+    ctx = write_reports(result, staged)
     staged.commit()
     return result, doc, ctx
 

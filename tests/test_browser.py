@@ -70,7 +70,7 @@ def report(request, tmp_path_factory) -> Path:
     cfg = config.load(None, {"output.reports": ["html"], "output.lang": lang}, use_env=False)
     result = pipeline.run(str(source), cfg)
     staged = StagedDir(out)
-    write_reports(result, pipeline.summary(result), staged)
+    write_reports(result, staged)
     staged.commit()
     return out / "report.html"
 

@@ -271,7 +271,7 @@ def test_customer_table_reports_say_what_is_missing(uci, tmp_path):
     assert a["p_alive"].null_count() == a.height
     assert a.columns.index("p_alive") == a.columns.index("churn_risk") + 1
     staged = StagedDir(tmp_path)
-    write_reports(result, doc, staged)
+    write_reports(result, staged)
     staged.commit()
     html = (tmp_path / "report.html").read_text(encoding="utf-8")
     assert "customer_input" in html and "no purchase history" in html

@@ -248,7 +248,7 @@ def test_only_the_configured_reports_are_written(tmp_path):
     cfg = config.load(None, {"output.reports": ["html"]}, use_env=False)
     result = pipeline.run(str(SAMPLE_DIR / "orders_zh.csv"), cfg)
     staged = StagedDir(tmp_path)
-    write_reports(result, pipeline.summary(result), staged)
+    write_reports(result, staged)
     staged.commit()
     assert (tmp_path / "report.html").exists()
     assert not (tmp_path / "report.xlsx").exists()
@@ -315,10 +315,10 @@ def test_migration_from_a_real_previous_run(tmp_path):
     previous = tmp_path / "assignments.csv"
     previous.write_bytes(rows_bytes(earlier.assignments, "csv"))
     result = pipeline.run(str(SAMPLE_DIR / "orders_zh.csv"), load_cfg(**{"output.lang": "zh"}))
-    add_migration(result, previous)
+    result = add_migration(result, previous)
     doc = pipeline.summary(result)
     staged = StagedDir(tmp_path / "out")
-    ctx = write_reports(result, doc, staged)
+    ctx = write_reports(result, staged)
     staged.commit()
     counts = doc["migration"]["matrix"]["counts"]
     assert ctx["migration"]["counts"] == counts

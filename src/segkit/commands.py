@@ -8,6 +8,7 @@ from __future__ import annotations
 from io import BufferedIOBase
 from typing import Any, BinaryIO, Protocol
 
+import dataclasses
 import datetime as dt
 import os
 import string
@@ -111,27 +112,25 @@ def segment_command(
     check_collisions(input_path, early_out if fixed else None, summary_json, _explicit_previous(previous))
     result = pipeline.run(input_path, cfg, progress=progress, stdin=stdin, backtest_days=backtest_days)
     out = None if to_stdout else output_dir(cfg.output_dir, result.table.windows.as_of)
-    _compare_with_previous(result, input_path, previous, out, summary_json, progress)
-    doc = pipeline.summary(result)
-    doc = {**doc, "input": {**doc["input"], "notes": list(result.raw.notes)}}  # e.g. mixed encodings
+    result = _compare_with_previous(result, input_path, previous, out, summary_json, progress)
     if out is None:
         _write_stdout(result.assignments, fmt, stdout)
-        doc["outputs"] = {}
+        summary = json_bytes({**result.document, "outputs": {}})
         if summary_json:
             with StagedDir(Path(summary_json).parent) as staged:
-                staged.write_elsewhere(Path(summary_json), json_bytes(doc))
+                staged.write_elsewhere(Path(summary_json), summary)
                 staged.commit()
     else:
-        doc = _write_set(result, doc, out, cfg, summary_json, progress)
+        summary = _write_set(result, out, summary_json, progress)
     if summary_json == "-":
-        stdout.write(json_bytes(doc))
+        stdout.write(summary)
         stdout.flush()
     if progress is not None:
         progress.stop()
     if not quiet:
         from .terminal import make_console, print_summary
 
-        print_summary(doc, result, console or make_console(), out)
+        print_summary(result, console or make_console(), out)
     return result
 
 
@@ -144,16 +143,23 @@ def _check_options(fmt: str, to_stdout: bool, summary_json: str | None, backtest
         raise UsageError(f"--backtest {backtest_days}: give the holdout length in days, 1 or more")
 
 
+NO_EARLIER_RUN = "--previous auto: no earlier run found; tier migration starts with the next run"
+
+
 def _compare_with_previous(result: pipeline.Segmentation, input_path: str, previous: str | None, out: Path | None,
-                           summary_json: str | None, progress: Progress | None) -> None:
-    """Find the earlier run (``--previous``), check no output overwrites an input, add the migration."""
+                           summary_json: str | None, progress: Progress | None) -> pipeline.Segmentation:
+    """Find the earlier run (``--previous``), check no output overwrites an input; the result with
+    the migration added (a new result: the one ``pipeline.run`` returned is left as it was)."""
     cfg, as_of = result.config, result.table.windows.as_of
     prev_path = find_previous(previous, cfg.output_dir, as_of, out) if previous else None
     check_collisions(input_path, out, summary_json, prev_path if previous != "auto" else None)
-    if previous:
-        if progress:
-            progress("migration")
-        add_migration(result, prev_path)
+    if not previous:
+        return result
+    if progress:
+        progress("migration")
+    if prev_path is None:
+        return dataclasses.replace(result, notes=(*result.notes, NO_EARLIER_RUN))
+    return add_migration(result, prev_path)
 
 
 def _write_stdout(assignments: pl.DataFrame, fmt: str, stdout: BinaryIO) -> None:
@@ -171,8 +177,10 @@ def _write_stdout(assignments: pl.DataFrame, fmt: str, stdout: BinaryIO) -> None
             raise IOFailure(f"cannot write the assignments to stdout: {exc.strerror}") from None
 
 
-def _write_set(result: pipeline.Segmentation, doc: dict[str, Any], out: Path, cfg: Config, summary_json: str | None, progress: Progress | None) -> dict[str, Any]:
-    """Stage every output, then summary.json (with each output's sha256), then rename them all."""
+def _write_set(result: pipeline.Segmentation, out: Path, summary_json: str | None, progress: Progress | None) -> bytes:
+    """Stage every output, then summary.json (the result's summary with each output's sha256),
+    then rename them all; return summary.json's bytes."""
+    cfg = result.config
     with StagedDir(out) as staged:
         staged.write_bytes("assignments.csv", rows_bytes(result.assignments, "csv"))
         movers = movers_of(result)
@@ -189,17 +197,16 @@ def _write_set(result: pipeline.Segmentation, doc: dict[str, Any], out: Path, cf
                 progress("reports")
             from .report import write_reports
 
-            write_reports(result, doc, staged)
+            write_reports(result, staged)
         for name in ("report.xlsx", "report.html"):
             if name.split(".")[1] not in cfg.reports:
                 staged.remove_on_commit(name)
-        doc = {**doc, "outputs": staged.hashes()}
-        data = json_bytes(doc)
+        data = json_bytes({**result.document, "outputs": staged.hashes()})
         staged.write_bytes("summary.json", data)
         if summary_json and summary_json != "-":
             staged.write_elsewhere(Path(summary_json), data)
         staged.commit()
-    return doc
+    return data
 
 
 TABLE_COLUMNS = ("customer_id", "customer_name", "tier", "annual_spend", "yoy_growth", "rfm_score",

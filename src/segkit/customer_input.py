@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, cast
 
+import dataclasses
 import datetime as dt
 import hashlib
 import io
@@ -240,14 +241,14 @@ def run_customers(input_path: str, cfg: Config, *, stdin: BufferedIOBase | None 
     from .guidance import catalog_warning
     from .locales import message
     from .io.read import RawTable
-    from .pipeline import Segmentation, guidance_warnings
+    from .pipeline import Segmentation, tier_guidance
     from .tiers import apply_scheme
 
     df, source, size, sha, fmt = _read(input_path, stdin)
     table, mapping, spend, features, q = build(df, cfg, source)
     present: set[str] = {r for r in ("customer_name", "channel", "region", "customer_type") if r in mapping}
     customers, cfg, tiering = apply_scheme(table.customers, cfg, None, table.windows, present)
-    table.customers = customers
+    table = dataclasses.replace(table, customers=customers)
     raw = RawTable(source=source, frame=df.lazy(), headers=list(df.columns), mapping=mapping, format=fmt,
                    header_row=1, size=size, sha256=sha)
     cleaned = Cleaned(lines=pl.DataFrame(), rejected=q["rejected"], quality=q["quality"],
@@ -258,12 +259,12 @@ def run_customers(input_path: str, cfg: Config, *, stdin: BufferedIOBase | None 
     if "customer_id" not in {r for r, h in mapping.items() if h != "(row position)"}:
         notes.append(f"{source}: no customer id column; the row position (1 = first data row) is the id")
     cov = coverage.unknown()
-    result = Segmentation(cfg, raw, cleaned, table, notes=notes, input_kind="customers", coverage=cov,
-                          tiering=tiering, currency=cfg.currency or None,
-                          currency_source="config" if cfg.currency else "")
-    result.cluster_features = features
-    result.warnings.append(catalog_warning("customer_input"))
-    result.warnings.append(catalog_warning("clv_skipped", reason={"en": message("warning", "no_purchase_history", "en"),
-                                                                  "zh": message("warning", "no_purchase_history", "zh")}))
-    result.warnings.extend(w for w in guidance_warnings(result) if w["code"] != "short_coverage")
-    return result
+    currency = cfg.currency or None
+    tiering, guidance = tier_guidance(customers, cfg, cov, tiering, currency)
+    no_history = {"en": message("warning", "no_purchase_history", "en"),
+                  "zh": message("warning", "no_purchase_history", "zh")}
+    warnings = (catalog_warning("customer_input"), catalog_warning("clv_skipped", reason=no_history),
+                *(w for w in guidance if w["code"] != "short_coverage"))
+    return Segmentation(cfg, raw, cleaned, table, notes=tuple(notes), input_kind="customers", coverage=cov,
+                        tiering=tiering, currency=currency, currency_source="config" if cfg.currency else "",
+                        warnings=warnings, cluster_features=features)

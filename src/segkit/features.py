@@ -47,7 +47,7 @@ class Windows:
         return {k: (v.isoformat() if v else None) for k, v in self.__dict__.items()}
 
 
-@dataclass
+@dataclass(frozen=True)
 class CustomerTable:
     customers: pl.DataFrame  # one row per customer, assignments columns (cluster columns empty)
     windows: Windows

@@ -9,7 +9,7 @@ spend, and for the ``lost`` column the annual spend they had in the previous run
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import datetime as dt
 import json
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 PLACEHOLDER = re.compile(r"\{(as_of|date)\}")
 
 
-@dataclass
+@dataclass(frozen=True)
 class Migration:
     previous: str
     customers: pl.DataFrame
@@ -221,17 +221,14 @@ def movers(joined: pl.DataFrame, lost: pl.DataFrame) -> pl.DataFrame:
             .sort([order, pl.col("spend_change").abs(), "customer_id"], descending=[False, True, False]))
 
 
-def add_migration(result: Segmentation, previous_path: Path | None) -> None:
-    """Attach the migration to a pipeline result (no-op with a note when there is no earlier run)."""
-    if previous_path is None:
-        result.notes.append("--previous auto: no earlier run found; tier migration starts with the next run")
-        return
+def add_migration(result: Segmentation, previous_path: Path) -> Segmentation:
+    """A new result: ``result`` compared with an earlier run's assignments.csv (its migration,
+    and tier_change in the customer table). ``result`` itself is left as it was."""
     tier_names = [t.name for t in result.config.tiers]
-    result.migration = compare(result.table.customers, previous_path, tier_names)
-    result.table.customers = result.migration.customers
+    migration = compare(result.customers, previous_path, tier_names)
+    return result.with_customers(migration.customers, migration=migration)
 
 
 def movers_of(result: Segmentation) -> pl.DataFrame | None:
     """The movers table of a result compared with an earlier run, or None."""
-    migration = cast("Migration | None", result.migration)
-    return None if migration is None else migration.movers
+    return None if result.migration is None else result.migration.movers

@@ -1,6 +1,9 @@
-"""run(): read -> clean -> customer features -> clustering -> validation, as one result object.
+"""run(): read -> clean -> customer features -> clustering -> validation -> CLV, as one result.
 
-Every writer (files, terminal, reports) reads only the ``Segmentation`` this returns.
+Each step returns a new value and never edits what an earlier step returned; the result is a
+frozen ``Segmentation``, and a later step (migration against an earlier run) derives a new one
+with ``dataclasses.replace``. Every writer (summary.json, terminal, reports) is a view of that one
+object: ``summary(result)`` is the document, and ``result.document`` computes it once per result.
 ``progress`` is an optional callback ``progress(step: str)`` called as each step starts; the
 library never prints.
 """
@@ -8,12 +11,14 @@ library never prints.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib
 import io
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -30,28 +35,36 @@ from .io.read import RawTable, read_input
 from .io.sources import limits_for
 from .output import to_jsonable
 
+if TYPE_CHECKING:
+    from .cluster import ClusterResult
+    from .clv import ClvResult
+    from .migration import Migration
+    from .validate import Validation
+
 Progress = Callable[[str], None]
 
 
-@dataclass
+@dataclass(frozen=True)
 class Segmentation:
+    """One run's result. Frozen: steps after ``run`` (migration) return a new one."""
+
     config: Config
     raw: RawTable
     cleaned: Cleaned
     table: CustomerTable
-    clusters: object | None = None  # cluster.ClusterResult
-    validation: object | None = None  # validate.Validation
-    migration: object | None = None  # migration.Migration, added by migration.add_migration
-    clv: object | None = None  # clv.ClvResult
-    notes: list[str] = field(default_factory=list)
+    clusters: ClusterResult | None = None
+    validation: Validation | None = None
+    migration: Migration | None = None  # set by migration.add_migration
+    clv: ClvResult | None = None
+    notes: tuple[str, ...] = ()
     input_kind: str = "orders"  # "orders" | "customers" (customer-level table)
-    coverage: dict = field(default_factory=dict)
-    tiering: dict = field(default_factory=dict)
+    coverage: dict[str, Any] = field(default_factory=dict)
+    tiering: dict[str, Any] = field(default_factory=dict)
     currency: str | None = None
     currency_source: str = ""
-    warnings: list[dict] = field(default_factory=list)
+    warnings: tuple[dict[str, Any], ...] = ()
     excluded_implausible_dates: int = 0
-    cluster_features: dict | None = None  # clustering features replacing the RFM ones (customer-level input)
+    cluster_features: dict[str, Any] | None = None  # clustering features replacing the RFM ones (customer-level input)
 
     @property
     def customers(self) -> pl.DataFrame:
@@ -61,6 +74,16 @@ class Segmentation:
     def assignments(self) -> pl.DataFrame:
         """The public columns of assignments.csv, in SPEC order."""
         return self.table.customers.select([c for c in self.table.customers.columns if not c.startswith("_")])
+
+    @functools.cached_property
+    def document(self) -> dict[str, Any]:
+        """``summary(self)``, computed once: the result never changes, so neither does its summary.
+        Writers read it and never edit it."""
+        return summary(self)
+
+    def with_customers(self, customers: pl.DataFrame, **changes: Any) -> Segmentation:
+        """A new result whose customer table is ``customers`` (other fields from ``changes``)."""
+        return dataclasses.replace(self, table=dataclasses.replace(self.table, customers=customers), **changes)
 
 
 def run(
@@ -74,48 +97,55 @@ def run(
 ) -> Segmentation:
     step = progress or (lambda _s: None)
     step("read")
+    result = _customers(input_path, cfg, step, stdin, preload=cluster)
+    if cluster:
+        result = add_clusters(result, step)
+    step("clv")
+    return add_clv(result, backtest_days)
+
+
+def _customers(input_path: str, cfg: Config, step: Progress, stdin: io.BufferedIOBase | None,
+               *, preload: bool) -> Segmentation:
+    """The read-to-customer-table part, for each engine and input kind."""
     if cfg.engine == "spark" and cfg.input_kind != "customers":
         try:
             raw, cleaned = _spark_lines(input_path, cfg, step)
         except DataError as exc:  # a customer-level table is small: read as the polars engine does
-            result = _as_customer_table(input_path, cfg, stdin, exc)
-        else:
-            step("customers")
-            result = _orders(raw, cleaned, cfg)
-    elif cfg.input_kind == "customers":
+            return _as_customer_table(input_path, cfg, stdin, exc)
+        step("customers")
+        return _orders(raw, cleaned, cfg)
+    if cfg.input_kind == "customers":
         from .customer_input import run_customers
 
-        result = run_customers(input_path, cfg, stdin=stdin)
-    else:
-        try:
-            raw = read_input(input_path, encoding=cfg.encoding, sheet=cfg.sheet, mapping=cfg.columns, stdin=stdin,
-                             limits=limits_for(cfg), background=True)
-        except DataError as exc:
-            result = _as_customer_table(input_path, cfg, stdin, exc)
-        else:
-            step("clean")
-            from .engines.polars import order_lines
+        return run_customers(input_path, cfg, stdin=stdin)
+    try:
+        raw = read_input(input_path, encoding=cfg.encoding, sheet=cfg.sheet, mapping=cfg.columns, stdin=stdin,
+                         limits=limits_for(cfg), background=True)
+    except DataError as exc:
+        return _as_customer_table(input_path, cfg, stdin, exc)
+    step("clean")
+    from .engines.polars import order_lines
 
-            preload = _Preload("segkit.cluster", "segkit.validate") if cluster else None
-            raw, cleaned = order_lines(raw, cfg, lambda: read_input(
-                input_path, encoding=cfg.encoding, sheet=cfg.sheet, mapping=cfg.columns, stdin=stdin,
-                limits=limits_for(cfg)))
-            if preload is not None:
-                preload.join()
-            step("customers")
-            result = _orders(raw, cleaned, cfg)
-    if cluster:
-        from .cluster import cluster_customers
-        from .validate import validate
+    loader = _Preload("segkit.cluster", "segkit.validate") if preload else None
+    raw, cleaned = order_lines(raw, cfg, lambda: read_input(
+        input_path, encoding=cfg.encoding, sheet=cfg.sheet, mapping=cfg.columns, stdin=stdin,
+        limits=limits_for(cfg)))
+    if loader is not None:
+        loader.join()
+    step("customers")
+    return _orders(raw, cleaned, cfg)
 
-        step("cluster")
-        result.clusters = cluster_customers(result.table.customers, result.config, result.cluster_features)
-        result.table.customers = result.clusters.customers
-        step("validate")
-        result.validation = validate(result.clusters, result.config, result.cleaned.roles)
-    step("clv")
-    add_clv(result, backtest_days)
-    return result
+
+def add_clusters(result: Segmentation, step: Progress) -> Segmentation:
+    """k-means on the customer table, then its validation: a new result with both."""
+    from .cluster import cluster_customers
+    from .validate import validate
+
+    step("cluster")
+    clusters = cluster_customers(result.customers, result.config, result.cluster_features)
+    step("validate")
+    validation = validate(clusters, result.config, result.cleaned.roles)
+    return result.with_customers(clusters.customers, clusters=clusters, validation=validation)
 
 
 def _as_customer_table(input_path: str, cfg: Config, stdin: io.BufferedIOBase | None,
@@ -151,7 +181,7 @@ class _Preload(threading.Thread):
                 return  # the step that needs the module imports it again and reports the error
 
 
-def add_clv(result: Segmentation, holdout_days: int | None = None) -> None:
+def add_clv(result: Segmentation, holdout_days: int | None = None) -> Segmentation:
     """BG/NBD + Gamma-Gamma on the cleaned lines; CLV columns after churn_risk (SPEC §3, §5).
 
     A customer-level table has no purchase history: the CLV columns stay empty (the
@@ -161,19 +191,19 @@ def add_clv(result: Segmentation, holdout_days: int | None = None) -> None:
     if result.input_kind == "customers":
         if holdout_days:
             raise DataError(f"{result.raw.source}: a backtest needs order lines; a customer-level table has none")
-        df = result.table.customers
+        df = result.customers
         cols = [c for c in df.columns if c not in CLV_COLUMNS]
         at = cols.index("churn_risk") + 1
         df = df.with_columns([pl.lit(None, pl.Float64).alias(c) for c in CLV_COLUMNS])
-        result.table.customers = df.select([*cols[:at], *CLV_COLUMNS, *cols[at:]])
-        return
+        return result.with_customers(df.select([*cols[:at], *CLV_COLUMNS, *cols[at:]]))
     win = result.table.windows
-    result.clv = run_clv(result.cleaned.lines, win.as_of, result.config.effective)
+    clv = run_clv(result.cleaned.lines, win.as_of, result.config.effective)
     if holdout_days:
         from .backtest import backtest
 
-        result.clv.backtest = backtest(result.cleaned.lines, win.as_of, holdout_days, result.config.effective)
-    result.table.customers = attach(result.table.customers, result.clv)
+        clv = dataclasses.replace(clv, backtest=backtest(result.cleaned.lines, win.as_of, holdout_days,
+                                                         result.config.effective))
+    return result.with_customers(attach(result.customers, clv), clv=clv)
 
 
 def _spark_lines(input_path: str, cfg: Config, step: Progress) -> tuple[RawTable, Cleaned]:
@@ -200,32 +230,32 @@ def _orders(raw: RawTable, cleaned: Cleaned, cfg: Config) -> Segmentation:
     customers = coverage.apply(customers, cov, cfg, roles, lines)
     table = dataclasses.replace(table, customers=customers)
     currency, source = detect_currency(raw, cfg)
-    result = Segmentation(cfg, raw, cleaned, table, notes=list(raw.notes), coverage=cov, tiering=tiering,
-                          currency=currency, currency_source=source, warnings=warnings,
-                          excluded_implausible_dates=implausible)
-    result.warnings.extend(guidance_warnings(result))
-    return result
+    tiering, guidance = tier_guidance(customers, cfg, cov, tiering, currency)
+    return Segmentation(cfg, raw, cleaned, table, notes=tuple(raw.notes), coverage=cov, tiering=tiering,
+                        currency=currency, currency_source=source, warnings=(*warnings, *guidance),
+                        excluded_implausible_dates=implausible)
 
 
-def guidance_warnings(result: Segmentation) -> list[dict]:
-    """short_coverage and tier_concentration for a finished customer table."""
+def tier_guidance(customers: pl.DataFrame, cfg: Config, cov: dict[str, Any], tiering: dict[str, Any],
+                  currency: str | None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The tiering with its concentration (when one tier holds most customers or spend), and the
+    short_coverage and tier_concentration warnings, for a finished customer table."""
     out = []
-    cov = result.coverage
     if cov.get("reason"):
         out.append(warning("short_coverage", cov["reason"], cov.get("reason_zh", cov["reason"])))  # catalog texts
-    conc = concentration(result.customers, result.config)
-    if conc is not None:
-        result.tiering["concentration"] = conc
-        names = {t.name: t.zh for t in result.config.tiers}
-        by_customers = conc["share_of_customers"] >= conc["share_of_spend"]
-        what = "what_customers" if by_customers else "what_spend"
-        out.append(catalog_warning(
-            "tier_concentration", share=max(conc["share_of_customers"], conc["share_of_spend"]),
-            what={"en": message("warning", what, "en"), "zh": message("warning", what, "zh")},
-            tier={"en": conc["tier"], "zh": names.get(conc["tier"], conc["tier"])},
-            table={"en": suggestion_text(conc["suggested_tiers"], result.currency),
-                   "zh": suggestion_text(conc["suggested_tiers"], result.currency, zh=True)}))
-    return out
+    conc = concentration(customers, cfg)
+    if conc is None:
+        return tiering, out
+    names = {t.name: t.zh for t in cfg.tiers}
+    by_customers = conc["share_of_customers"] >= conc["share_of_spend"]
+    what = "what_customers" if by_customers else "what_spend"
+    out.append(catalog_warning(
+        "tier_concentration", share=max(conc["share_of_customers"], conc["share_of_spend"]),
+        what={"en": message("warning", what, "en"), "zh": message("warning", what, "zh")},
+        tier={"en": conc["tier"], "zh": names.get(conc["tier"], conc["tier"])},
+        table={"en": suggestion_text(conc["suggested_tiers"], currency),
+               "zh": suggestion_text(conc["suggested_tiers"], currency, zh=True)}))
+    return {**tiering, "concentration": conc}, out
 
 
 def _round(x: float | None, nd: int = 6) -> float | None:
@@ -311,6 +341,7 @@ def summary(result: Segmentation) -> dict:
             "columns": raw.mapping,
             "rows": q["data_rows"],
             "rejected_rows": q["rejected_rows"],
+            "notes": list(raw.notes),  # e.g. mixed encodings
         },
         "input_kind": result.input_kind,
         "currency": result.currency,

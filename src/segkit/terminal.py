@@ -64,11 +64,12 @@ def _name(en: str, zh: str | None, lang: str) -> str:
     return en if zh == en else f"{en} {zh}"
 
 
-def print_summary(doc: dict[str, Any], result: Segmentation, console: Console, out: Path | None) -> None:
+def print_summary(result: Segmentation, console: Console, out: Path | None) -> None:
     """The run in a screenful: headline, tiers, RFM segments, clusters, validation, CLV, migration,
-    data quality and warnings (a view of summary.json)."""
+    data quality and warnings (a view of the result's summary document, as summary.json is)."""
     from .report.labels import Names, ui
 
+    doc = result.document
     lang = result.config.lang
     t = ui(lang)
     for note in result.notes:

@@ -20,9 +20,11 @@ if TYPE_CHECKING:
 __all__ = ["build_context", "write_reports"]
 
 
-def write_reports(result: Segmentation, doc: dict[str, Any], staged: StagedDir) -> dict[str, Any]:
-    """Write the reports named in ``result.config.reports`` ("xlsx", "html"); return the context."""
-    ctx = build_context(result, doc)
+def write_reports(result: Segmentation, staged: StagedDir) -> dict[str, Any]:
+    """Write the reports named in ``result.config.reports`` ("xlsx", "html"); return the context.
+
+    Both are views of the one result: its summary document (``result.document``) and its tables."""
+    ctx = build_context(result, result.document)
     wanted = result.config.reports
     if "xlsx" in wanted:
         from .excel import write_xlsx

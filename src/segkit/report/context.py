@@ -62,8 +62,8 @@ def build_context(result: Segmentation, doc: dict[str, Any], *, top_n: int = TOP
         "validation": validation_section(doc, names, t, lang),
         "migration": migration_section(doc, names, t, top_n),
         "quality": quality_section(doc, result.notes, t, names),
-        "top": top_lists(customers, names, t, top_n, getattr(result, "clv", None)),
-        "clv": clv_section(doc, customers, getattr(result, "clv", None),
+        "top": top_lists(customers, names, t, top_n, result.clv),
+        "clv": clv_section(doc, customers, result.clv,
                            [(tier.name, names.tier(tier.name)) for tier in cfg.tiers], lang, top_n),
         "customers_table": customer_columns(result.assignments, t),
         "warnings": warning_rows(doc, lang),
@@ -425,7 +425,7 @@ def migration_section(doc: dict[str, Any], names: Names, t: dict[str, Any], top_
 
 # --- data quality -----------------------------------------------------------------------------
 
-def quality_section(doc: dict[str, Any], notes: list[str], t: dict[str, Any], names: Names) -> dict[str, Any]:
+def quality_section(doc: dict[str, Any], notes: Sequence[str], t: dict[str, Any], names: Names) -> dict[str, Any]:
     """Row counts, rejected reasons, the column mapping and reading notes."""
     q = doc.get("data_quality", {})
     counts = [{"label": t[k], "value": q.get(k), "kind": "pct" if k == "rejected_share" else "int"}
