@@ -148,6 +148,32 @@ def _collect(lf: pl.LazyFrame, source: str) -> pl.DataFrame:
         raise DataError(msg) from None
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """What ``clean`` reads from a mapped input: the checked roles, the text roles kept, and the
+    headers whose raw cells are copied into rejected rows."""
+
+    mapping: dict[str, str]
+    checked: tuple[str, ...]  # customer_id, order_date, then amount (or quantity, unit_price)
+    roles: tuple[str, ...]  # optional text roles present
+    has_order_id: bool
+    header_of: dict[str, str]  # header -> one role
+
+    @property
+    def amounts(self) -> tuple[str, ...]:
+        return self.checked[2:]
+
+    def col(self, role: str) -> pl.Expr:
+        return pl.col(self.mapping[role])
+
+
+def _plan(raw: RawTable, cfg: Config) -> _Plan:
+    m = raw.mapping
+    checked = ("customer_id", "order_date") + (("amount",) if "amount" in m else ("quantity", "unit_price"))
+    roles = tuple(r for r in TEXT_ROLES if r in m and (r != "category" or _persona_uses(cfg, r)))
+    return _Plan(dict(m), checked, roles, "order_id" in m, dict(zip(m.values(), m)))
+
+
 def clean(raw: RawTable, cfg: Config, *, enforce: bool = True, check: bool = True) -> Cleaned:
     """Text frame -> summed order lines, rejected rows and counts.
 
@@ -155,118 +181,131 @@ def clean(raw: RawTable, cfg: Config, *, enforce: bool = True, check: bool = Tru
     ``cfg.max_bad_rows`` of them are rejected; ``check=False`` leaves that to the caller
     (``check_quality``), which cleans only part of a file.
     """
-    m = raw.mapping
-    col = lambda role: pl.col(m[role])  # noqa: E731
-    lf = raw.frame
-    checked = ["customer_id", "order_date"] + (["amount"] if "amount" in m else ["quantity", "unit_price"])
-    roles = tuple(r for r in TEXT_ROLES if r in m and (r != "category" or _persona_uses(cfg, r)))
-    has_order_id = "order_id" in m
-    header_of = dict(zip(m.values(), m))  # header -> one role, for the raw copies of rejected rows
-    raw_cols = [f"raw:{h}" for h in header_of]
+    plan = _plan(raw, cfg)
+    data, skipped = _drop_skipped(_collect(_cell_texts(raw, plan), raw.source))
+    micro = _amount_micro(plan, cfg)
+    overflow = micro.abs() >= 9.0e18
+    reason, column, value = _reason_exprs(plan, overflow)
+    parsed = _parse_cells(data, plan, cfg).with_columns(
+        reason.alias("reason"), pl.when(overflow).then(None).otherwise(micro).cast(pl.Int64).alias("amount"))
+    bad = parsed.filter(pl.col("reason").is_not_null())
+    rejected = _rejected_rows(bad.select("row", column.alias("column"), "reason", value.alias("value")), plan, raw)
+    lines = _sum_lines(parsed.filter(pl.col("reason").is_null()), plan)
+    quality = {
+        "rows_read": data.height + skipped["blank"] + skipped["totals"],
+        "blank_rows": skipped["blank"],
+        "totals_rows": skipped["totals"],
+        "data_rows": data.height,
+        "rejected_rows": rejected.height,
+        "rejected_share": rejected.height / data.height if data.height else 0.0,
+        "rejected_reasons": rejected_reasons(rejected),
+        "used_rows": data.height - bad.height,
+    }
+    if check:
+        check_quality(raw.source, raw.header_row, quality, rejected, cfg, enforce=enforce)
+    return Cleaned(lines, rejected, quality, plan.roles, plan.has_order_id)
 
-    # Pass 1 (streaming): the text of the cells segkit needs, whether the row is blank or a
-    # totals row. Blank = every cell empty or whitespace; totals = 合计/Total/... in the first
-    # non-empty cell or in the id or name column.
+
+def _cell_texts(raw: RawTable, plan: _Plan) -> pl.LazyFrame:
+    """Pass 1 (streaming): the text of the cells segkit needs, and whether the row is blank or a
+    totals row. Blank = every cell empty or whitespace; totals = 合计/Total/... in the first
+    non-empty cell or in the id or name column. Repeating text is held as Categorical (one
+    integer per row); amounts are cast on the fly and their text kept only where the plain cast
+    failed."""
     cells = [pl.col(h).cast(pl.String) for h in raw.headers]
     first_cell = pl.coalesce(cells).str.strip_chars() if cells else pl.lit(None, pl.String)
     all_empty = pl.all_horizontal([c.is_null() | (c.str.strip_chars() == "") for c in cells])
     totals = first_cell.str.contains(TOTALS_PATTERN).fill_null(False)
     for role in ("customer_id", "customer_name"):
-        if role in m:
-            totals = totals | col(role).str.strip_chars().str.contains(TOTALS_PATTERN).fill_null(False)
-    # Repeating text is held as Categorical (one integer per row); amounts are cast on the fly
-    # and their text kept only where the plain cast failed.
-    amounts = checked[2:]
-    df = lf.select(
+        if role in plan.mapping:
+            totals = totals | plan.col(role).str.strip_chars().str.contains(TOTALS_PATTERN).fill_null(False)
+    amounts = plan.amounts
+    order_id = [_text(plan.col("order_id")).cast(pl.Categorical).alias("t:order_id")] if plan.has_order_id else []
+    return raw.frame.select(
         pl.col(ROW).cast(pl.Int64).alias("row"),
         pl.when(all_empty).then(pl.lit("blank")).when(totals).then(pl.lit("totals")).alias("_skip"),
-        *[_text(col(r)).cast(pl.Categorical).alias(f"t:{r}") for r in checked[:2]],
-        *[_text(col(r)).alias(f"t:{r}") for r in amounts],
-        *[_text(col(r)).cast(pl.Categorical).alias(r) for r in roles],
-        *([_text(col("order_id")).cast(pl.Categorical).alias("t:order_id")] if has_order_id else []),
+        *[_text(plan.col(r)).cast(pl.Categorical).alias(f"t:{r}") for r in plan.checked[:2]],
+        *[_text(plan.col(r)).alias(f"t:{r}") for r in amounts],
+        *[_text(plan.col(r)).cast(pl.Categorical).alias(r) for r in plan.roles],
+        *order_id,
     ).with_columns(
         [_fast_amount(pl.col(f"t:{r}")).alias(f"p:{r}") for r in amounts]
     ).with_columns(
         [pl.when(pl.col(f"p:{r}").is_null()).then(pl.col(f"t:{r}")).alias(f"t:{r}") for r in amounts]
     )
-    df = _collect(df, raw.source)
-    skip_counts = dict(df.group_by("_skip").len().iter_rows())
-    rows_read = df.height
-    blank_rows = int(skip_counts.get("blank", 0))
-    totals_rows = int(skip_counts.get("totals", 0))
-    df = (df.filter(pl.col("_skip").is_null()) if blank_rows + totals_rows else df).drop("_skip")
-    data_rows = df.height
 
-    # Typed parsing: ids and dates on their distinct values, amounts with a fast path.
+
+def _drop_skipped(cells: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, int]]:
+    """The data rows (blank and totals rows left out) and how many of each were left out."""
+    counts = dict(cells.group_by("_skip").len().iter_rows())
+    skipped = {kind: int(counts.get(kind, 0)) for kind in ("blank", "totals")}
+    data = cells.filter(pl.col("_skip").is_null()) if skipped["blank"] + skipped["totals"] else cells
+    return data.drop("_skip"), skipped
+
+
+def _parse_cells(df: pl.DataFrame, plan: _Plan, cfg: Config) -> pl.DataFrame:
+    """Typed parsing: ids and dates on their distinct values, amounts with a fast path."""
     df = _parse_unique(df, "t:customer_id", parse_customer_id, "p:customer_id", pl.Categorical)
     df = _parse_unique(df, "t:order_date", lambda e: parse_date(e, cfg.date_format), "p:order_date")
-    for r in amounts:
+    for r in plan.amounts:
         df = _parse_slow_amounts(df, r)
-    amount = pl.col("p:amount") if "amount" in m else pl.col("p:quantity") * pl.col("p:unit_price")
-    amount_micro = (amount * (cfg.amount_unit * MICRO)).round(0)
-    overflow = amount_micro.abs() >= 9.0e18
-    reason_expr = pl.when(overflow).then(pl.lit("amount too large"))
-    column_expr = pl.when(overflow).then(pl.lit(m.get("amount", m.get("quantity"))))
-    value_expr = pl.when(overflow).then(pl.col(f"p:{checked[-1]}").cast(pl.String))
-    for role in reversed(checked):
+    return df
+
+
+def _amount_micro(plan: _Plan, cfg: Config) -> pl.Expr:
+    amount = pl.col("p:amount") if "amount" in plan.mapping else pl.col("p:quantity") * pl.col("p:unit_price")
+    return (amount * (cfg.amount_unit * MICRO)).round(0)
+
+
+def _reason_exprs(plan: _Plan, overflow: pl.Expr) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
+    """Why a row is rejected, in which column and with which value: the first checked role that is
+    missing or unparsable, else an amount too large for micro-units."""
+    m = plan.mapping
+    reason: pl.Expr = pl.when(overflow).then(pl.lit("amount too large"))
+    column: pl.Expr = pl.when(overflow).then(pl.lit(m.get("amount", m.get("quantity"))))
+    value: pl.Expr = pl.when(overflow).then(pl.col(f"p:{plan.checked[-1]}").cast(pl.String))
+    for role in reversed(plan.checked):
         txt, parsed = pl.col(f"t:{role}").cast(pl.String), pl.col(f"p:{role}")
         bad_missing = txt.is_null() & parsed.is_null()
         bad_parse = txt.is_not_null() & parsed.is_null()
         kind = "date" if role == "order_date" else ("id" if role == "customer_id" else "number")
-        reason_expr = (
+        reason = (
             pl.when(bad_missing).then(pl.lit(f"missing {role}"))
             .when(bad_parse).then(pl.lit(f"unparsable {role} (not a {kind})"))
-            .otherwise(reason_expr)
+            .otherwise(reason)
         )
-        column_expr = pl.when(bad_missing | bad_parse).then(pl.lit(m[role])).otherwise(column_expr)
-        value_expr = pl.when(bad_missing | bad_parse).then(txt).otherwise(value_expr)
-    df = df.with_columns(
-        reason_expr.alias("reason"),
-        pl.when(overflow).then(None).otherwise(amount_micro).cast(pl.Int64).alias("amount"),
-    )
-    bad = df.filter(pl.col("reason").is_not_null())
-    if bad.height:
-        rejected = bad.select("row", column_expr.alias("column"), "reason", value_expr.alias("value"))
-        # the raw cells of the rejected rows, as they stand in the file
-        raw_rows = lf.select(pl.col(ROW).cast(pl.Int64).alias("row"),
-                             *[pl.col(h).alias(f"raw:{h}") for h in header_of])
-        rejected = rejected.join(_collect(raw_rows.filter(pl.col("row").is_in(rejected["row"].implode())),
-                                          raw.source), on="row", how="left").sort("row")
-    else:
-        rejected = pl.DataFrame(schema={"row": pl.Int64, "column": pl.String, "reason": pl.String,
-                                        "value": pl.String, **{c: pl.String for c in raw_cols}})
-    # Lines without an order id form one order per customer and date; since the date is part of
-    # the key, the order key can be filled in after summing.
-    order = [pl.col("t:order_id")] if has_order_id else []
+        column = pl.when(bad_missing | bad_parse).then(pl.lit(m[role])).otherwise(column)
+        value = pl.when(bad_missing | bad_parse).then(txt).otherwise(value)
+    return reason, column, value
+
+
+def _rejected_rows(bad: pl.DataFrame, plan: _Plan, raw: RawTable) -> pl.DataFrame:
+    """``bad`` (row, column, reason, value) with the raw cells of each row as they stand in the file."""
+    if not bad.height:
+        return pl.DataFrame(schema={"row": pl.Int64, "column": pl.String, "reason": pl.String,
+                                    "value": pl.String, **{f"raw:{h}": pl.String for h in plan.header_of}})
+    raw_rows = raw.frame.select(pl.col(ROW).cast(pl.Int64).alias("row"),
+                                *[pl.col(h).alias(f"raw:{h}") for h in plan.header_of])
+    cells = _collect(raw_rows.filter(pl.col("row").is_in(bad["row"].implode())), raw.source)
+    return bad.join(cells, on="row", how="left").sort("row")
+
+
+def _sum_lines(usable: pl.DataFrame, plan: _Plan) -> pl.DataFrame:
+    """Usable rows summed per (customer, order, date, text roles). Lines without an order id form
+    one order per customer and date; since the date is part of the key, the order key can be
+    filled in after summing."""
+    order = [pl.col("t:order_id")] if plan.has_order_id else []
     lines = (
-        df.lazy().filter(pl.col("reason").is_null())
+        usable.lazy()
         .group_by(pl.col("p:customer_id").alias("customer_id"), pl.col("p:order_date").alias("order_date"),
-                  *order, *roles)
+                  *order, *plan.roles)
         .agg(pl.col("amount").sum(), pl.len().cast(pl.Int64).alias("n"))
         .collect(engine="streaming")
     )
     date_key = pl.col("order_date").cast(pl.String)
-    lines = lines.select(
-        pl.col("customer_id").cast(pl.String),
-        (pl.coalesce(pl.col("t:order_id").cast(pl.String), date_key) if has_order_id else date_key).alias("order_key"),
-        "order_date", "amount", *roles, "n",
-    )
-    used_rows = data_rows - bad.height
-    del df
-    reasons = rejected_reasons(rejected)
-    quality = {
-        "rows_read": rows_read,
-        "blank_rows": blank_rows,
-        "totals_rows": totals_rows,
-        "data_rows": data_rows,
-        "rejected_rows": rejected.height,
-        "rejected_share": rejected.height / data_rows if data_rows else 0.0,
-        "rejected_reasons": reasons,
-        "used_rows": used_rows,
-    }
-    if check:
-        check_quality(raw.source, raw.header_row, quality, rejected, cfg, enforce=enforce)
-    return Cleaned(lines, rejected, quality, roles, has_order_id)
+    key = pl.coalesce(pl.col("t:order_id").cast(pl.String), date_key) if plan.has_order_id else date_key
+    return lines.select(pl.col("customer_id").cast(pl.String), key.alias("order_key"),
+                        "order_date", "amount", *plan.roles, "n")
 
 
 def rejected_reasons(rejected: pl.DataFrame) -> dict:
