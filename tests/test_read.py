@@ -220,7 +220,7 @@ class TestColumnResolution:
         assert got == {"customer_id": "CUSTOMER_ID", "order_date": "Order-Date", "amount": " Sales "}
 
     def test_ambiguity_names_both_columns_and_the_fix(self):
-        with pytest.raises(DataError, match=r"'金额' and '价税合计' both look like amount; choose one with --map amount="):
+        with pytest.raises(DataError, match=r"'金额' and '价税合计' both look like amount; choose one with columns.amount="):
             resolve(["客户编码", "日期", "金额", "价税合计"], {}, "f.csv")
 
     def test_bracketed_units_are_ignored(self):
@@ -236,14 +236,14 @@ class TestColumnResolution:
             resolve(["a", "b"], {"customer_id": "Kunde"}, "f.csv")
 
     def test_missing_amount_suggests_map(self):
-        with pytest.raises(DataError, match=r"no amount column \(or quantity and unit_price\).*--map amount="):
+        with pytest.raises(DataError, match=r"no amount column \(or quantity and unit_price\).*columns.amount="):
             resolve(["客户编码", "日期", "数量"], {}, "f.csv")
 
 
 def test_blank_header_cell_gets_a_name_that_map_can_use(tmp_path, cfg):
     path = tmp_path / "x.csv"
     path.write_text("customer,,amount\r\nA,2024-01-01,5\r\n", encoding="utf-8")
-    with pytest.raises(DataError, match=r"column_2.*--map order_date="):
+    with pytest.raises(DataError, match=r"column_2.*columns.order_date="):
         read_input(str(path))
     raw = read_input(str(path), mapping={"order_date": "column_2"})
     assert clean(raw, cfg).lines["order_date"].to_list() == [dt.date(2024, 1, 1)]

@@ -62,7 +62,7 @@ def backtest(lines: pl.DataFrame, as_of: dt.date, holdout_days: int, effective: 
     doc: dict[str, Any] = {"holdout_days": holdout_days, "calibration_end": start.isoformat(), "as_of": as_of.isoformat()}
     cal = model_inputs(lines, start)
     if cal.height == 0:
-        doc["skipped_reason"] = f"no purchase before {start}; choose fewer --holdout-days"
+        doc["skipped_reason"] = f"no purchase before {start}; choose a shorter holdout"
         return doc
     res = fit_clv(cal, s)
     if not res.fitted or res.bgnbd is None:

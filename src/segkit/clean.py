@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from .config import Config
-from .errors import DataError
+from .errors import DataError, option
 from .io.read import ROW, RawTable
 
 MICRO = 1_000_000
@@ -332,7 +332,7 @@ def check_quality(source: str, header_row: int, quality: dict, rejected: pl.Data
             f"{source}: {rejected.height:,} of {data_rows:,} rows ({rejected.height / data_rows:.1%}) "
             f"cannot be used, above max_bad_rows {cfg.max_bad_rows:.0%}; most are in column "
             f"'{worst_col}' ({worst_n:,} rows, e.g. row {example['row']}: {example['reason']}).\n"
-            f"Fix that column, map another with --map, or accept them with --max-bad-rows "
+            f"Fix that column, map another with {option('columns')}, or accept them with {option('input.max_bad_rows')} "
             f"{math.ceil(rejected.height / data_rows * 100) / 100:g} (a share: 0.05 = 5%); "
             f"`segkit inspect` lists the reasons (most common: {top_reason})."
         )

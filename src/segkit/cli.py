@@ -18,7 +18,7 @@ import typer
 from rich.console import Console
 
 from . import __version__
-from .errors import ConfigError, IOFailure, SegkitError, UsageError
+from .errors import ConfigError, IOFailure, SegkitError, UsageError, render
 from collections.abc import Iterator
 
 if TYPE_CHECKING:
@@ -82,6 +82,15 @@ OVERRIDE_KEYS = {
 }
 FLAGS = {key: "--" + name.replace("_", "-") for name, key in OVERRIDE_KEYS.items()} | {
     "clustering.random_state": "--seed", "output.reports": "--report", "output.dir": "--output"}
+
+
+def flag(key: str) -> str:
+    """The command-line spelling of a setting a library message refers to (``errors.option``):
+    ``input.max_bad_rows`` -> ``--max-bad-rows``, ``columns.amount`` -> ``--map amount``,
+    ``columns`` -> ``--map``, a parameter such as ``previous`` -> ``--previous``."""
+    if key == "columns" or key.startswith("columns."):
+        return " ".join(("--map", key.removeprefix("columns").removeprefix("."))).strip()
+    return FLAGS.get(key) or "--" + key.replace("_", "-")
 
 
 def _overrides(**values: Any) -> dict[str, Any]:
@@ -155,7 +164,7 @@ def handle_errors(debug: bool) -> Iterator[None]:
     except SegkitError as exc:
         if debug:
             traceback.print_exc()
-        _eprint(f"segkit: error: {exc}{getattr(exc, 'cli_hint', '')}")
+        _eprint(f"segkit: error: {exc.render(flag)}{render(getattr(exc, 'cli_hint', ''), flag)}")
         raise typer.Exit(exc.exit_code) from None
     except BrokenPipeError:
         _quiet_broken_pipe()

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
+from .errors import ConfigError, option
 
 DEFAULT_PATH = Path(__file__).with_name("default.toml")
 ENV_VAR = "SEGKIT_CONFIG"
@@ -143,7 +143,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
     try:
         data = path.read_bytes()
     except FileNotFoundError:
-        msg = f"config file {path} not found; check the path given to --config or {ENV_VAR}"
+        msg = f"config file {path} not found; check the path given to {option('config')} or {ENV_VAR}"
         raise ConfigError(msg) from None
     except OSError as exc:
         msg = f"cannot read config file {path}: {exc.strerror}"

@@ -34,7 +34,7 @@ import polars as pl
 
 from .clean import MICRO
 from .config import Config
-from .errors import DataError, InputNotFoundError
+from .errors import DataError, InputNotFoundError, option
 from .features import (CustomerTable, assignment_columns, others_combinations, persona_expr, rfm_scores,
                        score_cut_points, segment_expr, tier_expr, VALUE_CLASSES)
 from .io.columns import ALIASES, normalize
@@ -142,7 +142,7 @@ def build(df: pl.DataFrame, cfg: Config, source: str) -> tuple[CustomerTable, di
     spend = [found["spend"]] if "spend" in found else numeric
     if not spend:
         raise DataError(f"{source}: no spend column (annual sales, amount, 销售额, or numeric columns); "
-                        "name it with --map amount=\"<header>\"")
+                        f"name it with {option('columns.amount')}=\"<header>\"")
     data_rows = df.height
     df, rejected = _rows_kept(df.with_columns([pl.col(c).cast(pl.Float64, strict=False) for c in spend]),
                               spend, source, cfg)

@@ -15,7 +15,7 @@ import polars as pl
 
 from .clean import MICRO, to_money
 from .config import LAST_YEAR, Config
-from .errors import DataError
+from .errors import DataError, option
 
 VALUE_CLASSES = {
     (True, True, True): "重要价值",
@@ -65,7 +65,7 @@ def latest_date(lines: pl.DataFrame, cfg: Config, source: str) -> dt.date:
     if cfg.as_of is None and latest.year > LAST_YEAR:  # e.g. 9999-12-31, an ERP's "open end"
         n = lines.filter(pl.col("order_date").dt.year() > LAST_YEAR).height
         msg = (f"{source}: {n:,} order(s) dated after {LAST_YEAR} (latest {latest}), placeholders rather than "
-               "order dates; fix those rows, or give --as-of YYYY-MM-DD so later rows are left out")
+               f"order dates; fix those rows, or give {option('analysis.as_of')} YYYY-MM-DD so later rows are left out")
         raise DataError(msg)
     return latest
 

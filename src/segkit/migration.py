@@ -20,7 +20,7 @@ from pathlib import Path
 import polars as pl
 
 from .clean import MICRO
-from .errors import DataError, InputNotFoundError
+from .errors import DataError, InputNotFoundError, option
 from .output import undefuse
 
 if TYPE_CHECKING:
@@ -82,7 +82,7 @@ def find_previous(previous: str, template: str, as_of: dt.date, out: Path | None
         if p.is_dir():
             p = p / "assignments.csv"
         if not p.is_file():
-            msg = f"--previous {previous}: no assignments.csv there; give an earlier run's folder or its assignments.csv"
+            msg = f"{option('previous')} {previous}: no assignments.csv there; give an earlier run's folder or its assignments.csv"
             raise InputNotFoundError(msg)
         return p
     match = PLACEHOLDER.search(template)
@@ -107,7 +107,7 @@ def read_previous(path: Path) -> pl.DataFrame:
     df = _read_previous_csv(path)
     missing = [c for c in ("customer_id", "tier", "annual_spend") if c not in df.columns]
     if missing:
-        msg = f"--previous {path}: not a segkit assignments.csv (no column '{missing[0]}')"
+        msg = f"{option('previous')} {path}: not a segkit assignments.csv (no column '{missing[0]}')"
         raise DataError(msg)
     _check_complete(path, df)
     # undo the leading ' that protects spreadsheet users from formulas (ids and names alike)
@@ -124,15 +124,15 @@ def _read_previous_csv(path: Path) -> pl.DataFrame:
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise DataError(f"--previous {path}: cannot read it ({exc.strerror})") from None
+        raise DataError(f"{option('previous')} {path}: cannot read it ({exc.strerror})") from None
     if data and not data.endswith(b"\n"):
-        msg = f"--previous {path}: the file ends in the middle of a row (truncated copy?); use a complete assignments.csv"
+        msg = f"{option('previous')} {path}: the file ends in the middle of a row (truncated copy?); use a complete assignments.csv"
         raise DataError(msg)
     try:
         return pl.read_csv(data, infer_schema=False)
     except pl.exceptions.PolarsError as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise DataError(f"--previous {path}: cannot read it as segkit assignments ({first})") from None
+        raise DataError(f"{option('previous')} {path}: cannot read it as segkit assignments ({first})") from None
 
 
 def _check_complete(path: Path, df: pl.DataFrame) -> None:
@@ -147,7 +147,7 @@ def _check_complete(path: Path, df: pl.DataFrame) -> None:
         return
     customers = doc.get("customers") if isinstance(doc, dict) else None
     if isinstance(customers, int) and df.height < customers:
-        msg = (f"--previous {path}: {df.height:,} rows but {summary.name} says {customers:,} customers "
+        msg = (f"{option('previous')} {path}: {df.height:,} rows but {summary.name} says {customers:,} customers "
                "(truncated copy?); use the complete folder of that run")
         raise DataError(msg)
 

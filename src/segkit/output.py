@@ -27,7 +27,7 @@ from pathlib import Path
 
 import polars as pl
 
-from .errors import DataError, OutputError
+from .errors import DataError, OutputError, option
 from types import FrameType
 
 INJECTION_START = ("=", "+", "-", "@")
@@ -89,7 +89,7 @@ def rows_bytes(df: pl.DataFrame, fmt: str) -> bytes:
     elif fmt == "parquet":
         df.write_parquet(buf)
     else:
-        msg = f"--format {fmt}: choose one of {', '.join(ROW_FORMATS)}"
+        msg = f"{option('format')} {fmt}: choose one of {', '.join(ROW_FORMATS)}"
         raise OutputError(msg)
     return buf.getvalue()
 

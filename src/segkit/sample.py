@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from .errors import UsageError
+from .errors import UsageError, option
 
 END_DATE = dt.date(2026, 10, 31)
 SPAN_DAYS = 730
@@ -96,11 +96,12 @@ def generate(rows: int, customers: int, *, seed: int = 7, lang: str = "en",
 
 def _check_arguments(rows: int, customers: int, lang: str) -> None:
     if rows < 1 or customers < 1:
-        raise UsageError("--rows and --customers must be at least 1")
+        raise UsageError(f"{option('rows')} and {option('customers')} must be at least 1")
     if customers > rows:
-        raise UsageError(f"--customers ({customers}) cannot exceed --rows ({rows}): every customer needs a line")
+        raise UsageError(f"{option('customers')} ({customers}) cannot exceed {option('rows')} ({rows}): "
+                         "every customer needs a line")
     if lang not in ("en", "zh"):
-        raise UsageError(f"--lang {lang}: choose en or zh")
+        raise UsageError(f"{option('lang')} {lang}: choose en or zh")
 
 
 def _profiles(rng: np.random.Generator, n: int) -> Profiles:

@@ -11,7 +11,7 @@ import polars as pl
 from ..clean import (MICRO, TEXT_ROLES, TOTALS_PATTERN, Cleaned, _collect, _persona_uses, _text, check_quality,
                      clean, parse_customer_id, parse_date, rejected_reasons)
 from ..config import Config
-from ..errors import DataError
+from ..errors import DataError, option
 from ..features import Windows, latest_date, make_windows
 from ..guidance import check_dates
 from ..io.read import ROW, RawTable, read_input, scan_typed
@@ -220,7 +220,7 @@ def base_from_lines(
         excluded = int(lines.select(pl.col("n").filter(late).sum()).item())
         lines = lines.filter(~late)
     if lines.height == 0:
-        msg = f"{source}: every transaction is on or after as_of {win.as_of}; choose a later --as-of"
+        msg = f"{source}: every transaction is on or after as_of {win.as_of}; choose a later {option('analysis.as_of')}"
         raise DataError(msg)
     # customers as integer codes (a Categorical's physical value): every group-by below is on
     # integers, and (customer, day) pairs are one Int64 key

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import polars as pl
 
-from ..errors import ConfigError, DataError, InputNotFoundError, IOFailure, UsageError
+from ..errors import ConfigError, DataError, InputNotFoundError, IOFailure, UsageError, option
 
 REJECTED_SAMPLE = 10_000
 SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
@@ -55,7 +55,7 @@ class SparkUnavailable(UsageError):
 class SparkInputError(UsageError):
     """An input the spark engine does not read (Excel workbooks, stdin)."""
 
-    cli_hint = "; or run with --engine polars"
+    cli_hint = f"; or run with {option('input.engine')} polars"
 
 
 def require_pyspark() -> None:
@@ -726,7 +726,7 @@ def _base(session, rows, counts: pl.DataFrame, inp: SparkInput, cfg, roles, clv:
     win = make_windows(cfg, max_date)
     after = int(counts["after"].sum()) if cfg.as_of else 0
     if after == int(counts.filter(pl.col("_skip").is_null() & pl.col("_reason").is_null())["n"].sum()):
-        msg = f"{inp.source}: every transaction is on or after as_of {win.as_of}; choose a later --as-of"
+        msg = f"{inp.source}: every transaction is on or after as_of {win.as_of}; choose a later {option('analysis.as_of')}"
         raise DataError(msg)
     lines = order_lines(rows, inp, roles).persist()
     try:
@@ -759,7 +759,7 @@ def _check_quality(inp: SparkInput, cfg, q: dict, counts: pl.DataFrame, rejected
         f"{inp.source}: {q['rejected_rows']:,} of {q['data_rows']:,} rows ({q['rejected_share']:.1%}) "
         f"cannot be used, above max_bad_rows {cfg.max_bad_rows:.0%}; most are in column "
         f"'{worst_col}' ({worst_n:,} rows, e.g. row {example['row']}: {example['reason']}).\n"
-        f"Fix that column, map another with --map, or accept them with --max-bad-rows "
+        f"Fix that column, map another with {option('columns')}, or accept them with {option('input.max_bad_rows')} "
         f"{math.ceil(q['rejected_rows'] / q['data_rows'] * 100) / 100:g} (a share: 0.05 = 5%); "
         f"`segkit inspect` lists the reasons (most common: {top_reason})."
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from ..errors import DataError
+from ..errors import DataError, option
 
 ALIASES: dict[str, tuple[str, ...]] = {
     "customer_id": ("customer", "customer id", "customerid", "customer code", "customer no",
@@ -66,7 +66,7 @@ def resolve(headers: Sequence[str], mapping: dict[str, str], source: str) -> dic
         if header not in headers:
             close = [h for h in headers if normalize(h) == normalize(header)]
             hint = f" (did you mean '{close[0]}'?)" if close else ""
-            msg = (f"{source}: --map {role}={header}: no column '{header}'{hint}; "
+            msg = (f"{source}: {option('columns.' + role)}={header}: no column '{header}'{hint}; "
                    f"columns are: {', '.join(map(str, headers))}")
             raise DataError(msg)
         found[role] = header
@@ -81,7 +81,7 @@ def resolve(headers: Sequence[str], mapping: dict[str, str], source: str) -> dic
     for role, hs in candidates.items():
         if len(hs) > 1:
             msg = (f"{source}: columns '{hs[0]}' and '{hs[1]}' both look like {role}; "
-                   f"choose one with --map {role}=\"{hs[0]}\"")
+                   f"choose one with {option('columns.' + role)}=\"{hs[0]}\"")
             raise DataError(msg)
         found[role] = hs[0]
     for role in REQUIRED:
@@ -97,4 +97,4 @@ def _missing_message(source: str, role: str, headers: Sequence[str]) -> str:
     shown = ", ".join(map(str, headers[:12])) + (" ..." if len(headers) > 12 else "")
     extra = " (or quantity and unit_price)" if role == "amount" else ""
     return (f"{source}: no {role} column{extra} among: {shown}; "
-            f"name it with --map {role}=\"<header>\" (recognised names include {examples})")
+            f"name it with {option('columns.' + role)}=\"<header>\" (recognised names include {examples})")

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import polars as pl
 
-from ..errors import DataError, InputNotFoundError, IOFailure, UsageError
+from ..errors import DataError, InputNotFoundError, IOFailure, UsageError, option
 from .columns import alias_score, resolve
 from .sources import (Limits, Prepared, check_duplicate_headers, decode_lines, needs_preparing,
                       original_headers, prepare_bytes, prepare_path, read_head, too_big)
@@ -204,10 +204,10 @@ def _decode_strict(source: str, data: bytes, encoding: str) -> tuple[str, str]:
         try:
             return data.decode(encoding), encoding
         except LookupError:
-            raise UsageError(f"--encoding {encoding}: unknown encoding; try utf-8 or gb18030") from None
+            raise UsageError(f"{option('input.encoding')} {encoding}: unknown encoding; try utf-8 or gb18030") from None
         except UnicodeDecodeError as exc:
             line = data[: exc.start].count(b"\n") + 1
-            msg = f"{source}: line {line} is not valid {encoding}; try --encoding gb18030 or utf-8"
+            msg = f"{source}: line {line} is not valid {encoding}; try {option('input.encoding')} gb18030 or utf-8"
             raise DataError(msg) from None
     try:
         return data.decode("utf-8-sig"), "utf-8"
@@ -218,7 +218,7 @@ def _decode_strict(source: str, data: bytes, encoding: str) -> tuple[str, str]:
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         msg = (f"{source}: line {line} is neither UTF-8 nor GB18030 text; "
-               "export the file as UTF-8 CSV or give its encoding with --encoding")
+               f"export the file as UTF-8 CSV or give its encoding with {option('input.encoding')}")
         raise DataError(msg) from None
 
 
@@ -387,7 +387,7 @@ def _read_excel(p: Path, sheet: str | int, mapping: dict[str, str], size: int) -
         if isinstance(sheet, int) or (isinstance(sheet, str) and sheet.isdigit() and sheet not in names):
             idx = int(sheet)
             if not 0 <= idx < len(names):
-                msg = f"{source}: --sheet {sheet}: the workbook has {len(names)} sheet(s): {', '.join(names)}"
+                msg = f"{source}: {option('input.sheet')} {sheet}: the workbook has {len(names)} sheet(s): {', '.join(names)}"
                 raise DataError(msg)
             chosen = [names[idx]]
         elif sheet in names:
@@ -417,7 +417,7 @@ def _read_excel(p: Path, sheet: str | int, mapping: dict[str, str], size: int) -
         except DataError as exc:
             if len(chosen) == 1:
                 raise
-            errors.append(str(exc))
+            errors.append(exc.args[0])  # the message with its option references
             continue
         offset = _first_used_row(p, name)
         body = df.slice(header_idx + 1)
@@ -430,7 +430,7 @@ def _read_excel(p: Path, sheet: str | int, mapping: dict[str, str], size: int) -
     if len(errors) == 1:
         raise DataError(errors[0])
     msg = (f"{source}: no sheet has the required columns (customer_id, order_date, amount); "
-           f"pick one with --sheet and name columns with --map ({'; '.join(errors)[:300]})")
+           f"pick one with {option('input.sheet')} and name columns with {option('columns')} ({'; '.join(errors)[:300]})")
     raise DataError(msg)
 
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
-from ..errors import DataError, IOFailure, UsageError
+from ..errors import DataError, IOFailure, UsageError, option
 from .columns import _ALIAS_INDEX, normalize
 
 if TYPE_CHECKING:
@@ -140,7 +140,7 @@ def _read_limited(fh: BinaryIO, limit: int, source: str) -> bytes:
 
 def too_big(source: str, limit: int) -> str:
     return (f"{source}: unpacks to more than {limit // MB:,} MB (a decompression bomb, or a very large export); "
-            "raise the limit with --max-unpacked-mb if you trust the file, or convert it to Parquet")
+            f"raise the limit with {option('input.max_unpacked_mb')} if you trust the file, or convert it to Parquet")
 
 
 def decompress(data: bytes, kind: str, source: str, limits: Limits) -> bytes:
@@ -204,7 +204,7 @@ def _from_utf16(data: bytes, source: str, encoding: str) -> bytes:
         line = data[: exc.start].count("\n".encode(codec)[-2:]) + 1
         raise DataError(f"{source}: line {line} is not valid UTF-16; export it again as UTF-16 or UTF-8 text") from None
     except LookupError:
-        raise UsageError(f"--encoding {encoding}: unknown encoding; try utf-16 or utf-8") from None
+        raise UsageError(f"{option('input.encoding')} {encoding}: unknown encoding; try utf-16 or utf-8") from None
     return text.lstrip("\ufeff").encode("utf-8")
 
 
@@ -233,7 +233,7 @@ def decode_lines(source: str, data: bytes, fallback: str) -> tuple[str, list[str
                 out.append(line.decode(fallback))
             except UnicodeDecodeError:
                 msg = (f"{source}: line {i} is neither UTF-8 nor {fallback} text; "
-                       "export the file as UTF-8 CSV or give its encoding with --encoding")
+                       f"export the file as UTF-8 CSV or give its encoding with {option('input.encoding')}")
                 raise DataError(msg) from None
             other_rows.append(i)
     if not utf8_rows or not other_rows:
@@ -272,7 +272,7 @@ def check_duplicate_headers(texts: list[str], names: list[str], mapping: dict[st
         role = _ALIAS_INDEX.get(normalize(text))
         if len(where) < 2 or role is None or role in mapping:
             continue  # not a column segkit would use, or --map already says which column plays it
-        choices = " or ".join(f"--map {role}=\"{names[i]}\" (column {i + 1})" for i in where[:2])
+        choices = " or ".join(f"{option('columns.' + role)}=\"{names[i]}\" (column {i + 1})" for i in where[:2])
         msg = (f"{source}: columns {where[0] + 1} and {where[1] + 1} are both named '{text}'; "
                f"rename one in the file, or pick one with {choices}")
         raise DataError(msg)

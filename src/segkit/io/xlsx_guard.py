@@ -13,7 +13,7 @@ import zipfile
 import zlib
 from pathlib import Path
 
-from ..errors import DataError
+from ..errors import DataError, option
 from .sources import MB, Limits
 
 _COUNT = re.compile(rb'uniqueCount="(\d+)"')
@@ -22,7 +22,7 @@ CHUNK = 1 << 20
 
 def _refuse(source: str, what: str, limit_text: str) -> DataError:
     return DataError(f"{source}: {what}, above the limit of {limit_text} (a decompression bomb, or a very large "
-                     "workbook); raise it with --max-unpacked-mb if you trust the file, or export it as CSV/Parquet")
+                     f"workbook); raise it with {option('input.max_unpacked_mb')} if you trust the file, or export it as CSV/Parquet")
 
 
 def check_workbook(p: Path, limits: Limits) -> None:
