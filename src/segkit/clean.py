@@ -9,6 +9,8 @@ unit) so sums are exact and do not depend on row order.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any
 
 import datetime as dt
 from dataclasses import dataclass, field
@@ -54,9 +56,9 @@ def parse_amount(expr: pl.Expr) -> pl.Expr:
     trailing_minus = t.str.contains(r"^\d[\d.]*-$")
     t = pl.when(trailing_minus).then(t.str.strip_chars_end("-")).otherwise(t)
     ok = t.str.contains(r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$")
-    v = pl.when(ok).then(t.cast(pl.Float64, strict=False))
-    v = pl.when(paren | trailing_minus).then(-v.abs()).otherwise(v)
-    return pl.when(v.is_finite()).then(v)
+    value: pl.Expr = pl.when(ok).then(t.cast(pl.Float64, strict=False))
+    signed = pl.when(paren | trailing_minus).then(-value.abs()).otherwise(value)
+    return pl.when(signed.is_finite()).then(signed)
 
 
 def parse_date(expr: pl.Expr, fmt: str = "") -> pl.Expr:
@@ -108,12 +110,13 @@ class Cleaned:
     # sums, so the full line table never has to be held in memory.
     lines: pl.DataFrame
     rejected: pl.DataFrame  # row, column, reason, value, then the raw mapped columns
-    quality: dict = field(default_factory=dict)
+    quality: dict[str, Any] = field(default_factory=dict)
     roles: tuple[str, ...] = ()  # optional text roles present
     has_order_id: bool = False
 
 
-def _parse_unique(df: pl.DataFrame, column: str, parser, out: str, dtype=None) -> pl.DataFrame:
+def _parse_unique(df: pl.DataFrame, column: str, parser: Callable[[pl.Expr], pl.Expr], out: str,
+                  dtype: type[pl.DataType] | None = None) -> pl.DataFrame:
     """Parse each distinct text once and join the result back (dates and ids repeat a lot)."""
     parsed = parser(pl.col(column).cast(pl.String))
     uniq = df.select(pl.col(column).unique()).with_columns((parsed if dtype is None else parsed.cast(dtype)).alias(out))
@@ -308,14 +311,14 @@ def _sum_lines(usable: pl.DataFrame, plan: _Plan) -> pl.DataFrame:
                         "order_date", "amount", *plan.roles, "n")
 
 
-def rejected_reasons(rejected: pl.DataFrame) -> dict:
+def rejected_reasons(rejected: pl.DataFrame) -> dict[str, int]:
     """reason -> rows, most rows first, ties by reason text."""
     if not rejected.height:
         return {}
     return dict(rejected.group_by("reason").len().sort(["len", "reason"], descending=[True, False]).iter_rows())
 
 
-def check_quality(source: str, header_row: int, quality: dict, rejected: pl.DataFrame, cfg: Config,
+def check_quality(source: str, header_row: int, quality: dict[str, Any], rejected: pl.DataFrame, cfg: Config,
                   *, enforce: bool = True) -> None:
     """No data rows, or too many rejected rows (above ``cfg.max_bad_rows``): a ``DataError``."""
     data_rows, reasons = quality["data_rows"], quality["rejected_reasons"]

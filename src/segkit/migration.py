@@ -52,9 +52,15 @@ class Migration:
             "column_labels": self.column_labels,
             "matrix": {"tiers": self.column_labels[:-1], "counts": self.counts, "spend": self.spend},
             "unknown_previous_tiers": self.unknown_previous_tiers,
-            "movers": {k: int(v) for k, v in self.movers.group_by("movement").len().iter_rows()}
-            if self.movers is not None else {},
+            "movers": self._mover_counts(),
         }
+
+    def _mover_counts(self) -> dict[str, int]:
+        """Customers per movement, in MOVEMENTS order (a group-by alone has no fixed order)."""
+        if self.movers is None:
+            return {}
+        counts = dict(self.movers.group_by("movement").len().iter_rows())
+        return {m: int(counts[m]) for m in MOVEMENTS if m in counts}
 
 
 def _run_as_of(directory: Path) -> dt.date | None:

@@ -215,6 +215,7 @@ def _spark_lines(input_path: str, cfg: Config, step: Progress) -> tuple[RawTable
     session = get_session(cfg.spark_master or None)
     step("spark")
     out = spark_run(input_path, cfg, session=session, lines=True)
+    assert isinstance(out.raw, RawTable) and isinstance(out.cleaned, Cleaned)
     return out.raw, out.cleaned
 
 
@@ -262,7 +263,7 @@ def _round(x: float | None, nd: int = 6) -> float | None:
     return None if x is None else round(float(x), nd)
 
 
-def tier_table(result: Segmentation) -> list[dict]:
+def tier_table(result: Segmentation) -> list[dict[str, Any]]:
     cfg = result.config
     df = result.customers
     total = df["_annual"].sum()
@@ -289,7 +290,7 @@ def tier_table(result: Segmentation) -> list[dict]:
     return rows
 
 
-def segment_table(result: Segmentation) -> list[dict]:
+def segment_table(result: Segmentation) -> list[dict[str, Any]]:
     cfg = result.config
     df = result.customers
     n = df.height
@@ -308,7 +309,7 @@ def segment_table(result: Segmentation) -> list[dict]:
     return rows
 
 
-def count_table(df: pl.DataFrame, col: str, order: list[str] | None = None) -> list[dict]:
+def count_table(df: pl.DataFrame, col: str, order: list[str] | None = None) -> list[dict[str, Any]]:
     g = dict(df.group_by(col).len().iter_rows())
     keys = order if order is not None else sorted((k for k in g if k is not None), key=str)
     out = [{"value": k, "customers": int(g.get(k, 0))} for k in keys]
@@ -317,32 +318,19 @@ def count_table(df: pl.DataFrame, col: str, order: list[str] | None = None) -> l
     return out
 
 
-def summary(result: Segmentation) -> dict:
+def summary(result: Segmentation) -> dict[str, Any]:
     """The summary.json document (SPEC §5)."""
     cfg = result.config
-    raw, q, t = result.raw, result.cleaned.quality, result.table
+    t = result.table
     df = result.customers
     no_purchase = pl.col("last_order_date").is_null()
     returns_only = df.filter(no_purchase & (pl.col("_monetary") < 0)).height if result.input_kind == "orders" else 0
-    doc: dict = {
+    doc: dict[str, Any] = {
         "segkit_version": __version__,
         "engine": cfg.engine,
         "as_of": t.windows.as_of.isoformat(),
         "windows": t.windows.as_dict(),
-        "input": {
-            "path": raw.source,
-            "name": Path(raw.source).name if raw.source != "<stdin>" else "-",
-            "size": raw.size,
-            "sha256": raw.sha256,
-            "format": raw.format,
-            "encoding": raw.encoding,
-            "sheet": raw.sheet,
-            "header_row": raw.header_row,
-            "columns": raw.mapping,
-            "rows": q["data_rows"],
-            "rejected_rows": q["rejected_rows"],
-            "notes": list(raw.notes),  # e.g. mixed encodings
-        },
+        "input": _input_section(result),
         "input_kind": result.input_kind,
         "currency": result.currency,
         "currency_source": result.currency_source or None,
@@ -352,8 +340,8 @@ def summary(result: Segmentation) -> dict:
         "customers_without_purchase": t.no_purchase_customers,
         "customers_returns_only": returns_only,
         "customers_zero_amount_only": t.no_purchase_customers - returns_only,
-        "total_monetary": df["_monetary"].sum() / 1e6,
-        "total_annual_spend": df["_annual"].sum() / 1e6,
+        "total_monetary": float(df["_monetary"].sum()) / 1e6,
+        "total_annual_spend": float(df["_annual"].sum()) / 1e6,
         "tiers": tier_table(result),
         "segments": segment_table(result),
         "segments_others_combinations": t.others_combinations,
@@ -367,29 +355,59 @@ def summary(result: Segmentation) -> dict:
             "score_means": {k: _round(v) for k, v in t.score_means.items()},
             "population_median_gap_days": t.population_median_gap,
         },
-        "data_quality": {
-            **q,
-            "used_rows": q["used_rows"] - t.excluded_after_as_of - result.excluded_implausible_dates,
-            "excluded_after_as_of": t.excluded_after_as_of,
-            "excluded_implausible_dates": result.excluded_implausible_dates,
-            "customers_without_purchase": t.no_purchase_customers,
-        },
+        "data_quality": _data_quality(result),
         "config": to_jsonable(cfg.effective),
     }
+    doc.update(_model_sections(result))
+    warnings = [*result.warnings]
+    if result.clv is not None:
+        from .clv import skipped_warnings
+
+        warnings += skipped_warnings(result.clv)
+    doc["warnings"] = [with_chinese(w, doc) for w in (*warnings, *derived_warnings(doc))]
+    return doc
+
+
+def _input_section(result: Segmentation) -> dict[str, Any]:
+    raw, q = result.raw, result.cleaned.quality
+    return {
+        "path": raw.source,
+        "name": Path(raw.source).name if raw.source != "<stdin>" else "-",
+        "size": raw.size,
+        "sha256": raw.sha256,
+        "format": raw.format,
+        "encoding": raw.encoding,
+        "sheet": raw.sheet,
+        "header_row": raw.header_row,
+        "columns": raw.mapping,
+        "rows": q["data_rows"],
+        "rejected_rows": q["rejected_rows"],
+        "notes": list(raw.notes),  # e.g. mixed encodings
+    }
+
+
+def _data_quality(result: Segmentation) -> dict[str, Any]:
+    q, t = result.cleaned.quality, result.table
+    return {
+        **q,
+        "used_rows": q["used_rows"] - t.excluded_after_as_of - result.excluded_implausible_dates,
+        "excluded_after_as_of": t.excluded_after_as_of,
+        "excluded_implausible_dates": result.excluded_implausible_dates,
+        "customers_without_purchase": t.no_purchase_customers,
+    }
+
+
+def _model_sections(result: Segmentation) -> dict[str, Any]:
+    """clusters, validation, migration and clv, for the steps that ran."""
+    doc: dict[str, Any] = {}
     if result.clusters is not None:
         doc["clusters"] = result.clusters.summary()
     if result.validation is not None:
         doc["validation"] = result.validation.summary()
     if result.migration is not None:
         doc["migration"] = result.migration.summary()
-    warnings = [*result.warnings]
     if result.clv is not None:
-        from .clv import skipped_warnings
-
         doc["clv"] = result.clv.summary()
-        warnings += skipped_warnings(result.clv)
     elif result.input_kind == "customers":
         doc["clv"] = {"skipped_reason": message("warning", "no_purchase_history", "en")}
-    doc["warnings"] = [with_chinese(w, doc) for w in (*warnings, *derived_warnings(doc))]
     return doc
-
