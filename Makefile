@@ -3,9 +3,12 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.segkit-installed
+PYTEST_WORKERS ?= 2
 
-# `make test` type-checks src/segkit (mypy, strict; settings in pyproject.toml), then runs pytest.
-# PYTEST_ARGS adds pytest options, e.g. PYTEST_ARGS="--cov=segkit" (CI reports coverage this way).
+# `make test` type-checks src/segkit (mypy, strict; settings in pyproject.toml), then runs pytest
+# in two worker processes (pytest-xdist; the Spark tests share one worker and one SparkSession).
+# PYTEST_ARGS adds pytest options, e.g. PYTEST_ARGS="--cov=segkit" (CI reports coverage this way);
+# PYTEST_WORKERS=0 runs the suite in one process.
 .PHONY: demo test bench bench-quick clean
 
 $(STAMP): pyproject.toml
@@ -19,7 +22,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m mypy src/segkit
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(PY) benchmarks/run.py
