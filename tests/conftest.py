@@ -13,6 +13,11 @@ DATASETS = SHARED / "datasets"
 SAMPLE_DIR = ROOT / "sample_data"
 SEGKIT = [sys.executable, "-m", "segkit"]
 
+# pytest-xdist workers run with COLUMNS=80 and LINES=24; the terminal output a test sees must not
+# depend on whether the suite runs in one process or several (a test sets COLUMNS when it means to).
+for _name in ("COLUMNS", "LINES"):
+    os.environ.pop(_name, None)
+
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """With pytest-xdist (``make test`` runs ``-n 2 --dist loadgroup``) every Spark test runs on
@@ -34,8 +39,9 @@ def run_process(*args: str, input: bytes | None = None, env: dict | None = None,
     """Run segkit in a child process, as a user would: for exit codes of the interpreter itself,
     signals, closed or broken streams and the import cost of a bare command."""
     full_env = {**os.environ, "NO_COLOR": "1", **(env or {})}
-    if "SEGKIT_CONFIG" not in (env or {}):
-        full_env.pop("SEGKIT_CONFIG", None)
+    for name in ("SEGKIT_CONFIG", "COLUMNS", "LINES"):  # pytest-xdist workers set COLUMNS=80
+        if name not in (env or {}):
+            full_env.pop(name, None)
     return subprocess.run([*SEGKIT, *args], input=input, capture_output=True, env=full_env,
                           cwd=cwd, timeout=timeout, stdin=None if input is not None else subprocess.DEVNULL)
 
@@ -51,7 +57,9 @@ def run_cli(*args: str, input: bytes | None = None, env: dict | None = None, cwd
 
     from segkit.cli import app
 
-    overrides: dict[str, str | None] = {"NO_COLOR": "1", "SEGKIT_CONFIG": None, **(env or {})}
+    # pytest-xdist workers set COLUMNS=80; a test gives COLUMNS itself when it wants a width
+    overrides: dict[str, str | None] = {"NO_COLOR": "1", "SEGKIT_CONFIG": None, "COLUMNS": None, "LINES": None,
+                                        **(env or {})}
     previous_dir = Path.cwd()
     if cwd is not None:
         os.chdir(cwd)
