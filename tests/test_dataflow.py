@@ -77,6 +77,8 @@ def test_the_result_is_frozen_and_later_steps_derive_a_new_one(runs):
         result.clv = None  # type: ignore[misc]
     with pytest.raises(dataclasses.FrozenInstanceError):
         result.table.customers = result.customers.head(1)  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        result.cleaned.lines = result.cleaned.lines.head(1)  # type: ignore[misc]
     before = result.assignments
     compared = add_migration(result, base / "a" / "assignments.csv")
     assert compared is not result and result.migration is None

@@ -41,7 +41,7 @@ def test_gb18030_csv_with_chinese_headers_title_rows_and_totals(tmp_path, cfg):
     path = tmp_path / "zh.csv"
     path.write_bytes(text.encode("gb18030"))
     raw, c = _clean(path, cfg)
-    c.lines = c.lines.sort("order_key")
+    c = dataclasses.replace(c, lines=c.lines.sort("order_key"))
     assert raw.encoding == "gb18030"
     assert raw.header_row == 3
     assert raw.mapping == {"order_id": "单据编号", "order_date": "单据日期", "customer_id": "客户编码",
@@ -120,7 +120,7 @@ def test_xlsx_with_title_row_totals_row_and_leading_zero_ids(tmp_path, cfg):
     raw, c = _clean(path, cfg)
     assert raw.format == "excel" and raw.header_row == 3
     assert c.quality["totals_rows"] == 1 and c.quality["rejected_rows"] == 0
-    c.lines = c.lines.sort("customer_id")
+    c = dataclasses.replace(c, lines=c.lines.sort("customer_id"))
     assert c.lines["customer_id"].to_list() == ["000789", "123"]
     assert c.lines["order_date"].to_list() == [dt.date(2024, 5, 1), dt.date(2024, 1, 5)]
     assert c.lines["amount"].to_list() == [1_000_500_000, 2_000_000_000]

@@ -103,7 +103,7 @@ def _persona_uses(cfg: Config, role: str) -> bool:
     return any(role in p.columns for p in cfg.personas)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Cleaned:
     # usable rows summed per (customer_id, order_key, order_date, text roles present): amount in
     # micro-units and n, the number of source rows. Every customer metric is a function of these
