@@ -44,9 +44,10 @@ if TYPE_CHECKING:
 Progress = Callable[[str], None]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Segmentation:
-    """One run's result. Frozen: steps after ``run`` (migration) return a new one."""
+    """One run's result. Frozen: steps after ``run`` (migration) return a new one. Compared and
+    hashed by identity (its tables are polars frames)."""
 
     config: Config
     raw: RawTable
