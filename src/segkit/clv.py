@@ -127,6 +127,9 @@ def model_inputs(lines: pl.DataFrame, as_of: dt.date) -> pl.DataFrame:
     )
 
 
+CUSTOMER_INPUTS = ("purchase_days", "first_purchase_day", "last_purchase_day", "repeat_value")
+
+
 def inputs_from_base(base: pl.DataFrame, as_of: dt.date) -> pl.DataFrame:
     """The same model inputs from an engine's customer base table (columns purchase_days,
     first_purchase_day, last_purchase_day, repeat_value in micro-units: the summed net of the
@@ -595,9 +598,13 @@ def attach(customers: pl.DataFrame, res: ClvResult) -> pl.DataFrame:
     return df.select([*cols[:at], *CLV_COLUMNS, *cols[at:]])
 
 
-def run_clv(lines: pl.DataFrame, as_of: dt.date, effective: dict[str, Any]) -> ClvResult:
+def run_clv(customers: pl.DataFrame, as_of: dt.date, effective: dict[str, Any]) -> ClvResult:
+    """Both models on the CLV inputs the customer table carries (``_purchase_days``,
+    ``_first_purchase_day``, ``_last_purchase_day``, ``_repeat_value``): the order lines are not
+    read again."""
     s = settings(effective)
-    inputs = model_inputs(lines, as_of)
+    base = customers.select(pl.col("customer_id"), *[pl.col(f"_{c}").alias(c) for c in CUSTOMER_INPUTS])
+    inputs = inputs_from_base(base, as_of)
     if not s.enabled:
         res = ClvResult(s, _empty_values(inputs))
         res.skipped_reason = "switched off in the config (clv.enabled = false)"

@@ -198,7 +198,7 @@ def add_clv(result: Segmentation, holdout_days: int | None = None) -> Segmentati
         df = df.with_columns([pl.lit(None, pl.Float64).alias(c) for c in CLV_COLUMNS])
         return result.with_customers(df.select([*cols[:at], *CLV_COLUMNS, *cols[at:]]))
     win = result.table.windows
-    clv = run_clv(result.cleaned.lines, win.as_of, result.config.effective)
+    clv = run_clv(result.table.customers, win.as_of, result.config.effective)
     if holdout_days:
         from .backtest import backtest
 
