@@ -127,14 +127,17 @@ def _customers(input_path: str, cfg: Config, step: Progress, stdin: io.BufferedI
     step("clean")
     from .engines.polars import order_lines
 
-    loader = _Preload("segkit.cluster", "segkit.validate") if preload else None
     raw, cleaned = order_lines(raw, cfg, lambda: read_input(
         input_path, encoding=cfg.encoding, sheet=cfg.sheet, mapping=cfg.columns, stdin=stdin,
         limits=limits_for(cfg)))
+    # imported while polars builds the customer table, not during the read: the read's group-by
+    # is the run's memory peak, and the modules' ~100 MB would add to it
+    loader = _Preload("segkit.cluster", "segkit.validate") if preload else None
+    step("customers")
+    result = _orders(raw, cleaned, cfg)
     if loader is not None:
         loader.join()
-    step("customers")
-    return _orders(raw, cleaned, cfg)
+    return result
 
 
 def add_clusters(result: Segmentation, step: Progress) -> Segmentation:
