@@ -87,25 +87,15 @@ def typed_lines(raw: RawTable, cfg: Config) -> Cleaned:
         ),
         raw.source,
     )
-    # the distinct texts of each key, parsed once; a value clean.py would not accept marks its rows
+    # each key parsed as clean.py does; a value clean.py would not accept marks its rows
     odd, cols, odd_keys = [], {}, []
     for key, header in keys.items():
-        u = groups.select(pl.col(key).unique())
-        v = pl.col(key)
-        if key == "customer_id":
-            u = u.with_columns(_v=parse_customer_id(v)).with_columns(_odd=pl.col("_v").is_null() | _is_totals(v))
-        elif key == "order_date":
-            u = u.with_columns(_v=parse_date(v, cfg.date_format)).with_columns(_odd=pl.col("_v").is_null())
-        else:
-            u = u.with_columns(_v=_text(v), _odd=_is_totals(v) if key == "customer_name" else pl.lit(False))
-        if header == first:
-            u = u.with_columns(_odd=pl.col("_odd") | v.is_null() | _is_totals(v))
-        odd_values = u.filter(pl.col("_odd"))[key]
+        cols[key], odd_values = _parse_key(groups, key, header == first, cfg)
         if odd_values.len():
+            v = pl.col(key)
             odd.append((header, odd_values))
             odd_keys.append(v.is_in(odd_values.drop_nulls().implode()).fill_null(False)
                             | (v.is_null() if odd_values.null_count() else pl.lit(False)))
-        cols[key] = _mapped(groups, u, key)
     odd_key = pl.any_horizontal(odd_keys + ([pl.col("_first_odd")] if extra else []) + [pl.lit(False)])
     groups = groups.with_columns(**{f"_p:{k}": c for k, c in cols.items()})
     date_key = pl.col("_p:order_date").cast(pl.String)
@@ -121,6 +111,31 @@ def typed_lines(raw: RawTable, cfg: Config) -> Cleaned:
     del groups
     slow = _reread(raw, cfg, lf, ok, odd, extra, first) if needs_text else None
     return _merge(raw, cfg, fast, slow, rows_read, roles)
+
+
+def _parse_key(groups: pl.DataFrame, key: str, first: bool, cfg: Config) -> tuple[pl.Series, pl.Series]:
+    """(parsed value of every group's ``key``, the texts clean.py would not accept).
+
+    Ids, dates and names are parsed once per distinct text; an order id (nearly one distinct text
+    per group, so hashing them costs more than the parse) is checked group by group.
+    ``first``: the key is the file's first column, where an empty cell or a totals label marks a
+    row to explain (clean.py's blank/totals rules)."""
+    v = pl.col(key)
+    if key == "order_id":
+        odd = (v.is_null() | _is_totals(v)) if first else pl.lit(False)
+        flags = groups.select(odd.any().alias("odd"), _text(v).eq_missing(v).all().alias("same"))
+        odd_values = groups.filter(odd)[key].unique() if flags["odd"][0] else groups[key].clear()
+        return (groups[key] if flags["same"][0] else groups.select(_text(v))[key]), odd_values
+    u = groups.select(v.unique())
+    if key == "customer_id":
+        u = u.with_columns(_v=parse_customer_id(v)).with_columns(_odd=pl.col("_v").is_null() | _is_totals(v))
+    elif key == "order_date":
+        u = u.with_columns(_v=parse_date(v, cfg.date_format)).with_columns(_odd=pl.col("_v").is_null())
+    else:
+        u = u.with_columns(_v=_text(v), _odd=_is_totals(v) if key == "customer_name" else pl.lit(False))
+    if first:
+        u = u.with_columns(_odd=pl.col("_odd") | v.is_null() | _is_totals(v))
+    return _mapped(groups, u, key), u.filter(pl.col("_odd"))[key]
 
 
 def _mapped(groups: pl.DataFrame, u: pl.DataFrame, key: str) -> pl.Series:
@@ -275,12 +290,13 @@ def _aggregates(lines: pl.DataFrame, cfg: Config, win: Windows, roles: tuple[str
         pl.col("amount").filter(_between("order_date", win.prior_start, win.prior_end)).sum().alias("prior"),
     )
     daily = (lf.group_by(_day_key().alias("k")).agg(pl.col("amount").sum())
-             .filter(pl.col("amount") > 0).sort("k"))
-    days = daily.group_by(_key_cid(), maintain_order=True).agg(
+             .filter(pl.col("amount") > 0))
+    first = pl.col("k").arg_min()
+    days = daily.group_by(_key_cid()).agg(
         pl.len().alias("purchase_days"),
-        _key_date().first().alias("first_purchase_day"),
-        _key_date().last().alias("last_purchase_day"),
-        (pl.col("amount").sum() - pl.col("amount").first()).alias("repeat_value"),
+        _key_date().min().alias("first_purchase_day"),
+        _key_date().max().alias("last_purchase_day"),
+        (pl.col("amount").sum() - pl.col("amount").get(first)).alias("repeat_value"),
     )
     orders = lf.group_by("cid", "order_key").agg(pl.col("order_date").min(), pl.col("amount").sum().alias("net"))
     purchases = orders.filter(pl.col("net") > 0).select("cid", "order_date")
@@ -292,7 +308,13 @@ def _aggregates(lines: pl.DataFrame, cfg: Config, win: Windows, roles: tuple[str
         in_tier.any().alias("bought_in_window"),
     )
     keys = purchases.select(_day_key().alias("k"))
-    return pl.collect_all([money, days, buys, *[_mode(lf, r) for r in roles], keys])
+    if not roles:
+        return pl.collect_all([money, days, buys, keys])
+    # the source rows behind each combination of a customer's values: few per customer, so the
+    # modes below count over a small table instead of grouping every line once per role
+    combos = lf.group_by("cid", *roles).agg(pl.col("n").sum()).collect()
+    modes = [_mode(combos.lazy(), r) for r in roles]
+    return pl.collect_all([money, days, buys, *modes, keys])
 
 
 def _mode(lf: pl.LazyFrame, role: str) -> pl.LazyFrame:
