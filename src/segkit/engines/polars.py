@@ -226,6 +226,7 @@ def base_from_lines(
     """
     if lines.height == 0:
         raise DataError(f"{source}: no usable order lines; see rejected_rows.csv or run `segkit inspect`")
+    lines = lines.rechunk()  # a streaming group-by returns dozens of chunks: the group-bys below run ~2x faster on one
     if "n" not in lines.columns:
         lines = lines.with_columns(pl.lit(1, pl.Int64).alias("n"))
     win = make_windows(cfg, latest_date(lines, cfg, source))
