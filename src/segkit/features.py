@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 import polars as pl
 
@@ -43,7 +44,7 @@ class Windows:
     prior_end: dt.date  # inclusive
     rfm_start: dt.date | None  # None = whole history
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, str | None]:
         return {k: (v.isoformat() if v else None) for k, v in self.__dict__.items()}
 
 
@@ -51,17 +52,18 @@ class Windows:
 class CustomerTable:
     customers: pl.DataFrame  # one row per customer, assignments columns (cluster columns empty)
     windows: Windows
-    cut_points: dict = field(default_factory=dict)
+    cut_points: dict[str, Any] = field(default_factory=dict)
     others_combinations: list[str] = field(default_factory=list)
     excluded_after_as_of: int = 0
     no_purchase_customers: int = 0
     population_median_gap: float | None = None
-    score_means: dict = field(default_factory=dict)
+    score_means: dict[str, float] = field(default_factory=dict)
 
 
 def latest_date(lines: pl.DataFrame, cfg: Config, source: str) -> dt.date:
     """The latest order date, refused when it is a placeholder such as 9999-12-31 and no as_of is set."""
     latest = lines["order_date"].max()
+    assert isinstance(latest, dt.date)  # order_date is a Date column with a usable line
     if cfg.as_of is None and latest.year > LAST_YEAR:  # e.g. 9999-12-31, an ERP's "open end"
         n = lines.filter(pl.col("order_date").dt.year() > LAST_YEAR).height
         msg = (f"{source}: {n:,} order(s) dated after {LAST_YEAR} (latest {latest}), placeholders rather than "
@@ -144,6 +146,7 @@ def tier_expr(cfg: Config, col: str = "_annual") -> pl.Expr:
     """First tier whose inclusive lower bound the annual spend (micro-units) reaches."""
     expr = pl.lit(cfg.tiers[-1].name)
     for tier in reversed(cfg.tiers[:-1]):
+        assert tier.min is not None  # only the last tier is open below
         expr = pl.when(pl.col(col) >= round(tier.min * MICRO)).then(pl.lit(tier.name)).otherwise(expr)
     return expr
 
@@ -212,7 +215,7 @@ def finish(
     )
     n = df.height
     df = df.with_columns(rfm_scores(cfg, n))
-    means = {k: float(df[k].mean()) for k in ("r_score", "f_score", "m_score")}
+    means = {k: float(cast(float, df[k].mean())) for k in ("r_score", "f_score", "m_score")}
     value_class = pl.lit(None, pl.String)
     for (rh, fh, mh), label in VALUE_CLASSES.items():
         cond = (
@@ -287,7 +290,7 @@ def assignment_columns(present: set[str], migration: bool = False) -> list[str]:
     return cols
 
 
-def score_cut_points(df: pl.DataFrame) -> dict:
+def score_cut_points(df: pl.DataFrame) -> dict[str, Any]:
     """For each metric: the value range each score actually covers, and scores left empty."""
     out = {}
     for metric, score, col in (

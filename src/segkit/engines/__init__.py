@@ -80,11 +80,13 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, Any
 
 from ..errors import UsageError
 
 if TYPE_CHECKING:
+    import io
+
     import polars as pl
 
     from ..config import Config
@@ -131,7 +133,7 @@ class InputInfo:
 
 @dataclass
 class Quality:
-    counts: dict
+    counts: dict[str, Any]
     rejected: pl.DataFrame
     windows: Windows
     population_median_gap: float | None
@@ -144,13 +146,13 @@ class Quality:
 
 
 def customer_table(
-    source: str, cfg: Config, engine: str = "polars", *, stdin: BinaryIO | None = None
+    source: str, cfg: Config, engine: str = "polars", *, stdin: io.BufferedIOBase | None = None
 ) -> tuple[pl.DataFrame, Quality]:
     """Read ``source`` (a path, or ``-`` for CSV on ``stdin``) and return (base, quality)."""
     if engine == "polars":
         from .polars import customer_table as run
     elif engine == "spark":
-        from .spark import customer_table as run  # type: ignore[import-not-found]
+        from .spark import customer_table as run
     else:
         raise UsageError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
     return run(source, cfg, stdin=stdin)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
+import io
 from collections.abc import Callable
-from typing import BinaryIO
 
 import polars as pl
 
@@ -19,7 +20,7 @@ from ..io.sources import limits_for
 from . import COUNT_KEYS, InputInfo, Quality
 
 
-def customer_table(source: str, cfg: Config, *, stdin: BinaryIO | None = None) -> tuple[pl.DataFrame, Quality]:
+def customer_table(source: str, cfg: Config, *, stdin: io.BufferedIOBase | None = None) -> tuple[pl.DataFrame, Quality]:
     def reopen(background: bool = False) -> RawTable:
         return read_input(source, encoding=cfg.encoding, sheet=cfg.sheet, mapping=cfg.columns, stdin=stdin,
                           limits=limits_for(cfg), background=background)
@@ -73,7 +74,7 @@ def typed_lines(raw: RawTable, cfg: Config) -> Cleaned:
         keys["order_id"] = m["order_id"]
     keys |= {r: m[r] for r in roles}
     first = raw.headers[0]
-    lf = scan_typed(raw, {m[r]: pl.Float64 for r in money})
+    lf = scan_typed(raw, {m[r]: pl.Float64() for r in money})
     value = pl.col(m["amount"]) if "amount" in m else pl.col(m["quantity"]) * pl.col(m["unit_price"])
     micro = (value * (cfg.amount_unit * MICRO)).round(0)
     ok = (micro.abs() < 9.0e18).fill_null(False)  # null, NaN and inf are not < 9e18
@@ -102,7 +103,7 @@ def typed_lines(raw: RawTable, cfg: Config) -> Cleaned:
     order_key = pl.coalesce(pl.col("_p:order_id"), date_key) if "order_id" in keys else date_key
     keep = ~odd_key & (pl.col("n") > 0)
     needs_text = bool(groups.select((~keep).any()).item())
-    rows_read = int(groups["n"].sum() + groups["_bad"].sum())
+    rows_read = int(groups.select(pl.col("n").sum() + pl.col("_bad").sum()).item())
     fast = (groups.filter(keep) if needs_text else groups).select(  # no copy when every group is kept
         pl.col("_p:customer_id").alias("customer_id"), order_key.alias("order_key"),
         pl.col("_p:order_date").alias("order_date"), "amount", *[pl.col(f"_p:{r}").alias(r) for r in roles], "n",
@@ -153,8 +154,8 @@ def _mapped(groups: pl.DataFrame, u: pl.DataFrame, key: str) -> pl.Series:
                                    maintain_order="left")["_v"]
 
 
-def _reread(raw: RawTable, cfg: Config, typed: pl.LazyFrame, ok: pl.Expr, odd: list, extra: list,
-            first: str) -> Cleaned:
+def _reread(raw: RawTable, cfg: Config, typed: pl.LazyFrame, ok: pl.Expr, odd: list[tuple[str, pl.Series]],
+            extra: list[pl.Expr], first: str) -> Cleaned:
     """The rows the typed pass set aside, read again as text and cleaned by clean.clean."""
     want = ~ok
     for header, values in odd:
@@ -212,7 +213,7 @@ def from_cleaned(raw: RawTable, cleaned: Cleaned, cfg: Config, implausible: int 
     return base, Quality(counts, cleaned.rejected, windows, pop_gap, cleaned.roles, input_info(raw))
 
 
-def _between(col: str, start, end) -> pl.Expr:
+def _between(col: str, start: dt.date, end: dt.date) -> pl.Expr:
     return pl.col(col).is_between(pl.lit(start), pl.lit(end), closed="both")
 
 
@@ -334,6 +335,6 @@ def _gaps(keys: pl.DataFrame) -> tuple[pl.DataFrame, float | None]:
     cid = pl.col("k") // (1 << DAY_BITS)
     gaps = k.select(cid.alias("cid"), pl.when(cid == cid.shift()).then(pl.col("k") - pl.col("k").shift()).alias("gap"))
     gaps = gaps.filter(pl.col("gap").is_not_null())
-    pop = gaps["gap"].median() if gaps.height else None
+    pop = gaps.select(pl.col("gap").median()).item() if gaps.height else None
     own = gaps.group_by("cid").agg(pl.col("gap").median().alias("own_gap"))
     return own, None if pop is None else float(pop)
