@@ -24,6 +24,7 @@ from sklearn.exceptions import ConvergenceWarning
 from scipy.spatial.distance import cdist
 
 from .config import Config
+from .features import with_clusters
 from .errors import ConfigError
 
 BASE_FEATURES = ("log_recency_days", "log_frequency", "log_monetary")
@@ -330,7 +331,7 @@ def cluster_customers(customers: pl.DataFrame, cfg: Config,
                       custom: dict[str, pl.Expr] | None = None) -> ClusterResult:
     features, frame = feature_frame(customers, cfg.extra_features, custom)
     excluded = customers.height - frame.height
-    result = ClusterResult(customers=customers, features=features, excluded_customers=excluded)
+    result = ClusterResult(customers=with_clusters(customers), features=features, excluded_customers=excluded)
     n = frame.height
     if n < 3:
         result.skipped_reason = f"only {n} customer(s) with a purchase; at least 3 are needed to form 2 clusters"
@@ -355,7 +356,7 @@ def cluster_customers(customers: pl.DataFrame, cfg: Config,
                           schema={"cluster": pl.Int64, "_label": pl.String})
     members = members.join(labels, on="cluster", how="left", maintain_order="left").with_columns(
         pl.col("_label").alias("cluster_label")).drop("_label")
-    result.customers = members.select(customers.columns)
+    result.customers = with_clusters(customers, members["cluster"], members["cluster_label"])
     result.k = model.k_
     result.k_choice, result.k_choice_zh = k_choice(cfg, n)
     result.reduced_reason = model.reduced_reason_

@@ -220,7 +220,6 @@ def _table(base: pl.DataFrame, cfg: Config, found: dict[str, Any]) -> CustomerTa
         none.alias("lifecycle"), none.alias("churn_risk"),
         (pl.col("_monetary") / MICRO).alias("monetary"), (pl.col("_annual") / MICRO).alias("annual_spend"),
         pl.lit(None, pl.Float64).alias("prior_annual_spend"),
-        pl.lit(None, pl.Int64).alias("cluster"), none.alias("cluster_label"),
     )
     present: set[str] = {r for r in ("customer_name", "channel", "region", "customer_type") if r in found}
     df = df.with_columns(persona_expr(cfg, present).alias("persona"))
@@ -228,7 +227,7 @@ def _table(base: pl.DataFrame, cfg: Config, found: dict[str, Any]) -> CustomerTa
     cut_points = {m: v for m, v in score_cut_points(df).items()
                   if have[{"recency_days": "r", "frequency": "f", "monetary": "m"}[m]]}
     spend_cols = [c for c in df.columns if c.startswith("_spend:")]
-    customers = df.select([*assignment_columns(present), "_monetary", "_annual", "_prior", *spend_cols])
+    customers = df.select([*assignment_columns(present, clusters=False), "_monetary", "_annual", "_prior", *spend_cols])
     return CustomerTable(customers=customers, windows=win, cut_points=cut_points,
                          others_combinations=others_combinations(cfg) if full else [],
                          score_means={k: v for k, v in means.items() if v is not None})

@@ -50,7 +50,7 @@ class Windows:
 
 @dataclass(frozen=True)
 class CustomerTable:
-    customers: pl.DataFrame  # one row per customer, assignments columns (cluster columns empty)
+    customers: pl.DataFrame  # one row per customer, assignments columns but the cluster ones (cluster.py adds them)
     windows: Windows
     cut_points: dict[str, Any] = field(default_factory=dict)
     others_combinations: list[str] = field(default_factory=list)
@@ -256,12 +256,10 @@ def finish(
         to_money(df["_monetary"], "monetary"),
         to_money(df["_annual"], "annual_spend"),
         to_money(df["_prior"], "prior_annual_spend"),
-        pl.lit(None, pl.Int64).alias("cluster"),
-        pl.lit(None, pl.String).alias("cluster_label"),
     ).sort(["_annual", "customer_id"], descending=[True, False])
 
     cut_points = score_cut_points(df)
-    customers = df.select([*assignment_columns(present), *[c for c in df.columns if c.startswith("_")]])
+    customers = df.select([*assignment_columns(present, clusters=False), *[c for c in df.columns if c.startswith("_")]])
     return CustomerTable(
         customers=customers,
         windows=win,
@@ -274,14 +272,18 @@ def finish(
     )
 
 
-def assignment_columns(present: set[str], migration: bool = False) -> list[str]:
+CLUSTER_COLUMNS = ("cluster", "cluster_label")
+
+
+def assignment_columns(present: set[str], migration: bool = False, clusters: bool = True) -> list[str]:
+    """The columns of assignments.csv in SPEC order (``clusters=False``: before clustering adds its two)."""
     cols = ["customer_id"]
     if "customer_name" in present:
         cols.append("customer_name")
     cols += [
         "first_order_date", "last_order_date", "recency_days", "frequency", "monetary",
         "annual_spend", "prior_annual_spend", "yoy_growth", "tier", "r_score", "f_score",
-        "m_score", "rfm_score", "rfm_segment", "value_class", "cluster", "cluster_label",
+        "m_score", "rfm_score", "rfm_segment", "value_class", *(CLUSTER_COLUMNS if clusters else ()),
         "persona", "lifecycle", "churn_risk",
     ]
     cols += [r for r in ATTRIBUTE_ROLES if r in present]
@@ -316,3 +318,16 @@ def score_cut_points(df: pl.DataFrame) -> dict[str, Any]:
                 bins.append({"score": s, "customers": 0, "min": None, "max": None})
         out[metric] = {"bins": bins, "collapsed": [b["score"] for b in bins if b["customers"] == 0]}
     return out
+
+
+def with_clusters(customers: pl.DataFrame, cluster: pl.Series | None = None,
+                  label: pl.Series | None = None) -> pl.DataFrame:
+    """``customers`` with the cluster columns where assignments.csv has them (after value_class):
+    the given codes and labels (one per row), or empty when there was no clustering. A table
+    without value_class (a caller's own features) gets them at the end."""
+    cols = [c for c in customers.columns if c not in CLUSTER_COLUMNS]
+    at = cols.index("value_class") + 1 if "value_class" in cols else len(cols)
+    return customers.with_columns(
+        pl.lit(None, pl.Int64).alias("cluster") if cluster is None else cluster.cast(pl.Int64).alias("cluster"),
+        pl.lit(None, pl.String).alias("cluster_label") if label is None else label.cast(pl.String).alias("cluster_label"),
+    ).select([*cols[:at], *CLUSTER_COLUMNS, *cols[at:]])

@@ -30,7 +30,7 @@ from .errors import DataError
 from .guidance import catalog_warning, check_dates, derived_warnings, detect_currency, warning, with_chinese
 from .locales import message
 from .tiers import apply_scheme, concentration, suggestion_text
-from .features import LIFECYCLES, CustomerTable, build_customers
+from .features import LIFECYCLES, CustomerTable, build_customers, with_clusters
 from .io.read import RawTable, read_input
 from .io.sources import limits_for
 from .output import to_jsonable
@@ -73,8 +73,12 @@ class Segmentation:
 
     @property
     def assignments(self) -> pl.DataFrame:
-        """The public columns of assignments.csv, in SPEC order."""
-        return self.table.customers.select([c for c in self.table.customers.columns if not c.startswith("_")])
+        """The public columns of assignments.csv, in SPEC order (cluster columns empty when the
+        run did not cluster)."""
+        df = self.table.customers
+        if "cluster" not in df.columns:
+            df = with_clusters(df)
+        return df.select([c for c in df.columns if not c.startswith("_")])
 
     @functools.cached_property
     def document(self) -> dict[str, Any]:
