@@ -36,7 +36,7 @@ from .clean import MICRO
 from .config import Config
 from .errors import DataError, InputNotFoundError, option
 from .features import (CustomerTable, assignment_columns, others_combinations, persona_expr, rfm_scores,
-                       score_cut_points, segment_expr, tier_expr, VALUE_CLASSES)
+                       score_cut_points, segment_expr, tier_expr, value_class_expr)
 from .io.columns import ALIASES, normalize
 
 if TYPE_CHECKING:
@@ -204,13 +204,8 @@ def _table(base: pl.DataFrame, cfg: Config, found: dict[str, Any]) -> CustomerTa
     full = all(have.values())
     means = {k: (float(cast(float, df[k].mean())) if df[k].null_count() < df.height else None)
              for k in ("r_score", "f_score", "m_score")}
-    value_class = pl.lit(None, pl.String)
-    if full:
-        for (rh, fh, mh), label in VALUE_CLASSES.items():
-            cond = (((pl.col("r_score") >= means["r_score"]) == rh) & ((pl.col("f_score") >= means["f_score"]) == fh)
-                    & ((pl.col("m_score") >= means["m_score"]) == mh))
-            value_class = pl.when(cond).then(pl.lit(label)).otherwise(value_class)
     none = pl.lit(None, pl.String)
+    value_class = value_class_expr(cast(dict[str, float], means)) if full else none
     df = df.with_columns(
         (pl.concat_str([pl.col("r_score"), pl.col("f_score"), pl.col("m_score")]) if full else none).alias("rfm_score"),
         (segment_expr(cfg) if full else none).alias("rfm_segment"),

@@ -209,13 +209,45 @@ def finish(
     base: pl.DataFrame, cfg: Config, win: Windows, roles: tuple[str, ...] = (),
     excluded_after_as_of: int = 0, pop_gap: float | None = None,
 ) -> CustomerTable:
-    """The customer base table of an engine (see ``segkit.engines``) -> the assignments table."""
+    """The customer base table of an engine (see ``segkit.engines``) -> the assignments table:
+    RFM scores, then the labels read from them (segment, value class, tier, churn risk,
+    lifecycle, persona), then money in currency units, largest annual spend first."""
     df = base.rename(BASE_RENAMES).with_columns(
         (pl.lit(win.as_of) - pl.col("last_order_date")).dt.total_days().alias("recency_days"),
     )
-    n = df.height
-    df = df.with_columns(rfm_scores(cfg, n))
+    df = df.with_columns(rfm_scores(cfg, df.height))
     means = {k: float(cast(float, df[k].mean())) for k in ("r_score", "f_score", "m_score")}
+    present = set(roles)
+    df = df.with_columns(
+        pl.concat_str([pl.col("r_score"), pl.col("f_score"), pl.col("m_score")]).alias("rfm_score"),
+        pl.when(pl.col("last_order_date").is_null()).then(pl.lit("Lost"))
+        .otherwise(segment_expr(cfg)).alias("rfm_segment"),
+        value_class_expr(means).alias("value_class"),
+        tier_expr(cfg).alias("tier"),
+        pl.when(pl.col("_prior") > 0).then(pl.col("_annual") / pl.col("_prior") - 1).alias("yoy_growth"),
+        churn_expr(cfg, pop_gap).alias("churn_risk"),
+    ).with_columns(lifecycle_expr(cfg, win).alias("lifecycle"))
+    df = df.with_columns(persona_expr(cfg, present).alias("persona"))
+    df = df.with_columns(
+        to_money(df["_monetary"], "monetary"),
+        to_money(df["_annual"], "annual_spend"),
+        to_money(df["_prior"], "prior_annual_spend"),
+    ).sort(["_annual", "customer_id"], descending=[True, False])
+    customers = df.select([*assignment_columns(present, clusters=False), *[c for c in df.columns if c.startswith("_")]])
+    return CustomerTable(
+        customers=customers,
+        windows=win,
+        cut_points=score_cut_points(df),
+        others_combinations=others_combinations(cfg),
+        excluded_after_as_of=excluded_after_as_of,
+        no_purchase_customers=int(df["last_order_date"].null_count()),
+        population_median_gap=None if pop_gap is None else float(pop_gap),
+        score_means=means,
+    )
+
+
+def value_class_expr(means: dict[str, float]) -> pl.Expr:
+    """SPEC §3's eight value classes: each score at or above its population mean, or below."""
     value_class = pl.lit(None, pl.String)
     for (rh, fh, mh), label in VALUE_CLASSES.items():
         cond = (
@@ -224,52 +256,31 @@ def finish(
             & ((pl.col("m_score") >= means["m_score"]) == mh)
         )
         value_class = pl.when(cond).then(pl.lit(label)).otherwise(value_class)
-    yoy = pl.when(pl.col("_prior") > 0).then(pl.col("_annual") / pl.col("_prior") - 1)
+    return value_class
+
+
+def churn_expr(cfg: Config, pop_gap: float | None) -> pl.Expr:
+    """Recency against the customer's own median gap (enough orders) or the population's."""
     gap_ref = (
         pl.when((pl.col("_orders_all") >= cfg.churn_min_orders) & pl.col("_own_gap").is_not_null())
         .then(pl.col("_own_gap"))
         .otherwise(pl.lit(pop_gap, pl.Float64))
     )
     rec = pl.col("recency_days")
-    df = df.with_columns(
-        pl.concat_str([pl.col("r_score"), pl.col("f_score"), pl.col("m_score")]).alias("rfm_score"),
-        pl.when(pl.col("last_order_date").is_null()).then(pl.lit("Lost"))
-        .otherwise(segment_expr(cfg)).alias("rfm_segment"),
-        value_class.alias("value_class"),
-        tier_expr(cfg).alias("tier"),
-        yoy.alias("yoy_growth"),
-        pl.when(rec.is_null()).then(pl.lit("high"))
-        .when(gap_ref.is_null()).then(pl.lit(None, pl.String))
-        .when(rec > cfg.churn_high * gap_ref).then(pl.lit("high"))
-        .when(rec > cfg.churn_medium * gap_ref).then(pl.lit("medium"))
-        .otherwise(pl.lit("low")).alias("churn_risk"),
-    ).with_columns(
-        pl.when(~pl.col("_bought_in_window")).then(pl.lit("lapsed"))
-        .when(_between("first_order_date", win.tier_start, win.tier_end)).then(pl.lit("new"))
-        .when(pl.col("yoy_growth") >= cfg.growing - YOY_TOLERANCE).then(pl.lit("growing"))
-        .when(pl.col("yoy_growth") <= cfg.declining + YOY_TOLERANCE).then(pl.lit("declining"))
-        .otherwise(pl.lit("mature")).alias("lifecycle"),
-    )
-    present = set(roles)
-    df = df.with_columns(persona_expr(cfg, present).alias("persona"))
-    df = df.with_columns(
-        to_money(df["_monetary"], "monetary"),
-        to_money(df["_annual"], "annual_spend"),
-        to_money(df["_prior"], "prior_annual_spend"),
-    ).sort(["_annual", "customer_id"], descending=[True, False])
+    return (pl.when(rec.is_null()).then(pl.lit("high"))
+            .when(gap_ref.is_null()).then(pl.lit(None, pl.String))
+            .when(rec > cfg.churn_high * gap_ref).then(pl.lit("high"))
+            .when(rec > cfg.churn_medium * gap_ref).then(pl.lit("medium"))
+            .otherwise(pl.lit("low")))
 
-    cut_points = score_cut_points(df)
-    customers = df.select([*assignment_columns(present, clusters=False), *[c for c in df.columns if c.startswith("_")]])
-    return CustomerTable(
-        customers=customers,
-        windows=win,
-        cut_points=cut_points,
-        others_combinations=others_combinations(cfg),
-        excluded_after_as_of=excluded_after_as_of,
-        no_purchase_customers=int(df["last_order_date"].null_count()),
-        population_median_gap=None if pop_gap is None else float(pop_gap),
-        score_means=means,
-    )
+
+def lifecycle_expr(cfg: Config, win: Windows) -> pl.Expr:
+    """lapsed / new / growing / declining / mature from the tier window and yoy_growth."""
+    return (pl.when(~pl.col("_bought_in_window")).then(pl.lit("lapsed"))
+            .when(_between("first_order_date", win.tier_start, win.tier_end)).then(pl.lit("new"))
+            .when(pl.col("yoy_growth") >= cfg.growing - YOY_TOLERANCE).then(pl.lit("growing"))
+            .when(pl.col("yoy_growth") <= cfg.declining + YOY_TOLERANCE).then(pl.lit("declining"))
+            .otherwise(pl.lit("mature")))
 
 
 CLUSTER_COLUMNS = ("cluster", "cluster_label")
