@@ -18,6 +18,7 @@ import argparse
 import json
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -56,9 +57,10 @@ def main() -> None:
     args = ap.parse_args()
     import polars as pl
 
-    outs = {e: Path(f"/tmp/segkit-bench-{e}.parquet") for e in ("polars", "spark")}
-    res = {e: measure(e, args.file, args.master, outs[e]) for e in ("polars", "spark")}
-    same = pl.read_parquet(outs["polars"]).equals(pl.read_parquet(outs["spark"]))
+    with tempfile.TemporaryDirectory(prefix="segkit-spark-bench-") as tmp:  # private: runs may overlap
+        outs = {e: Path(tmp) / f"{e}.parquet" for e in ("polars", "spark")}
+        res = {e: measure(e, args.file, args.master, outs[e]) for e in ("polars", "spark")}
+        same = pl.read_parquet(outs["polars"]).equals(pl.read_parquet(outs["spark"]))
     lines = sum(1 for _ in args.file.open("rb")) - 1
     p, s = res["polars"], res["spark"]
     row = (f"| {args.file.name} | {lines:,} | {p['customers']:,} | {p['job']:.1f} | {s['start']:.1f} | "
