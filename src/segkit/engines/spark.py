@@ -36,6 +36,7 @@ import polars as pl
 from ..errors import ConfigError, DataError, InputNotFoundError, IOFailure, UsageError, option
 
 REJECTED_SAMPLE = 10_000
+CONNECT_PROBE_RETRIES = 4  # back-off 0.05 + 0.2 + 0.8 + 3.2 s before a server is called unreachable
 SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 CSV_EXT = {".csv", ".tsv", ".txt", ".tab"}
 BASE_CONF = {
@@ -95,14 +96,51 @@ def _session(SparkSession, master: str | None):  # noqa: N803 (the class, passed
     remote = os.environ.get("SPARK_REMOTE")
     try:
         if remote and not master:
-            return SparkSession.builder.appName("segkit").remote(remote).getOrCreate()
+            return _connect(SparkSession, remote)
         if "PYSPARK_GATEWAY_PORT" in os.environ and not master:  # launched by spark-submit
             return SparkSession.builder.appName("segkit").getOrCreate()
         return local_session(master or "local[*]")
+    except IOFailure:
+        raise
     except Exception as exc:  # py4j / grpc / JVM start-up errors have no common base class
         where = remote if remote and not master else (master or "local[*]")
         first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
         raise IOFailure(f"cannot start a Spark session on {where}: {first}") from None
+
+
+def _connect(SparkSession, remote: str):  # noqa: N803
+    """A Spark Connect session, checked by one call that gives up after a few seconds: the
+    client's own policy retries an unreachable server for more than ten minutes, in silence."""
+    from pyspark.sql.connect.client.retries import DefaultPolicy
+
+    import warnings
+
+    session = SparkSession.builder.remote(remote).getOrCreate()  # no options: setting one is a call
+    client = session.client
+    policies = client.get_retry_policies()
+    client.set_retry_policies([DefaultPolicy(max_retries=CONNECT_PROBE_RETRIES)])
+    try:
+        with warnings.catch_warnings():  # the client's notice that its retries ran out
+            warnings.simplefilter("ignore", UserWarning)
+            session.version  # noqa: B018 (a round trip to the server)
+    except Exception as exc:  # grpc errors; closing the client spares the exit-time calls their retries
+        client.close()
+        first = _grpc_details(exc)
+        raise IOFailure(f"cannot reach the Spark Connect server at {remote}: {first}; "
+                        "check SPARK_REMOTE and that the server is running") from None
+    client.set_retry_policies(policies)
+    return session
+
+
+def _grpc_details(exc: BaseException) -> str:
+    """The first line of what gRPC says went wrong (the error may be wrapped by the retry loop)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        details = getattr(seen, "details", None)
+        if callable(details) and details():
+            return str(details()).strip().splitlines()[0][:200]
+        seen = seen.__cause__ or seen.__context__
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
 
 
 # ----------------------------------------------------------------------------------- the input
