@@ -154,6 +154,22 @@ def test_rejected_row_numbers_in_part_files(tmp_path, spark):
                    ("b.csv", "2", "unparsable amount (not a number)")]
 
 
+def test_file_read_in_many_splits(tmp_path, spark):
+    """A file Spark reads in several splits (as every big file is) keeps its row numbers and
+    results: lines are numbered within their split and the splits' line counts are added back."""
+    rows = [[f"K{i % 61}", f"O{i // 4}", f"2024-{1 + i % 12:02d}-{1 + i % 28:02d}", f"{(i * 53) % 900}.5"]
+            for i in range(12000)]
+    for i in range(5, 12000, 997):  # bad rows spread over every split
+        rows[i][2 + i % 2] = "bad"
+    path = write_csv(tmp_path / "split.csv", ["customer", "order", "date", "amount"], rows)
+    spark.conf.set("spark.sql.files.maxPartitionBytes", str(64 << 10))  # ~6 splits of this 400 kB file
+    try:
+        assert spark.read.text(str(path)).rdd.getNumPartitions() >= 5
+        _assert_same_run(tmp_path, path, "--max-bad-rows", "0.5")
+    finally:
+        spark.conf.unset("spark.sql.files.maxPartitionBytes")
+
+
 def test_excel_input_is_a_usage_error(tmp_path):
     proc = _segment(SAMPLE_DIR / "orders.xlsx", tmp_path / "x", "spark")
     assert proc.returncode == 2

@@ -427,14 +427,12 @@ def classify(df, inp: SparkInput, cfg):
 def _skip_expr(inp: SparkInput):
     """blank: every cell empty or whitespace; totals: 合计/Total/... in the first non-null cell or
     in the id or name column."""
-    from functools import reduce
-
     from pyspark.sql import functions as F
 
     from . import spark_rules as R
 
     cells = [F.col(f"`{h}`") for h in inp.headers]
-    all_empty = reduce(lambda a, b: a & b, [c.isNull() | (R.strip(c) == "") for c in cells])
+    all_empty = R.strip(F.concat_ws("", *cells)) == ""  # one trim, not one per cell (nulls drop out)
     totals = F.coalesce(R.is_totals(F.coalesce(*cells)), F.lit(False))
     for role in ("customer_id", "customer_name"):
         if role in inp.mapping:
