@@ -30,10 +30,22 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
 from ..errors import ConfigError, DataError, InputNotFoundError, IOFailure, UsageError, option
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column
+    from pyspark.sql import DataFrame as SparkFrame
+    from pyspark.sql import SparkSession as SparkSessionT
+    from pyspark.sql.types import DataType
+
+    from ..clean import Cleaned
+    from ..config import Config
+    from ..features import Windows
+    from . import Quality
 
 REJECTED_SAMPLE = 10_000
 CONNECT_PROBE_RETRIES = 4  # back-off 0.05 + 0.2 + 0.8 + 3.2 s before a server is called unreachable
@@ -89,7 +101,7 @@ def get_session(master: str | None = None):
         return _session(SparkSession, master)
 
 
-def _session(SparkSession, master: str | None):  # noqa: N803 (the class, passed in)
+def _session(SparkSession: type[SparkSessionT], master: str | None) -> SparkSessionT:  # noqa: N803 (the class, passed in)
     active = SparkSession.getActiveSession()
     if active is not None:
         return active
@@ -108,7 +120,7 @@ def _session(SparkSession, master: str | None):  # noqa: N803 (the class, passed
         raise IOFailure(f"cannot start a Spark session on {where}: {first}") from None
 
 
-def _connect(SparkSession, remote: str):  # noqa: N803
+def _connect(SparkSession: type[SparkSessionT], remote: str) -> SparkSessionT:  # noqa: N803
     """A Spark Connect session, checked by one call that gives up after a few seconds: the
     client's own policy retries an unreachable server for more than ten minutes, in silence."""
     from pyspark.sql.connect.client.retries import DefaultPolicy
@@ -202,7 +214,7 @@ def _format_of(names: list[str], source: str) -> str:
     return "csv"
 
 
-def open_input(session, path: str, *, encoding: str = "", mapping: dict[str, str] | None = None) -> SparkInput:
+def open_input(session: SparkSessionT, path: str, *, encoding: str = "", mapping: dict[str, str] | None = None) -> SparkInput:
     """Find the files, sniff the CSV layout, resolve the columns; reads no data rows."""
     from ..io.columns import resolve
 
@@ -238,14 +250,14 @@ def _is_parquet(p: Path) -> bool:
         return fh.read(4) == b"PAR1" or p.suffix.lower() == ".parquet"
 
 
-def _remote_files(session, path: str) -> list[str]:
+def _remote_files(session: SparkSessionT, path: str) -> list[str]:
     try:
         return list(session.read.text(path).inputFiles())
     except Exception as exc:  # Hadoop file-system errors arrive as py4j / grpc errors
         raise InputNotFoundError(f"{path}: cannot list ({str(exc).splitlines()[0][:200]})") from None
 
 
-def _sniff_csv(session, inp: SparkInput, files: list[Path] | None, encoding: str) -> None:
+def _sniff_csv(session: SparkSessionT, inp: SparkInput, files: list[Path] | None, encoding: str) -> None:
     from ..io.read import _check_text, _decode_strict, _scan_file, _sniff
 
     if files is not None:
@@ -285,7 +297,7 @@ def _valid_utf8_prefix(head: bytes) -> bool:
     return True
 
 
-def _remote_head(session, path: str, encoding: str) -> tuple[str, str]:
+def _remote_head(session: SparkSessionT, path: str, encoding: str) -> tuple[str, str]:
     rows = session.read.text(path).limit(80).collect()
     text = "\n".join(r[0] for r in rows)
     if encoding:
@@ -295,7 +307,7 @@ def _remote_head(session, path: str, encoding: str) -> tuple[str, str]:
     return _binary_head(session, path, "gb18030"), "gb18030"
 
 
-def _binary_head(session, path: str, encoding: str) -> str:
+def _binary_head(session: SparkSessionT, path: str, encoding: str) -> str:
     from pyspark.sql import functions as F
 
     row = session.read.format("binaryFile").load(path).select(F.substring("content", 1, 262144)).first()
@@ -320,14 +332,14 @@ def _header_names(cells: list[str]) -> list[str]:
 
 # ------------------------------------------------------------------------------ reading rows
 
-def _read_parquet(session, inp: SparkInput):
+def _read_parquet(session: SparkSessionT, inp: SparkInput) -> SparkFrame:
     try:
         return session.read.parquet(*inp.paths)
     except Exception as exc:
         raise DataError(f"{inp.source}: not readable as Parquet ({str(exc).splitlines()[0][:200]})") from None
 
 
-def _as_text(c, dtype) -> object:
+def _as_text(c: Column, dtype: DataType) -> object:
     """A typed Parquet column as the text the polars engine makes of it."""
     from pyspark.sql import functions as F
     from pyspark.sql import types as T
@@ -341,7 +353,7 @@ def _as_text(c, dtype) -> object:
     return c.cast("string")
 
 
-def raw_rows(session, inp: SparkInput):
+def raw_rows(session: SparkSessionT, inp: SparkInput) -> SparkFrame:
     """One row per data row: file, block, idx (line within the block or Parquet row index), the
     line's place ``line`` when known (block 0), and the cells as text under their header names."""
     from pyspark.sql import functions as F
@@ -378,7 +390,7 @@ def row_number_expr(inp: SparkInput):
 
 # ------------------------------------------------------------------------- rules on every row
 
-def classify(df, inp: SparkInput, cfg):
+def classify(df: SparkFrame, inp: SparkInput, cfg: Config) -> SparkFrame:
     """Adds _skip (blank | totals), _reason, _column, _value, and the typed _customer_id,
     _order_date, _amount (micro-units, long): the rules of ``clean.clean``, in the same order.
 
@@ -442,7 +454,7 @@ def _skip_expr(inp: SparkInput):
 
 # --------------------------------------------------------------------------- job A: quality
 
-def quality_counts(rows, cfg) -> pl.DataFrame:
+def quality_counts(rows: SparkFrame, cfg: Config) -> pl.DataFrame:
     """Rows per (file, block, skip, reason, column), the latest usable date, and how many usable
     rows fall on or after a configured as_of."""
     from pyspark.sql import functions as F
@@ -479,7 +491,7 @@ def quality_dict(counts: pl.DataFrame, rejected_n: int | None = None) -> dict:
 
 # -------------------------------------------------------------------- job C: rejected sample
 
-def rejected_sample(session, rows, counts: pl.DataFrame, inp: SparkInput) -> pl.DataFrame:
+def rejected_sample(session: SparkSessionT, rows: SparkFrame, counts: pl.DataFrame, inp: SparkInput) -> pl.DataFrame:
     """The first REJECTED_SAMPLE rejected rows by file and row, with the raw mapped cells."""
     from pyspark.sql import functions as F
 
@@ -514,7 +526,7 @@ def _block_offsets(counts: pl.DataFrame, inp: SparkInput) -> pl.DataFrame:
 
 # ---------------------------------------------------------------------- job B: customer table
 
-def order_lines(rows, inp: SparkInput, roles: tuple[str, ...]):
+def order_lines(rows: SparkFrame, inp: SparkInput, roles: tuple[str, ...]) -> SparkFrame:
     """Usable rows summed per (customer, date, order id, roles): ``clean.Cleaned.lines``."""
     from pyspark.sql import functions as F
 
@@ -533,7 +545,7 @@ def order_lines(rows, inp: SparkInput, roles: tuple[str, ...]):
     return lines.select("customer_id", order_key.alias("order_key"), "order_date", "amount", *roles, "n")
 
 
-def customer_base(lines, win):
+def customer_base(lines: SparkFrame, win: Windows) -> tuple[SparkFrame, SparkFrame]:
     """``features.customer_base`` in Spark, in two shuffles (orders, then customers): one row per
     customer, plus the purchase gaps of every customer (for the population median)."""
     from pyspark.sql import functions as F
@@ -569,7 +581,7 @@ def customer_base(lines, win):
     return base, hist
 
 
-def purchase_days(lines, win):
+def purchase_days(lines: SparkFrame, win: Windows) -> SparkFrame:
     """CLV inputs per customer: days whose summed line amount is positive, the first and last of
     them, and the summed amount of those days after the first (micro-units)."""
     from pyspark.sql import functions as F
@@ -585,7 +597,7 @@ def purchase_days(lines, win):
                    - F.min_by(F.col("day_amount"), F.when(pos, d)), F.lit(0)).alias("repeat_value"))
 
 
-def role_modes(lines, win, roles: tuple[str, ...]):
+def role_modes(lines: SparkFrame, win: Windows, roles: tuple[str, ...]) -> SparkFrame:
     """Most frequent value per customer of each text role, over source rows; ties: the first by
     code point (``features._modes``). Two shuffles for all roles together."""
     from pyspark.sql import functions as F
@@ -648,7 +660,8 @@ class SparkRun:
     clv: pl.DataFrame | None = None  # customer_id + the CLV inputs of the engine seam
 
 
-def customer_table(source: str, cfg, *, stdin=None, session=None):
+def customer_table(source: str, cfg: Config, *, stdin: io.BufferedIOBase | None = None,
+                   session: SparkSessionT | None = None) -> tuple[pl.DataFrame, Quality]:
     """The engine seam (``segkit.engines.customer_table``): (base, quality) with the columns,
     dtypes and units its docstring fixes, computed by Spark."""
     from . import BASE_SCHEMA, InputInfo, Quality
@@ -669,7 +682,7 @@ def customer_table(source: str, cfg, *, stdin=None, session=None):
     return base, quality
 
 
-def run(path: str, cfg, *, master: str | None = None, session=None, clv: bool = False,
+def run(path: str, cfg: Config, *, master: str | None = None, session: SparkSessionT | None = None, clv: bool = False,
         lines: bool = False) -> SparkRun:
     """Input -> data-quality counts and either the customer base table or (``lines``) the order
     lines of ``clean.Cleaned`` (one row per customer, order, date and attributes), by Spark."""
@@ -708,7 +721,7 @@ def run(path: str, cfg, *, master: str | None = None, session=None, clv: bool = 
     return SparkRun(_raw_table(inp, head), cleaned, base, clv_frame)
 
 
-def _shuffle_conf(session) -> dict[str, str]:
+def _shuffle_conf(session: SparkSessionT) -> dict[str, str]:
     """Spark's default of 200 shuffle partitions is sized for big shuffles; these shuffle one row
     per customer or order, and 200 tasks per stage cost more than the work itself (on 100k lines,
     local[1]: 46 s against 7 s with 2). One partition per core the session has, unless the
@@ -724,14 +737,14 @@ def _shuffle_conf(session) -> dict[str, str]:
     return {"spark.sql.shuffle.partitions": str(max(2, cores))}
 
 
-def _head_rows(rows, inp: SparkInput, n: int = 2000) -> pl.DataFrame:
+def _head_rows(rows: SparkFrame, inp: SparkInput, n: int = 2000) -> pl.DataFrame:
     """The first rows below the header, mapped columns as text (what later steps sample)."""
     headers = list(dict.fromkeys(inp.mapping.values()))
     first = rows.orderBy("file", "block", "idx").limit(n).select(*[f"`{h}`" for h in headers])
     return pl.from_arrow(first.toArrow())
 
 
-def _collect_lines(lines, roles: tuple[str, ...]) -> pl.DataFrame:
+def _collect_lines(lines: SparkFrame, roles: tuple[str, ...]) -> pl.DataFrame:
     """The order lines as polars, with ``clean.clean``'s dtypes (roles categorical)."""
     df = pl.from_arrow(lines.toArrow())  # empty when no row is usable: the shared step says so
     return df.select(
@@ -741,7 +754,7 @@ def _collect_lines(lines, roles: tuple[str, ...]) -> pl.DataFrame:
     ).sort("customer_id", "order_date", "order_key")
 
 
-def _classified(session, inp: SparkInput, cfg):
+def _classified(session: SparkSessionT, inp: SparkInput, cfg: Config) -> SparkFrame:
     """Every data row classified once and kept (memory, spilling to disk) for the jobs that
     follow: only the columns they read."""
     from pyspark import StorageLevel
@@ -753,7 +766,8 @@ def _classified(session, inp: SparkInput, cfg):
     return rows.select(*keep, *[F.col(f"`{h}`") for h in headers]).persist(StorageLevel.MEMORY_AND_DISK)
 
 
-def _base(session, rows, counts: pl.DataFrame, inp: SparkInput, cfg, roles, clv: bool = False):
+def _base(session: SparkSessionT, rows: SparkFrame, counts: pl.DataFrame, inp: SparkInput, cfg: Config,
+          roles: tuple[str, ...], clv: bool = False) -> tuple[CustomerBase, pl.DataFrame | None]:
     from ..features import make_windows
 
     max_date = counts["max_date"].max()
@@ -779,7 +793,7 @@ def _base(session, rows, counts: pl.DataFrame, inp: SparkInput, cfg, roles, clv:
     return CustomerBase(frame, win, median_of_histogram(gaps), after), clv_frame
 
 
-def _check_quality(inp: SparkInput, cfg, q: dict, counts: pl.DataFrame, rejected: pl.DataFrame) -> None:
+def _check_quality(inp: SparkInput, cfg: Config, q: dict[str, Any], counts: pl.DataFrame, rejected: pl.DataFrame) -> None:
     if q["data_rows"] == 0:
         msg = (f"{inp.source}: no data rows below the header (row {inp.header_row}); "
                "check that the export holds orders")
@@ -816,7 +830,8 @@ def _raw_table(inp: SparkInput, head: pl.DataFrame):
                     delimiter=inp.delimiter, notes=inp.notes)
 
 
-def _cleaned(quality: dict, rejected: pl.DataFrame, roles, has_order_id: bool, lines: pl.DataFrame):
+def _cleaned(quality: dict[str, Any], rejected: pl.DataFrame, roles: tuple[str, ...], has_order_id: bool,
+             lines: pl.DataFrame) -> Cleaned:
     from ..clean import Cleaned
 
     return Cleaned(lines, rejected, quality, roles, has_order_id)
