@@ -373,6 +373,7 @@ def _first_used_row(p: Path, sheet_name: str) -> int:
 
 
 def _read_excel(p: Path, sheet: str | int, mapping: dict[str, str], size: int) -> RawTable:
+    """The chosen sheet, or the first whose header row holds the required columns."""
     import fastexcel
 
     source = str(p)
@@ -382,20 +383,7 @@ def _read_excel(p: Path, sheet: str | int, mapping: dict[str, str], size: int) -
         first = str(exc).splitlines()[0]
         msg = f"{source}: not a readable Excel workbook ({first}); open it in Excel and save it as .xlsx or CSV"
         raise DataError(msg) from None
-    names = reader.sheet_names
-    if sheet != "" and sheet is not None:
-        if isinstance(sheet, int) or (isinstance(sheet, str) and sheet.isdigit() and sheet not in names):
-            idx = int(sheet)
-            if not 0 <= idx < len(names):
-                msg = f"{source}: {option('input.sheet')} {sheet}: the workbook has {len(names)} sheet(s): {', '.join(names)}"
-                raise DataError(msg)
-            chosen = [names[idx]]
-        elif sheet in names:
-            chosen = [sheet]
-        else:
-            raise DataError(f"{source}: no sheet '{sheet}'; sheets are: {', '.join(names)}")
-    else:
-        chosen = names
+    chosen = _chosen_sheets(source, reader.sheet_names, sheet)
     errors: list[str] = []
     for name in chosen:
         try:
@@ -406,32 +394,53 @@ def _read_excel(p: Path, sheet: str | int, mapping: dict[str, str], size: int) -
         if df.height == 0:
             errors.append(f"sheet '{name}' is empty")
             continue
-        head = df.head(HEADER_SCAN_ROWS).rows()
-        scores = [alias_score(r) for r in head]
-        header_idx = max(range(len(scores)), key=lambda i: (scores[i], -i))
-        headers = _unique_headers(head[header_idx])
-        texts = [str(c).strip() if c is not None and str(c).strip() else h for c, h in zip(head[header_idx], headers)]
         try:
-            check_duplicate_headers(texts, headers, mapping, f"{source} (sheet '{name}')")
-            found = resolve(headers, mapping, f"{source} (sheet '{name}')")
+            return _sheet_table(p, name, df, mapping, size)
         except DataError as exc:
             if len(chosen) == 1:
                 raise
             errors.append(exc.args[0])  # the message with its option references
-            continue
-        offset = _first_used_row(p, name)
-        body = df.slice(header_idx + 1)
-        body.columns = headers
-        body = body.with_row_index(ROW, offset=offset + header_idx + 1)
-        notes = [f"read {source}, sheet '{name}'"
-                 + (f", header on row {offset + header_idx}" if offset + header_idx > 1 else "")]
-        return RawTable(source, body.lazy(), headers, found, "excel", offset + header_idx, size,
-                        _sha256(p), sheet=name, notes=notes)
     if len(errors) == 1:
         raise DataError(errors[0])
     msg = (f"{source}: no sheet has the required columns (customer_id, order_date, amount); "
            f"pick one with {option('input.sheet')} and name columns with {option('columns')} ({'; '.join(errors)[:300]})")
     raise DataError(msg)
+
+
+def _chosen_sheets(source: str, names: list[str], sheet: str | int) -> list[str]:
+    """The sheet asked for (by name, or by 0-based position), else every sheet in order."""
+    if sheet == "" or sheet is None:
+        return names
+    if isinstance(sheet, int) or (isinstance(sheet, str) and sheet.isdigit() and sheet not in names):
+        idx = int(sheet)
+        if not 0 <= idx < len(names):
+            msg = f"{source}: {option('input.sheet')} {sheet}: the workbook has {len(names)} sheet(s): {', '.join(names)}"
+            raise DataError(msg)
+        return [names[idx]]
+    if sheet in names:
+        return [sheet]
+    raise DataError(f"{source}: no sheet '{sheet}'; sheets are: {', '.join(names)}")
+
+
+def _sheet_table(p: Path, name: str, df: pl.DataFrame, mapping: dict[str, str], size: int) -> RawTable:
+    """One sheet's cells as text below the header row found by alias score (DataError when the
+    header lacks a required column or repeats one)."""
+    source = str(p)
+    head = df.head(HEADER_SCAN_ROWS).rows()
+    scores = [alias_score(r) for r in head]
+    header_idx = max(range(len(scores)), key=lambda i: (scores[i], -i))
+    headers = _unique_headers(head[header_idx])
+    texts = [str(c).strip() if c is not None and str(c).strip() else h for c, h in zip(head[header_idx], headers)]
+    check_duplicate_headers(texts, headers, mapping, f"{source} (sheet '{name}')")
+    found = resolve(headers, mapping, f"{source} (sheet '{name}')")
+    offset = _first_used_row(p, name)
+    body = df.slice(header_idx + 1)
+    body.columns = headers
+    body = body.with_row_index(ROW, offset=offset + header_idx + 1)
+    notes = [f"read {source}, sheet '{name}'"
+             + (f", header on row {offset + header_idx}" if offset + header_idx > 1 else "")]
+    return RawTable(source, body.lazy(), headers, found, "excel", offset + header_idx, size,
+                    _sha256(p), sheet=name, notes=notes)
 
 
 def _unique_headers(cells: Sequence[object]) -> list[str]:
