@@ -131,12 +131,16 @@ def _customers(input_path: str, cfg: Config, step: Progress, stdin: io.BufferedI
     step("clean")
     from .engines.polars import order_lines
 
+    # The clustering stack (~1 s of imports) loads in a thread while polars works. For a large
+    # file it waits for the read to end: the read's group-by is the run's memory peak and the
+    # modules' ~100 MB would add to it. A small file has the headroom, and its read hides the imports.
+    early = preload and raw.size < PRELOAD_DURING_READ_BELOW
+    loader = _Preload("segkit.cluster", "segkit.validate") if early else None
     raw, cleaned = order_lines(raw, cfg, lambda: read_input(
         input_path, encoding=cfg.encoding, sheet=cfg.sheet, mapping=cfg.columns, stdin=stdin,
         limits=limits_for(cfg)))
-    # imported while polars builds the customer table, not during the read: the read's group-by
-    # is the run's memory peak, and the modules' ~100 MB would add to it
-    loader = _Preload("segkit.cluster", "segkit.validate") if preload else None
+    if preload and not early:
+        loader = _Preload("segkit.cluster", "segkit.validate")
     step("customers")
     result = _orders(raw, cleaned, cfg)
     if loader is not None:
@@ -170,6 +174,9 @@ def _as_customer_table(input_path: str, cfg: Config, stdin: io.BufferedIOBase | 
         return run_customers(input_path, cfg, stdin=stdin, detected=True)
     except DataError:
         raise exc from None
+
+
+PRELOAD_DURING_READ_BELOW = 256 * 2**20  # bytes of input
 
 
 class _Preload(threading.Thread):
