@@ -331,12 +331,20 @@ def check_quality(source: str, header_row: int, quality: dict[str, Any], rejecte
         worst_col, worst_n = by_col.row(0)
         top_reason = next(iter(reasons))
         example = rejected.filter(pl.col("column") == worst_col).row(0, named=True)
-        msg = (
-            f"{source}: {rejected.height:,} of {data_rows:,} rows ({rejected.height / data_rows:.1%}) "
-            f"cannot be used, above max_bad_rows {cfg.max_bad_rows:.0%}; most are in column "
-            f"'{worst_col}' ({worst_n:,} rows, e.g. row {example['row']}: {example['reason']}).\n"
-            f"Fix that column, map another with {option('columns')}, or accept them with {option('input.max_bad_rows')} "
-            f"{math.ceil(rejected.height / data_rows * 100) / 100:g} (a share: 0.05 = 5%); "
-            f"`segkit inspect` lists the reasons (most common: {top_reason})."
-        )
-        raise DataError(msg)
+        raise too_many_rejected(source, rejected.height, data_rows, cfg, (worst_col, worst_n), example, top_reason)
+
+
+def too_many_rejected(source: str, rejected_n: int, data_rows: int, cfg: Config, worst: tuple[str, int],
+                      example: dict[str, Any], top_reason: str) -> DataError:
+    """The error for a rejected share above ``cfg.max_bad_rows`` (both engines): the column with the
+    most rejected rows, an example row, and the share that would accept them."""
+    worst_col, worst_n = worst
+    msg = (
+        f"{source}: {rejected_n:,} of {data_rows:,} rows ({rejected_n / data_rows:.1%}) "
+        f"cannot be used, above max_bad_rows {cfg.max_bad_rows:.0%}; most are in column "
+        f"'{worst_col}' ({worst_n:,} rows, e.g. row {example['row']}: {example['reason']}).\n"
+        f"Fix that column, map another with {option('columns')}, or accept them with {option('input.max_bad_rows')} "
+        f"{math.ceil(rejected_n / data_rows * 100) / 100:g} (a share: 0.05 = 5%); "
+        f"`segkit inspect` lists the reasons (most common: {top_reason})."
+    )
+    return DataError(msg)

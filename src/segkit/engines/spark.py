@@ -25,7 +25,6 @@ from __future__ import annotations
 import csv
 import glob
 import io
-import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -805,15 +804,10 @@ def _check_quality(inp: SparkInput, cfg: Config, q: dict[str, Any], counts: pl.D
               .sort(["n", "_column"], descending=[True, False]))
     worst_col, worst_n = by_col.row(0)
     example = rejected.filter(pl.col("column") == worst_col).row(0, named=True)
-    msg = (
-        f"{inp.source}: {q['rejected_rows']:,} of {q['data_rows']:,} rows ({q['rejected_share']:.1%}) "
-        f"cannot be used, above max_bad_rows {cfg.max_bad_rows:.0%}; most are in column "
-        f"'{worst_col}' ({worst_n:,} rows, e.g. row {example['row']}: {example['reason']}).\n"
-        f"Fix that column, map another with {option('columns')}, or accept them with {option('input.max_bad_rows')} "
-        f"{math.ceil(q['rejected_rows'] / q['data_rows'] * 100) / 100:g} (a share: 0.05 = 5%); "
-        f"`segkit inspect` lists the reasons (most common: {top_reason})."
-    )
-    raise DataError(msg)
+    from ..clean import too_many_rejected
+
+    raise too_many_rejected(inp.source, q["rejected_rows"], q["data_rows"], cfg, (worst_col, worst_n), example,
+                            top_reason)
 
 
 def _no_rejects(inp: SparkInput) -> pl.DataFrame:
