@@ -145,6 +145,16 @@ class SheetWriter:
             self.ws.write_string(self.row, 0, text, self.fmt.note)
             self.row += 1
 
+    def notes(self, heading: str, texts: list[str], *, gap_before: bool = False) -> None:
+        """A heading and one note row per text; nothing at all when there are no texts."""
+        if not texts:
+            return
+        if gap_before:
+            self.skip()
+        self.heading(heading)
+        for text in texts:
+            self.note(text)
+
     def skip(self, rows: int = 1) -> None:
         self.row += rows
 
@@ -261,9 +271,7 @@ def summary_sheet(book: Workbook, fmt: Formats, ctx: dict[str, Any]) -> None:
     s.facts(ctx["meta"]["facts"])
     s.skip()
     if ctx["warnings"]:
-        s.heading(t["warnings"])
-        for w in ctx["warnings"]:
-            s.note(f"[{w['code']}] {w['message']}")
+        s.notes(t["warnings"], [f"[{w['code']}] {w['message']}" for w in ctx["warnings"]])
         s.skip()
     s.heading(t["tiers_pareto"])
     s.note(ctx["tiers"]["headline"])
@@ -455,11 +463,7 @@ def validation_sheet(book: Workbook, fmt: Formats, ctx: dict[str, Any]) -> None:
         return
     _evidence_tables(s, t, v)
     _descriptive_tables(s, t, v)
-    if v["warnings"]:
-        s.skip()
-        s.heading(t["warnings"])
-        for w in v["warnings"]:
-            s.note(w)
+    s.notes(t["warnings"], v["warnings"], gap_before=True)
     s.finish()
     s.ws.set_column(0, 0, 30)
 
@@ -670,11 +674,7 @@ def quality_sheet(book: Workbook, fmt: Formats, ctx: dict[str, Any]) -> None:
     s.table([t["role"], t["header"]], ["text", "text"], [[r["role"], r["header"]] for r in q["mapping"]])
     s.skip()
     s.facts(q["input"])
-    if q["notes"]:
-        s.skip()
-        s.heading(t["notes"])
-        for n in q["notes"]:
-            s.note(n)
+    s.notes(t["notes"], q["notes"], gap_before=True)
     s.finish()
 
 
