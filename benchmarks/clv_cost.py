@@ -16,8 +16,8 @@ import time
 import numpy as np
 import polars as pl
 
-from segkit import clv
-from segkit.clv_simulate import simulate_bgnbd, simulate_values
+from segkit.models import clv
+from segkit.models.clv_simulate import simulate_bgnbd, simulate_values
 
 TRUE_BG = {"r": 0.8, "alpha": 60.0, "a": 0.8, "b": 2.5}
 TRUE_GG = {"p": 2.0, "q": 3.5, "v": 500.0}

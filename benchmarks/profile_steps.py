@@ -38,14 +38,14 @@ def mark(name: str) -> None:
 mark("import polars, segkit.cli")
 import polars  # noqa: E402,F401
 
-import segkit.cli  # noqa: E402
-import segkit.commands  # noqa: E402
+import segkit.cli.app  # noqa: E402
+import segkit.cli.commands  # noqa: E402
 
 mark("cli parsing, config")
 
 
 class Progress:
-    """What segkit.commands.segment_command calls with each step name; also has stop()."""
+    """What segkit.cli.commands.segment_command calls with each step name; also has stop()."""
 
     def __call__(self, step: str) -> None:
         mark(f"before {step}")
@@ -55,7 +55,7 @@ class Progress:
 
 
 def main(argv: list[str]) -> int:
-    original = segkit.commands.segment_command
+    original = segkit.cli.commands.segment_command
 
     def traced(*args, **kwargs):
         kwargs["progress"] = Progress()
@@ -63,8 +63,8 @@ def main(argv: list[str]) -> int:
         mark("after outputs")
         return result
 
-    segkit.commands.segment_command = traced  # cli.segment imports it from segkit.commands at call time
-    run = segkit.commands.pipeline.run
+    segkit.cli.commands.segment_command = traced  # cli.segment imports it from segkit.commands at call time
+    run = segkit.cli.commands.pipeline.run
 
     def traced_run(*args, **kwargs):
         result = run(*args, **kwargs)
@@ -73,7 +73,7 @@ def main(argv: list[str]) -> int:
         mark("before write outputs")
         return result
 
-    segkit.commands.pipeline.run = traced_run
+    segkit.cli.commands.pipeline.run = traced_run
     args = list(argv)
     if "-o" not in args and "--output" not in args:
         args += ["-o", tempfile.mkdtemp(prefix="segkit-profile-")]

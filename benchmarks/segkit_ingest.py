@@ -16,7 +16,7 @@ import time
 
 from segkit import config
 from segkit.engines import customer_table
-from segkit.features import finish
+from segkit.customers.metrics import finish
 
 
 def main(path: str) -> None:

@@ -30,7 +30,8 @@ def main() -> None:
     ap.add_argument("--k", default="auto", help="clusters: auto (as segment does) or a number, e.g. 8 for the dearest case")
     args = ap.parse_args()
 
-    from segkit import config, nulltest, pipeline, sample
+    from segkit import config, pipeline, sample
+    from segkit.models import nulls as nulltest
 
     cfg = config.load(None, use_env=False)
     if args.k != "auto":

@@ -55,7 +55,7 @@ def run_cli(*args: str, input: bytes | None = None, env: dict | None = None, cwd
     """
     from typer.testing import CliRunner
 
-    from segkit.cli import app
+    from segkit.cli.app import app
 
     # pytest-xdist workers set COLUMNS=80; a test gives COLUMNS itself when it wants a width
     overrides: dict[str, str | None] = {"NO_COLOR": "1", "SEGKIT_CONFIG": None, "COLUMNS": None, "LINES": None,
@@ -95,9 +95,9 @@ def make_reports(input_path: Path | str, out: Path, previous: Path | None = None
     """Run the pipeline and write both reports (and movers.csv after a migration) through a
     StagedDir, as `segkit segment` does."""
     from segkit import config, pipeline
-    from segkit.migration import add_migration, movers_of
-    from segkit.output import StagedDir, rows_bytes
-    from segkit.report import write_reports
+    from segkit.customers.migration import add_migration, movers_of
+    from segkit.outputs.staging import StagedDir, rows_bytes
+    from segkit.outputs.report import write_reports
 
     cfg = config.load(None, {"output.reports": ["xlsx", "html"], **overrides}, use_env=False)
     result = pipeline.run(str(input_path), cfg)

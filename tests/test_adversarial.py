@@ -27,8 +27,8 @@ import pytest
 from typer.testing import CliRunner
 
 from conftest import SEGKIT, dataset, run_cli, write_csv
-from segkit import output
-from segkit.cli import app
+from segkit.outputs import staging as output
+from segkit.cli.app import app
 
 FAST = ["--k", "3", "--no-report", "-q"]
 

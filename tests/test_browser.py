@@ -29,8 +29,8 @@ import pytest
 from conftest import SAMPLE_DIR
 
 from segkit import config, pipeline
-from segkit.output import StagedDir
-from segkit.report import write_reports
+from segkit.outputs.staging import StagedDir
+from segkit.outputs.report import write_reports
 
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-quic"]

@@ -155,7 +155,7 @@ def test_every_command_has_help_shown_in_readme():
     import typer
 
     from conftest import ROOT
-    from segkit.cli import app
+    from segkit.cli.app import app
 
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     commands = list(_command_paths(typer.main.get_command(app)))

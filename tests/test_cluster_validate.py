@@ -16,8 +16,8 @@ from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silho
 
 from conftest import SAMPLE_DIR, dataset, run_cli, write_csv
 from segkit import config, pipeline
-from segkit.cluster import CustomerKMeans, sample_index, standardise
-from segkit.validate import chi_square, eta_squared, r_squared
+from segkit.models.kmeans import CustomerKMeans, sample_index, standardise
+from segkit.models.cluster_validation import chi_square, eta_squared, r_squared
 
 CFG = config.load(None, use_env=False)
 REL = 1e-9
@@ -242,7 +242,7 @@ def test_customers_without_purchase_are_left_out_and_counted(tmp_path):
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_silhouette_equals_scikit_learn_including_singletons_and_ties(seed):
-    from segkit.cluster import silhouette
+    from segkit.models.kmeans import silhouette
 
     rng = np.random.default_rng(seed)
     x = np.vstack([rng.normal(size=(300, 3)), [[9, 9, 9]], np.zeros((5, 3))])  # a singleton, duplicates

@@ -18,11 +18,12 @@ import pytest
 from scipy.optimize import approx_fprime
 
 from conftest import dataset, run_cli, write_csv
-from segkit import clv, config, pipeline
-from segkit.backtest import backtest
-from segkit.clean import clean
-from segkit.clv_simulate import simulate_bgnbd, simulate_values
-from segkit.io.read import read_input
+from segkit import config, pipeline
+from segkit.models import clv
+from segkit.models.backtest import backtest
+from segkit.ingest.clean import clean
+from segkit.models.clv_simulate import simulate_bgnbd, simulate_values
+from segkit.ingest.read import read_input
 
 DATA = Path(__file__).parent / "data"
 CFG = config.load(None, use_env=False)
@@ -305,7 +306,7 @@ def test_backtest_command_json_and_usage_error(tmp_path):
 
 
 def test_churn_list_ranks_recent_customers_by_value_at_risk_and_lists_the_long_gone_as_lost():
-    from segkit.report.clv_section import churn_warnings, clv_section
+    from segkit.outputs.report.clv_section import churn_warnings, clv_section
 
     class Res:  # what the report reads of a ClvResult
         churn_from_p_alive = True

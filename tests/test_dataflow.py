@@ -43,7 +43,7 @@ def runs(tmp_path_factory):
 def _library(path, out, previous=None):
     """The library call with the config the command line used (``-o out``; the library writes no reports anyway)."""
     from segkit import config, pipeline
-    from segkit.migration import add_migration
+    from segkit.customers.migration import add_migration
 
     cfg = config.load(None, {"output.dir": str(out)}, use_env=False)
     result = pipeline.run(str(path), cfg)
@@ -52,7 +52,7 @@ def _library(path, out, previous=None):
 
 def test_summary_json_is_the_library_summary(runs):
     from segkit import pipeline
-    from segkit.output import json_bytes
+    from segkit.outputs.staging import json_bytes
 
     base, second = runs
     written = json.loads((base / "b" / "summary.json").read_text(encoding="utf-8"))
@@ -69,7 +69,7 @@ def test_summary_json_is_the_library_summary(runs):
 
 
 def test_the_result_is_frozen_and_later_steps_derive_a_new_one(runs):
-    from segkit.migration import add_migration
+    from segkit.customers.migration import add_migration
 
     base, second = runs
     result = _library(second, base / "b")

@@ -12,10 +12,10 @@ from polars.testing import assert_frame_equal
 
 from conftest import dataset
 from segkit import config
-from segkit.clean import clean
+from segkit.ingest.clean import clean
 from segkit.engines import BASE_SCHEMA, COUNT_KEYS, customer_table
 from segkit.engines.polars import from_cleaned
-from segkit.io.read import read_input
+from segkit.ingest.read import read_input
 
 HOSTILE = """Sales detail export,,,,,
 customer_id,customer_name,order_id,order_date,amount,channel

@@ -253,7 +253,7 @@ def test_an_order_export_missing_its_id_is_not_read_as_customers(tmp_path):
 
 
 def test_check_dates_refuses_with_typed_error():
-    from segkit.guidance import check_dates
+    from segkit.customers.warnings import check_dates
 
     lines = pl.DataFrame({"order_date": [dt.date(1900, 5, 1), dt.date(2020, 1, 1)], "n": [5, 5]})
     with pytest.raises(DataError, match="1900-05-01"):
@@ -261,8 +261,8 @@ def test_check_dates_refuses_with_typed_error():
 
 
 def test_customer_table_reports_say_what_is_missing(uci, tmp_path):
-    from segkit.output import StagedDir
-    from segkit.report import write_reports
+    from segkit.outputs.staging import StagedDir
+    from segkit.outputs.report import write_reports
 
     result, doc = uci
     assert doc["clv"] == {"skipped_reason": "a customer-level table has no purchase history"}

@@ -15,9 +15,10 @@ import pytest
 from scipy import stats
 from scipy.special import ndtr
 
-from segkit import config, nulltest
-from segkit.cluster import cluster_customers, standardise
-from segkit.validate import validate
+from segkit import config
+from segkit.models import nulls as nulltest
+from segkit.models.kmeans import cluster_customers, standardise
+from segkit.models.cluster_validation import validate
 
 CFG = config.load(None, use_env=False)
 AS_OF = dt.date(2025, 1, 1)
@@ -106,7 +107,7 @@ def test_terminal_prints_the_verdict_and_the_stability_caveat(separated):
 
     from rich.console import Console
 
-    from segkit.terminal import print_validation
+    from segkit.cli.terminal import print_validation
 
     _, v = separated
     buf = io.StringIO()

@@ -7,7 +7,7 @@ import datetime as dt
 import polars as pl
 import pytest
 
-from segkit.clean import TOTALS_PATTERN, parse_amount, parse_customer_id, parse_date, to_money
+from segkit.ingest.clean import TOTALS_PATTERN, parse_amount, parse_customer_id, parse_date, to_money
 
 
 def amounts(values):

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from segkit import config, pipeline
-from segkit.output import rows_bytes
+from segkit.outputs.staging import rows_bytes
 
 CFG = config.load(None, use_env=False)
 

@@ -11,10 +11,10 @@ import polars as pl
 import pytest
 
 from conftest import write_csv
-from segkit.clean import clean
+from segkit.ingest.clean import clean
 from segkit.errors import DataError, InputNotFoundError
-from segkit.io.columns import resolve
-from segkit.io.read import read_input
+from segkit.ingest.columns import resolve
+from segkit.ingest.read import read_input
 
 ZH_HEADER = ["单据编号", "单据日期", "客户编码", "客户名称", "价税合计"]
 

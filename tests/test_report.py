@@ -14,12 +14,12 @@ import pytest
 from conftest import SAMPLE_DIR, make_reports, write_csv
 
 from segkit import config, pipeline
-from segkit.output import StagedDir
-from segkit.report import build_context, write_reports
-from segkit.report import excel as excel_mod
-from segkit.report.context import customer_columns
-from segkit.report.excel import write_xlsx
-from segkit.report.html import render_html
+from segkit.outputs.staging import StagedDir
+from segkit.outputs.report import build_context, write_reports
+from segkit.outputs.report import excel as excel_mod
+from segkit.outputs.report.context import customer_columns
+from segkit.outputs.report.excel import write_xlsx
+from segkit.outputs.report.html import render_html
 
 SHEETS = ["Summary", "Actions", "Tiers", "RFM", "Clusters", "Validation", "CLV", "Data quality", "Customers"]
 SHEETS_ZH = ["汇总", "建议行动", "客户分层", "RFM细分", "聚类", "统计检验", "客户终身价值", "数据质量", "客户明细"]
@@ -308,8 +308,8 @@ def test_migration_sheet_and_section_render_when_present(sample, tmp_path):
 
 
 def test_migration_from_a_real_previous_run(tmp_path):
-    from segkit.migration import add_migration
-    from segkit.output import rows_bytes
+    from segkit.customers.migration import add_migration
+    from segkit.outputs.staging import rows_bytes
 
     earlier = pipeline.run(str(SAMPLE_DIR / "orders_zh.csv"), load_cfg(**{"analysis.as_of": "2026-05-01"}))
     previous = tmp_path / "assignments.csv"
@@ -464,7 +464,7 @@ def test_customers_sheet_matches_assignments_for_a_frame_with_nulls(tmp_path):
 
 
 def test_every_heading_exists_in_both_languages():
-    from segkit.report.labels import UI
+    from segkit.outputs.report.labels import UI
 
     assert UI["en"].keys() == UI["zh"].keys()
     assert all(UI["zh"][k] for k in UI["zh"])
@@ -500,7 +500,7 @@ def _chart_parts_of_sheet(z: zipfile.ZipFile, sheet: str) -> list[str]:
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_html_validation_section_says_what_decides_and_what_only_describes(sample, sample_zh, lang):
-    from segkit.report.labels import UI
+    from segkit.outputs.report.labels import UI
 
     page = sample if lang == "en" else sample_zh
     html = page["html"]

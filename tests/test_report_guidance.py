@@ -14,7 +14,7 @@ import polars as pl
 import pytest
 from conftest import ROOT, SAMPLE_DIR, make_reports, run_cli, write_csv
 
-from segkit.report.labels import UI
+from segkit.outputs.report.labels import UI
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +98,7 @@ def test_zh_html_has_no_english_headings(zh):
 
 
 def test_css_font_list_reaches_beyond_noto():
-    css = (ROOT / "src/segkit/report/templates/report.css").read_text(encoding="utf-8")
+    css = (ROOT / "src/segkit/outputs/report/templates/report.css").read_text(encoding="utf-8")
     fonts = re.search(r"font-family:([^;]+);", css).group(1)
     for name in ("Microsoft YaHei", "PingFang SC", "WenQuanYi Micro Hei", "Droid Sans Fallback"):
         assert f'"{name}"' in fonts
@@ -280,7 +280,7 @@ def test_message_catalogs_have_the_same_keys_and_placeholders():
     same {placeholders} in both, so a translated line can always be filled in."""
     import tomllib
 
-    from segkit.report.labels import LOCALES
+    from segkit.outputs.report.labels import LOCALES
 
     en = tomllib.loads((LOCALES / "en.toml").read_text(encoding="utf-8"))
     zh = tomllib.loads((LOCALES / "zh.toml").read_text(encoding="utf-8"))

@@ -26,7 +26,7 @@ def test_segment_column_follows_the_spec_table(source):
 
 def test_others_combinations_are_exactly_the_uncovered_scores():
     from segkit import config
-    from segkit.features import others_combinations
+    from segkit.customers.metrics import others_combinations
 
     want = sorted(f"{r}{f}{m}" for r in range(1, 6) for f in range(1, 6) for m in range(1, 6)
                   if spec_segment(r, f, m) == "Others")

@@ -199,9 +199,9 @@ def _clean_outputs(tmp_path):
 
 def test_clv_inputs_match_the_order_lines(tmp_path, spark, cfg):
     """The seam's CLV columns (purchase days, first/last, repeat value) against the polars lines."""
-    from segkit.clean import clean
+    from segkit.ingest.clean import clean
     from segkit.engines.spark import run
-    from segkit.io.read import read_input
+    from segkit.ingest.read import read_input
 
     path = tmp_path / "s.csv"
     assert run_cli("sample", "-o", str(path), "--rows", "3000", "--messy", "-q").returncode == 0

@@ -14,7 +14,7 @@ import pytest
 
 pytest.importorskip("pyspark")
 
-from segkit import clean  # noqa: E402
+from segkit.ingest import clean  # noqa: E402
 from spark_fixtures import spark  # noqa: E402,F401
 
 pytestmark = pytest.mark.spark

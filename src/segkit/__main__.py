@@ -1,3 +1,3 @@
-from segkit.cli import main  # absolute: spark-submit runs this file as a script
+from segkit.cli.app import main  # absolute: spark-submit runs this file as a script
 
 main()

@@ -22,24 +22,24 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from . import __version__
-from . import coverage
-from .clean import Cleaned
-from .config import Config
-from .errors import DataError
-from .guidance import catalog_warning, check_dates, derived_warnings, detect_currency, warning, with_chinese
-from .locales import message
-from .tiers import apply_scheme, concentration, suggestion_text
-from .features import LIFECYCLES, CustomerTable, build_customers, with_clusters
-from .io.read import RawTable, read_input
-from .io.sources import limits_for
-from .output import to_jsonable
+from segkit import __version__
+from segkit.customers import date_coverage as coverage
+from segkit.ingest.clean import Cleaned
+from segkit.config import Config
+from segkit.errors import DataError
+from segkit.customers.warnings import catalog_warning, check_dates, derived_warnings, detect_currency, warning, with_chinese
+from segkit.i18n import message
+from segkit.customers.tiers import apply_scheme, concentration, suggestion_text
+from segkit.customers.metrics import LIFECYCLES, CustomerTable, build_customers, with_clusters
+from segkit.ingest.read import RawTable, read_input
+from segkit.ingest.sources import limits_for
+from segkit.outputs.staging import to_jsonable
 
 if TYPE_CHECKING:
-    from .cluster import ClusterResult
-    from .clv import ClvResult
-    from .migration import Migration
-    from .validate import Validation
+    from segkit.models.kmeans import ClusterResult
+    from segkit.models.clv import ClvResult
+    from segkit.customers.migration import Migration
+    from segkit.models.cluster_validation import Validation
 
 Progress = Callable[[str], None]
 
@@ -120,7 +120,7 @@ def _customers(input_path: str, cfg: Config, step: Progress, stdin: io.BufferedI
         step("customers")
         return _orders(raw, cleaned, cfg)
     if cfg.input_kind == "customers":
-        from .customer_input import run_customers
+        from segkit.ingest.customer_table import run_customers
 
         return run_customers(input_path, cfg, stdin=stdin)
     try:
@@ -129,18 +129,18 @@ def _customers(input_path: str, cfg: Config, step: Progress, stdin: io.BufferedI
     except DataError as exc:
         return _as_customer_table(input_path, cfg, stdin, exc)
     step("clean")
-    from .engines.polars import order_lines
+    from segkit.engines.polars import order_lines
 
     # The clustering stack (~1 s of imports) loads in a thread while polars works. For a large
     # file it waits for the read to end: the read's group-by is the run's memory peak and the
     # modules' ~100 MB would add to it. A small file has the headroom, and its read hides the imports.
     early = preload and raw.size < PRELOAD_DURING_READ_BELOW
-    loader = _Preload("segkit.cluster", "segkit.validate") if early else None
+    loader = _Preload("segkit.models.kmeans", "segkit.models.cluster_validation") if early else None
     raw, cleaned = order_lines(raw, cfg, lambda: read_input(
         input_path, encoding=cfg.encoding, sheet=cfg.sheet, mapping=cfg.columns, stdin=stdin,
         limits=limits_for(cfg)))
     if preload and not early:
-        loader = _Preload("segkit.cluster", "segkit.validate")
+        loader = _Preload("segkit.models.kmeans", "segkit.models.cluster_validation")
     step("customers")
     result = _orders(raw, cleaned, cfg)
     if loader is not None:
@@ -150,8 +150,8 @@ def _customers(input_path: str, cfg: Config, step: Progress, stdin: io.BufferedI
 
 def add_clusters(result: Segmentation, step: Progress) -> Segmentation:
     """k-means on the customer table, then its validation: a new result with both."""
-    from .cluster import cluster_customers
-    from .validate import validate
+    from segkit.models.kmeans import cluster_customers
+    from segkit.models.cluster_validation import validate
 
     step("cluster")
     clusters = cluster_customers(result.customers, result.config, result.cluster_features)
@@ -165,7 +165,7 @@ def _as_customer_table(input_path: str, cfg: Config, stdin: io.BufferedIOBase | 
     """An order export that failed to read may be a customer-level table (``input.kind = auto``):
     read it as one when it looks like one, else raise the reader's error. A pipe cannot be read
     twice, so only a regular file is tried again."""
-    from .customer_input import looks_like_customer_table, run_customers
+    from segkit.ingest.customer_table import looks_like_customer_table, run_customers
 
     streamed = input_path == "-" or not Path(input_path).is_file()
     if cfg.input_kind != "auto" or streamed or not looks_like_customer_table(input_path, cfg, exc):
@@ -201,7 +201,7 @@ def add_clv(result: Segmentation, holdout_days: int | None = None) -> Segmentati
 
     A customer-level table has no purchase history: the CLV columns stay empty (the
     customer_input and clv_skipped warnings say why)."""
-    from .clv import CLV_COLUMNS, attach, run_clv
+    from segkit.models.clv import CLV_COLUMNS, attach, run_clv
 
     if result.input_kind == "customers":
         if holdout_days:
@@ -214,7 +214,7 @@ def add_clv(result: Segmentation, holdout_days: int | None = None) -> Segmentati
     win = result.table.windows
     clv = run_clv(result.table.customers, win.as_of, result.config.effective)
     if holdout_days:
-        from .backtest import backtest
+        from segkit.models.backtest import backtest
 
         clv = dataclasses.replace(clv, backtest=backtest(result.cleaned.lines, win.as_of, holdout_days,
                                                          result.config.effective))
@@ -224,7 +224,7 @@ def add_clv(result: Segmentation, holdout_days: int | None = None) -> Segmentati
 def _spark_lines(input_path: str, cfg: Config, step: Progress) -> tuple[RawTable, Cleaned]:
     """The spark engine reads and checks every row and sums them to order lines (one row per
     customer, order and date); the polars steps after that are the same for both engines."""
-    from .engines.spark import get_session, run as spark_run
+    from segkit.engines.spark import get_session, run as spark_run
 
     step("session")
     session = get_session(cfg.spark_master or None)
@@ -376,7 +376,7 @@ def summary(result: Segmentation) -> dict[str, Any]:
     doc.update(_model_sections(result))
     warnings = [*result.warnings]
     if result.clv is not None:
-        from .clv import skipped_warnings
+        from segkit.models.clv import skipped_warnings
 
         warnings += skipped_warnings(result.clv)
     doc["warnings"] = [with_chinese(w, doc) for w in (*warnings, *derived_warnings(doc))]

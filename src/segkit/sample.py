@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from .errors import UsageError, option
+from segkit.errors import UsageError, option
 
 END_DATE = dt.date(2026, 10, 31)
 SPAN_DAYS = 730

@@ -82,15 +82,15 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..errors import UsageError
+from segkit.errors import UsageError
 
 if TYPE_CHECKING:
     import io
 
     import polars as pl
 
-    from ..config import Config
-    from ..features import Windows
+    from segkit.config import Config
+    from segkit.customers.metrics import Windows
 
 ENGINES = ("polars", "spark")
 
@@ -150,9 +150,9 @@ def customer_table(
 ) -> tuple[pl.DataFrame, Quality]:
     """Read ``source`` (a path, or ``-`` for CSV on ``stdin``) and return (base, quality)."""
     if engine == "polars":
-        from .polars import customer_table as run
+        from segkit.engines.polars import customer_table as run
     elif engine == "spark":
-        from .spark import customer_table as run
+        from segkit.engines.spark import customer_table as run
     else:
         raise UsageError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
     return run(source, cfg, stdin=stdin)

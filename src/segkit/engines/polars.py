@@ -9,15 +9,15 @@ from collections.abc import Callable
 
 import polars as pl
 
-from ..clean import (MICRO, TEXT_ROLES, TOTALS_PATTERN, Cleaned, _collect, _persona_uses, _text, check_quality,
+from segkit.ingest.clean import (MICRO, TEXT_ROLES, TOTALS_PATTERN, Cleaned, _collect, _persona_uses, _text, check_quality,
                      clean, parse_customer_id, parse_date, rejected_reasons)
-from ..config import Config
-from ..errors import DataError, option
-from ..features import Windows, latest_date, make_windows
-from ..guidance import check_dates
-from ..io.read import ROW, RawTable, read_input, scan_typed
-from ..io.sources import limits_for
-from . import COUNT_KEYS, InputInfo, Quality
+from segkit.config import Config
+from segkit.errors import DataError, option
+from segkit.customers.metrics import Windows, latest_date, make_windows
+from segkit.customers.warnings import check_dates
+from segkit.ingest.read import ROW, RawTable, read_input, scan_typed
+from segkit.ingest.sources import limits_for
+from segkit.engines import COUNT_KEYS, InputInfo, Quality
 
 
 def customer_table(source: str, cfg: Config, *, stdin: io.BufferedIOBase | None = None) -> tuple[pl.DataFrame, Quality]:

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from ..errors import ConfigError, DataError, InputNotFoundError, IOFailure, UsageError, option
+from segkit.errors import ConfigError, DataError, InputNotFoundError, IOFailure, UsageError, option
 
 if TYPE_CHECKING:
     from pyspark.sql import Column
@@ -41,10 +41,10 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession as SparkSessionT
     from pyspark.sql.types import DataType
 
-    from ..clean import Cleaned
-    from ..config import Config
-    from ..features import Windows
-    from . import Quality
+    from segkit.ingest.clean import Cleaned
+    from segkit.config import Config
+    from segkit.customers.metrics import Windows
+    from segkit.engines import Quality
 
 REJECTED_SAMPLE = 10_000
 CONNECT_PROBE_RETRIES = 4  # back-off 0.05 + 0.2 + 0.8 + 3.2 s before a server is called unreachable
@@ -177,7 +177,7 @@ class SparkInput:
 
 
 def _local_files(path: str) -> list[Path]:
-    from ..io.read import EXCEL_EXT
+    from segkit.ingest.read import EXCEL_EXT
 
     p = Path(path)
     if any(ch in path for ch in "*?["):
@@ -200,7 +200,7 @@ def _local_files(path: str) -> list[Path]:
 
 
 def _format_of(names: list[str], source: str) -> str:
-    from ..io.read import EXCEL_EXT
+    from segkit.ingest.read import EXCEL_EXT
 
     exts = {Path(n.rstrip("/")).suffix.lower() for n in names}
     if exts & EXCEL_EXT:
@@ -215,7 +215,7 @@ def _format_of(names: list[str], source: str) -> str:
 
 def open_input(session: SparkSessionT, path: str, *, encoding: str = "", mapping: dict[str, str] | None = None) -> SparkInput:
     """Find the files, sniff the CSV layout, resolve the columns; reads no data rows."""
-    from ..io.columns import resolve
+    from segkit.ingest.columns import resolve
 
     if path == "-":
         raise SparkInputError("the spark engine reads files and URIs, not stdin; give a path")
@@ -234,7 +234,7 @@ def open_input(session: SparkSessionT, path: str, *, encoding: str = "", mapping
     if inp.format == "parquet":
         inp.headers = list(_read_parquet(session, inp).columns)
         if local and len(files) == 1:
-            from ..io.read import _sha256
+            from segkit.ingest.read import _sha256
 
             inp.sha256 = _sha256(files[0])
         inp.notes.append(f"read {path} as Parquet")
@@ -257,7 +257,7 @@ def _remote_files(session: SparkSessionT, path: str) -> list[str]:
 
 
 def _sniff_csv(session: SparkSessionT, inp: SparkInput, files: list[Path] | None, encoding: str) -> None:
-    from ..io.read import _check_text, _decode_strict, _scan_file, _sniff
+    from segkit.ingest.read import _check_text, _decode_strict, _scan_file, _sniff
 
     if files is not None:
         first = files[0]
@@ -397,7 +397,7 @@ def classify(df: SparkFrame, inp: SparkInput, cfg: Config) -> SparkFrame:
     expression tree per row would repeat every parser and outgrow Spark's generated code."""
     from pyspark.sql import functions as F
 
-    from . import spark_rules as R
+    from segkit.engines import spark_rules as R
 
     m = inp.mapping
     checked = ["customer_id", "order_date"] + (["amount"] if "amount" in m else ["quantity", "unit_price"])
@@ -440,7 +440,7 @@ def _skip_expr(inp: SparkInput):
     in the id or name column."""
     from pyspark.sql import functions as F
 
-    from . import spark_rules as R
+    from segkit.engines import spark_rules as R
 
     cells = [F.col(f"`{h}`") for h in inp.headers]
     all_empty = R.strip(F.concat_ws("", *cells)) == ""  # one trim, not one per cell (nulls drop out)
@@ -529,7 +529,7 @@ def order_lines(rows: SparkFrame, inp: SparkInput, roles: tuple[str, ...]) -> Sp
     """Usable rows summed per (customer, date, order id, roles): ``clean.Cleaned.lines``."""
     from pyspark.sql import functions as F
 
-    from . import spark_rules as R
+    from segkit.engines import spark_rules as R
 
     m = inp.mapping
     has_order = "order_id" in m
@@ -663,7 +663,7 @@ def customer_table(source: str, cfg: Config, *, stdin: io.BufferedIOBase | None 
                    session: SparkSessionT | None = None) -> tuple[pl.DataFrame, Quality]:
     """The engine seam (``segkit.engines.customer_table``): (base, quality) with the columns,
     dtypes and units its docstring fixes, computed by Spark."""
-    from . import BASE_SCHEMA, InputInfo, Quality
+    from segkit.engines import BASE_SCHEMA, InputInfo, Quality
 
     if stdin is not None or source == "-":
         raise SparkInputError("the spark engine reads files and URIs, not stdin; give a path")
@@ -685,7 +685,7 @@ def run(path: str, cfg: Config, *, master: str | None = None, session: SparkSess
         lines: bool = False) -> SparkRun:
     """Input -> data-quality counts and either the customer base table or (``lines``) the order
     lines of ``clean.Cleaned`` (one row per customer, order, date and attributes), by Spark."""
-    from ..clean import TEXT_ROLES, _persona_uses
+    from segkit.ingest.clean import TEXT_ROLES, _persona_uses
 
     session = session or get_session(master)
     conf = {**RUN_CONF, **_shuffle_conf(session)}
@@ -767,7 +767,7 @@ def _classified(session: SparkSessionT, inp: SparkInput, cfg: Config) -> SparkFr
 
 def _base(session: SparkSessionT, rows: SparkFrame, counts: pl.DataFrame, inp: SparkInput, cfg: Config,
           roles: tuple[str, ...], clv: bool = False) -> tuple[CustomerBase, pl.DataFrame | None]:
-    from ..features import make_windows
+    from segkit.customers.metrics import make_windows
 
     max_date = counts["max_date"].max()
     if max_date is None:
@@ -804,7 +804,7 @@ def _check_quality(inp: SparkInput, cfg: Config, q: dict[str, Any], counts: pl.D
               .sort(["n", "_column"], descending=[True, False]))
     worst_col, worst_n = by_col.row(0)
     example = rejected.filter(pl.col("column") == worst_col).row(0, named=True)
-    from ..clean import too_many_rejected
+    from segkit.ingest.clean import too_many_rejected
 
     raise too_many_rejected(inp.source, q["rejected_rows"], q["data_rows"], cfg, (worst_col, worst_n), example,
                             top_reason)
@@ -817,7 +817,7 @@ def _no_rejects(inp: SparkInput) -> pl.DataFrame:
 
 
 def _raw_table(inp: SparkInput, head: pl.DataFrame):
-    from ..io.read import RawTable
+    from segkit.ingest.read import RawTable
 
     return RawTable(inp.source, head.lazy(), inp.headers, inp.mapping, inp.format, inp.header_row,
                     inp.size, inp.sha256, encoding=inp.encoding if inp.format == "csv" else None,
@@ -826,6 +826,6 @@ def _raw_table(inp: SparkInput, head: pl.DataFrame):
 
 def _cleaned(quality: dict[str, Any], rejected: pl.DataFrame, roles: tuple[str, ...], has_order_id: bool,
              lines: pl.DataFrame) -> Cleaned:
-    from ..clean import Cleaned
+    from segkit.ingest.clean import Cleaned
 
     return Cleaned(lines, rejected, quality, roles, has_order_id)

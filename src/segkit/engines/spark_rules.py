@@ -14,7 +14,7 @@ from __future__ import annotations
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 
-from ..clean import MAX_SERIAL, MICRO
+from segkit.ingest.clean import MAX_SERIAL, MICRO
 
 WS = r"\p{IsWhite_Space}"
 TOTALS = (rf"(?i)^(?:本页|本期|全部)?{WS}*(?:合{WS}*计|小{WS}*计|总{WS}*计)"

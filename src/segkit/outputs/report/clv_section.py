@@ -15,11 +15,11 @@ from typing import Any, TYPE_CHECKING
 
 import polars as pl
 
-from ..locales import catalog
-from . import svg
+from segkit.i18n import catalog
+from segkit.outputs.report import svg
 
 if TYPE_CHECKING:
-    from ..clv import ClvResult
+    from segkit.models.clv import ClvResult
 
 P_BINS = 10
 
@@ -89,7 +89,7 @@ def backtest_section(bt: dict[str, Any] | None, L: dict[str, Any]) -> dict[str, 
 
 
 def _churn_rule(c: dict[str, Any], lang: str) -> str | None:
-    from ..clv import churn_rule_text
+    from segkit.models.clv import churn_rule_text
 
     rule: str | None = churn_rule_text(c["churn_rule_code"], lang) if c.get("churn_rule_code") else c.get("churn_rule")
     return rule

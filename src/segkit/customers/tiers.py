@@ -28,12 +28,12 @@ import math
 
 import polars as pl
 
-from .clean import MICRO
-from .config import Config, Tier
-from .features import _modes, persona_expr
+from segkit.ingest.clean import MICRO
+from segkit.config import Config, Tier
+from segkit.customers.metrics import _modes, persona_expr
 
 if TYPE_CHECKING:
-    from .features import Windows
+    from segkit.customers.metrics import Windows
 
 RETAIL = (
     Tier("A", "A类客户(核心)", 100_000.0),

@@ -25,11 +25,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
-from ..errors import DataError, IOFailure, UsageError, option
-from .columns import _ALIAS_INDEX, normalize
+from segkit.errors import DataError, IOFailure, UsageError, option
+from segkit.ingest.columns import _ALIAS_INDEX, normalize
 
 if TYPE_CHECKING:
-    from ..config import Config
+    from segkit.config import Config
 
 MB = 1 << 20
 HEAD = 64 * 1024

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..config import Config
-from ..locales import LANGS, LOCALES, catalog
+from segkit.config import Config
+from segkit.i18n import LANGS, LOCALES, catalog
 
 __all__ = ["BUILTIN_SEGMENTS", "CHANGE", "CHURN", "LIFECYCLE", "LOCALES", "QUALITY_KEYS", "UI", "Names", "catalog", "ui"]
 

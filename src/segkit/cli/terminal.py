@@ -11,16 +11,16 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from .clean import MICRO
-from .safetext import markup_safe as esc
-from .safetext import plain
+from segkit.ingest.clean import MICRO
+from segkit.outputs.safetext import markup_safe as esc
+from segkit.outputs.safetext import plain
 
 if TYPE_CHECKING:
-    from .clean import Cleaned
-    from .config import Config
-    from .io.read import RawTable
-    from .pipeline import Segmentation
-    from .report.labels import Names
+    from segkit.ingest.clean import Cleaned
+    from segkit.config import Config
+    from segkit.ingest.read import RawTable
+    from segkit.pipeline import Segmentation
+    from segkit.outputs.report.labels import Names
 
     from rich.console import JustifyMethod
 
@@ -67,7 +67,7 @@ def _name(en: str, zh: str | None, lang: str) -> str:
 def print_summary(result: Segmentation, console: Console, out: Path | None) -> None:
     """The run in a screenful: headline, tiers, RFM segments, clusters, validation, CLV, migration,
     data quality and warnings (a view of the result's summary document, as summary.json is)."""
-    from .report.labels import Names, ui
+    from segkit.outputs.report.labels import Names, ui
 
     doc = result.document
     lang = result.config.lang
@@ -170,7 +170,7 @@ def _print_clusters(doc: dict[str, Any], console: Console, t: dict[str, Any], na
 def print_validation(val: dict[str, Any], console: Console, lang: str = "en") -> None:
     """The verdict (from the null-reference test alone), stability and silhouette with their readings.
     (Validation's notes are among the run's warnings and are printed with them.)"""
-    from .report.labels import ui
+    from segkit.outputs.report.labels import ui
 
     t = ui(lang)
     zh = lang == "zh"
@@ -231,7 +231,7 @@ def print_inspect(raw: RawTable, cleaned: Cleaned, cfg: Config, console: Console
 
 def print_clv(doc: dict[str, Any], console: Console, lang: str = "en") -> None:
     """One or two lines on the CLV model: fitted parameters or why it was skipped."""
-    from .report.labels import ui
+    from segkit.outputs.report.labels import ui
 
     t = ui(lang)
     c = doc.get("clv")
@@ -250,7 +250,7 @@ def print_clv(doc: dict[str, Any], console: Console, lang: str = "en") -> None:
     if gg:
         line += f"; Gamma-Gamma p={gg['p']:.3g} q={gg['q']:.3g} v={gg['v']:.3g}"
     console.print(line)
-    from .clv import churn_rule_text
+    from segkit.models.clv import churn_rule_text
 
     rule = churn_rule_text(c["churn_rule_code"], lang) if c.get("churn_rule_code") else c.get("churn_rule", "")
     console.print(Text(f"{t['term_clv_churn_rule']}: {rule}", style="dim"))

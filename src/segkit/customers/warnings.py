@@ -21,11 +21,11 @@ import re
 
 import polars as pl
 
-from .config import Config
-from .errors import DataError
+from segkit.config import Config
+from segkit.errors import DataError
 
 if TYPE_CHECKING:
-    from .io.read import RawTable
+    from segkit.ingest.read import RawTable
 
 EARLIEST = dt.date(1990, 1, 1)
 LOW_EXPECTED_SHARE = 0.2
@@ -40,7 +40,7 @@ def warning(code: str, message: str, message_zh: str) -> dict[str, Any]:
 
 def catalog_warning(code: str, key: str | None = None, /, **fields: Any) -> dict[str, Any]:
     """A warning whose texts come from the message catalogs ([warning] ``key``, default ``code``)."""
-    from .locales import message
+    from segkit.i18n import message
 
     key = key or code
     return warning(code, message("warning", key, "en", **fields), message("warning", key, "zh", **fields))
@@ -117,7 +117,7 @@ def with_chinese(w: dict[str, Any], doc: dict[str, Any]) -> dict[str, Any]:
     """A warning raised by another step, with its Chinese text added when segkit knows it."""
     if w.get("message_zh"):
         return w
-    from .locales import message
+    from segkit.i18n import message
 
     clv = doc.get("clv") or {}
     zh = None

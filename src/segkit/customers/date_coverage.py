@@ -19,12 +19,12 @@ import datetime as dt
 
 import polars as pl
 
-from .config import Config
-from .locales import message
-from .tiers import repersona
+from segkit.config import Config
+from segkit.i18n import message
+from segkit.customers.tiers import repersona
 
 if TYPE_CHECKING:
-    from .features import Windows
+    from segkit.customers.metrics import Windows
 
 MIN_FULL_WINDOWS = 2
 

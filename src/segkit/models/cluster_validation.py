@@ -36,11 +36,11 @@ import polars as pl
 from scipy import stats
 from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score
 
-from .cluster import ClusterResult, silhouette
-from .config import Config
-from .features import ATTRIBUTE_ROLES
-from .locales import message
-from .nulltest import ALPHA, NullTest, Stability, null_test, stability
+from segkit.models.kmeans import ClusterResult, silhouette
+from segkit.config import Config
+from segkit.customers.metrics import ATTRIBUTE_ROLES
+from segkit.i18n import message
+from segkit.models.nulls import ALPHA, NullTest, Stability, null_test, stability
 
 LOW_EXPECTED_WARN = 0.2
 CATEGORICAL = ATTRIBUTE_ROLES  # attributes not used to build the clusters

@@ -19,12 +19,12 @@ from pathlib import Path
 import polars as pl
 from rich.console import Console
 
-from . import pipeline
-from .config import Config
-from .errors import IOFailure, UsageError
-from .migration import add_migration, find_previous, movers_of
-from .output import ROW_FORMATS, StagedDir, json_bytes, rows_bytes
-from .safetext import plain
+from segkit import pipeline
+from segkit.config import Config
+from segkit.errors import IOFailure, UsageError
+from segkit.customers.migration import add_migration, find_previous, movers_of
+from segkit.outputs.staging import ROW_FORMATS, StagedDir, json_bytes, rows_bytes
+from segkit.outputs.safetext import plain
 
 
 class Progress(Protocol):
@@ -128,7 +128,7 @@ def segment_command(
     if progress is not None:
         progress.stop()
     if not quiet:
-        from .terminal import make_console, print_summary
+        from segkit.cli.terminal import make_console, print_summary
 
         print_summary(result, console or make_console(), out)
     return result
@@ -164,7 +164,7 @@ def _compare_with_previous(result: pipeline.Segmentation, input_path: str, previ
 
 def _write_stdout(assignments: pl.DataFrame, fmt: str, stdout: BinaryIO) -> None:
     if fmt == "table":
-        from .terminal import make_console
+        from segkit.cli.terminal import make_console
 
         _print_table(assignments, make_console(stderr=False))
     else:
@@ -195,7 +195,7 @@ def _write_set(result: pipeline.Segmentation, out: Path, summary_json: str | Non
         if cfg.reports:
             if progress:
                 progress("reports")
-            from .report import write_reports
+            from segkit.outputs.report import write_reports
 
             write_reports(result, staged)
         for name in ("report.xlsx", "report.html"):
@@ -239,14 +239,14 @@ def _print_table(df: pl.DataFrame, console: Console) -> None:
 def backtest_command(input_path: str, cfg: Config, holdout_days: int, *, json_out: str | None = None,
                      quiet: bool = False, console: Console | None = None, stdout: BinaryIO | None = None) -> dict[str, Any]:
     """Fit the CLV model on the history before as_of - N days and score it on the N days after."""
-    from .backtest import backtest
-    from .clean import clean
-    from .features import latest_date, make_windows
-    from .io.read import read_input
+    from segkit.models.backtest import backtest
+    from segkit.ingest.clean import clean
+    from segkit.customers.metrics import latest_date, make_windows
+    from segkit.ingest.read import read_input
 
     if holdout_days < 1:
         raise UsageError(f"--holdout-days {holdout_days}: give a whole number of days, 1 or more")
-    from .io.sources import limits_for
+    from segkit.ingest.sources import limits_for
 
     check_collisions(input_path, None, json_out, None)
     raw = read_input(input_path, encoding=cfg.encoding, sheet=cfg.sheet, mapping=cfg.columns,
@@ -264,17 +264,17 @@ def backtest_command(input_path: str, cfg: Config, holdout_days: int, *, json_ou
             staged.write_elsewhere(Path(json_out), data)
             staged.commit()
     if not quiet:
-        from .terminal import make_console, print_backtest
+        from segkit.cli.terminal import make_console, print_backtest
 
         print_backtest(doc, console or make_console())
     return doc
 
 
 def inspect_command(input_path: str, cfg: Config, console: Console) -> None:
-    from .clean import clean
-    from .io.read import read_input
-    from .io.sources import limits_for
-    from .terminal import print_inspect
+    from segkit.ingest.clean import clean
+    from segkit.ingest.read import read_input
+    from segkit.ingest.sources import limits_for
+    from segkit.cli.terminal import print_inspect
 
     raw = read_input(input_path, encoding=cfg.encoding, sheet=cfg.sheet, mapping=cfg.columns,
                      limits=limits_for(cfg))

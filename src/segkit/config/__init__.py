@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError, option
+from segkit.errors import ConfigError, option
 
 DEFAULT_PATH = Path(__file__).with_name("default.toml")
 ENV_VAR = "SEGKIT_CONFIG"

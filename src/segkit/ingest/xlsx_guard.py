@@ -13,8 +13,8 @@ import zipfile
 import zlib
 from pathlib import Path
 
-from ..errors import DataError, option
-from .sources import MB, Limits
+from segkit.errors import DataError, option
+from segkit.ingest.sources import MB, Limits
 
 _COUNT = re.compile(rb'uniqueCount="(\d+)"')
 CHUNK = 1 << 20

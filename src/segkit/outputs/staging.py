@@ -27,7 +27,7 @@ from pathlib import Path
 
 import polars as pl
 
-from .errors import DataError, OutputError, option
+from segkit.errors import DataError, OutputError, option
 from types import FrameType
 
 INJECTION_START = ("=", "+", "-", "@")

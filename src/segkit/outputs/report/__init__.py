@@ -11,11 +11,11 @@ from typing import Any, TYPE_CHECKING
 
 from pathlib import Path
 
-from .context import build_context
+from segkit.outputs.report.context import build_context
 
 if TYPE_CHECKING:
-    from ..output import StagedDir
-    from ..pipeline import Segmentation
+    from segkit.outputs.staging import StagedDir
+    from segkit.pipeline import Segmentation
 
 __all__ = ["build_context", "write_reports"]
 
@@ -27,12 +27,12 @@ def write_reports(result: Segmentation, staged: StagedDir) -> dict[str, Any]:
     ctx = build_context(result, result.document)
     wanted = result.config.reports
     if "xlsx" in wanted:
-        from .excel import write_xlsx
+        from segkit.outputs.report.excel import write_xlsx
 
         assignments = result.assignments
         staged.write("report.xlsx", lambda path: write_xlsx(ctx, assignments, Path(path)))
     if "html" in wanted:
-        from .html import render_html
+        from segkit.outputs.report.html import render_html
 
         staged.write_bytes("report.html", render_html(ctx).encode("utf-8"))
     return ctx

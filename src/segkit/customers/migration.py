@@ -19,12 +19,12 @@ from pathlib import Path
 
 import polars as pl
 
-from .clean import MICRO
-from .errors import DataError, InputNotFoundError, option
-from .output import undefuse
+from segkit.ingest.clean import MICRO
+from segkit.errors import DataError, InputNotFoundError, option
+from segkit.outputs.staging import undefuse
 
 if TYPE_CHECKING:
-    from .pipeline import Segmentation
+    from segkit.pipeline import Segmentation
 
 PLACEHOLDER = re.compile(r"\{(as_of|date)\}")
 

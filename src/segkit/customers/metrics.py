@@ -14,9 +14,9 @@ from typing import Any, cast
 
 import polars as pl
 
-from .clean import MICRO, to_money
-from .config import LAST_YEAR, Config
-from .errors import DataError, option
+from segkit.ingest.clean import MICRO, to_money
+from segkit.config import LAST_YEAR, Config
+from segkit.errors import DataError, option
 
 VALUE_CLASSES = {
     (True, True, True): "重要价值",
@@ -193,7 +193,7 @@ def build_customers(
 ) -> CustomerTable:
     """``lines``: customer_id, order_key, order_date, amount (micro-units), optionally n (source
     rows behind each line) and the text roles."""
-    from .engines.polars import base_from_lines
+    from segkit.engines.polars import base_from_lines
 
     base, win, excluded, pop_gap = base_from_lines(lines, cfg, roles, source)
     return finish(base, cfg, win, roles, excluded, pop_gap)

@@ -17,19 +17,19 @@ from typing import Any, TYPE_CHECKING
 
 import polars as pl
 
-from ..features import LIFECYCLES
-from ..migration import movers_of
-from ..output import to_jsonable
-from . import svg
-from .clv_section import churn_warnings, clv_section
-from .labels import QUALITY_KEYS, Names, ui
+from segkit.customers.metrics import LIFECYCLES
+from segkit.customers.migration import movers_of
+from segkit.outputs.staging import to_jsonable
+from segkit.outputs.report import svg
+from segkit.outputs.report.clv_section import churn_warnings, clv_section
+from segkit.outputs.report.labels import QUALITY_KEYS, Names, ui
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-    from ..clv import ClvResult
-    from ..config import Config
-    from ..pipeline import Segmentation
+    from segkit.models.clv import ClvResult
+    from segkit.config import Config
+    from segkit.pipeline import Segmentation
 
 TOP_N = 50
 SCORES_DESC = (5, 4, 3, 2, 1)
@@ -533,7 +533,7 @@ def _group_stats(customers: pl.DataFrame, col: str) -> dict[str, Any]:
 
 def actions_section(customers: pl.DataFrame, cfg: Config, names: Names, t: dict[str, Any], lang: str) -> dict[str, Any]:
     """Recommended actions per tier (config order) and per persona, with each group's size and spend share."""
-    from ..config import ACTION_FIELDS
+    from segkit.config import ACTION_FIELDS
 
     text = {(a.kind, a.name): (a.zh if lang == "zh" else a.en) for a in cfg.actions}
     out = {"fields": [{"key": f, "label": t[f]} for f in ACTION_FIELDS]}
@@ -573,7 +573,7 @@ def suggested_section(doc: dict[str, Any], names: Names) -> list[dict[str, Any]]
 
 def category_values(cfg: Config, names: Names) -> dict[str, dict[str, str]]:
     """code -> display name for the category columns of the Customers sheet (Chinese reports)."""
-    from .labels import BUILTIN_SEGMENTS, CHANGE, CHURN, LIFECYCLE
+    from segkit.outputs.report.labels import BUILTIN_SEGMENTS, CHANGE, CHURN, LIFECYCLE
 
     tiers = {t.name: names.tier(t.name) for t in cfg.tiers}
     segs = {code: names.segment(code) for code in [s.name for s in cfg.segments] + list(BUILTIN_SEGMENTS)}

@@ -32,15 +32,15 @@ from pathlib import Path
 
 import polars as pl
 
-from .clean import MICRO
-from .config import Config
-from .errors import DataError, InputNotFoundError, option
-from .features import (CustomerTable, assignment_columns, others_combinations, persona_expr, rfm_scores,
+from segkit.ingest.clean import MICRO
+from segkit.config import Config
+from segkit.errors import DataError, InputNotFoundError, option
+from segkit.customers.metrics import (CustomerTable, assignment_columns, others_combinations, persona_expr, rfm_scores,
                        score_cut_points, segment_expr, tier_expr, value_class_expr)
-from .io.columns import ALIASES, normalize
+from segkit.ingest.columns import ALIASES, normalize
 
 if TYPE_CHECKING:
-    from .pipeline import Segmentation
+    from segkit.pipeline import Segmentation
 
 EXTRA_ALIASES = {
     "spend": ("annual sales", "annual spend", "annual revenue", "total sales", "spend", "monetary", "sales",
@@ -185,7 +185,7 @@ def build(df: pl.DataFrame, cfg: Config, source: str) -> tuple[CustomerTable, di
 
 
 def _table(base: pl.DataFrame, cfg: Config, found: dict[str, Any]) -> CustomerTable:
-    from .features import make_windows
+    from segkit.customers.metrics import make_windows
 
     latest = cast(dt.date | None, base["last_order_date"].max())
     as_of = cfg.as_of or (latest + dt.timedelta(days=1) if latest else dt.date.today())
@@ -230,13 +230,13 @@ def _table(base: pl.DataFrame, cfg: Config, found: dict[str, Any]) -> CustomerTa
 
 def run_customers(input_path: str, cfg: Config, *, stdin: BufferedIOBase | None = None, detected: bool = False) -> Segmentation:
     """The pipeline's read-to-customer-table part for a customer-level table (a Segmentation)."""
-    from . import coverage
-    from .clean import Cleaned
-    from .guidance import catalog_warning
-    from .locales import message
-    from .io.read import RawTable
-    from .pipeline import Segmentation, tier_guidance
-    from .tiers import apply_scheme
+    from segkit.customers import date_coverage as coverage
+    from segkit.ingest.clean import Cleaned
+    from segkit.customers.warnings import catalog_warning
+    from segkit.i18n import message
+    from segkit.ingest.read import RawTable
+    from segkit.pipeline import Segmentation, tier_guidance
+    from segkit.customers.tiers import apply_scheme
 
     df, source, size, sha, fmt = _read(input_path, stdin)
     table, mapping, spend, features, q = build(df, cfg, source)

@@ -18,8 +18,8 @@ import datetime as dt
 import numpy as np
 import polars as pl
 
-from .clean import MICRO
-from .clv import bgnbd_expected, fit_clv, model_inputs, settings
+from segkit.ingest.clean import MICRO
+from segkit.models.clv import bgnbd_expected, fit_clv, model_inputs, settings
 
 TABLE_CAP = 7  # calibration table rows: 0, 1, ..., 6, "7+" repeat purchases
 

@@ -42,7 +42,7 @@ def fmt_signed(value: Any, digits: int = 2) -> str:
 
 def environment() -> Environment:
     env = Environment(
-        loader=PackageLoader("segkit.report", "templates"),
+        loader=PackageLoader("segkit.outputs.report", "templates"),
         autoescape=True,
         undefined=StrictUndefined,
         trim_blocks=True,

@@ -41,8 +41,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from .clean import MICRO
-from .errors import ConfigError
+from segkit.ingest.clean import MICRO
+from segkit.errors import ConfigError
 
 CLV_COLUMNS = ("p_alive", "expected_purchases", "expected_purchase_value", "predicted_revenue")
 CHURN_LEVELS = ("high", "medium", "low")
@@ -64,7 +64,7 @@ class ClvSettings:
 
 def settings(effective: dict[str, Any]) -> ClvSettings:
     """The [clv] table of the effective config (keys and types are checked by config.load)."""
-    from .config import default_dict
+    from segkit.config import default_dict
 
     data = {**default_dict().get("clv", {}), **(effective.get("clv") or {})}
     s = ClvSettings(
@@ -472,7 +472,7 @@ def churn_rule(res: ClvResult) -> dict[str, Any]:
 
 def churn_rule_text(rule: dict[str, Any], lang: str = "en") -> str:
     """The churn rule in words, in the report language."""
-    from .locales import message
+    from segkit.i18n import message
 
     fields = {k: v for k, v in rule.items() if k != "code"}
     return message("ui", f"churn_rule_{rule['code']}", lang, **fields)

@@ -23,9 +23,9 @@ from threadpoolctl import threadpool_limits
 from sklearn.exceptions import ConvergenceWarning
 from scipy.spatial.distance import cdist
 
-from .config import Config
-from .features import with_clusters
-from .errors import ConfigError
+from segkit.config import Config
+from segkit.customers.metrics import with_clusters
+from segkit.errors import ConfigError
 
 BASE_FEATURES = ("log_recency_days", "log_frequency", "log_monetary")
 

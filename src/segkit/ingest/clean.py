@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from .config import Config
-from .errors import DataError, option
-from .io.read import ROW, RawTable
+from segkit.config import Config
+from segkit.errors import DataError, option
+from segkit.ingest.read import ROW, RawTable
 
 MICRO = 1_000_000
 TEXT_ROLES = ("customer_name", "channel", "region", "customer_type", "category")

@@ -17,14 +17,14 @@ from typing import Annotated, Any, Optional, TYPE_CHECKING
 import typer
 from rich.console import Console
 
-from . import __version__
-from .errors import ConfigError, IOFailure, SegkitError, UsageError, render
+from segkit import __version__
+from segkit.errors import ConfigError, IOFailure, SegkitError, UsageError, render
 from collections.abc import Iterator
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
 
-    from .config import Config
+    from segkit.config import Config
 
 app = typer.Typer(
     add_completion=False,
@@ -38,7 +38,7 @@ app.add_typer(config_app, name="config")
 
 
 def err_console() -> Console:
-    from .terminal import make_console
+    from segkit.cli.terminal import make_console
 
     return make_console(stderr=True)
 
@@ -108,7 +108,7 @@ def _overrides(**values: Any) -> dict[str, Any]:
 
 
 def _load_config(path: Path | None, **values: Any) -> Config:
-    from . import config
+    from segkit import config
 
     cols = _parse_map(values.pop("columns", None))
     if values.get("k") is not None:
@@ -144,7 +144,7 @@ def _load_config(path: Path | None, **values: Any) -> Config:
 
 def _eprint(text: str) -> None:
     """One message on stderr, control characters from the input made visible; silent when stderr is gone."""
-    from .safetext import plain
+    from segkit.outputs.safetext import plain
 
     try:
         print(plain(text, keep_newlines=True), file=sys.stderr, flush=True)
@@ -155,7 +155,7 @@ def _eprint(text: str) -> None:
 @contextmanager
 def handle_errors(debug: bool) -> Iterator[None]:
     """Turn library exceptions into one message on stderr and the exit code of SPEC §7."""
-    from .output import Terminated
+    from segkit.outputs.staging import Terminated
 
     try:
         yield
@@ -296,7 +296,7 @@ def segment(
     debug: DebugOpt = False,
 ) -> None:
     """Segment customers: tiers, RFM, clusters, and a test of whether the clusters are distinct groups or value bands of one continuum; writes assignments, summary and reports."""
-    from .commands import segment_command
+    from segkit.cli.commands import segment_command
 
     with handle_errors(debug):
         _check_streams(input, output)
@@ -340,13 +340,13 @@ def inspect(
     debug: DebugOpt = False,
 ) -> None:
     """Show the column mapping, row counts, date range, rejected-row reasons and amounts; writes nothing."""
-    from .commands import inspect_command
+    from segkit.cli.commands import inspect_command
 
     with handle_errors(debug):
         _check_streams(input, "-")  # the inspection is printed on stdout
         cfg = _load_config(config_path, columns=mapping, sheet=sheet, encoding=encoding,
                            amount_unit=amount_unit, date_format=date_format, max_unpacked_mb=max_unpacked_mb)
-        from .terminal import make_console
+        from segkit.cli.terminal import make_console
 
         inspect_command(input, cfg, make_console(stderr=False))
 
@@ -368,7 +368,7 @@ def backtest_cmd(
     debug: DebugOpt = False,
 ) -> None:
     """Check the CLV model: predict purchases in the last N days from the history before, compare with what happened."""
-    from .commands import backtest_command
+    from segkit.cli.commands import backtest_command
 
     with handle_errors(debug):
         _check_streams(input, json_out)
@@ -380,10 +380,10 @@ def backtest_cmd(
 @config_app.command("show")
 def config_show(config_path: ConfigOpt = None, debug: DebugOpt = False) -> None:
     """Print the effective configuration as TOML, with where each value came from."""
-    from .commands import config_show_text
+    from segkit.cli.commands import config_show_text
 
     with handle_errors(debug):
-        from . import config
+        from segkit import config
 
         cfg = config.load(config_path)
         sys.stdout.write(config_show_text(cfg))
@@ -396,7 +396,7 @@ def config_init(
     debug: DebugOpt = False,
 ) -> None:
     """Write a commented starter config (every option with its default)."""
-    from . import config
+    from segkit import config
 
     with handle_errors(debug):
         if path.exists() and not force:
@@ -404,7 +404,7 @@ def config_init(
         try:
             path.write_text(config.DEFAULT_PATH.read_text(encoding="utf-8"), encoding="utf-8")
         except OSError as exc:
-            from .errors import OutputError
+            from segkit.errors import OutputError
 
             raise OutputError(f"cannot write {path}: {exc.strerror}") from None
         print(f"wrote {path}", file=sys.stderr)
@@ -423,7 +423,7 @@ def sample(
     debug: DebugOpt = False,
 ) -> None:
     """Generate realistic synthetic wholesale order lines for demos and benchmarks."""
-    from . import sample as sample_mod
+    from segkit import sample as sample_mod
 
     with handle_errors(debug):
         n_customers = customers if customers is not None else max(10, rows // 100)
@@ -431,7 +431,7 @@ def sample(
         try:
             sample_mod.write(df, output, encoding=encoding, messy=messy)
         except OSError as exc:
-            from .errors import OutputError
+            from segkit.errors import OutputError
 
             raise OutputError(f"cannot write {output}: {exc.strerror}; choose another -o") from None
         if not quiet:
@@ -453,7 +453,7 @@ def _main(
 
 def main() -> None:
     _reopen_closed_streams()
-    from .output import install_signal_cleanup
+    from segkit.outputs.staging import install_signal_cleanup
 
     install_signal_cleanup()
     app(prog_name="segkit")

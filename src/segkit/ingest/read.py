@@ -25,9 +25,9 @@ from pathlib import Path
 
 import polars as pl
 
-from ..errors import DataError, InputNotFoundError, IOFailure, UsageError, option
-from .columns import alias_score, resolve
-from .sources import (Limits, Prepared, check_duplicate_headers, decode_lines, needs_preparing,
+from segkit.errors import DataError, InputNotFoundError, IOFailure, UsageError, option
+from segkit.ingest.columns import alias_score, resolve
+from segkit.ingest.sources import (Limits, Prepared, check_duplicate_headers, decode_lines, needs_preparing,
                       original_headers, prepare_bytes, prepare_path, read_head, too_big)
 
 ROW = "__row"
@@ -114,7 +114,7 @@ def read_input(
     if head.startswith(b"PAR1") or ext == ".parquet":
         return _read_parquet(p, mapping)
     if ext in EXCEL_EXT or head.startswith(b"PK\x03\x04") or head.startswith(b"\xd0\xcf\x11\xe0"):
-        from .xlsx_guard import check_workbook
+        from segkit.ingest.xlsx_guard import check_workbook
 
         check_workbook(p, limits)
         return _read_excel(p, sheet, mapping, size)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from ..errors import DataError, option
+from segkit.errors import DataError, option
 
 ALIASES: dict[str, tuple[str, ...]] = {
     "customer_id": ("customer", "customer id", "customerid", "customer code", "customer no",
