@@ -95,6 +95,7 @@ def make_reports(input_path: Path | str, out: Path, previous: Path | None = None
     """Run the pipeline and write both reports (and movers.csv after a migration) through a
     StagedDir, as `segkit segment` does."""
     from segkit import config, pipeline
+    from segkit.result import summary
     from segkit.customers.migration import add_migration, movers_of
     from segkit.outputs.staging import StagedDir, rows_bytes
     from segkit.outputs.report import write_reports
@@ -103,7 +104,7 @@ def make_reports(input_path: Path | str, out: Path, previous: Path | None = None
     result = pipeline.run(str(input_path), cfg)
     if previous is not None:
         result = add_migration(result, previous)
-    doc = pipeline.summary(result)
+    doc = summary(result)
     staged = StagedDir(out)
     movers = movers_of(result)
     if movers is not None:

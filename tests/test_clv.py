@@ -19,6 +19,7 @@ from scipy.optimize import approx_fprime
 
 from conftest import dataset, run_cli, write_csv
 from segkit import config, pipeline
+from segkit.result import summary
 from segkit.models import clv
 from segkit.models.backtest import backtest
 from segkit.ingest.clean import clean
@@ -190,7 +191,7 @@ def test_assignments_columns_equal_lifetimes(non_uk):
 
 
 def test_summary_clv_keys(non_uk):
-    doc = pipeline.summary(non_uk)["clv"]
+    doc = summary(non_uk)["clv"]
     assert {"models", "params", "log_likelihood", "horizon_days", "customers_fitted"} <= set(doc)
     assert doc["models"] == ["BG/NBD", "Gamma-Gamma"]
     assert doc["customers_fitted"] == 418

@@ -43,6 +43,7 @@ def runs(tmp_path_factory):
 def _library(path, out, previous=None):
     """The library call with the config the command line used (``-o out``; the library writes no reports anyway)."""
     from segkit import config, pipeline
+    from segkit.result import summary
     from segkit.customers.migration import add_migration
 
     cfg = config.load(None, {"output.dir": str(out)}, use_env=False)
@@ -52,12 +53,13 @@ def _library(path, out, previous=None):
 
 def test_summary_json_is_the_library_summary(runs):
     from segkit import pipeline
+    from segkit.result import summary
     from segkit.outputs.staging import json_bytes
 
     base, second = runs
     written = json.loads((base / "b" / "summary.json").read_text(encoding="utf-8"))
     result = _library(second, base / "b", base / "a" / "assignments.csv")
-    expected = json.loads(json_bytes(pipeline.summary(result)))
+    expected = json.loads(json_bytes(summary(result)))
     outputs = written.pop("outputs")
     assert written == expected
     assert written["migration"]["changes"]["new"] == 5  # C040..C044 are not in the first run

@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 from segkit.ingest.clean import MICRO
-from segkit.customers.metrics import build_customers
+from segkit.pipeline import build_customers
 
 AS_OF = dt.date(2025, 1, 1)  # tier window 2024-01-02 .. 2024-12-31
 

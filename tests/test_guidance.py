@@ -15,6 +15,7 @@ import pytest
 from conftest import dataset, run_cli, write_csv
 
 from segkit import config, pipeline
+from segkit.result import summary
 from segkit.errors import DataError
 
 DEC = "online_retail_2010-12.csv"
@@ -30,7 +31,7 @@ def load(**over):
 def dec():
     """The December 2010 file, run once (no clustering): 23 days of data."""
     result = pipeline.run(str(dataset(DEC)), load(), cluster=False)
-    return result, pipeline.summary(result)
+    return result, summary(result)
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +66,7 @@ def test_two_full_windows_keep_yoy(tmp_path):
             ["B", "4", "2024-01-01", "50"]]
     path = write_csv(tmp_path / "o.csv", ["customer", "order", "date", "amount"], rows)
     result = pipeline.run(str(path), config.load(None, use_env=False), cluster=False)
-    doc = pipeline.summary(result)
+    doc = summary(result)
     assert doc["coverage"]["full_windows"] == 2 and doc["coverage"]["reason"] is None
     a = {r["customer_id"]: r for r in result.assignments.to_dicts()}
     assert a["A"]["yoy_growth"] == pytest.approx(300 / 200 - 1)
@@ -99,7 +100,7 @@ def test_quantile_tiers_follow_the_spend_shares(dec_lines):
         assert inside >= share * total - 1e-6  # the tiers up to this one make the share ...
         smallest = top["annual_spend"].min()
         assert inside - smallest < share * total  # ... and not without their smallest member
-    assert "tier_concentration" not in codes(pipeline.summary(result))
+    assert "tier_concentration" not in codes(summary(result))
 
 
 def test_retail_preset_uses_spend_orders_and_repurchase(tmp_path):
@@ -113,7 +114,7 @@ def test_retail_preset_uses_spend_orders_and_repurchase(tmp_path):
     result = pipeline.run(str(path), config.load(None, {"tiering.scheme": "retail"}, use_env=False), cluster=False)
     tiers = dict(zip(result.assignments["customer_id"], result.assignments["tier"]))
     assert tiers == {"A": "A", "B": "B", "C": "B", "D": "C"}
-    assert [t["tier"] for t in pipeline.summary(result)["tiers"]] == ["A", "B", "C"]
+    assert [t["tier"] for t in summary(result)["tiers"]] == ["A", "B", "C"]
 
 
 def test_tiers_option_and_bad_value(tmp_path):
@@ -138,7 +139,7 @@ def test_a_few_implausible_dates_are_left_out_and_warned(tmp_path):
     rows = [[f"C{i % 20}", f"2024-0{1 + i % 9}-1{i % 10}", "100"] for i in range(99)] + [["C1", "2099-01-01", "5"]]
     path = write_csv(tmp_path / "f.csv", ["customer", "date", "amount"], rows)
     result = pipeline.run(str(path), config.load(None, use_env=False), cluster=False)
-    doc = pipeline.summary(result)
+    doc = summary(result)
     assert "implausible_dates" in codes(doc)
     assert doc["data_quality"]["excluded_implausible_dates"] == 1
     assert doc["data_quality"]["used_rows"] == 99
@@ -151,7 +152,7 @@ def test_used_rows_leaves_out_rows_after_as_of_and_zero_lines_are_not_returns(tm
             ["R", "6", "2024-01-10", "-30"]]
     path = write_csv(tmp_path / "z.csv", ["customer", "order", "date", "amount"], rows)
     cfg = config.load(None, {"analysis.as_of": "2024-02-15"}, use_env=False)
-    doc = pipeline.summary(pipeline.run(str(path), cfg, cluster=False))
+    doc = summary(pipeline.run(str(path), cfg, cluster=False))
     q = doc["data_quality"]
     assert q["excluded_after_as_of"] == 1 and q["used_rows"] == 5
     assert doc["customers_without_purchase"] == 2
@@ -188,7 +189,7 @@ def test_currency_detected_from_symbols_and_shown(tmp_path):
 
 def test_currency_from_config_wins(dec):
     result = pipeline.run(str(dataset(DEC)), load(**{"output.currency": "gbp"}), cluster=False)
-    assert pipeline.summary(result)["currency"] == "GBP"
+    assert summary(result)["currency"] == "GBP"
     assert dec[1]["currency"] is None  # the file names no currency: nothing is guessed
 
 
@@ -197,7 +198,7 @@ def test_currency_from_config_wins(dec):
 @pytest.fixture(scope="module")
 def uci():
     result = pipeline.run(str(dataset(UCI)), config.load(None, use_env=False))
-    return result, pipeline.summary(result)
+    return result, summary(result)
 
 
 def test_customer_table_is_detected_and_spend_is_the_row_sum(uci):
@@ -253,7 +254,7 @@ def test_an_order_export_missing_its_id_is_not_read_as_customers(tmp_path):
 
 
 def test_check_dates_refuses_with_typed_error():
-    from segkit.customers.warnings import check_dates
+    from segkit.customers.dates import check_dates
 
     lines = pl.DataFrame({"order_date": [dt.date(1900, 5, 1), dt.date(2020, 1, 1)], "n": [5, 5]})
     with pytest.raises(DataError, match="1900-05-01"):

@@ -14,6 +14,7 @@ import pytest
 from conftest import SAMPLE_DIR, make_reports, write_csv
 
 from segkit import config, pipeline
+from segkit.result import summary
 from segkit.outputs.staging import StagedDir
 from segkit.outputs.report import build_context, write_reports
 from segkit.outputs.report import excel as excel_mod
@@ -257,7 +258,7 @@ def test_only_the_configured_reports_are_written(tmp_path):
 def test_reports_without_clusters(tmp_path):
     cfg = load_cfg()
     result = pipeline.run(str(SAMPLE_DIR / "orders_zh.csv"), cfg, cluster=False)
-    ctx = build_context(result, pipeline.summary(result))
+    ctx = build_context(result, summary(result))
     assert not ctx["clusters"]["available"] and not ctx["validation"]["available"]
     write_xlsx(ctx, result.assignments, tmp_path / "r.xlsx")
     wb = openpyxl.load_workbook(tmp_path / "r.xlsx")
@@ -316,7 +317,7 @@ def test_migration_from_a_real_previous_run(tmp_path):
     previous.write_bytes(rows_bytes(earlier.assignments, "csv"))
     result = pipeline.run(str(SAMPLE_DIR / "orders_zh.csv"), load_cfg(**{"output.lang": "zh"}))
     result = add_migration(result, previous)
-    doc = pipeline.summary(result)
+    doc = summary(result)
     staged = StagedDir(tmp_path / "out")
     ctx = write_reports(result, staged)
     staged.commit()

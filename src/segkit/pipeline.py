@@ -1,9 +1,8 @@
-"""run(): read -> clean -> customer features -> clustering -> validation -> CLV, as one result.
+"""run(): read -> clean -> customer table -> clustering -> validation -> CLV, as one result.
 
-Each step returns a new value and never edits what an earlier step returned; the result is a
-frozen ``Segmentation``, and a later step (migration against an earlier run) derives a new one
-with ``dataclasses.replace``. Every writer (summary.json, terminal, reports) is a view of that one
-object: ``summary(result)`` is the document, and ``result.document`` computes it once per result.
+Orchestration only: each step lives in its stage's package and returns a new value; nothing edits
+what an earlier step returned. The result is a frozen ``segkit.result.Segmentation``; a later step
+(migration against an earlier run) derives a new one with ``dataclasses.replace``.
 ``progress`` is an optional callback ``progress(step: str)`` called as each step starts; the
 library never prints.
 """
@@ -11,84 +10,29 @@ library never prints.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import importlib
 import io
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import polars as pl
 
-from segkit import __version__
-from segkit.customers import date_coverage as coverage
-from segkit.ingest.clean import Cleaned
 from segkit.config import Config
+from segkit.customers import date_coverage as coverage
+from segkit.customers.currency import detect_currency
+from segkit.customers.dates import check_dates
+from segkit.customers.metrics import CustomerTable, finish
+from segkit.customers.tiers import Tiering, resolve as resolve_tiers, tier_guidance
+from segkit.engines.polars import base_from_lines
 from segkit.errors import DataError
-from segkit.customers.warnings import catalog_warning, check_dates, derived_warnings, detect_currency, warning, with_chinese
-from segkit.i18n import message
-from segkit.customers.tiers import apply_scheme, concentration, suggestion_text
-from segkit.customers.metrics import LIFECYCLES, CustomerTable, build_customers, with_clusters
+from segkit.ingest.clean import Cleaned
 from segkit.ingest.read import RawTable, read_input
 from segkit.ingest.sources import limits_for
-from segkit.outputs.staging import to_jsonable
-
-if TYPE_CHECKING:
-    from segkit.models.kmeans import ClusterResult
-    from segkit.models.clv import ClvResult
-    from segkit.customers.migration import Migration
-    from segkit.models.cluster_validation import Validation
+from segkit.result import Segmentation
 
 Progress = Callable[[str], None]
-
-
-@dataclass(frozen=True, eq=False)
-class Segmentation:
-    """One run's result. Frozen: steps after ``run`` (migration) return a new one. Compared and
-    hashed by identity (its tables are polars frames)."""
-
-    config: Config
-    raw: RawTable
-    cleaned: Cleaned
-    table: CustomerTable
-    clusters: ClusterResult | None = None
-    validation: Validation | None = None
-    migration: Migration | None = None  # set by migration.add_migration
-    clv: ClvResult | None = None
-    notes: tuple[str, ...] = ()
-    input_kind: str = "orders"  # "orders" | "customers" (customer-level table)
-    coverage: dict[str, Any] = field(default_factory=dict)
-    tiering: dict[str, Any] = field(default_factory=dict)
-    currency: str | None = None
-    currency_source: str = ""
-    warnings: tuple[dict[str, Any], ...] = ()
-    excluded_implausible_dates: int = 0
-    cluster_features: dict[str, Any] | None = None  # clustering features replacing the RFM ones (customer-level input)
-
-    @property
-    def customers(self) -> pl.DataFrame:
-        return self.table.customers
-
-    @property
-    def assignments(self) -> pl.DataFrame:
-        """The public columns of assignments.csv, in SPEC order (cluster columns empty when the
-        run did not cluster)."""
-        df = self.table.customers
-        if "cluster" not in df.columns:
-            df = with_clusters(df)
-        return df.select([c for c in df.columns if not c.startswith("_")])
-
-    @functools.cached_property
-    def document(self) -> dict[str, Any]:
-        """``summary(self)``, computed once: the result never changes, so neither does its summary.
-        Writers read it and never edit it."""
-        return summary(self)
-
-    def with_customers(self, customers: pl.DataFrame, **changes: Any) -> Segmentation:
-        """A new result whose customer table is ``customers`` (other fields from ``changes``)."""
-        return dataclasses.replace(self, table=dataclasses.replace(self.table, customers=customers), **changes)
 
 
 def run(
@@ -234,195 +178,31 @@ def _spark_lines(input_path: str, cfg: Config, step: Progress) -> tuple[RawTable
     return out.raw, out.cleaned
 
 
+def customer_steps(lines: pl.DataFrame, cfg: Config, roles: tuple[str, ...] = (),
+                   source: str = "input") -> tuple[CustomerTable, Tiering, dict[str, Any]]:
+    """Order lines -> the customer table, the tiering it used and the date coverage."""
+    base, win, excluded, pop_gap = base_from_lines(lines, cfg, roles, source)
+    cov = coverage.assess(lines, win, cfg)
+    tiering = resolve_tiers(cfg, base["annual"], lines, win)
+    table = finish(base, cfg, win, tiering, cov["yoy_available"], roles, excluded, pop_gap)
+    return table, tiering, cov
+
+
+def build_customers(lines: pl.DataFrame, cfg: Config, roles: tuple[str, ...] = (),
+                    source: str = "input") -> CustomerTable:
+    """Order lines -> the customer table (``customer_steps`` without the rest)."""
+    return customer_steps(lines, cfg, roles, source)[0]
+
+
 def _orders(raw: RawTable, cleaned: Cleaned, cfg: Config) -> Segmentation:
-    """Customer table of an order-line input, then the guidance steps: plausible dates, tier
-    scheme, coverage, currency, concentration."""
+    """Customer table of an order-line input, each step once and in order: plausible dates, the
+    engine's base table and windows, date coverage, the tier scheme, the labels (``finish``),
+    then currency and the tier guidance."""
     lines, implausible, warnings = check_dates(cleaned.lines, cfg, raw.source)
     cleaned = dataclasses.replace(cleaned, lines=lines)  # later steps (CLV) read only plausible dates
-    table = build_customers(lines, cfg, cleaned.roles, raw.source)
-    roles = set(cleaned.roles)
-    customers, cfg, tiering = apply_scheme(table.customers, cfg, lines, table.windows, roles)
-    cov = coverage.assess(lines, table.windows, cfg)
-    customers = coverage.apply(customers, cov, cfg, roles, lines)
-    table = dataclasses.replace(table, customers=customers)
+    table, tiering, cov = customer_steps(lines, cfg, cleaned.roles, raw.source)
     currency, source = detect_currency(raw, cfg)
-    tiering, guidance = tier_guidance(customers, cfg, cov, tiering, currency)
+    tiering, guidance = tier_guidance(table.customers, tiering, cfg, cov, currency)
     return Segmentation(cfg, raw, cleaned, table, notes=tuple(raw.notes), coverage=cov, tiering=tiering,
                         currency=currency, currency_source=source, warnings=(*warnings, *guidance),
                         excluded_implausible_dates=implausible)
-
-
-def tier_guidance(customers: pl.DataFrame, cfg: Config, cov: dict[str, Any], tiering: dict[str, Any],
-                  currency: str | None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The tiering with its concentration (when one tier holds most customers or spend), and the
-    short_coverage and tier_concentration warnings, for a finished customer table."""
-    out = []
-    if cov.get("reason"):
-        out.append(warning("short_coverage", cov["reason"], cov.get("reason_zh", cov["reason"])))  # catalog texts
-    conc = concentration(customers, cfg)
-    if conc is None:
-        return tiering, out
-    names = {t.name: t.zh for t in cfg.tiers}
-    by_customers = conc["share_of_customers"] >= conc["share_of_spend"]
-    what = "what_customers" if by_customers else "what_spend"
-    out.append(catalog_warning(
-        "tier_concentration", share=max(conc["share_of_customers"], conc["share_of_spend"]),
-        what={"en": message("warning", what, "en"), "zh": message("warning", what, "zh")},
-        tier={"en": conc["tier"], "zh": names.get(conc["tier"], conc["tier"])},
-        table={"en": suggestion_text(conc["suggested_tiers"], currency),
-               "zh": suggestion_text(conc["suggested_tiers"], currency, zh=True)}))
-    return {**tiering, "concentration": conc}, out
-
-
-def _round(x: float | None, nd: int = 6) -> float | None:
-    return None if x is None else round(float(x), nd)
-
-
-def tier_table(result: Segmentation) -> list[dict[str, Any]]:
-    cfg = result.config
-    df = result.customers
-    total = df["_annual"].sum()
-    n = df.height
-    g = dict(
-        (t, (c, s)) for t, c, s in df.group_by("tier").agg(pl.len(), pl.col("_annual").sum()).iter_rows()
-    )
-    rows, cum_spend, cum_cust = [], 0, 0
-    for t in cfg.tiers:
-        c, s = g.get(t.name, (0, 0))
-        cum_spend += s
-        cum_cust += c
-        rows.append({
-            "tier": t.name,
-            "zh": t.zh,
-            "min": t.min,
-            "customers": int(c),
-            "share_of_customers": c / n if n else 0.0,
-            "annual_spend": s / 1e6,
-            "share_of_spend": (s / total) if total > 0 else None,
-            "cumulative_share_of_customers": cum_cust / n if n else 0.0,
-            "cumulative_share_of_spend": (cum_spend / total) if total > 0 else None,
-        })
-    return rows
-
-
-def segment_table(result: Segmentation) -> list[dict[str, Any]]:
-    cfg = result.config
-    df = result.customers
-    n = df.height
-    g = {s: (c, m) for s, c, m in
-         df.group_by("rfm_segment").agg(pl.len(), pl.col("_monetary").sum()).iter_rows()}
-    names = [s.name for s in cfg.segments]
-    if "Lost" not in names:
-        names.append("Lost")
-    names.append("Others")
-    zh = {"Others": "其他", "Lost": "流失客户"} | {s.name: s.zh for s in cfg.segments}
-    rows = []
-    for name in names:
-        c, m = g.get(name, (0, 0))
-        rows.append({"segment": name, "zh": zh[name], "customers": int(c),
-                     "share": c / n if n else 0.0, "monetary": m / 1e6})
-    return rows
-
-
-def count_table(df: pl.DataFrame, col: str, order: list[str] | None = None) -> list[dict[str, Any]]:
-    g = dict(df.group_by(col).len().iter_rows())
-    keys = order if order is not None else sorted((k for k in g if k is not None), key=str)
-    out = [{"value": k, "customers": int(g.get(k, 0))} for k in keys]
-    if None in g:
-        out.append({"value": None, "customers": int(g[None])})
-    return out
-
-
-def summary(result: Segmentation) -> dict[str, Any]:
-    """The summary.json document (SPEC §5)."""
-    cfg = result.config
-    t = result.table
-    df = result.customers
-    no_purchase = pl.col("last_order_date").is_null()
-    returns_only = df.filter(no_purchase & (pl.col("_monetary") < 0)).height if result.input_kind == "orders" else 0
-    doc: dict[str, Any] = {
-        "segkit_version": __version__,
-        "engine": cfg.engine,
-        "as_of": t.windows.as_of.isoformat(),
-        "windows": t.windows.as_dict(),
-        "input": _input_section(result),
-        "input_kind": result.input_kind,
-        "currency": result.currency,
-        "currency_source": result.currency_source or None,
-        "coverage": to_jsonable(result.coverage),
-        "tiering": to_jsonable(result.tiering),
-        "customers": df.height,
-        "customers_without_purchase": t.no_purchase_customers,
-        "customers_returns_only": returns_only,
-        "customers_zero_amount_only": t.no_purchase_customers - returns_only,
-        "total_monetary": float(df["_monetary"].sum()) / 1e6,
-        "total_annual_spend": float(df["_annual"].sum()) / 1e6,
-        "tiers": tier_table(result),
-        "segments": segment_table(result),
-        "segments_others_combinations": t.others_combinations,
-        "value_classes": count_table(df, "value_class"),
-        "lifecycle": count_table(df, "lifecycle", list(LIFECYCLES)),
-        "churn_risk": count_table(df, "churn_risk", ["high", "medium", "low"]),
-        "personas": count_table(df, "persona", [p.name for p in cfg.personas]),
-        "rfm": {
-            "method": cfg.scoring_method,
-            "cut_points": t.cut_points,
-            "score_means": {k: _round(v) for k, v in t.score_means.items()},
-            "population_median_gap_days": t.population_median_gap,
-        },
-        "data_quality": _data_quality(result),
-        "config": to_jsonable(cfg.effective),
-    }
-    doc.update(_model_sections(result))
-    warnings = [*result.warnings]
-    if result.clv is not None:
-        from segkit.models.clv import skipped_warnings
-
-        warnings += skipped_warnings(result.clv)
-    doc["warnings"] = [with_chinese(w, doc) for w in (*warnings, *derived_warnings(doc))]
-    return doc
-
-
-def _input_section(result: Segmentation) -> dict[str, Any]:
-    raw, q = result.raw, result.cleaned.quality
-    return {
-        "path": raw.source,
-        "name": Path(raw.source).name if raw.source != "<stdin>" else "-",
-        "size": raw.size,
-        "sha256": raw.sha256,
-        "format": raw.format,
-        "encoding": raw.encoding,
-        "sheet": raw.sheet,
-        "header_row": raw.header_row,
-        "columns": raw.mapping,
-        "rows": q["data_rows"],
-        "rejected_rows": q["rejected_rows"],
-        "notes": list(raw.notes),  # e.g. mixed encodings
-    }
-
-
-def _data_quality(result: Segmentation) -> dict[str, Any]:
-    q, t = result.cleaned.quality, result.table
-    return {
-        **q,
-        "used_rows": q["used_rows"] - t.excluded_after_as_of - result.excluded_implausible_dates,
-        "excluded_after_as_of": t.excluded_after_as_of,
-        "excluded_implausible_dates": result.excluded_implausible_dates,
-        "customers_without_purchase": t.no_purchase_customers,
-    }
-
-
-def _model_sections(result: Segmentation) -> dict[str, Any]:
-    """clusters, validation, migration and clv, for the steps that ran."""
-    doc: dict[str, Any] = {}
-    if result.clusters is not None:
-        doc["clusters"] = result.clusters.summary()
-    if result.validation is not None:
-        doc["validation"] = result.validation.summary()
-    if result.migration is not None:
-        doc["migration"] = result.migration.summary()
-    if result.clv is not None:
-        doc["clv"] = result.clv.summary()
-    elif result.input_kind == "customers":
-        doc["clv"] = {"skipped_reason": message("warning", "no_purchase_history", "en")}
-    return doc

@@ -20,6 +20,7 @@ import polars as pl
 from rich.console import Console
 
 from segkit import pipeline
+from segkit.result import Segmentation
 from segkit.config import Config
 from segkit.errors import IOFailure, UsageError
 from segkit.customers.migration import add_migration, find_previous, movers_of
@@ -103,7 +104,7 @@ def segment_command(
     console: Console | None = None,
     stdin: BufferedIOBase | None = None,
     stdout: BinaryIO | None = None,
-) -> pipeline.Segmentation:
+) -> Segmentation:
     """Run the pipeline on one input and write its outputs (the set, or assignments on stdout)."""
     stdout = stdout if stdout is not None else sys.stdout.buffer
     _check_options(fmt, to_stdout, summary_json, backtest_days)
@@ -146,8 +147,8 @@ def _check_options(fmt: str, to_stdout: bool, summary_json: str | None, backtest
 NO_EARLIER_RUN = "--previous auto: no earlier run found; tier migration starts with the next run"
 
 
-def _compare_with_previous(result: pipeline.Segmentation, input_path: str, previous: str | None, out: Path | None,
-                           summary_json: str | None, progress: Progress | None) -> pipeline.Segmentation:
+def _compare_with_previous(result: Segmentation, input_path: str, previous: str | None, out: Path | None,
+                           summary_json: str | None, progress: Progress | None) -> Segmentation:
     """Find the earlier run (``--previous``), check no output overwrites an input; the result with
     the migration added (a new result: the one ``pipeline.run`` returned is left as it was)."""
     cfg, as_of = result.config, result.table.windows.as_of
@@ -177,7 +178,7 @@ def _write_stdout(assignments: pl.DataFrame, fmt: str, stdout: BinaryIO) -> None
             raise IOFailure(f"cannot write the assignments to stdout: {exc.strerror}") from None
 
 
-def _write_set(result: pipeline.Segmentation, out: Path, summary_json: str | None, progress: Progress | None) -> bytes:
+def _write_set(result: Segmentation, out: Path, summary_json: str | None, progress: Progress | None) -> bytes:
     """Stage every output, then summary.json (the result's summary with each output's sha256),
     then rename them all; return summary.json's bytes."""
     cfg = result.config
@@ -241,7 +242,7 @@ def backtest_command(input_path: str, cfg: Config, holdout_days: int, *, json_ou
     """Fit the CLV model on the history before as_of - N days and score it on the N days after."""
     from segkit.models.backtest import backtest
     from segkit.ingest.clean import clean
-    from segkit.customers.metrics import latest_date, make_windows
+    from segkit.customers.windows import latest_date, make_windows
     from segkit.ingest.read import read_input
 
     if holdout_days < 1:

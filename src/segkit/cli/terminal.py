@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from segkit.ingest.clean import Cleaned
     from segkit.config import Config
     from segkit.ingest.read import RawTable
-    from segkit.pipeline import Segmentation
+    from segkit.result import Segmentation
     from segkit.outputs.report.labels import Names
 
     from rich.console import JustifyMethod
@@ -77,7 +77,7 @@ def print_summary(result: Segmentation, console: Console, out: Path | None) -> N
     _print_headline(doc, console, t)
     _print_tiers(doc, console, t, lang)
     _print_segments(doc, console, t, lang)
-    _print_clusters(doc, console, t, Names(result.config, lang))
+    _print_clusters(doc, console, t, Names(result.config, lang, result.tiers))
     val = doc.get("validation")
     if val and val.get("verdict"):
         print_validation(val, console, lang)

@@ -4,7 +4,8 @@
 ``lapsed`` (new, growing, declining, mature) read that comparison or the history before the tier
 window. On data covering fewer than two full tier windows they would be artefacts of where the
 export starts (a one-month file makes nearly everyone "new" with growth in the thousands of per
-cent), so ``apply`` leaves them empty and the summary says why.
+cent), so the customer table leaves them empty (``metrics.finish(yoy_available=False)``) and the
+summary says why.
 
 A window is full when the first order line is on or before its first day: ``full_windows`` counts
 the tier window and the windows before it (each 365 days, or calendar years with ``--year``) that
@@ -21,10 +22,9 @@ import polars as pl
 
 from segkit.config import Config
 from segkit.i18n import message
-from segkit.customers.tiers import repersona
 
 if TYPE_CHECKING:
-    from segkit.customers.metrics import Windows
+    from segkit.customers.windows import Windows
 
 MIN_FULL_WINDOWS = 2
 
@@ -47,16 +47,6 @@ def assess(lines: pl.DataFrame, windows: Windows, cfg: Config) -> dict[str, Any]
         out["reason"] = message("warning", "short_coverage", "en", **fields)
         out["reason_zh"] = message("warning", "short_coverage", "zh", **fields)
     return out
-
-
-def apply(customers: pl.DataFrame, cov: dict[str, Any], cfg: Config, roles: set[str],
-          lines: pl.DataFrame | None = None) -> pl.DataFrame:
-    """Empty yoy_growth and the lifecycle stages that need a prior window when coverage is short."""
-    if cov["yoy_available"]:
-        return customers
-    lifecycle = pl.when(pl.col("lifecycle") == "lapsed").then(pl.lit("lapsed")).otherwise(pl.lit(None, pl.String))
-    df = customers.with_columns(pl.lit(None, pl.Float64).alias("yoy_growth"), lifecycle.alias("lifecycle"))
-    return repersona(df, cfg, roles, lines)  # growth retail reads the lifecycle
 
 
 def unknown() -> dict[str, Any]:

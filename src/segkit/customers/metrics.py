@@ -14,9 +14,10 @@ from typing import Any, cast
 
 import polars as pl
 
+from segkit.config import Config
+from segkit.customers.tiers import Tiering
+from segkit.customers.windows import Windows
 from segkit.ingest.clean import MICRO, to_money
-from segkit.config import LAST_YEAR, Config
-from segkit.errors import DataError, option
 
 VALUE_CLASSES = {
     (True, True, True): "重要价值",
@@ -36,19 +37,6 @@ YOY_TOLERANCE = 1e-9  # stands for "no purchase": worse than any real recency
 
 
 @dataclass(frozen=True)
-class Windows:
-    as_of: dt.date
-    tier_start: dt.date
-    tier_end: dt.date  # inclusive
-    prior_start: dt.date
-    prior_end: dt.date  # inclusive
-    rfm_start: dt.date | None  # None = whole history
-
-    def as_dict(self) -> dict[str, str | None]:
-        return {k: (v.isoformat() if v else None) for k, v in self.__dict__.items()}
-
-
-@dataclass(frozen=True)
 class CustomerTable:
     customers: pl.DataFrame  # one row per customer, assignments columns but the cluster ones (cluster.py adds them)
     windows: Windows
@@ -58,37 +46,6 @@ class CustomerTable:
     no_purchase_customers: int = 0
     population_median_gap: float | None = None
     score_means: dict[str, float] = field(default_factory=dict)
-
-
-def latest_date(lines: pl.DataFrame, cfg: Config, source: str) -> dt.date:
-    """The latest order date, refused when it is a placeholder such as 9999-12-31 and no as_of is set."""
-    latest = lines["order_date"].max()
-    assert isinstance(latest, dt.date)  # order_date is a Date column with a usable line
-    if cfg.as_of is None and latest.year > LAST_YEAR:  # e.g. 9999-12-31, an ERP's "open end"
-        n = lines.filter(pl.col("order_date").dt.year() > LAST_YEAR).height
-        msg = (f"{source}: {n:,} order(s) dated after {LAST_YEAR} (latest {latest}), placeholders rather than "
-               f"order dates; fix those rows, or give {option('analysis.as_of')} YYYY-MM-DD so later rows are left out")
-        raise DataError(msg)
-    return latest
-
-
-def make_windows(cfg: Config, max_date: dt.date) -> Windows:
-    """as_of defaults to the day after the latest transaction.
-
-    Tier window: the 365 days ending the day before as_of; with ``year`` the calendar year, and
-    the prior window is then the calendar year before it.
-    """
-    as_of = cfg.as_of or (max_date + dt.timedelta(days=1))
-    if cfg.year:
-        tier_start, tier_end = dt.date(cfg.year, 1, 1), dt.date(cfg.year, 12, 31)
-        prior_start, prior_end = dt.date(cfg.year - 1, 1, 1), dt.date(cfg.year - 1, 12, 31)
-    else:
-        tier_end = as_of - dt.timedelta(days=1)
-        tier_start = as_of - dt.timedelta(days=365)
-        prior_end = tier_start - dt.timedelta(days=1)
-        prior_start = tier_start - dt.timedelta(days=365)
-    rfm_start = as_of - dt.timedelta(days=cfg.rfm_window_days) if cfg.rfm_window_days else None
-    return Windows(as_of, tier_start, tier_end, prior_start, prior_end, rfm_start)
 
 
 def _between(col: str, start: dt.date, end: dt.date) -> pl.Expr:
@@ -142,15 +99,6 @@ def others_combinations(cfg: Config) -> list[str]:
     ]
 
 
-def tier_expr(cfg: Config, col: str = "_annual") -> pl.Expr:
-    """First tier whose inclusive lower bound the annual spend (micro-units) reaches."""
-    expr = pl.lit(cfg.tiers[-1].name)
-    for tier in reversed(cfg.tiers[:-1]):
-        assert tier.min is not None  # only the last tier is open below
-        expr = pl.when(pl.col(col) >= round(tier.min * MICRO)).then(pl.lit(tier.name)).otherwise(expr)
-    return expr
-
-
 def persona_expr(cfg: Config, present: set[str]) -> pl.Expr:
     """First persona rule that holds; a rule on columns that are all absent is skipped."""
     expr = pl.lit(None, pl.String)
@@ -171,34 +119,6 @@ def persona_expr(cfg: Config, present: set[str]) -> pl.Expr:
     return expr
 
 
-def _modes(lines: pl.DataFrame, roles: tuple[str, ...]) -> pl.DataFrame | None:
-    """Most frequent value per customer for each text role, counted over source rows
-    (ties: the alphabetically first)."""
-    out = None
-    for role in roles:
-        mode = (
-            lines.filter(pl.col(role).is_not_null())
-            .group_by("customer_id", role).agg(pl.col("n").sum())
-            .with_columns(pl.col(role).cast(pl.String))  # categorical in, text out; ties by text
-            .sort(["customer_id", "n", role], descending=[False, True, False])
-            .group_by("customer_id", maintain_order=True).first()
-            .select("customer_id", role)
-        )
-        out = mode if out is None else out.join(mode, on="customer_id", how="full", coalesce=True)
-    return out
-
-
-def build_customers(
-    lines: pl.DataFrame, cfg: Config, roles: tuple[str, ...] = (), source: str = "input"
-) -> CustomerTable:
-    """``lines``: customer_id, order_key, order_date, amount (micro-units), optionally n (source
-    rows behind each line) and the text roles."""
-    from segkit.engines.polars import base_from_lines
-
-    base, win, excluded, pop_gap = base_from_lines(lines, cfg, roles, source)
-    return finish(base, cfg, win, roles, excluded, pop_gap)
-
-
 BASE_RENAMES = {"monetary": "_monetary", "annual": "_annual", "prior": "_prior", "orders_all": "_orders_all",
                 "bought_in_window": "_bought_in_window", "own_gap": "_own_gap",
                 "purchase_days": "_purchase_days", "first_purchase_day": "_first_purchase_day",
@@ -206,34 +126,38 @@ BASE_RENAMES = {"monetary": "_monetary", "annual": "_annual", "prior": "_prior",
 
 
 def finish(
-    base: pl.DataFrame, cfg: Config, win: Windows, roles: tuple[str, ...] = (),
-    excluded_after_as_of: int = 0, pop_gap: float | None = None,
+    base: pl.DataFrame, cfg: Config, win: Windows, tiering: Tiering, yoy_available: bool = True,
+    roles: tuple[str, ...] = (), excluded_after_as_of: int = 0, pop_gap: float | None = None,
 ) -> CustomerTable:
     """The customer base table of an engine (see ``segkit.engines``) -> the assignments table:
     RFM scores, then the labels read from them (segment, value class, tier, churn risk,
-    lifecycle, persona), then money in currency units, largest annual spend first."""
+    lifecycle, persona), each computed once, then money in currency units, largest annual spend
+    first. ``yoy_available``: the data covers a prior window (``date_coverage``); without one,
+    yoy_growth and the lifecycle stages that read it stay empty."""
     df = base.rename(BASE_RENAMES).with_columns(
         (pl.lit(win.as_of) - pl.col("last_order_date")).dt.total_days().alias("recency_days"),
     )
-    df = df.with_columns(rfm_scores(cfg, df.height))
+    df = tiering.with_criteria(df).with_columns(rfm_scores(cfg, df.height))
     means = {k: float(cast(float, df[k].mean())) for k in ("r_score", "f_score", "m_score")}
     present = set(roles)
+    yoy = pl.when(pl.col("_prior") > 0).then(pl.col("_annual") / pl.col("_prior") - 1)
     df = df.with_columns(
         pl.concat_str([pl.col("r_score"), pl.col("f_score"), pl.col("m_score")]).alias("rfm_score"),
         pl.when(pl.col("last_order_date").is_null()).then(pl.lit("Lost"))
         .otherwise(segment_expr(cfg)).alias("rfm_segment"),
         value_class_expr(means).alias("value_class"),
-        tier_expr(cfg).alias("tier"),
-        pl.when(pl.col("_prior") > 0).then(pl.col("_annual") / pl.col("_prior") - 1).alias("yoy_growth"),
+        tiering.expr().alias("tier"),
+        (yoy if yoy_available else pl.lit(None, pl.Float64)).alias("yoy_growth"),
         churn_expr(cfg, pop_gap).alias("churn_risk"),
-    ).with_columns(lifecycle_expr(cfg, win).alias("lifecycle"))
+    ).with_columns(lifecycle_expr(cfg, win, yoy_available).alias("lifecycle"))
     df = df.with_columns(persona_expr(cfg, present).alias("persona"))
     df = df.with_columns(
         to_money(df["_monetary"], "monetary"),
         to_money(df["_annual"], "annual_spend"),
         to_money(df["_prior"], "prior_annual_spend"),
     ).sort(["_annual", "customer_id"], descending=[True, False])
-    customers = df.select([*assignment_columns(present, clusters=False), *[c for c in df.columns if c.startswith("_")]])
+    customers = df.select([*assignment_columns(present, clusters=False),
+                           *[c for c in df.columns if c.startswith("_") and c != "_meets_top"]])
     return CustomerTable(
         customers=customers,
         windows=win,
@@ -274,9 +198,13 @@ def churn_expr(cfg: Config, pop_gap: float | None) -> pl.Expr:
             .otherwise(pl.lit("low")))
 
 
-def lifecycle_expr(cfg: Config, win: Windows) -> pl.Expr:
-    """lapsed / new / growing / declining / mature from the tier window and yoy_growth."""
-    return (pl.when(~pl.col("_bought_in_window")).then(pl.lit("lapsed"))
+def lifecycle_expr(cfg: Config, win: Windows, yoy_available: bool = True) -> pl.Expr:
+    """lapsed / new / growing / declining / mature from the tier window and yoy_growth; only
+    lapsed when the data covers no prior window (the other stages compare with it)."""
+    lapsed = pl.when(~pl.col("_bought_in_window")).then(pl.lit("lapsed"))
+    if not yoy_available:
+        return lapsed.otherwise(pl.lit(None, pl.String))
+    return (lapsed
             .when(_between("first_order_date", win.tier_start, win.tier_end)).then(pl.lit("new"))
             .when(pl.col("yoy_growth") >= cfg.growing - YOY_TOLERANCE).then(pl.lit("growing"))
             .when(pl.col("yoy_growth") <= cfg.declining + YOY_TOLERANCE).then(pl.lit("declining"))

@@ -24,7 +24,7 @@ from segkit.errors import DataError, InputNotFoundError, option
 from segkit.outputs.staging import undefuse
 
 if TYPE_CHECKING:
-    from segkit.pipeline import Segmentation
+    from segkit.result import Segmentation
 
 PLACEHOLDER = re.compile(r"\{(as_of|date)\}")
 
@@ -230,7 +230,7 @@ def movers(joined: pl.DataFrame, lost: pl.DataFrame) -> pl.DataFrame:
 def add_migration(result: Segmentation, previous_path: Path) -> Segmentation:
     """A new result: ``result`` compared with an earlier run's assignments.csv (its migration,
     and tier_change in the customer table). ``result`` itself is left as it was."""
-    tier_names = [t.name for t in result.config.tiers]
+    tier_names = [t.name for t in result.tiers]
     migration = compare(result.customers, previous_path, tier_names)
     return result.with_customers(migration.customers, migration=migration)
 

@@ -1,7 +1,7 @@
-"""Tier schemes applied after the customer table: quantile tiers, named presets, concentration check.
+"""Which tiers a run uses, decided before any customer is tiered, and the concentration check.
 
-``build_customers`` tiers every customer by the config's ``[[tiers]]`` table. ``apply_scheme``
-then, for ``tiering.scheme``:
+``resolve`` returns the ``Tiering`` the customer table is then tiered by, once, for
+``tiering.scheme``:
 - ``config``: keeps that table;
 - ``quantile``: derives lower bounds from spend shares. Customers sorted by annual spend, the
   first tier holds the top customers who together make ``quantile_shares[0]`` of the total (the
@@ -25,15 +25,16 @@ from typing import TYPE_CHECKING, Any, cast
 
 import dataclasses
 import math
+from dataclasses import dataclass
 
 import polars as pl
 
 from segkit.ingest.clean import MICRO
 from segkit.config import Config, Tier
-from segkit.customers.metrics import _modes, persona_expr
-
+from segkit.customers.warnings import catalog_warning, warning
+from segkit.i18n import message
 if TYPE_CHECKING:
-    from segkit.customers.metrics import Windows
+    from segkit.customers.windows import Windows
 
 RETAIL = (
     Tier("A", "A类客户(核心)", 100_000.0),
@@ -71,18 +72,17 @@ def nice(x: float) -> float:
     return math.floor(x / e) * e
 
 
-def _quantile_tiers(cfg: Config, annual: pl.Series) -> tuple[Tier, ...]:
-    names = cfg.tiers
-    bounds = quantile_bounds(annual, cfg.quantile_shares[: len(names) - 1])
+def _quantile_tiers(names: tuple[Tier, ...], shares: tuple[float, ...], annual: pl.Series) -> tuple[Tier, ...]:
+    bounds = quantile_bounds(annual, shares[: len(names) - 1])
     tiers = [Tier(t.name, t.zh, b) for t, b in zip(names[:-1], bounds)]
     return (*tiers, Tier(names[-1].name, names[-1].zh, None))
 
 
-def suggested_tiers(cfg: Config, annual: pl.Series) -> list[dict[str, Any]]:
-    """A fitting tier table for this data: quantile bounds, rounded, strictly descending."""
+def suggested_tiers(tiers: tuple[Tier, ...], cfg: Config, annual: pl.Series) -> list[dict[str, Any]]:
+    """A fitting table of ``tiers`` for this data: quantile bounds, rounded, strictly descending."""
     out: list[dict[str, Any]] = []
     last = math.inf
-    for t in _quantile_tiers(cfg, annual):
+    for t in _quantile_tiers(tiers, cfg.quantile_shares, annual):
         if t.min is None:
             out.append({"name": t.name, "zh": t.zh})
             continue
@@ -104,68 +104,71 @@ def window_activity(lines: pl.DataFrame, windows: Windows) -> pl.DataFrame:
         pl.len().alias("_window_orders"), (period.n_unique() / 12).alias("_repurchase_rate"))
 
 
-def _tier_of(tiers: tuple[Tier, ...]) -> pl.Expr:
-    expr = pl.lit(tiers[-1].name)
-    for t in reversed(tiers[:-1]):
-        assert t.min is not None  # only the last tier has no bound
-        expr = pl.when(pl.col("_annual") >= round(t.min * MICRO)).then(pl.lit(t.name)).otherwise(expr)
-    return expr
+@dataclass(frozen=True)
+class Tiering:
+    """The tiers a run uses (the config's table, quantile bounds from this data, or a preset) and
+    what summary.json reports about them (``info``). ``meets_top``: per customer_id, whether the
+    preset's extra criteria for its first tier hold (``_meets_top``); a customer spending enough
+    for the first tier without them is in the second."""
+
+    tiers: tuple[Tier, ...]
+    info: dict[str, Any]
+    meets_top: pl.DataFrame | None = None
+
+    def expr(self, col: str = "_annual") -> pl.Expr:
+        """The tier of each customer: the first whose inclusive lower bound ``col`` (micro-units)
+        reaches; reads ``_meets_top`` when the scheme has criteria (see ``with_criteria``)."""
+        expr = pl.lit(self.tiers[-1].name)
+        for t in reversed(self.tiers[:-1]):
+            assert t.min is not None  # only the last tier has no bound
+            expr = pl.when(pl.col(col) >= round(t.min * MICRO)).then(pl.lit(t.name)).otherwise(expr)
+        if self.meets_top is None:
+            return expr
+        first, second = self.tiers[0].name, self.tiers[1].name
+        return pl.when((expr == first) & ~pl.col("_meets_top")).then(pl.lit(second)).otherwise(expr)
+
+    def with_criteria(self, customers: pl.DataFrame) -> pl.DataFrame:
+        """``customers`` with the ``_meets_top`` column ``expr`` reads (unchanged without criteria)."""
+        if self.meets_top is None:
+            return customers
+        df = customers.join(self.meets_top, on="customer_id", how="left", maintain_order="left")
+        return df.with_columns(pl.col("_meets_top").fill_null(False))
+
+    def with_info(self, **more: Any) -> Tiering:
+        return dataclasses.replace(self, info={**self.info, **more})
 
 
-def _retail(customers: pl.DataFrame, lines: pl.DataFrame | None, windows: Windows) -> tuple[pl.DataFrame, str | None]:
-    tier = _tier_of(RETAIL)
-    if lines is None:
-        note = "retail tiers: A uses annual spend only (no order lines for the order-count and repurchase criteria)"
-        return customers.with_columns(tier.alias("tier")), note
-    act = window_activity(lines, windows)
-    df = customers.join(act, on="customer_id", how="left", maintain_order="left")
-    meets = ((pl.col("_window_orders").fill_null(0) > RETAIL_MIN_ORDERS)
-             & (pl.col("_repurchase_rate").fill_null(0) > RETAIL_MIN_REPURCHASE))
-    tier = pl.when((tier == "A") & ~meets).then(pl.lit("B")).otherwise(tier)
-    return df.with_columns(tier.alias("tier")).drop("_window_orders", "_repurchase_rate"), None
-
-
-def apply_scheme(customers: pl.DataFrame, cfg: Config, lines: pl.DataFrame | None, windows: Windows,
-                 roles: set[str]) -> tuple[pl.DataFrame, Config, dict[str, Any]]:
-    """Re-tier the customers by ``cfg.tier_scheme``; returns the customers, the config holding the
-    tiers actually used, and what the summary reports about the scheme."""
+def resolve(cfg: Config, annual: pl.Series, lines: pl.DataFrame | None, windows: Windows | None) -> Tiering:
+    """The tiering for ``cfg.tier_scheme``, from every customer's annual spend (micro-units) and,
+    for the retail preset, the order lines of the tier window (None: a customer-level table)."""
     info: dict[str, Any] = {"scheme": cfg.tier_scheme}
     if cfg.tier_scheme == "config":
-        return customers, cfg, info
+        return Tiering(cfg.tiers, info)
     if cfg.tier_scheme == "quantile":
-        tiers = _quantile_tiers(cfg, customers["_annual"])
+        tiers = _quantile_tiers(cfg.tiers, cfg.quantile_shares, annual)
         info["quantile_shares"] = list(cfg.quantile_shares[: len(tiers) - 1])
-        df = customers.with_columns(_tier_of(tiers).alias("tier"))
+        meets = None
     else:
         tiers = PRESETS[cfg.tier_scheme]
-        df, note = _retail(customers, lines, windows)
         info["criteria"] = {"min_orders_exclusive": RETAIL_MIN_ORDERS,
                             "min_repurchase_rate_exclusive": RETAIL_MIN_REPURCHASE}
-        if note:
-            info["note"] = note
+        meets = None if lines is None or windows is None else retail_criteria(lines, windows)
+        if meets is None:
+            info["note"] = ("retail tiers: A uses annual spend only "
+                            "(no order lines for the order-count and repurchase criteria)")
     info["tiers"] = [{"name": t.name, "zh": t.zh, "min": t.min} for t in tiers]
-    effective = dict(cfg.effective) | {"tiers": info["tiers"]}
-    new_cfg = dataclasses.replace(cfg, tiers=tiers, effective=effective)
-    return repersona(df, new_cfg, roles, lines), new_cfg, info
+    return Tiering(tiers, info, meets)
 
 
-def repersona(customers: pl.DataFrame, cfg: Config, roles: set[str], lines: pl.DataFrame | None) -> pl.DataFrame:
-    """Personas again after a step changed the tier or lifecycle they read.
-
-    Rules on text columns the customer table does not carry (e.g. category) read each customer's
-    most frequent value from the order lines again, as ``build_customers`` did.
-    """
-    need = {c for rule in cfg.personas for c in rule.columns if c in roles and c not in customers.columns}
-    if not need or lines is None:
-        present = {r for r in roles if r in customers.columns}
-        return customers.with_columns(persona_expr(cfg, present).alias("persona"))
-    modes = _modes(lines, tuple(sorted(need)))
-    assert modes is not None  # need is not empty
-    df = customers.join(modes, on="customer_id", how="left", maintain_order="left")
-    return df.with_columns(persona_expr(cfg, roles).alias("persona")).drop(sorted(need))
+def retail_criteria(lines: pl.DataFrame, windows: Windows) -> pl.DataFrame:
+    """customer_id, _meets_top: more than RETAIL_MIN_ORDERS purchase orders in the tier window and
+    a repurchase rate above RETAIL_MIN_REPURCHASE."""
+    act = window_activity(lines, windows)
+    return act.select("customer_id", ((pl.col("_window_orders") > RETAIL_MIN_ORDERS)
+                                      & (pl.col("_repurchase_rate") > RETAIL_MIN_REPURCHASE)).alias("_meets_top"))
 
 
-def concentration(customers: pl.DataFrame, cfg: Config) -> dict[str, Any] | None:
+def concentration(customers: pl.DataFrame, tiers: tuple[Tier, ...], cfg: Config) -> dict[str, Any] | None:
     """The tier holding more than ``cfg.concentration`` of customers or spend, with a suggested table."""
     n = customers.height
     total = customers["_annual"].clip(lower_bound=0).sum()
@@ -175,7 +178,7 @@ def concentration(customers: pl.DataFrame, cfg: Config) -> dict[str, Any] | None
         by_spend = s / total if total > 0 else 0.0
         if by_customers > cfg.concentration or by_spend > cfg.concentration:
             return {"tier": tier, "share_of_customers": by_customers, "share_of_spend": by_spend,
-                    "suggested_tiers": suggested_tiers(cfg, customers["_annual"])}
+                    "suggested_tiers": suggested_tiers(tiers, cfg, customers["_annual"])}
     return None
 
 
@@ -183,3 +186,25 @@ def suggestion_text(suggested: list[dict[str, Any]], currency: str | None, zh: b
     unit = f" {currency}" if currency else ""
     parts = [f"{s['zh'] if zh else s['name']} ≥ {s['min']:,.0f}{unit}" for s in suggested if "min" in s]
     return ", ".join(parts)
+
+
+def tier_guidance(customers: pl.DataFrame, tiering: Tiering, cfg: Config, cov: dict[str, Any],
+                  currency: str | None) -> tuple[Tiering, list[dict[str, Any]]]:
+    """The tiering with its concentration (when one tier holds most customers or spend), and the
+    short_coverage and tier_concentration warnings, for a finished customer table."""
+    out = []
+    if cov.get("reason"):
+        out.append(warning("short_coverage", cov["reason"], cov.get("reason_zh", cov["reason"])))  # catalog texts
+    conc = concentration(customers, tiering.tiers, cfg)
+    if conc is None:
+        return tiering, out
+    names = {t.name: t.zh for t in tiering.tiers}
+    by_customers = conc["share_of_customers"] >= conc["share_of_spend"]
+    what = "what_customers" if by_customers else "what_spend"
+    out.append(catalog_warning(
+        "tier_concentration", share=max(conc["share_of_customers"], conc["share_of_spend"]),
+        what={"en": message("warning", what, "en"), "zh": message("warning", what, "zh")},
+        tier={"en": conc["tier"], "zh": names.get(conc["tier"], conc["tier"])},
+        table={"en": suggestion_text(conc["suggested_tiers"], currency),
+               "zh": suggestion_text(conc["suggested_tiers"], currency, zh=True)}))
+    return tiering.with_info(concentration=conc), out

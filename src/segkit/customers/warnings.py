@@ -1,37 +1,16 @@
-"""What the analyst is told besides the numbers: warnings, date plausibility, currency.
+"""Warnings: what the analyst is told besides the numbers.
 
 Warnings are ``{"code", "message", "message_zh"}``; every one the run raises is in
 ``summary.json["warnings"]`` and shown by the terminal summary and both reports. Codes:
 ``tier_concentration``, ``short_coverage``, ``implausible_dates``, ``clv_skipped``,
-``low_expected_counts``, ``customer_input``.
-
-Dates are plausible from 1990-01-01 to today. A date column holding small integers (a year, an
-order count) is read as Excel serial dates and lands in 1900-1905 or after 2100; a run on such
-dates would be silently wrong, so when more than ``max_bad_rows`` of the rows have implausible
-dates the run stops (exit 65); fewer such rows (typing slips) are left out, counted and warned
-about.
+``low_expected_counts``, ``customer_input``, ``clv_value_dependence``.
 """
 
 from __future__ import annotations
 
-from typing import Any, TYPE_CHECKING
+from typing import Any
 
-import datetime as dt
-import re
-
-import polars as pl
-
-from segkit.config import Config
-from segkit.errors import DataError
-
-if TYPE_CHECKING:
-    from segkit.ingest.read import RawTable
-
-EARLIEST = dt.date(1990, 1, 1)
 LOW_EXPECTED_SHARE = 0.2
-
-SYMBOLS = {"¥": "CNY", "￥": "CNY", "元": "CNY", "人民币": "CNY", "$": "USD", "€": "EUR", "£": "GBP"}
-CODES = ("CNY", "RMB", "USD", "EUR", "GBP", "HKD", "JPY", "TWD", "SGD", "AUD", "CAD", "CHF")
 
 
 def warning(code: str, message: str, message_zh: str) -> dict[str, Any]:
@@ -44,57 +23,6 @@ def catalog_warning(code: str, key: str | None = None, /, **fields: Any) -> dict
 
     key = key or code
     return warning(code, message("warning", key, "en", **fields), message("warning", key, "zh", **fields))
-
-
-def check_dates(lines: pl.DataFrame, cfg: Config, source: str,
-                today: dt.date | None = None) -> tuple[pl.DataFrame, int, list[dict[str, Any]]]:
-    """Drop order lines dated before 1990 or after today; refuse when they are too many.
-
-    Returns the plausible lines, the number of source rows left out, and the warnings.
-    """
-    today = today or dt.date.today()
-    bad = ~pl.col("order_date").is_between(pl.lit(EARLIEST), pl.lit(today))
-    n = pl.col("n") if "n" in lines.columns else pl.lit(1)
-    stats = lines.select(n.filter(bad).sum().alias("bad"), n.sum().alias("all"),
-                         pl.col("order_date").filter(bad).min().alias("lo"),
-                         pl.col("order_date").filter(bad).max().alias("hi")).row(0, named=True)
-    bad_rows, all_rows = int(stats["bad"] or 0), int(stats["all"] or 0)
-    if bad_rows == 0:
-        return lines, 0, []
-    span = stats["lo"] if stats["lo"] == stats["hi"] else f"{stats['lo']} .. {stats['hi']}"
-    if all_rows and bad_rows / all_rows > cfg.max_bad_rows:
-        msg = (f"{source}: {bad_rows:,} of {all_rows:,} rows have order dates outside {EARLIEST} .. {today} "
-               f"({span}); numbers in the date column (a year, a count) are read as Excel serial dates. "
-               "Map the real date column (order_date=...) or use a customer-level table.")
-        raise DataError(msg)
-    found = catalog_warning("implausible_dates", rows=bad_rows, earliest=EARLIEST, today=today, span=span)
-    return lines.filter(~bad), bad_rows, [found]
-
-
-def detect_currency(raw: RawTable, cfg: Config, sample: int = 2000) -> tuple[str | None, str]:
-    """The configured currency, else one found in the amount column's symbols or in the headers.
-
-    Returns (currency or None, where it came from: "config" | "amounts" | "header" | "").
-    """
-    if cfg.currency:
-        return cfg.currency, "config"
-    headers = " ".join(raw.headers)
-    for code in CODES:
-        if re.search(rf"(?<![A-Za-z]){code}(?![A-Za-z])", headers, re.IGNORECASE):
-            return ("CNY" if code == "RMB" else code), "header"
-    cols = [raw.mapping[r] for r in ("amount", "unit_price") if r in raw.mapping]
-    if not cols:
-        return None, ""
-    text = raw.frame.select(pl.concat_str([pl.col(c).cast(pl.String) for c in cols], separator=" ")
-                            .alias("t")).head(sample).collect()["t"].drop_nulls()
-    joined = " ".join(text.to_list())
-    for code in CODES:
-        if re.search(rf"(?<![A-Za-z]){code}(?![A-Za-z])", joined):
-            return ("CNY" if code == "RMB" else code), "amounts"
-    for symbol, code in SYMBOLS.items():
-        if symbol in joined or symbol in headers:
-            return code, "amounts" if symbol in joined else "header"
-    return None, ""
 
 
 def derived_warnings(doc: dict[str, Any]) -> list[dict[str, Any]]:

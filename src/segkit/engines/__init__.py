@@ -90,7 +90,7 @@ if TYPE_CHECKING:
     import polars as pl
 
     from segkit.config import Config
-    from segkit.customers.metrics import Windows
+    from segkit.customers.windows import Windows
 
 ENGINES = ("polars", "spark")
 

@@ -13,8 +13,8 @@ from segkit.ingest.clean import (MICRO, TEXT_ROLES, TOTALS_PATTERN, Cleaned, _co
                      clean, parse_customer_id, parse_date, rejected_reasons)
 from segkit.config import Config
 from segkit.errors import DataError, option
-from segkit.customers.metrics import Windows, latest_date, make_windows
-from segkit.customers.warnings import check_dates
+from segkit.customers.windows import Windows, latest_date, make_windows
+from segkit.customers.dates import check_dates
 from segkit.ingest.read import ROW, RawTable, read_input, scan_typed
 from segkit.ingest.sources import limits_for
 from segkit.engines import COUNT_KEYS, InputInfo, Quality

@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 
     from segkit.ingest.clean import Cleaned
     from segkit.config import Config
-    from segkit.customers.metrics import Windows
+    from segkit.customers.windows import Windows
     from segkit.engines import Quality
 
 REJECTED_SAMPLE = 10_000
@@ -767,7 +767,7 @@ def _classified(session: SparkSessionT, inp: SparkInput, cfg: Config) -> SparkFr
 
 def _base(session: SparkSessionT, rows: SparkFrame, counts: pl.DataFrame, inp: SparkInput, cfg: Config,
           roles: tuple[str, ...], clv: bool = False) -> tuple[CustomerBase, pl.DataFrame | None]:
-    from segkit.customers.metrics import make_windows
+    from segkit.customers.windows import make_windows
 
     max_date = counts["max_date"].max()
     if max_date is None:

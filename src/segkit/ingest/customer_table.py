@@ -23,7 +23,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, cast
 
-import dataclasses
 import datetime as dt
 import hashlib
 import io
@@ -36,11 +35,12 @@ from segkit.ingest.clean import MICRO
 from segkit.config import Config
 from segkit.errors import DataError, InputNotFoundError, option
 from segkit.customers.metrics import (CustomerTable, assignment_columns, others_combinations, persona_expr, rfm_scores,
-                       score_cut_points, segment_expr, tier_expr, value_class_expr)
+                       score_cut_points, segment_expr, value_class_expr)
+from segkit.customers.tiers import Tiering, resolve as resolve_tiers
 from segkit.ingest.columns import ALIASES, normalize
 
 if TYPE_CHECKING:
-    from segkit.pipeline import Segmentation
+    from segkit.result import Segmentation
 
 EXTRA_ALIASES = {
     "spend": ("annual sales", "annual spend", "annual revenue", "total sales", "spend", "monetary", "sales",
@@ -132,10 +132,12 @@ def _rows_kept(df: pl.DataFrame, spend: list[str], source: str, cfg: Config) -> 
     return df.filter(~bad), rejected
 
 
-def build(df: pl.DataFrame, cfg: Config, source: str) -> tuple[CustomerTable, dict[str, Any], list[str], dict[str, Any], dict[str, Any]]:
+def build(df: pl.DataFrame, cfg: Config, source: str) -> tuple[CustomerTable, Tiering, dict[str, Any], list[str],
+                                                               dict[str, Any], dict[str, Any]]:
     """The customer table of a customer-level frame.
 
-    Returns the table, the column mapping, the spend columns, the clustering features and the quality counts.
+    Returns the table, its tiering, the column mapping, the spend columns, the clustering features
+    and the quality counts.
     """
     found = resolve(df.columns, cfg.columns)
     numeric = [c for c, t in df.schema.items() if t.is_numeric() and c not in found.values()]
@@ -167,7 +169,8 @@ def build(df: pl.DataFrame, cfg: Config, source: str) -> tuple[CustomerTable, di
     if base["customer_id"].n_unique() != base.height:
         dup = base.filter(pl.col("customer_id").is_duplicated())["customer_id"][0]
         raise DataError(f"{source}: customer id '{dup}' appears twice; a customer-level table has one row per customer")
-    table = _table(base, cfg, found)
+    tiering = resolve_tiers(cfg, base["_annual"], None, None)
+    table = _table(base, cfg, found, tiering)
     features = {f"log_{c}": pl.col(f"_spend:{c}") for c in spend} if len(spend) > 1 else {
         "log_monetary": pl.col("monetary").clip(lower_bound=0).log1p()}
     if table.customers["recency_days"].null_count() == 0:
@@ -181,11 +184,11 @@ def build(df: pl.DataFrame, cfg: Config, source: str) -> tuple[CustomerTable, di
     mapping = {("amount" if r == "spend" else r): h for r, h in found.items()}
     if "customer_id" not in found:
         mapping["customer_id"] = "(row position)"
-    return table, mapping, spend, features, {"quality": quality, "rejected": rejected}
+    return table, tiering, mapping, spend, features, {"quality": quality, "rejected": rejected}
 
 
-def _table(base: pl.DataFrame, cfg: Config, found: dict[str, Any]) -> CustomerTable:
-    from segkit.customers.metrics import make_windows
+def _table(base: pl.DataFrame, cfg: Config, found: dict[str, Any], tiering: Tiering) -> CustomerTable:
+    from segkit.customers.windows import make_windows
 
     latest = cast(dt.date | None, base["last_order_date"].max())
     as_of = cfg.as_of or (latest + dt.timedelta(days=1) if latest else dt.date.today())
@@ -210,7 +213,7 @@ def _table(base: pl.DataFrame, cfg: Config, found: dict[str, Any]) -> CustomerTa
         (pl.concat_str([pl.col("r_score"), pl.col("f_score"), pl.col("m_score")]) if full else none).alias("rfm_score"),
         (segment_expr(cfg) if full else none).alias("rfm_segment"),
         value_class.alias("value_class"),
-        tier_expr(cfg).alias("tier"),
+        tiering.expr().alias("tier"),
         pl.lit(None, pl.Float64).alias("yoy_growth"),
         none.alias("lifecycle"), none.alias("churn_risk"),
         (pl.col("_monetary") / MICRO).alias("monetary"), (pl.col("_annual") / MICRO).alias("annual_spend"),
@@ -235,14 +238,12 @@ def run_customers(input_path: str, cfg: Config, *, stdin: BufferedIOBase | None 
     from segkit.customers.warnings import catalog_warning
     from segkit.i18n import message
     from segkit.ingest.read import RawTable
-    from segkit.pipeline import Segmentation, tier_guidance
-    from segkit.customers.tiers import apply_scheme
+    from segkit.customers.tiers import tier_guidance
+    from segkit.result import Segmentation
 
     df, source, size, sha, fmt = _read(input_path, stdin)
-    table, mapping, spend, features, q = build(df, cfg, source)
+    table, tiering, mapping, spend, features, q = build(df, cfg, source)
     present: set[str] = {r for r in ("customer_name", "channel", "region", "customer_type") if r in mapping}
-    customers, cfg, tiering = apply_scheme(table.customers, cfg, None, table.windows, present)
-    table = dataclasses.replace(table, customers=customers)
     raw = RawTable(source=source, frame=df.lazy(), headers=list(df.columns), mapping=mapping, format=fmt,
                    header_row=1, size=size, sha256=sha)
     cleaned = Cleaned(lines=pl.DataFrame(), rejected=q["rejected"], quality=q["quality"],
@@ -254,7 +255,7 @@ def run_customers(input_path: str, cfg: Config, *, stdin: BufferedIOBase | None 
         notes.append(f"{source}: no customer id column; the row position (1 = first data row) is the id")
     cov = coverage.unknown()
     currency = cfg.currency or None
-    tiering, guidance = tier_guidance(customers, cfg, cov, tiering, currency)
+    tiering, guidance = tier_guidance(table.customers, tiering, cfg, cov, currency)
     no_history = {"en": message("warning", "no_purchase_history", "en"),
                   "zh": message("warning", "no_purchase_history", "zh")}
     warnings = (catalog_warning("customer_input"), catalog_warning("clv_skipped", reason=no_history),

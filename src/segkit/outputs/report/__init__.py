@@ -15,7 +15,7 @@ from segkit.outputs.report.context import build_context
 
 if TYPE_CHECKING:
     from segkit.outputs.staging import StagedDir
-    from segkit.pipeline import Segmentation
+    from segkit.result import Segmentation
 
 __all__ = ["build_context", "write_reports"]
 

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
     from segkit.models.clv import ClvResult
     from segkit.config import Config
-    from segkit.pipeline import Segmentation
+    from segkit.result import Segmentation
 
 TOP_N = 50
 SCORES_DESC = (5, 4, 3, 2, 1)
@@ -43,12 +43,12 @@ TIER_LIST_COLUMNS = ("customer_id", "customer_name", "tier", "annual_spend", "pr
 
 
 def build_context(result: Segmentation, doc: dict[str, Any], *, top_n: int = TOP_N) -> dict[str, Any]:
-    """The report context of a ``pipeline.Segmentation`` and its summary document."""
+    """The report context of a ``Segmentation`` and its summary document."""
     doc = to_jsonable(doc)
     cfg = result.config
     lang = "zh" if cfg.lang == "zh" else "en"
     t = ui(lang)
-    names = Names(cfg, lang)
+    names = Names(cfg, lang, result.tiers)
     customers = result.customers
     tiers = tier_section(doc, customers, names, t)
     ctx = {
@@ -64,7 +64,7 @@ def build_context(result: Segmentation, doc: dict[str, Any], *, top_n: int = TOP
         "quality": quality_section(doc, result.notes, t, names),
         "top": top_lists(customers, names, t, top_n, result.clv),
         "clv": clv_section(doc, customers, result.clv,
-                           [(tier.name, names.tier(tier.name)) for tier in cfg.tiers], lang, top_n),
+                           [(code, names.tier(code)) for code in names.tier_codes], lang, top_n),
         "customers_table": customer_columns(result.assignments, t),
         "warnings": warning_rows(doc, lang),
         "actions": actions_section(customers, cfg, names, t, lang),
@@ -537,7 +537,7 @@ def actions_section(customers: pl.DataFrame, cfg: Config, names: Names, t: dict[
 
     text = {(a.kind, a.name): (a.zh if lang == "zh" else a.en) for a in cfg.actions}
     out = {"fields": [{"key": f, "label": t[f]} for f in ACTION_FIELDS]}
-    for kind, order, name in (("tier", [x.name for x in cfg.tiers], names.tier),
+    for kind, order, name in (("tier", names.tier_codes, names.tier),
                               ("persona", [x.name for x in cfg.personas], names.persona)):
         stats = _group_stats(customers, kind)
         rows = []
@@ -575,7 +575,7 @@ def category_values(cfg: Config, names: Names) -> dict[str, dict[str, str]]:
     """code -> display name for the category columns of the Customers sheet (Chinese reports)."""
     from segkit.outputs.report.labels import BUILTIN_SEGMENTS, CHANGE, CHURN, LIFECYCLE
 
-    tiers = {t.name: names.tier(t.name) for t in cfg.tiers}
+    tiers = {code: names.tier(code) for code in names.tier_codes}
     segs = {code: names.segment(code) for code in [s.name for s in cfg.segments] + list(BUILTIN_SEGMENTS)}
     return {
         "tier": tiers, "previous_tier": tiers, "rfm_segment": segs,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from segkit.config import Config
+from segkit.config import Config, Tier
 from segkit.i18n import LANGS, LOCALES, catalog
 
 __all__ = ["BUILTIN_SEGMENTS", "CHANGE", "CHURN", "LIFECYCLE", "LOCALES", "QUALITY_KEYS", "UI", "Names", "catalog", "ui"]
@@ -33,10 +33,13 @@ def ui(lang: str) -> dict[str, str]:
 class Names:
     """Display names of the codes in the data, in the report language."""
 
-    def __init__(self, cfg: Config, lang: str):
+    def __init__(self, cfg: Config, lang: str, tiers: tuple[Tier, ...] | None = None):
+        """``tiers``: the tiers the run used (default: the config's table)."""
         self.zh = lang == "zh"
         self._words = catalog(lang)
-        self._tiers = {t.name: t.zh for t in cfg.tiers}
+        tiers = cfg.tiers if tiers is None else tiers
+        self.tier_codes = [t.name for t in tiers]
+        self._tiers = {t.name: t.zh for t in tiers}
         self._segments = BUILTIN_SEGMENTS | {s.name: s.zh for s in cfg.segments}
         self._personas = {p.name: p.zh for p in cfg.personas}
 
