@@ -1,6 +1,6 @@
 """What each command does once its options are parsed: run the pipeline, write the outputs.
 
-Kept apart from ``cli.py`` so the commands can be called (and tested) without Typer.
+Kept apart from ``cli.app`` so the commands can be called (and tested) without Typer.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Per-customer metrics: RFM, scores, segments, value classes, tiers, lifecycle, churn, personas.
 
-Input: the order lines from ``clean.py`` (amounts in micro-units). All computation is vectorised
+Input: the order lines from ``ingest/clean.py`` (amounts in micro-units). All computation is vectorised
 polars; money stays in exact integers until the final table. Definitions follow SPEC §3; where it
 leaves a choice open the choice is written in the function's docstring and in the README.
 """
@@ -38,7 +38,7 @@ YOY_TOLERANCE = 1e-9  # stands for "no purchase": worse than any real recency
 
 @dataclass(frozen=True)
 class CustomerTable:
-    customers: pl.DataFrame  # one row per customer, assignments columns but the cluster ones (cluster.py adds them)
+    customers: pl.DataFrame  # one row per customer, assignments columns but the cluster ones (models.kmeans adds them)
     windows: Windows
     cut_points: dict[str, Any] = field(default_factory=dict)
     others_combinations: list[str] = field(default_factory=list)

@@ -9,19 +9,19 @@ only what ``customer_table`` returns. Engines must agree byte for byte on what t
 Line rules (SPEC §2/§3), the same in every engine:
 
 - A usable line is a source row that is neither blank nor a totals row and whose customer id,
-  order date and amount parse (``segkit.clean`` parsers define what parses).
+  order date and amount parse (``segkit.ingest.clean`` parsers define what parses).
 - A line's amount in micro-units is ``round(amount * cfg.amount_unit * 1_000_000)`` computed per
   source row from the Float64 value (amount = quantity * unit_price when there is no amount
   column), rounded half away from zero; all money below is an exact Int64 sum of these.
-- Lines dated before 1990 or after today are left out first (``guidance.check_dates``).
-- ``as_of`` = ``cfg.as_of`` or the day after the latest usable line date (``features.latest_date``:
+- Lines dated before 1990 or after today are left out first (``customers.dates.check_dates``).
+- ``as_of`` = ``cfg.as_of`` or the day after the latest usable line date (``customers.windows.latest_date``:
   without ``cfg.as_of``, a latest date after ``config.LAST_YEAR`` is a placeholder and a DataError). Lines dated on or after
   ``as_of`` are left out of everything and counted (``excluded_after_as_of``).
 - An order is (customer_id, order_key): ``order_key`` is the stripped order id text, or, when the
   file has no order id column or the cell is empty, the line's ISO date. Its order date is the
   earliest date of its lines, its net amount the sum of its lines. A purchase is an order with a
   positive net amount.
-- Windows come from ``segkit.features.make_windows(cfg, max_date)`` (``quality.windows``): RFM
+- Windows come from ``segkit.customers.windows.make_windows(cfg, max_date)`` (``quality.windows``): RFM
   window (whole history when ``rfm_start`` is None, else ``order_date >= rfm_start``), tier window
   and prior window, both ends inclusive.
 
@@ -63,12 +63,12 @@ windows, the population median gap and where the input came from:
         used_rows            int   data_rows - rejected_rows
         excluded_after_as_of int   usable source rows dated on or after as_of
         excluded_implausible_dates int  usable source rows dated before 1990 or after today,
-                                   left out before anything else (guidance.check_dates, which
+                                   left out before anything else (customers.dates.check_dates, which
                                    also fails the run when they are above max_bad_rows)
     rejected: DataFrame sorted by row: row Int64 (1-based row number as a spreadsheet shows it),
         column String (header of the offending column), reason String, value String (the cell
         text), then ``raw:<header>`` String for each mapped header (the row's cells as in the file)
-    windows: features.Windows      population_median_gap: float | None (median over all
+    windows: customers.windows.Windows  population_median_gap: float | None (median over all
         customers' gaps between consecutive distinct purchase dates, in days)
     roles: tuple[str, ...]         input: InputInfo (what summary.json["input"] reports)
 
@@ -78,10 +78,9 @@ after as_of, or the rejected share is above ``cfg.max_bad_rows`` (message as ``c
 
 from __future__ import annotations
 
-import datetime as dt
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from segkit.engines.contract import BASE_SCHEMA, COUNT_KEYS, InputInfo, Quality
 from segkit.errors import UsageError
 
 if TYPE_CHECKING:
@@ -90,59 +89,9 @@ if TYPE_CHECKING:
     import polars as pl
 
     from segkit.config import Config
-    from segkit.customers.windows import Windows
 
+__all__ = ["BASE_SCHEMA", "COUNT_KEYS", "ENGINES", "InputInfo", "Quality", "customer_table"]
 ENGINES = ("polars", "spark")
-
-BASE_SCHEMA = {
-    "customer_id": "String",
-    "first_order_date": "Date",
-    "last_order_date": "Date",
-    "frequency": "Int64",
-    "orders_all": "Int64",
-    "monetary": "Int64",
-    "annual": "Int64",
-    "prior": "Int64",
-    "bought_in_window": "Boolean",
-    "own_gap": "Float64",
-    "purchase_days": "Int64",
-    "first_purchase_day": "Date",
-    "last_purchase_day": "Date",
-    "repeat_value": "Int64",
-}
-COUNT_KEYS = ("rows_read", "blank_rows", "totals_rows", "data_rows", "rejected_rows", "rejected_share",
-              "rejected_reasons", "used_rows", "excluded_after_as_of", "excluded_implausible_dates")
-
-
-@dataclass
-class InputInfo:
-    """Where the lines came from (summary.json "input", the terminal's notes)."""
-
-    source: str  # the name shown in messages ("<stdin>" for -)
-    size: int  # bytes
-    sha256: str
-    format: str  # csv | excel | parquet
-    header_row: int  # 1-based
-    mapping: dict[str, str]  # role -> header
-    headers: list[str] = field(default_factory=list)
-    encoding: str | None = None
-    delimiter: str | None = None
-    sheet: str | None = None
-    notes: list[str] = field(default_factory=list)
-
-
-@dataclass
-class Quality:
-    counts: dict[str, Any]
-    rejected: pl.DataFrame
-    windows: Windows
-    population_median_gap: float | None
-    roles: tuple[str, ...]
-    input: InputInfo
-
-    @property
-    def as_of(self) -> dt.date:
-        return self.windows.as_of
 
 
 def customer_table(

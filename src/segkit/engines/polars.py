@@ -17,7 +17,7 @@ from segkit.customers.windows import Windows, latest_date, make_windows
 from segkit.customers.dates import check_dates
 from segkit.ingest.read import ROW, RawTable, read_input, scan_typed
 from segkit.ingest.sources import limits_for
-from segkit.engines import COUNT_KEYS, InputInfo, Quality
+from segkit.engines.contract import COUNT_KEYS, InputInfo, Quality
 
 
 def customer_table(source: str, cfg: Config, *, stdin: io.BufferedIOBase | None = None) -> tuple[pl.DataFrame, Quality]:
@@ -51,8 +51,8 @@ def order_lines(raw: RawTable, cfg: Config, reopen: Callable[[], RawTable]) -> t
 # ------------------------------------------------------------------------------ typed CSV pass
 # One streaming pass reads the CSV with the amounts typed by polars' CSV parser and sums it
 # straight to (customer, order, date, attributes) on the cells' raw text. Each distinct id, date
-# and attribute text is then parsed once by clean.py's parsers. Rows the pass cannot vouch for (a
-# cell polars could not type, an id/date/name that clean.py would reject or read as a totals row,
+# and attribute text is then parsed once by ingest/clean.py's parsers. Rows the pass cannot vouch for (a
+# cell polars could not type, an id/date/name that ingest/clean.py would reject or read as a totals row,
 # an empty first cell) are read again as text and go through clean.clean, so every row is
 # counted and explained exactly as the text path does.
 
@@ -88,7 +88,7 @@ def typed_lines(raw: RawTable, cfg: Config) -> Cleaned:
         ),
         raw.source,
     )
-    # each key parsed as clean.py does; a value clean.py would not accept marks its rows
+    # each key parsed as ingest/clean.py does; a value ingest/clean.py would not accept marks its rows
     odd, cols, odd_keys = [], {}, []
     for key, header in keys.items():
         cols[key], odd_values = _parse_key(groups, key, header == first, cfg)
@@ -116,12 +116,12 @@ def typed_lines(raw: RawTable, cfg: Config) -> Cleaned:
 
 
 def _parse_key(groups: pl.DataFrame, key: str, first: bool, cfg: Config) -> tuple[pl.Series, pl.Series]:
-    """(parsed value of every group's ``key``, the texts clean.py would not accept).
+    """(parsed value of every group's ``key``, the texts ingest/clean.py would not accept).
 
     Ids, dates and names are parsed once per distinct text; an order id (nearly one distinct text
     per group, so hashing them costs more than the parse) is checked group by group.
     ``first``: the key is the file's first column, where an empty cell or a totals label marks a
-    row to explain (clean.py's blank/totals rules)."""
+    row to explain (ingest/clean.py's blank/totals rules)."""
     v = pl.col(key)
     if key == "order_id":
         odd = (v.is_null() | _is_totals(v)) if first else pl.lit(False)

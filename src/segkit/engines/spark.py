@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from segkit.ingest.clean import Cleaned
     from segkit.config import Config
     from segkit.customers.windows import Windows
-    from segkit.engines import Quality
+    from segkit.engines.contract import Quality
 
 REJECTED_SAMPLE = 10_000
 CONNECT_PROBE_RETRIES = 4  # back-off 0.05 + 0.2 + 0.8 + 3.2 s before a server is called unreachable
@@ -545,7 +545,7 @@ def order_lines(rows: SparkFrame, inp: SparkInput, roles: tuple[str, ...]) -> Sp
 
 
 def customer_base(lines: SparkFrame, win: Windows) -> tuple[SparkFrame, SparkFrame]:
-    """``features.customer_base`` in Spark, in two shuffles (orders, then customers): one row per
+    """``engines.polars.base_from_lines`` in Spark, in two shuffles (orders, then customers): one row per
     customer, plus the purchase gaps of every customer (for the population median)."""
     from pyspark.sql import functions as F
 
@@ -598,7 +598,7 @@ def purchase_days(lines: SparkFrame, win: Windows) -> SparkFrame:
 
 def role_modes(lines: SparkFrame, win: Windows, roles: tuple[str, ...]) -> SparkFrame:
     """Most frequent value per customer of each text role, over source rows; ties: the first by
-    code point (``features._modes``). Two shuffles for all roles together."""
+    code point (``engines.polars._mode``). Two shuffles for all roles together."""
     from pyspark.sql import functions as F
 
     lines = lines.where(F.col("order_date") < F.lit(win.as_of))
@@ -643,19 +643,19 @@ def _to_polars_base(base: pl.DataFrame, roles: tuple[str, ...]) -> pl.DataFrame:
 
 @dataclass
 class CustomerBase:
-    """The customer base table as Spark computes it (underscore names as in features.finish)."""
+    """The customer base table as Spark computes it (underscore names as in customers.metrics.finish)."""
 
     frame: pl.DataFrame
-    windows: object  # features.Windows
+    windows: object  # customers.windows.Windows
     population_median_gap: float | None
     excluded_after_as_of: int
 
 
 @dataclass
 class SparkRun:
-    raw: object  # io.read.RawTable describing the input (frame left empty)
+    raw: object  # ingest.read.RawTable describing the input (frame left empty)
     cleaned: object  # clean.Cleaned with quality and the rejected sample (lines left empty)
-    base: object  # features.CustomerBase
+    base: object  # the base table
     clv: pl.DataFrame | None = None  # customer_id + the CLV inputs of the engine seam
 
 
@@ -663,7 +663,7 @@ def customer_table(source: str, cfg: Config, *, stdin: io.BufferedIOBase | None 
                    session: SparkSessionT | None = None) -> tuple[pl.DataFrame, Quality]:
     """The engine seam (``segkit.engines.customer_table``): (base, quality) with the columns,
     dtypes and units its docstring fixes, computed by Spark."""
-    from segkit.engines import BASE_SCHEMA, InputInfo, Quality
+    from segkit.engines.contract import BASE_SCHEMA, InputInfo, Quality
 
     if stdin is not None or source == "-":
         raise SparkInputError("the spark engine reads files and URIs, not stdin; give a path")

@@ -1,6 +1,6 @@
-"""The parsing rules of ``clean.py`` as Spark SQL column expressions (no Python UDFs on rows).
+"""The parsing rules of ``ingest/clean.py`` as Spark SQL column expressions (no Python UDFs on rows).
 
-Each function mirrors the polars expression of the same name in ``clean.py`` and must give the
+Each function mirrors the polars expression of the same name in ``ingest/clean.py`` and must give the
 same result on every input; ``tests/test_spark_engine.py`` checks that on a corpus of odd values.
 Regular expressions are translated from the Rust dialect to Java's: ``\\s`` (Unicode in Rust) is
 ``\\p{IsWhite_Space}``, ``$`` is ``\\z`` (Java's ``$`` also matches before a final line break),

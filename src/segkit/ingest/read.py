@@ -1,6 +1,6 @@
 """Read an export losslessly into a frame of text columns.
 
-Every cell is kept as text; segkit's own parsers in ``clean.py`` type the values, so nothing is
+Every cell is kept as text; segkit's own parsers in ``ingest/clean.py`` type the values, so nothing is
 turned into a null or a zero by type inference. The result carries ``__row``: the row number a
 spreadsheet program would show for that record (header row included in the count).
 

@@ -1,6 +1,6 @@
 """Cluster validation: are there distinct groups at all, and how do the bands differ?
 
-The question that decides the verdict is answered by ``nulltest``: the clustering's R² against
+The question that decides the verdict is answered by ``models.nulls``: the clustering's R² against
 one-population replicates (a Gaussian copula of the observed features with empirical marginals)
 and bootstrap stability per cluster. ``distinct`` is true only when that test rejects at p < 0.01;
 otherwise the clusters are value bands cut from a continuum (k = 1 is an allowed conclusion).

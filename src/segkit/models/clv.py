@@ -92,7 +92,7 @@ def settings(effective: dict[str, Any]) -> ClvSettings:
 def model_inputs(lines: pl.DataFrame, as_of: dt.date) -> pl.DataFrame:
     """One row per customer with a purchase day before ``as_of``.
 
-    ``lines``: customer_id, order_date (date), amount (micro-units), as ``clean.py`` returns them.
+    ``lines``: customer_id, order_date (date), amount (micro-units), as ``ingest/clean.py`` returns them.
     Returns customer_id, repeat_purchases, t_last, T (whole days, Int64) and repeat_value (mean
     net amount of the repeat purchase days in currency units; null without a repeat purchase).
     """

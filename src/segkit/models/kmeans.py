@@ -1,7 +1,7 @@
 """k-means on RFM features: auto-k by silhouette, stable numbering, plain-words labels.
 
 The silhouette picks how many bands to cut; it does not show that the bands are distinct groups
-(``nulltest`` answers that, and k = 1 is an allowed answer there).
+(``models.nulls`` answers that, and k = 1 is an allowed answer there).
 
 Features: log1p(recency_days), log1p(frequency), log1p(max(monetary, 0)), plus any extra
 numeric columns named in the config, standardised. Customers without a purchase are left out.
@@ -317,7 +317,7 @@ def _profiles(members: pl.DataFrame, k: int, centers: np.ndarray, features: list
 
 def k_choice(cfg: Config, n: int) -> tuple[str, str]:
     """How k was chosen, in English and Chinese: a number of bands, not a discovery (the null
-    test in ``nulltest`` decides whether they are distinct groups)."""
+    test in ``models.nulls`` decides whether they are distinct groups)."""
     if cfg.k != "auto":
         return "fixed", "指定"
     sampled = n > cfg.silhouette_sample
