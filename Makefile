@@ -2,32 +2,42 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.segkit-installed
+BASE := $(VENV)/.segkit-installed
+DEV := $(VENV)/.segkit-dev-installed
 PYTEST_WORKERS ?= 2
 
-# `make test` type-checks src/segkit (mypy, strict; settings in pyproject.toml), then runs pytest
-# in two worker processes (pytest-xdist; the Spark tests share one worker and one SparkSession).
-# PYTEST_ARGS adds pytest options, e.g. PYTEST_ARGS="--cov=segkit" (CI reports coverage this way);
+# `make demo` installs segkit alone (what the demo needs); the test, benchmark and Spark extras
+# come with the first `make test`, `make test-spark` or `make bench`.
+# `make test` type-checks src/segkit (mypy, strict; settings in pyproject.toml), then runs every
+# test but the Spark engine's in two worker processes (pytest-xdist); `make test-spark` runs those
+# (local Spark, needs Java 17+). PYTEST_ARGS adds pytest options, e.g. PYTEST_ARGS="--cov=segkit";
 # PYTEST_WORKERS=0 runs the suite in one process.
-.PHONY: demo test bench bench-quick clean
+.PHONY: demo test test-spark bench bench-quick clean
 
-$(STAMP): pyproject.toml
+$(BASE): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test,bench,spark]'
-	touch $(STAMP)
+	$(PY) -m pip install --quiet -e .
+	touch $(BASE)
 
-demo: $(STAMP)
+$(DEV): $(BASE)
+	$(PY) -m pip install --quiet -e '.[test,bench,spark]'
+	touch $(DEV)
+
+demo: $(BASE)
 	$(VENV)/bin/segkit segment sample_data/orders.xlsx -o segkit-out
 
-test: $(STAMP)
+test: $(DEV)
 	$(PY) -m mypy src/segkit
-	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) -m "not spark" $(PYTEST_ARGS)
 
-bench: $(STAMP)
+test-spark: $(DEV)
+	$(PY) -m pytest -q -m spark $(PYTEST_ARGS)
+
+bench: $(DEV)
 	$(PY) benchmarks/run.py
 
-bench-quick: $(STAMP)
+bench-quick: $(DEV)
 	$(PY) benchmarks/run.py --quick
 
 clean:

@@ -19,14 +19,6 @@ for _name in ("COLUMNS", "LINES"):
     os.environ.pop(_name, None)
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """With pytest-xdist (``make test`` runs ``-n 2 --dist loadgroup``) every Spark test runs on
-    the same worker, so the suite starts one local SparkSession, not one per worker."""
-    for item in items:
-        if item.get_closest_marker("spark") is not None:
-            item.add_marker(pytest.mark.xdist_group("spark"))
-
-
 def dataset(name: str) -> Path:
     path = DATASETS / name
     if not path.exists():
