@@ -26,7 +26,7 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
-from conftest import SEGKIT, dataset, run_cli, write_csv
+from conftest import SEGKIT, dataset, write_csv
 from segkit.outputs import staging as output
 from segkit.cli.app import app
 

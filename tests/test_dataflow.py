@@ -43,7 +43,6 @@ def runs(tmp_path_factory):
 def _library(path, out, previous=None):
     """The library call with the config the command line used (``-o out``; the library writes no reports anyway)."""
     from segkit import config, pipeline
-    from segkit.result import summary
     from segkit.customers.migration import add_migration
 
     cfg = config.load(None, {"output.dir": str(out)}, use_env=False)
@@ -52,7 +51,6 @@ def _library(path, out, previous=None):
 
 
 def test_summary_json_is_the_library_summary(runs):
-    from segkit import pipeline
     from segkit.result import summary
     from segkit.outputs.staging import json_bytes
 

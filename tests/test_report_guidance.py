@@ -244,37 +244,6 @@ def test_readme_commands_name_the_venv():
     assert "--max-bad-rows 0.4" in readme and "--tiers quantile" in readme and "--input-kind customers" in readme
 
 
-def readme_commands() -> list[str]:
-    """`segkit segment ...` lines of the README's shell blocks (no pipes, no cron lines)."""
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    blocks = re.findall(r"```(?:sh|console)\n(.*?)```", readme, re.S)
-    cmds = []
-    for block in blocks:
-        for line in block.splitlines():
-            line = line.removeprefix("$ ").split("  #")[0].strip()
-            if line.startswith("segkit segment") and "|" not in line:
-                cmds.append(line)
-    return cmds
-
-
-def test_readme_segment_commands_run_as_written(tmp_path):
-    """Each README command runs from the repository root (outputs sent to a temporary folder)."""
-    import shlex
-
-    cmds = readme_commands()
-    assert len(cmds) >= 3
-    for cmd in cmds:
-        args = shlex.split(cmd)[1:]
-        if "-o" in args:
-            args[args.index("-o") + 1] = str(tmp_path / "out")
-        else:
-            args += ["-o", str(tmp_path / "out")]
-        if any("../shared" in a for a in args) and not (ROOT.parent / "shared").exists():
-            pytest.skip("../shared is not beside the repository")
-        proc = run_cli(*args, "--no-report", "-q", cwd=ROOT)
-        assert proc.returncode == 0, (cmd, proc.stderr.decode())
-
-
 def test_message_catalogs_have_the_same_keys_and_placeholders():
     """Translations are data (src/segkit/locales/*.toml): every key in both, none empty, and the
     same {placeholders} in both, so a translated line can always be filled in."""
