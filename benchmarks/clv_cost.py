@@ -16,6 +16,7 @@ import time
 import numpy as np
 import polars as pl
 
+from segkit import config
 from segkit.models import clv
 from segkit.models.clv_simulate import simulate_bgnbd, simulate_values
 
@@ -36,7 +37,7 @@ def main() -> None:
     m = simulate_values(x, *TRUE_GG.values(), rng)
     inputs = pl.DataFrame({"customer_id": np.arange(n).astype(str), "repeat_purchases": x.astype(np.int64),
                            "t_last": t_x, "T": T, "repeat_value": pl.Series(m).replace(0.0, None)})
-    settings = clv.ClvSettings()
+    settings = config.ClvSettings()
     clv.fit_clv(inputs.head(1000), settings)  # imports scipy once, outside the timing
     times = []
     for _ in range(args.repeat):

@@ -243,7 +243,7 @@ def test_churn_risk_follows_p_alive_when_the_model_finds_dropout():
     x, t_x = simulate_bgnbd(n, 0.8, 60.0, 0.8, 2.5, T, rng)
     inputs = pl.DataFrame({"customer_id": [f"c{i:05d}" for i in range(n)], "repeat_purchases": x.astype(np.int64),
                            "t_last": np.round(t_x), "T": T, "repeat_value": pl.Series([None] * n, dtype=pl.Float64)})
-    s = clv.ClvSettings()
+    s = config.ClvSettings()
     res = clv.fit_clv(inputs, s)
     assert res.churn_from_p_alive and res.value_skipped_reason  # no values: the value model is skipped
     customers = pl.DataFrame({"customer_id": inputs["customer_id"], "churn_risk": ["recency-rule"] * n,
@@ -276,7 +276,7 @@ def test_discounting():
 
 def test_backtest_counts_what_happened_in_the_holdout(non_uk):
     as_of = non_uk.table.windows.as_of
-    doc = backtest(non_uk.cleaned.lines, as_of, 60, CFG.effective)
+    doc = backtest(non_uk.cleaned.lines, as_of, 60, CFG.clv)
     start = as_of - dt.timedelta(days=60)
     net = defaultdict(float)
     with open(dataset("online_retail_non_uk.csv"), encoding="utf-8", newline="") as fh:
@@ -356,11 +356,11 @@ def test_config_thresholds_are_checked():
     from segkit.errors import ConfigError
 
     base = config.default_dict()["clv"]
-    assert clv.settings({"clv": base}) == clv.ClvSettings()
+    assert config.clv_settings(base) == config.ClvSettings()
     with pytest.raises(ConfigError, match="churn_high <= churn_medium"):
-        clv.settings({"clv": {**base, "churn_high": 0.8, "churn_medium": 0.5}})
+        config.clv_settings({**base, "churn_high": 0.8, "churn_medium": 0.5})
     with pytest.raises(ConfigError, match="horizon_days"):
-        clv.settings({"clv": {**base, "horizon_days": 0}})
+        config.clv_settings({**base, "horizon_days": 0})
 
 
 def test_segment_backtest_reaches_summary_and_reports(tmp_path):

@@ -156,12 +156,12 @@ def add_clv(result: Segmentation, holdout_days: int | None = None) -> Segmentati
         df = df.with_columns([pl.lit(None, pl.Float64).alias(c) for c in CLV_COLUMNS])
         return result.with_customers(df.select([*cols[:at], *CLV_COLUMNS, *cols[at:]]))
     win = result.table.windows
-    clv = run_clv(result.table.customers, win.as_of, result.config.effective)
+    clv = run_clv(result.table.customers, win.as_of, result.config.clv)
     if holdout_days:
         from segkit.models.backtest import backtest
 
         clv = dataclasses.replace(clv, backtest=backtest(result.cleaned.lines, win.as_of, holdout_days,
-                                                         result.config.effective))
+                                                         result.config.clv))
     return result.with_customers(attach(result.customers, clv), clv=clv)
 
 

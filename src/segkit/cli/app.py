@@ -117,8 +117,8 @@ def _load_config(path: Path | None, **values: Any) -> Config:
             if not k.isdigit():
                 raise UsageError(f"--k {k}: give auto or a whole number of clusters (2 or more)")
             values["k"] = int(k)
-    choices = {"tiers": ("config", "quantile", "retail"), "input_kind": ("auto", "orders", "customers"),
-               "engine": ("polars", "spark")}
+    choices = {"tiers": config.CHOICES["tiering.scheme"], "input_kind": config.CHOICES["input.kind"],
+               "engine": config.CHOICES["input.engine"]}
     for name, allowed in choices.items():
         if values.get(name) is not None and values[name] not in allowed:
             flag = "--" + name.replace("_", "-")

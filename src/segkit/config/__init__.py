@@ -38,6 +38,16 @@ TABLE_LISTS = ("tiers", "segments", "personas", "actions")
 ACTION_FIELDS = ("service", "visits", "credit", "pricing", "channel")
 TIER_SCHEMES = ("config", "quantile", "retail")
 INPUT_KINDS = ("auto", "orders", "customers")
+ENGINES = ("polars", "spark")
+# The one place that lists the settings that must be one of a few words; the command line checks
+# its flags against the same lists (a bad flag is a usage error, a bad file value a config error).
+CHOICES: dict[str, tuple[str, ...]] = {
+    "scoring.method": ("quantile", "thresholds"),
+    "input.kind": INPUT_KINDS,
+    "input.engine": ENGINES,
+    "output.lang": ("en", "zh"),
+    "tiering.scheme": TIER_SCHEMES,
+}
 
 
 @dataclass(frozen=True)
@@ -81,6 +91,18 @@ class Action:
     name: str
     en: dict[str, str]
     zh: dict[str, str]
+
+
+@dataclass(frozen=True)
+class ClvSettings:
+    """The [clv] table: BG/NBD + Gamma-Gamma over the next ``horizon_days``."""
+
+    enabled: bool = True
+    horizon_days: int = 365
+    annual_discount_rate: float = 0.0
+    min_repeat_customers: int = 20
+    churn_high: float = 0.3    # p_alive below this -> churn_risk high
+    churn_medium: float = 0.7  # p_alive below this -> medium; low otherwise
 
 
 @dataclass(frozen=True)
@@ -133,6 +155,7 @@ class Config:
     tiers: tuple[Tier, ...]
     segments: tuple[Segment, ...]
     personas: tuple[Persona, ...]
+    clv: ClvSettings
     actions: tuple[Action, ...]
     # provenance: dotted key -> "default" | file path | "command line"
     sources: dict[str, str] = field(default_factory=dict, compare=False)
@@ -394,8 +417,6 @@ def _actions(items: list[Any]) -> tuple[Action, ...]:
 
 
 def _tiering(tie: dict[str, Any]) -> tuple[str, tuple[float, ...], float]:
-    if tie["scheme"] not in TIER_SCHEMES:
-        raise ConfigError(f"config: tiering.scheme must be one of {', '.join(TIER_SCHEMES)}, got {tie['scheme']!r}")
     shares = tie["quantile_shares"]
     ok = (all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in shares)
           and all(0 < a < b <= 1 for a, b in zip(shares, list(shares[1:]) + [1.0])) and bool(shares))
@@ -502,27 +523,43 @@ def build(data: dict[str, Any], sources: dict[str, str] | None = None) -> Config
         **_clustering_fields(data["clustering"]),
         **_output_fields(data["output"]),
         actions=_actions(data.get("actions", [])),
+        clv=clv_settings(data["clv"]),
         sources=dict(sources or {}),
         effective=data,
     )
 
 
 def check_choices(data: dict[str, Any]) -> None:
-    """Settings that must be one of a few words, and the churn thresholds' order."""
-    inp, sco, chu, out = data["input"], data["scoring"], data["churn"], data["output"]
-    if sco["method"] not in ("quantile", "thresholds"):
-        raise ConfigError(f"config: scoring.method must be \"quantile\" or \"thresholds\", got {sco['method']!r}")
-    if inp["kind"] not in INPUT_KINDS:
-        raise ConfigError(f"config: input.kind must be one of {', '.join(INPUT_KINDS)}, got {inp['kind']!r}")
-    if inp["engine"] not in ("polars", "spark"):
-        raise ConfigError(f"config: input.engine must be \"polars\" or \"spark\", got {inp['engine']!r}")
-    if out["lang"] not in ("en", "zh"):
-        raise bad_value("output.lang", f"config: output.lang must be \"en\" or \"zh\", got {out['lang']!r}")
-    bad_reports = [r for r in out["reports"] if r not in ("xlsx", "html")]
+    """Settings that must be one of a few words (``CHOICES``), and the churn thresholds' order."""
+    for dotted, allowed in CHOICES.items():
+        value = _get(data, dotted)
+        if value not in allowed:
+            words = ", ".join(f'"{a}"' for a in allowed)
+            raise bad_value(dotted, f"config: {dotted} must be one of {words}, got {value!r}")
+    bad_reports = [r for r in data["output"]["reports"] if r not in ("xlsx", "html")]
     if bad_reports:
         raise bad_value("output.reports", f"config: output.reports may hold \"xlsx\" and \"html\", got {bad_reports[0]!r}")
-    if chu["medium"] > chu["high"]:
+    if data["churn"]["medium"] > data["churn"]["high"]:
         raise ConfigError("config: churn.medium must not exceed churn.high")
+
+
+def clv_settings(clv: dict[str, Any]) -> ClvSettings:
+    """The [clv] table, checked (keys and types are checked against the defaults before)."""
+    s = ClvSettings(enabled=bool(clv["enabled"]), horizon_days=int(clv["horizon_days"]),
+                    annual_discount_rate=float(clv["annual_discount_rate"]),
+                    min_repeat_customers=int(clv["min_repeat_customers"]),
+                    churn_high=float(clv["churn_high"]), churn_medium=float(clv["churn_medium"]))
+    if s.horizon_days < 1:
+        raise ConfigError(f"config: clv.horizon_days must be at least 1, got {s.horizon_days}")
+    if s.annual_discount_rate < 0:
+        raise ConfigError(f"config: clv.annual_discount_rate must not be negative, got {s.annual_discount_rate}")
+    if s.min_repeat_customers < 2:
+        raise ConfigError(f"config: clv.min_repeat_customers must be at least 2, got {s.min_repeat_customers}")
+    if not 0 <= s.churn_high <= s.churn_medium <= 1:
+        msg = (f"config: clv needs 0 <= churn_high <= churn_medium <= 1 (p_alive thresholds), "
+               f"got {s.churn_high} and {s.churn_medium}")
+        raise ConfigError(msg)
+    return s
 
 
 def _input_fields(inp: dict[str, Any], columns: dict[str, str]) -> dict[str, Any]:

@@ -80,6 +80,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from segkit.config import ENGINES
 from segkit.engines.contract import BASE_SCHEMA, COUNT_KEYS, InputInfo, Quality
 from segkit.errors import UsageError
 
@@ -91,7 +92,6 @@ if TYPE_CHECKING:
     from segkit.config import Config
 
 __all__ = ["BASE_SCHEMA", "COUNT_KEYS", "ENGINES", "InputInfo", "Quality", "customer_table"]
-ENGINES = ("polars", "spark")
 
 
 def customer_table(

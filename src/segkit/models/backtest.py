@@ -19,7 +19,8 @@ import numpy as np
 import polars as pl
 
 from segkit.ingest.clean import MICRO
-from segkit.models.clv import bgnbd_expected, fit_clv, model_inputs, settings
+from segkit.config import ClvSettings
+from segkit.models.clv import bgnbd_expected, fit_clv, model_inputs
 
 TABLE_CAP = 7  # calibration table rows: 0, 1, ..., 6, "7+" repeat purchases
 
@@ -55,9 +56,8 @@ def calibration_table(df: pl.DataFrame) -> list[dict[str, Any]]:
             for b, _o, c, p, a, nv in g.iter_rows()]
 
 
-def backtest(lines: pl.DataFrame, as_of: dt.date, holdout_days: int, effective: dict[str, Any]) -> dict[str, Any]:
+def backtest(lines: pl.DataFrame, as_of: dt.date, holdout_days: int, s: ClvSettings) -> dict[str, Any]:
     """The backtest document (also summary.json["clv"]["backtest"] with ``segment --backtest N``)."""
-    s = settings(effective)
     start = as_of - dt.timedelta(days=holdout_days)
     doc: dict[str, Any] = {"holdout_days": holdout_days, "calibration_end": start.isoformat(), "as_of": as_of.isoformat()}
     cal = model_inputs(lines, start)

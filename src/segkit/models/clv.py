@@ -41,50 +41,13 @@ import numpy as np
 import polars as pl
 
 from segkit.ingest.clean import MICRO
-from segkit.errors import ConfigError
+from segkit.config import ClvSettings
 
 CLV_COLUMNS = ("p_alive", "expected_purchases", "expected_purchase_value", "predicted_revenue")
 CHURN_LEVELS = ("high", "medium", "low")
 LOG_BOUND = 25.0  # parameters are searched in [e^-25, e^25]; a fit that reaches the edge did not converge
 DISCOUNT_STEP_DAYS = 30
 
-
-# ------------------------------------------------------------------------------- settings
-
-@dataclass(frozen=True)
-class ClvSettings:
-    enabled: bool = True
-    horizon_days: int = 365
-    annual_discount_rate: float = 0.0
-    min_repeat_customers: int = 20
-    churn_high: float = 0.3    # p_alive below this -> churn_risk high
-    churn_medium: float = 0.7  # p_alive below this -> medium; low otherwise
-
-
-def settings(effective: dict[str, Any]) -> ClvSettings:
-    """The [clv] table of the effective config (keys and types are checked by config.load)."""
-    from segkit.config import default_dict
-
-    data = {**default_dict().get("clv", {}), **(effective.get("clv") or {})}
-    s = ClvSettings(
-        enabled=bool(data["enabled"]),
-        horizon_days=int(data["horizon_days"]),
-        annual_discount_rate=float(data["annual_discount_rate"]),
-        min_repeat_customers=int(data["min_repeat_customers"]),
-        churn_high=float(data["churn_high"]),
-        churn_medium=float(data["churn_medium"]),
-    )
-    if s.horizon_days < 1:
-        raise ConfigError(f"config: clv.horizon_days must be at least 1, got {s.horizon_days}")
-    if s.annual_discount_rate < 0:
-        raise ConfigError(f"config: clv.annual_discount_rate must not be negative, got {s.annual_discount_rate}")
-    if s.min_repeat_customers < 2:
-        raise ConfigError(f"config: clv.min_repeat_customers must be at least 2, got {s.min_repeat_customers}")
-    if not 0 <= s.churn_high <= s.churn_medium <= 1:
-        msg = (f"config: clv needs 0 <= churn_high <= churn_medium <= 1 (p_alive thresholds), "
-               f"got {s.churn_high} and {s.churn_medium}")
-        raise ConfigError(msg)
-    return s
 
 
 # ---------------------------------------------------------------------------- model inputs
@@ -597,11 +560,10 @@ def attach(customers: pl.DataFrame, res: ClvResult) -> pl.DataFrame:
     return df.select([*cols[:at], *CLV_COLUMNS, *cols[at:]])
 
 
-def run_clv(customers: pl.DataFrame, as_of: dt.date, effective: dict[str, Any]) -> ClvResult:
+def run_clv(customers: pl.DataFrame, as_of: dt.date, s: ClvSettings) -> ClvResult:
     """Both models on the CLV inputs the customer table carries (``_purchase_days``,
     ``_first_purchase_day``, ``_last_purchase_day``, ``_repeat_value``): the order lines are not
     read again."""
-    s = settings(effective)
     base = customers.select(pl.col("customer_id"), *[pl.col(f"_{c}").alias(c) for c in CUSTOMER_INPUTS])
     inputs = inputs_from_base(base, as_of)
     if not s.enabled:
