@@ -89,7 +89,7 @@ def compute(lines, as_of: dt.date | None = None) -> dict[str, dict]:
             "frequency": len(ds),
             "monetary": money[cid],
             "annual_spend": annual[cid],
-            "prior_annual_spend": prior[cid],
+            "prior_annual_spend": prior[cid] if two_windows else None,  # SPEC §3 coverage
         }
     rec = [-(out[c]["recency_days"] if out[c]["recency_days"] is not None else 10**12) for c in ids]
     r = _score_higher_better(rec)
@@ -103,7 +103,7 @@ def compute(lines, as_of: dt.date | None = None) -> dict[str, dict]:
         row["value_class"] = VALUE[(int(r[i] >= mr), int(f[i] >= mf), int(m[i] >= mm))]
         a = round(row["annual_spend"], 6)
         row["tier"] = next(name for name, lo in TIERS if lo is None or a >= lo)
-        p = round(row["prior_annual_spend"], 6)
+        p = round(row["prior_annual_spend"] or 0.0, 6)
         row["yoy_growth"] = row["annual_spend"] / row["prior_annual_spend"] - 1 if p > 0 else None
         ds = purchases.get(cid, [])
         if not any(tier_start <= d <= tier_end for d in ds):

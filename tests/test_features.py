@@ -69,8 +69,8 @@ def test_windows_split_annual_and_prior_spend(cfg):
 
 def test_calendar_year_window(cfg):
     rows = [("A", "o1", dt.date(2023, 12, 31), 10), ("A", "o2", dt.date(2023, 1, 1), 5),
-            ("A", "o3", dt.date(2022, 6, 1), 20), ("A", "o4", dt.date(2024, 6, 1), 1000)]
-    a = by_id(table(rows, cfg, year=2023))["A"]
+            ("A", "o3", dt.date(2022, 1, 1), 20), ("A", "o4", dt.date(2024, 6, 1), 1000)]
+    a = by_id(table(rows, cfg, year=2023))["A"]  # the data reaches back to the prior year's first day
     assert (a["annual_spend"], a["prior_annual_spend"]) == (15, 20)
 
 

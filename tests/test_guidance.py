@@ -60,6 +60,21 @@ def test_short_coverage_leaves_yoy_and_lifecycle_empty_with_the_reason(dec, dec_
     assert all(set(w) >= {"code", "message"} for w in doc["warnings"])
 
 
+def test_a_prior_window_of_nine_days_is_not_a_prior_year():
+    """Online Retail (non-UK) runs 2010-12-01 .. 2011-12-09: as of 2011-12-10 the prior window
+    (2009-12-10 .. 2010-12-09) holds 9 days of data, which must not be shown as prior-year spend."""
+    path = dataset("online_retail_non_uk.csv")
+    lines = pl.read_csv(path, infer_schema=False).filter(pl.col("CustomerID").is_not_null())
+    early = lines.filter(pl.col("InvoiceDate").str.slice(0, 10) <= "2010-12-09")["CustomerID"].n_unique()
+    assert early > 0  # customers who did buy in those 9 days
+    result = pipeline.run(str(path), config.load(None, use_env=False), cluster=False)
+    doc = summary(result)
+    assert doc["coverage"]["full_windows"] == 1 and doc["coverage"]["yoy_available"] is False
+    a = result.assignments
+    assert a["prior_annual_spend"].null_count() == a.height
+    assert a["yoy_growth"].null_count() == a.height
+
+
 def test_two_full_windows_keep_yoy(tmp_path):
     # as_of 2024-06-02: tier window 2023-06-03 .. 2024-06-01, prior 2022-06-04 .. 2023-06-02
     rows = [["A", "1", "2022-01-10", "100"], ["A", "2", "2023-05-01", "200"], ["A", "3", "2024-06-01", "300"],
@@ -69,7 +84,7 @@ def test_two_full_windows_keep_yoy(tmp_path):
     doc = summary(result)
     assert doc["coverage"]["full_windows"] == 2 and doc["coverage"]["reason"] is None
     a = {r["customer_id"]: r for r in result.assignments.to_dicts()}
-    assert a["A"]["yoy_growth"] == pytest.approx(300 / 200 - 1)
+    assert a["A"]["yoy_growth"] == pytest.approx(300 / 200 - 1) and a["A"]["prior_annual_spend"] == 200
     assert a["A"]["lifecycle"] == "growing" and a["B"]["lifecycle"] == "new"
     assert "short_coverage" not in codes(doc)
 

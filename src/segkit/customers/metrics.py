@@ -133,7 +133,8 @@ def finish(
     RFM scores, then the labels read from them (segment, value class, tier, churn risk,
     lifecycle, persona), each computed once, then money in currency units, largest annual spend
     first. ``yoy_available``: the data covers a prior window (``date_coverage``); without one,
-    yoy_growth and the lifecycle stages that read it stay empty."""
+    prior_annual_spend, yoy_growth and the lifecycle stages that read them stay empty (a prior
+    window holding a few days of data is not a prior year)."""
     df = base.rename(BASE_RENAMES).with_columns(
         (pl.lit(win.as_of) - pl.col("last_order_date")).dt.total_days().alias("recency_days"),
     )
@@ -151,10 +152,11 @@ def finish(
         churn_expr(cfg, pop_gap).alias("churn_risk"),
     ).with_columns(lifecycle_expr(cfg, win, yoy_available).alias("lifecycle"))
     df = df.with_columns(persona_expr(cfg, present).alias("persona"))
+    prior = to_money(df["_prior"], "prior_annual_spend")
     df = df.with_columns(
         to_money(df["_monetary"], "monetary"),
         to_money(df["_annual"], "annual_spend"),
-        to_money(df["_prior"], "prior_annual_spend"),
+        prior if yoy_available else pl.lit(None, prior.dtype).alias("prior_annual_spend"),
     ).sort(["_annual", "customer_id"], descending=[True, False])
     customers = df.select([*assignment_columns(present, clusters=False),
                            *[c for c in df.columns if c.startswith("_") and c != "_meets_top"]])
