@@ -245,6 +245,18 @@ def test_customer_table_supports_tiers_clusters_validation_and_names_the_rest(uc
     assert "CLV" in w["message"] and "lifecycle" in w["message"] and "migration" in w["message"]
 
 
+def test_a_table_without_dates_has_no_as_of_and_shows_the_chi_square(uci, tmp_path):
+    """No date in the file: no as_of and no tier window (never today's date); the terminal shows
+    cluster x channel, the one test of the clusters that is not circular."""
+    result, doc = uci
+    assert doc["as_of"] is None and doc["windows"] is None
+    proc = run_cli("segment", str(dataset(UCI)), "-o", str(tmp_path / "u"), "--no-report")
+    err = proc.stderr.decode()
+    assert proc.returncode == 0 and str(dt.date.today()) not in err and "no as_of" in err
+    p = doc["validation"]["chi2"]["channel"]["p"]
+    assert f"cluster × channel: χ² {doc['validation']['chi2']['channel']['chi2']:.1f}, dof 1, p = {p:.2g}" in err
+
+
 def test_customer_table_with_id_orders_and_last_date(tmp_path):
     rows = [["K1", "120000", "24", "2024-05-30"], ["K2", "8000", "2", "2023-11-02"], ["K3", "45000", "9", "2024-04-01"],
             ["K4", "3000", "1", "2022-12-24"], ["K5", "64000", "14", "2024-05-02"]]

@@ -156,6 +156,7 @@ def add_clv(result: Segmentation, holdout_days: int | None = None) -> Segmentati
         df = df.with_columns([pl.lit(None, pl.Float64).alias(c) for c in CLV_COLUMNS])
         return result.with_customers(df.select([*cols[:at], *CLV_COLUMNS, *cols[at:]]))
     win = result.table.windows
+    assert win is not None  # order lines always have dates
     clv = run_clv(result.table.customers, win.as_of, result.config.clv)
     if holdout_days:
         from segkit.models.backtest import backtest

@@ -151,8 +151,8 @@ def summary(result: Segmentation) -> dict[str, Any]:
     doc: dict[str, Any] = {
         "segkit_version": __version__,
         "engine": cfg.engine,
-        "as_of": t.windows.as_of.isoformat(),
-        "windows": t.windows.as_dict(),
+        "as_of": t.windows.as_of.isoformat() if t.windows else None,
+        "windows": t.windows.as_dict() if t.windows else None,
         "input": _input_section(result),
         "input_kind": result.input_kind,
         "currency": result.currency,

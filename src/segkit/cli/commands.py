@@ -40,8 +40,9 @@ TEMPLATE_FIELDS = ("as_of", "date")
 SET_FILES = ("assignments.csv", "movers.csv", "rejected_rows.csv", "report.xlsx", "report.html", "summary.json")
 
 
-def output_dir(template: str, as_of: dt.date, today: dt.date | None = None) -> Path:
-    """Fill the {as_of} and {date} placeholders of -o; any other field or format spec is refused."""
+def output_dir(template: str, as_of: dt.date | None, today: dt.date | None = None) -> Path:
+    """Fill the {as_of} and {date} placeholders of -o (``undated`` for an input without dates);
+    any other field or format spec is refused."""
     today = today or dt.date.today()
     known = ", ".join("{" + f + "}" for f in TEMPLATE_FIELDS)
     try:
@@ -52,7 +53,7 @@ def output_dir(template: str, as_of: dt.date, today: dt.date | None = None) -> P
         if name is not None and (name not in TEMPLATE_FIELDS or spec or conversion):
             msg = f"-o {plain(template)}: only the placeholders {known} are allowed (no other fields, no format specs)"
             raise UsageError(msg)
-    return Path(template.format(as_of=as_of.isoformat(), date=today.isoformat()))
+    return Path(template.format(as_of=as_of.isoformat() if as_of else "undated", date=today.isoformat()))
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -112,7 +113,8 @@ def segment_command(
     fixed = early_out is not None and "{as_of}" not in cfg.output_dir
     check_collisions(input_path, early_out if fixed else None, summary_json, _explicit_previous(previous))
     result = pipeline.run(input_path, cfg, progress=progress, stdin=stdin, backtest_days=backtest_days)
-    out = None if to_stdout else output_dir(cfg.output_dir, result.table.windows.as_of)
+    windows = result.table.windows
+    out = None if to_stdout else output_dir(cfg.output_dir, windows.as_of if windows else None)
     result = _compare_with_previous(result, input_path, previous, out, summary_json, progress)
     if out is None:
         _write_stdout(result.assignments, fmt, stdout)
@@ -151,7 +153,8 @@ def _compare_with_previous(result: Segmentation, input_path: str, previous: str 
                            summary_json: str | None, progress: Progress | None) -> Segmentation:
     """Find the earlier run (``--previous``), check no output overwrites an input; the result with
     the migration added (a new result: the one ``pipeline.run`` returned is left as it was)."""
-    cfg, as_of = result.config, result.table.windows.as_of
+    cfg, windows = result.config, result.table.windows
+    as_of = windows.as_of if windows else None
     prev_path = find_previous(previous, cfg.output_dir, as_of, out) if previous else None
     check_collisions(input_path, out, summary_json, prev_path if previous != "auto" else None)
     if not previous:

@@ -91,9 +91,12 @@ def print_summary(result: Segmentation, console: Console, out: Path | None) -> N
 def _print_headline(doc: dict[str, Any], console: Console, t: dict[str, Any]) -> None:
     cov = doc.get("coverage") or {}
     covered = f"{cov['first_date']} .. {cov['last_date']}" if cov.get("first_date") else t["not_available"]
-    console.print(t["term_headline"].format(
-        customers=doc["customers"], rows=doc["data_quality"]["used_rows"], as_of=doc["as_of"],
-        start=doc["windows"]["tier_start"], end=doc["windows"]["tier_end"]), markup=False)
+    win, rows = doc.get("windows"), doc["data_quality"]["used_rows"]
+    if win is None:
+        console.print(t["term_headline_undated"].format(customers=doc["customers"], rows=rows), markup=False)
+    else:
+        console.print(t["term_headline"].format(customers=doc["customers"], rows=rows, as_of=doc["as_of"],
+                                                start=win["tier_start"], end=win["tier_end"]), markup=False)
     console.print(f"{t['covered_range']}: {covered} · {t['currency']}: {doc.get('currency') or t['currency_unknown']}",
                   markup=False)
 
@@ -184,6 +187,21 @@ def print_validation(val: dict[str, Any], console: Console, lang: str = "en") ->
     if val.get("silhouette") is not None:
         reading = (val.get("silhouette_reading_zh") if zh else None) or val["silhouette_reading"]
         console.print(t["term_silhouette"].format(value=val["silhouette"], reading=reading), markup=False)
+    _print_chi2(val.get("chi2") or {}, console, lang)
+
+
+def _print_chi2(chi2: dict[str, Any], console: Console, lang: str) -> None:
+    """Cluster × each attribute not used to build the clusters (channel, region, ...): the one
+    test of the clusters that is not circular, with its effect size."""
+    from segkit.outputs.report.labels import ui
+    from segkit.i18n import message
+
+    t = ui(lang)
+    for column, c in chi2.items():
+        if isinstance(c, dict) and c.get("p") is not None:
+            name = message("variable", column, lang) if column in ("channel", "region", "customer_type") else column
+            console.print(t["term_chi2"].format(column=name, chi2=c["chi2"], dof=c["dof"], p=c["p"],
+                                                v=c.get("cramers_v") or 0.0), markup=False)
 
 
 def print_inspect(raw: RawTable, cleaned: Cleaned, cfg: Config, console: Console) -> None:

@@ -39,7 +39,7 @@ YOY_TOLERANCE = 1e-9  # stands for "no purchase": worse than any real recency
 @dataclass(frozen=True)
 class CustomerTable:
     customers: pl.DataFrame  # one row per customer, assignments columns but the cluster ones (models.kmeans adds them)
-    windows: Windows
+    windows: Windows | None  # None: a customer-level table without dates (no as_of)
     cut_points: dict[str, Any] = field(default_factory=dict)
     others_combinations: list[str] = field(default_factory=list)
     excluded_after_as_of: int = 0

@@ -20,7 +20,7 @@ from pathlib import Path
 import polars as pl
 
 from segkit.ingest.clean import MICRO
-from segkit.errors import DataError, InputNotFoundError, option
+from segkit.errors import DataError, InputNotFoundError, UsageError, option
 from segkit.outputs.staging import undefuse
 
 if TYPE_CHECKING:
@@ -76,7 +76,7 @@ def _run_as_of(directory: Path) -> dt.date | None:
         return None
 
 
-def find_previous(previous: str, template: str, as_of: dt.date, out: Path | None) -> Path | None:
+def find_previous(previous: str, template: str, as_of: dt.date | None, out: Path | None) -> Path | None:
     """Resolve ``--previous``: a file, a folder holding assignments.csv, or ``auto``.
 
     ``auto`` with ``-o base/{as_of}`` picks the folder under ``base/`` of the latest run whose as_of
@@ -95,6 +95,10 @@ def find_previous(previous: str, template: str, as_of: dt.date, out: Path | None
     if match is None:
         candidate = (out or Path(template)) / "assignments.csv"
         return candidate if candidate.is_file() else None
+    if as_of is None:
+        msg = (f"{option('previous')} auto: this input has no dates, so no as_of to find the run before it; "
+               f"give {option('previous')} PATH (an earlier run's folder)")
+        raise UsageError(msg)
     base = Path(template[: match.start()] + "x").parent  # the folder holding the dated runs
     if not base.is_dir():
         return None

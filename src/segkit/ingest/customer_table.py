@@ -191,9 +191,10 @@ def _table(base: pl.DataFrame, cfg: Config, found: dict[str, Any], tiering: Tier
     from segkit.customers.windows import make_windows
 
     latest = cast(dt.date | None, base["last_order_date"].max())
-    as_of = cfg.as_of or (latest + dt.timedelta(days=1) if latest else dt.date.today())
-    win = make_windows(cfg, as_of - dt.timedelta(days=1))
-    recency = pl.coalesce((pl.lit(win.as_of) - pl.col("last_order_date")).dt.total_days(), pl.col("_recency_given"))
+    as_of = cfg.as_of or (latest + dt.timedelta(days=1) if latest else None)
+    win = None if as_of is None else make_windows(cfg, as_of - dt.timedelta(days=1))  # no dates: no as_of
+    since = pl.lit(None, pl.Int64) if win is None else (pl.lit(win.as_of) - pl.col("last_order_date")).dt.total_days()
+    recency = pl.coalesce(since, pl.col("_recency_given"))
     df = base.with_columns(
         recency.alias("recency_days"), pl.col("_annual").alias("_monetary"), pl.lit(None, pl.Int64).alias("_prior"),
         pl.lit(None, pl.Date).alias("first_order_date"),

@@ -82,13 +82,13 @@ def build_context(result: Segmentation, doc: dict[str, Any], *, top_n: int = TOP
 
 def meta_section(doc: dict[str, Any], t: dict[str, Any], tiers: dict[str, Any], names: Names) -> dict[str, Any]:
     """Header facts and the key figures shown on top of both reports."""
-    inp, win = doc["input"], doc.get("windows", {})
+    inp, win = doc["input"], doc.get("windows") or {}
     cov = doc.get("coverage") or {}
     covered = f"{cov['first_date']} – {cov['last_date']}" if cov.get("first_date") else t["not_available"]
     kind = t["input_kind_customers"] if doc.get("input_kind") == "customers" else t["input_kind_orders"]
     facts = [
-        (t["as_of"], doc["as_of"], "text"),
-        (t["tier_window"], f"{win.get('tier_start', '')} – {win.get('tier_end', '')}", "text"),
+        (t["as_of"], doc["as_of"] or t["not_available"], "text"),
+        (t["tier_window"], f"{win['tier_start']} – {win['tier_end']}" if win else t["not_available"], "text"),
         (t["covered_range"], covered, "text"),
         (t["full_windows"], cov.get("full_windows"), "int"),
         (t["currency"], doc.get("currency") or t["currency_unknown"], "text"),

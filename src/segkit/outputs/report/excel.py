@@ -229,9 +229,13 @@ def write_xlsx(ctx: dict[str, Any], customers: pl.DataFrame, path: Path) -> None
         raise cause from None
 
 
+UNDATED = dt.date(1980, 1, 1)  # creation date of a workbook whose input has no dates (the earliest a zip holds)
+
+
 def _created(ctx: dict[str, Any]) -> dt.datetime:
     """The workbook's creation time is the as_of date, not the clock: same input, same bytes."""
-    return dt.datetime.combine(dt.date.fromisoformat(ctx["meta"]["as_of"]), dt.time())
+    as_of = ctx["meta"]["as_of"]
+    return dt.datetime.combine(dt.date.fromisoformat(as_of) if as_of else UNDATED, dt.time())
 
 
 def _tier_rows(ctx: dict[str, Any], detailed: bool) -> tuple[list[str], list[str], list[list[Any]]]:
