@@ -463,7 +463,7 @@ def quality_counts(rows: SparkFrame, cfg: Config) -> pl.DataFrame:
              else F.lit(0).cast("long"))
     agg = (rows.groupBy("file", "block", "_skip", "_reason", "_column")
            .agg(F.count(F.lit(1)).alias("n"), F.max(F.when(ok, F.col("_order_date"))).alias("max_date"),
-                after.alias("after")))
+                after.alias("after"), F.sum(F.when(ok, F.abs(F.col("_amount")).cast("double"))).alias("abs")))
     return pl.from_arrow(agg.toArrow())
 
 
@@ -685,7 +685,7 @@ def run(path: str, cfg: Config, *, master: str | None = None, session: SparkSess
         lines: bool = False) -> SparkRun:
     """Input -> data-quality counts and either the customer base table or (``lines``) the order
     lines of ``clean.Cleaned`` (one row per customer, order, date and attributes), by Spark."""
-    from segkit.ingest.clean import TEXT_ROLES, _persona_uses
+    from segkit.ingest.clean import TEXT_ROLES, _persona_uses, check_money
 
     session = session or get_session(master)
     conf = {**RUN_CONF, **_shuffle_conf(session)}
@@ -701,6 +701,7 @@ def run(path: str, cfg: Config, *, master: str | None = None, session: SparkSess
             quality = quality_dict(counts)
             rejected = rejected_sample(session, rows, counts, inp) if quality["rejected_rows"] else _no_rejects(inp)
             _check_quality(inp, cfg, quality, counts, rejected)
+            check_money(inp.source, float(counts["abs"].fill_null(0.0).sum()))
             head = _head_rows(rows, inp)
             if lines:
                 base, clv_frame = None, None

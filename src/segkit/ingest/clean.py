@@ -15,6 +15,7 @@ from typing import Any
 import datetime as dt
 from dataclasses import dataclass, field
 
+import numpy as np
 import polars as pl
 
 from segkit.config import Config
@@ -28,11 +29,20 @@ TOTALS_PATTERN = (r"(?i)^(?:本页|本期|全部)?\s*(?:合\s*计|小\s*计|总\
 CURRENCY = r"(?i)[\s,，¥￥$€£\u00a0\u3000元]|RMB|CNY|USD|EUR|GBP"
 EXCEL_EPOCH = dt.date(1899, 12, 30)
 MAX_SERIAL = 2958465  # 9999-12-31
+# Money is summed exactly as Int64 micro-units. When the absolute amounts of a whole input add up
+# to less than this, no sum segkit forms (a line, an order, a customer, a tier, the whole file)
+# can leave Int64 (|x| < 2**63 ~ 9.22e18); the margin covers the float64 rounding of the check.
+MONEY_LIMIT_MICRO = 9.0e18
 
 
 def to_money(micro: pl.Series, name: str | None = None) -> pl.Series:
     """Micro-units -> currency units, correctly rounded (polars' own division is not, e.g. 15.3)."""
-    values = micro.cast(pl.Float64).to_numpy() / MICRO
+    ints = micro.fill_null(0).cast(pl.Int64).to_numpy()
+    values = ints.astype(np.float64) / MICRO  # exact input, one correctly rounded division
+    big = np.abs(ints) >= 1 << 53  # float64(micro) would already be rounded: whole units + fraction
+    if big.any():
+        whole, frac = np.divmod(ints[big], MICRO)
+        values[big] = whole.astype(np.float64) + frac.astype(np.float64) / MICRO
     out = pl.Series(name or micro.name, values, dtype=pl.Float64)
     return out if micro.null_count() == 0 else out.scatter(micro.is_null().arg_true(), None)
 
@@ -113,6 +123,18 @@ class Cleaned:
     quality: dict[str, Any] = field(default_factory=dict)
     roles: tuple[str, ...] = ()  # optional text roles present
     has_order_id: bool = False
+    abs_micro: float = 0.0  # sum of |amount| over the usable rows, micro-units (check_money)
+
+
+def check_money(source: str, abs_micro: float) -> None:
+    """A ``DataError`` when the usable amounts add up (in absolute value) to more than segkit can
+    sum exactly: Int64 micro-units would wrap around and give wrong totals."""
+    if not abs_micro < MONEY_LIMIT_MICRO:  # NaN too
+        msg = (f"{source}: amount too large: the amounts add up to {abs_micro / MICRO:,.0f} (absolute values), "
+               f"above the limit of {MONEY_LIMIT_MICRO / MICRO:,.0f} that segkit sums exactly (to 0.000001); "
+               f"check the amount column for stray values, or give the amounts in thousands with "
+               f"{option('input.amount_unit')} 0.001")
+        raise DataError(msg)
 
 
 def _parse_unique(df: pl.DataFrame, column: str, parser: Callable[[pl.Expr], pl.Expr], out: str,
@@ -193,7 +215,11 @@ def clean(raw: RawTable, cfg: Config, *, enforce: bool = True, check: bool = Tru
         reason.alias("reason"), pl.when(overflow).then(None).otherwise(micro).cast(pl.Int64).alias("amount"))
     bad = parsed.filter(pl.col("reason").is_not_null())
     rejected = _rejected_rows(bad.select("row", column.alias("column"), "reason", value.alias("value")), plan, raw)
-    lines = _sum_lines(parsed.filter(pl.col("reason").is_null()), plan)
+    usable = parsed.filter(pl.col("reason").is_null())
+    abs_micro = float(usable.select(pl.col("amount").abs().cast(pl.Float64).sum()).item() or 0.0)
+    if check:
+        check_money(raw.source, abs_micro)
+    lines = _sum_lines(usable, plan)
     quality = {
         "rows_read": data.height + skipped["blank"] + skipped["totals"],
         "blank_rows": skipped["blank"],
@@ -206,7 +232,7 @@ def clean(raw: RawTable, cfg: Config, *, enforce: bool = True, check: bool = Tru
     }
     if check:
         check_quality(raw.source, raw.header_row, quality, rejected, cfg, enforce=enforce)
-    return Cleaned(lines, rejected, quality, plan.roles, plan.has_order_id)
+    return Cleaned(lines, rejected, quality, plan.roles, plan.has_order_id, abs_micro)
 
 
 def _cell_texts(raw: RawTable, plan: _Plan) -> pl.LazyFrame:

@@ -1,0 +1,79 @@
+"""Hostile inputs from the third red-team pass (issue 25): nothing wrong may end in exit 0, and
+nothing may end in exit 1, a Rust abort or a traceback. Each test is named after the behaviour."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from conftest import run_cli, write_csv
+
+FAST = ["--k", "2", "--no-report", "-q"]
+HEADER = ["customer_id", "order_date", "amount"]
+
+
+def orders(n_customers: int = 30, start: dt.date = dt.date(2023, 1, 5)) -> list[list]:
+    """A small, plausible order table: three orders per customer."""
+    rows = []
+    for c in range(n_customers):
+        for k in range(3):
+            rows.append([f"C{c:03d}", (start + dt.timedelta(days=37 * k + c)).isoformat(), f"{100 + 7 * c + k}.50"])
+    return rows
+
+
+def assignments(out: Path) -> pl.DataFrame:
+    return pl.read_csv(out / "assignments.csv", infer_schema_length=0)
+
+
+# ------------------------------------------------------------------------------ money limits
+
+def test_amounts_whose_sum_would_wrap_int64_are_refused_as_too_large(tmp_path: Path) -> None:
+    rows = orders() + [["BIG", "2023-03-01", "5e12"], ["BIG", "2023-04-01", "5e12"], ["BIG", "2023-05-01", "5e12"]]
+    src = write_csv(tmp_path / "o.csv", HEADER, rows)
+    r = run_cli("segment", str(src), "-o", str(tmp_path / "out"), *FAST)
+    assert r.returncode == 65, r.stderr
+    err = r.stderr.decode()
+    assert "amount too large" in err and "9,000,000,000,000" in err and "--amount-unit" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_amounts_whose_sum_would_wrap_are_refused_on_the_text_path_too(tmp_path: Path) -> None:
+    # formatted amounts go through clean.clean, not the typed CSV pass
+    rows = orders() + [["BIG", "2023-03-01", "¥5,000,000,000,000"]] * 3
+    src = write_csv(tmp_path / "o.csv", HEADER, rows)
+    r = run_cli("segment", str(src), "-o", str(tmp_path / "out"), *FAST)
+    assert r.returncode == 65 and b"amount too large" in r.stderr, r.stderr
+
+
+def test_amounts_whose_sum_would_wrap_are_refused_in_parquet(tmp_path: Path) -> None:
+    rows = orders() + [["BIG", "2023-03-01", "5e12"]] * 3
+    src = tmp_path / "o.parquet"
+    pl.DataFrame(rows, schema=HEADER, orient="row").with_columns(pl.col("amount").cast(pl.Float64)).write_parquet(src)
+    r = run_cli("segment", str(src), "-o", str(tmp_path / "out"), *FAST)
+    assert r.returncode == 65 and b"amount too large" in r.stderr, r.stderr
+
+
+def test_large_amounts_below_the_limit_are_summed_exactly(tmp_path: Path) -> None:
+    rows = orders() + [["BIG", "2023-03-01", "2e12"], ["BIG", "2023-04-01", "2e12"], ["BIG", "2023-05-01", "0.01"]]
+    src = write_csv(tmp_path / "o.csv", HEADER, rows)
+    r = run_cli("segment", str(src), "-o", str(tmp_path / "out"), *FAST)
+    assert r.returncode == 0, r.stderr
+    big = assignments(tmp_path / "out").filter(pl.col("customer_id") == "BIG")
+    assert big["monetary"][0] == "4000000000000.01"
+
+
+@pytest.mark.parametrize("spend", ["inf", "NaN", "1e308", "9e15", "-inf"])
+def test_customer_table_with_a_non_finite_or_huge_spend_rejects_that_row(tmp_path: Path, spend: str) -> None:
+    rows = [[f"C{i:03d}", f"{1000 + 37 * i}"] for i in range(60)] + [["ODD", spend]]
+    src = write_csv(tmp_path / "c.csv", ["customer_id", "annual sales"], rows)
+    r = run_cli("segment", str(src), "--input-kind", "customers", "-o", str(tmp_path / "out"), *FAST)
+    assert r.returncode == 0, r.stderr
+    ids = assignments(tmp_path / "out")["customer_id"].to_list()
+    assert "ODD" not in ids and len(ids) == 60
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["input"]["rejected_rows"] == 1
+
