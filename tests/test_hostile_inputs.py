@@ -77,3 +77,37 @@ def test_customer_table_with_a_non_finite_or_huge_spend_rejects_that_row(tmp_pat
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["input"]["rejected_rows"] == 1
 
+
+# ------------------------------------------------------------------------------ compression
+
+def _csv_bytes(rows: list[list], header: bool = True) -> bytes:
+    lines = ([",".join(HEADER)] if header else []) + [",".join(map(str, r)) for r in rows]
+    return ("\n".join(lines) + "\n").encode()
+
+
+@pytest.mark.parametrize("kind", ["bz2", "xz"])
+def test_concatenated_compressed_streams_are_all_read(tmp_path: Path, kind: str) -> None:
+    import bz2
+    import lzma
+
+    compress = bz2.compress if kind == "bz2" else lzma.compress
+    rows = orders(40)
+    half = len(rows) // 2
+    src = tmp_path / f"o.csv.{kind}"
+    src.write_bytes(compress(_csv_bytes(rows[:half])) + compress(_csv_bytes(rows[half:], header=False)))
+    r = run_cli("segment", str(src), "-o", str(tmp_path / "out"), *FAST)
+    assert r.returncode == 0, r.stderr
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["input"]["rows"] == len(rows)
+    assert summary["customers"] == 40
+
+
+def test_truncated_bz2_is_bad_data_not_a_partial_read(tmp_path: Path) -> None:
+    import bz2
+
+    data = bz2.compress(_csv_bytes(orders(40)))
+    src = tmp_path / "o.csv.bz2"
+    src.write_bytes(data[: len(data) // 2])
+    r = run_cli("segment", str(src), "-o", str(tmp_path / "out"), *FAST)
+    assert r.returncode == 65 and b"ends early" in r.stderr, r.stderr
+
