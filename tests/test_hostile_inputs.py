@@ -111,3 +111,62 @@ def test_truncated_bz2_is_bad_data_not_a_partial_read(tmp_path: Path) -> None:
     r = run_cli("segment", str(src), "-o", str(tmp_path / "out"), *FAST)
     assert r.returncode == 65 and b"ends early" in r.stderr, r.stderr
 
+
+# ------------------------------------------------------------------------------ decimal comma
+
+def _semicolon_csv(path: Path, amounts: list[str]) -> Path:
+    rows = orders(len(amounts))
+    lines = ["customer_id;order_date;amount"]
+    for i, a in enumerate(amounts):
+        for r in rows[3 * i: 3 * i + 3]:
+            lines.append(f"{r[0]};{r[1]};{a}")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_decimal_comma_is_detected_per_file_and_read_exactly(tmp_path: Path) -> None:
+    amounts = [f"{1 + i}.{i % 10}57,60" if i % 3 else f"{10 + i},5" for i in range(40)]
+    src = _semicolon_csv(tmp_path / "o.csv", amounts)
+    r = run_cli("segment", str(src), "-o", str(tmp_path / "out"), *FAST[:-1])
+    assert r.returncode == 0, r.stderr
+    assert b"decimal comma" in r.stderr
+    got = dict(assignments(tmp_path / "out").select("customer_id", "monetary").iter_rows())
+    assert got["C001"] == "6472.8" and got["C000"] == "31.5"
+
+
+def test_decimal_option_forces_the_reading_and_rejects_the_others(tmp_path: Path) -> None:
+    amounts = [f"{100 + i},25" for i in range(39)] + ["1,234.50"]
+    src = _semicolon_csv(tmp_path / "o.csv", amounts)
+    r = run_cli("segment", str(src), "-o", str(tmp_path / "out"), "--decimal", ",", *FAST)
+    assert r.returncode == 0, r.stderr
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["input"]["rejected_rows"] == 3
+    assert "C039" not in assignments(tmp_path / "out")["customer_id"].to_list()
+
+
+def test_a_point_file_never_reads_comma_decimals_as_thousands(tmp_path: Path) -> None:
+    # most values decide for ".", so '22,60' cannot be read as 2260: it is a rejected row
+    amounts = [f"{100 + i}.25" for i in range(39)] + ["22,60"]
+    src = _semicolon_csv(tmp_path / "o.csv", amounts)
+    r = run_cli("segment", str(src), "-o", str(tmp_path / "out"), *FAST[:-1])
+    assert r.returncode == 0, r.stderr
+    assert b"decimal comma" in r.stderr and b"--decimal" in r.stderr
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["input"]["rejected_rows"] == 3
+
+
+@pytest.mark.parametrize("text", ["1,2,3", "12 34", "1.2.3,4", "1,23"])
+def test_badly_grouped_amounts_are_rejected_not_glued_together(tmp_path: Path, text: str) -> None:
+    rows = orders() + [["ODD", "2023-03-01", text]]
+    src = write_csv(tmp_path / "o.csv", HEADER, rows)
+    r = run_cli("segment", str(src), "-o", str(tmp_path / "out"), *FAST)
+    assert r.returncode == 0, r.stderr
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["input"]["rejected_rows"] == 1
+    assert "ODD" not in assignments(tmp_path / "out")["customer_id"].to_list()
+
+
+def test_unknown_decimal_mark_is_a_usage_error(tmp_path: Path) -> None:
+    src = write_csv(tmp_path / "o.csv", HEADER, orders())
+    r = run_cli("segment", str(src), "-o", str(tmp_path / "out"), "--decimal", "x", *FAST)
+    assert r.returncode == 2 and b"--decimal" in r.stderr

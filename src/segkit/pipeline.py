@@ -26,7 +26,7 @@ from segkit import __version__
 from segkit.customers import date_coverage as coverage
 from segkit.ingest.clean import Cleaned
 from segkit.config import Config
-from segkit.errors import DataError
+from segkit.errors import DataError, render
 from segkit.customers.warnings import catalog_warning, check_dates, derived_warnings, detect_currency, warning, with_chinese
 from segkit.i18n import message
 from segkit.customers.tiers import apply_scheme, concentration, suggestion_text
@@ -397,7 +397,7 @@ def _input_section(result: Segmentation) -> dict[str, Any]:
         "columns": raw.mapping,
         "rows": q["data_rows"],
         "rejected_rows": q["rejected_rows"],
-        "notes": list(raw.notes),  # e.g. mixed encodings
+        "notes": [render(n) for n in raw.notes],  # e.g. mixed encodings
     }
 
 

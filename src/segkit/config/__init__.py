@@ -99,6 +99,7 @@ class Config:
     engine: str
     spark_master: str
     columns: dict[str, str]
+    decimal: str  # "." | "," | "auto" (clean.resolve_decimal picks one per file)
     # analysis
     as_of: dt.date | None
     year: int
@@ -516,6 +517,8 @@ def check_choices(data: dict[str, Any]) -> None:
         raise ConfigError(f"config: input.kind must be one of {', '.join(INPUT_KINDS)}, got {inp['kind']!r}")
     if inp["engine"] not in ("polars", "spark"):
         raise ConfigError(f"config: input.engine must be \"polars\" or \"spark\", got {inp['engine']!r}")
+    if inp["decimal"] not in ("auto", ".", ","):
+        raise bad_value("input.decimal", f"config: input.decimal must be \"auto\", \".\" or \",\", got {inp['decimal']!r}")
     if out["lang"] not in ("en", "zh"):
         raise bad_value("output.lang", f"config: output.lang must be \"en\" or \"zh\", got {out['lang']!r}")
     bad_reports = [r for r in out["reports"] if r not in ("xlsx", "html")]
@@ -538,6 +541,7 @@ def _input_fields(inp: dict[str, Any], columns: dict[str, str]) -> dict[str, Any
         "engine": inp["engine"],
         "spark_master": inp["spark_master"],
         "columns": dict(columns),
+        "decimal": inp["decimal"],
     }
 
 

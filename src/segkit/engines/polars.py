@@ -10,7 +10,7 @@ from collections.abc import Callable
 import polars as pl
 
 from segkit.ingest.clean import (MICRO, TEXT_ROLES, TOTALS_PATTERN, Cleaned, _collect, _persona_uses, _text, check_quality,
-                     check_money, clean, parse_customer_id, parse_date, rejected_reasons)
+                     check_money, clean, parse_customer_id, resolve_decimal, parse_date, rejected_reasons)
 from segkit.config import Config
 from segkit.errors import DataError, option
 from segkit.customers.metrics import Windows, latest_date, make_windows
@@ -37,15 +37,22 @@ def order_lines(raw: RawTable, cfg: Config, reopen: Callable[[], RawTable]) -> t
     if raw.csv_source is None:
         return raw, clean(raw, cfg)
     try:
-        cleaned = typed_lines(raw, cfg)
+        cleaned = _csv_lines(raw, cfg)
     except DataError:
         if raw.verify():
             raise
         cleaned = None
     if cleaned is None or not raw.verify():  # not UTF-8 after all: decode it as read_input does
         raw = reopen()
-        cleaned = typed_lines(raw, cfg)
+        cleaned = _csv_lines(raw, cfg)
     return raw, cleaned
+
+
+def _csv_lines(raw: RawTable, cfg: Config) -> Cleaned:
+    """The typed pass, or ``clean.clean`` when the amounts have a decimal comma (polars' CSV
+    parser would read ``1.234`` as one and a bit)."""
+    cfg = resolve_decimal(raw, cfg)
+    return clean(raw, cfg) if cfg.decimal == "," else typed_lines(raw, cfg)
 
 
 # ------------------------------------------------------------------------------ typed CSV pass
