@@ -170,3 +170,75 @@ def test_unknown_decimal_mark_is_a_usage_error(tmp_path: Path) -> None:
     src = write_csv(tmp_path / "o.csv", HEADER, orders())
     r = run_cli("segment", str(src), "-o", str(tmp_path / "out"), "--decimal", "x", *FAST)
     assert r.returncode == 2 and b"--decimal" in r.stderr
+
+
+# ------------------------------------------------------------------------------ workbooks
+
+def _workbook(path: Path, rows: list[list], hidden_first: str = "") -> Path:
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    if hidden_first:
+        ws.title = "old"
+        ws.append(HEADER)
+        ws.append(["HIDDEN", "2023-01-01", "5"])
+        ws.sheet_state = hidden_first
+        ws = wb.create_sheet("orders")
+    ws.append(HEADER)
+    for r in rows:
+        ws.append(r)
+    wb.save(path)
+    return path
+
+
+@pytest.mark.parametrize("state", ["hidden", "veryHidden"])
+def test_a_hidden_first_sheet_is_skipped_for_the_first_visible_one(tmp_path: Path, state: str) -> None:
+    src = _workbook(tmp_path / "o.xlsx", orders(), hidden_first=state)
+    r = run_cli("segment", str(src), "-o", str(tmp_path / "out"), *FAST)
+    assert r.returncode == 0, r.stderr
+    ids = assignments(tmp_path / "out")["customer_id"].to_list()
+    assert "HIDDEN" not in ids and len(ids) == 30
+    # asked for by name, the hidden sheet is still read
+    r = run_cli("inspect", str(src), "--sheet", "old")
+    assert r.returncode == 0 and b"'old'" in r.stdout, r.stderr
+
+
+@pytest.mark.parametrize("command", ["segment", "inspect"])
+def test_one_stray_cell_at_xfd1048576_is_refused_not_an_abort(tmp_path: Path, command: str) -> None:
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    for r in [HEADER, *orders(3)]:
+        ws.append(r)
+    ws["XFD1048576"] = "x"
+    wb.save(tmp_path / "o.xlsx")
+    args = ["-o", str(tmp_path / "out"), *FAST] if command == "segment" else []
+    r = run_cli(command, str(tmp_path / "o.xlsx"), *args)
+    assert r.returncode == 65, r.stderr
+    assert b"XFD1048576" in r.stderr and b"Traceback" not in r.stderr
+
+
+def test_a_shared_string_longer_than_excel_allows_is_refused(tmp_path: Path) -> None:
+    import zipfile
+
+    import xlsxwriter
+
+    built = tmp_path / "built.xlsx"
+    wb = xlsxwriter.Workbook(str(built))
+    ws = wb.add_worksheet()
+    for i, r in enumerate([[*HEADER, "note"], *[[*o, "PLACEHOLDER"] for o in orders(1000)]]):
+        ws.write_row(i, 0, r)
+    wb.close()
+    bomb = tmp_path / "o.xlsx"  # one 1 MB string used by 3,000 cells: a 60 KB file
+    with zipfile.ZipFile(built) as src, zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as dst:
+        for item in src.infolist():
+            data = src.read(item)
+            if item.filename == "xl/sharedStrings.xml":
+                data = data.replace(b"PLACEHOLDER", b"x" * 1_000_000)
+            dst.writestr(item, data)
+    assert bomb.stat().st_size < 200_000
+    r = run_cli("segment", str(bomb), "-o", str(tmp_path / "out"), *FAST)
+    assert r.returncode == 65, r.stderr
+    assert b"32,767" in r.stderr
