@@ -242,3 +242,38 @@ def test_a_shared_string_longer_than_excel_allows_is_refused(tmp_path: Path) -> 
     r = run_cli("segment", str(bomb), "-o", str(tmp_path / "out"), *FAST)
     assert r.returncode == 65, r.stderr
     assert b"32,767" in r.stderr
+
+
+# ------------------------------------------------------------------------------ --previous
+
+def _first_run(tmp_path: Path) -> tuple[Path, Path]:
+    src = write_csv(tmp_path / "o.csv", HEADER, orders())
+    first = tmp_path / "first"
+    assert run_cli("segment", str(src), "-o", str(first), *FAST).returncode == 0
+    return src, first
+
+
+def test_previous_listing_a_customer_twice_is_refused_naming_it(tmp_path: Path) -> None:
+    src, first = _first_run(tmp_path)
+    copy = tmp_path / "edited.csv"
+    lines = (first / "assignments.csv").read_text().splitlines()
+    copy.write_text("\n".join([*lines, lines[1], lines[2]]) + "\n")
+    r = run_cli("segment", str(src), "-o", str(tmp_path / "second"), "--previous", str(copy), *FAST)
+    assert r.returncode == 65, r.stderr
+    assert b"more than once" in r.stderr and lines[1].split(",")[0].encode() in r.stderr
+
+
+def test_previous_edited_after_its_run_fails_the_hash_check(tmp_path: Path) -> None:
+    src, first = _first_run(tmp_path)
+    path = first / "assignments.csv"
+    path.write_text(path.read_text().replace(",strategic,", ",key,", 1).replace("C00", "C0X", 1))
+    r = run_cli("segment", str(src), "-o", str(tmp_path / "second"), "--previous", str(first), *FAST)
+    assert r.returncode == 65 and b"changed after its run" in r.stderr, r.stderr
+
+
+def test_previous_auto_with_a_summary_linked_to_dev_zero_is_a_bounded_read(tmp_path: Path) -> None:
+    src, first = _first_run(tmp_path)
+    (first / "summary.json").unlink()
+    (first / "summary.json").symlink_to("/dev/zero")
+    r = run_cli("segment", str(src), "-o", str(first), "--previous", "auto", *FAST, timeout=120)
+    assert r.returncode == 65 and b"cannot be read as a segkit summary" in r.stderr, r.stderr
