@@ -277,3 +277,19 @@ def test_previous_auto_with_a_summary_linked_to_dev_zero_is_a_bounded_read(tmp_p
     (first / "summary.json").symlink_to("/dev/zero")
     r = run_cli("segment", str(src), "-o", str(first), "--previous", "auto", *FAST, timeout=120)
     assert r.returncode == 65 and b"cannot be read as a segkit summary" in r.stderr, r.stderr
+
+
+# ------------------------------------------------------------------------------ bounded reads
+
+def test_config_at_dev_zero_is_a_bounded_read_and_a_config_error(tmp_path: Path) -> None:
+    src = write_csv(tmp_path / "o.csv", HEADER, orders())
+    r = run_cli("segment", str(src), "--config", "/dev/zero", "-o", str(tmp_path / "out"), *FAST, timeout=60)
+    assert r.returncode == 78 and b"not a segkit config" in r.stderr, r.stderr
+
+
+def test_config_nested_20000_deep_is_a_config_error(tmp_path: Path) -> None:
+    src = write_csv(tmp_path / "o.csv", HEADER, orders())
+    cfg = tmp_path / "deep.toml"
+    cfg.write_text("x = " + "[" * 20_000 + "]" * 20_000 + "\n")
+    r = run_cli("segment", str(src), "--config", str(cfg), "-o", str(tmp_path / "out"), *FAST)
+    assert r.returncode == 78, r.stderr
