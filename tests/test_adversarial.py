@@ -426,6 +426,11 @@ def test_truncated_previous_is_refused(retail, baseline, tmp_path):
     lines = data.splitlines(keepends=True)
     (cut / "assignments.csv").write_bytes(b"".join(lines[:-10]))  # whole rows missing
     one_error(invoke("segment", str(retail), "-o", str(tmp_path / "o"), "--previous", str(cut), *FAST),
+              65, "changed after its run")  # summary.json's sha256 of assignments.csv
+    doc = json.loads((baseline / "summary.json").read_text(encoding="utf-8"))
+    doc.pop("outputs")  # a summary without hashes: the customer count still finds the cut
+    (cut / "summary.json").write_text(json.dumps(doc), encoding="utf-8")
+    one_error(invoke("segment", str(retail), "-o", str(tmp_path / "o"), "--previous", str(cut), *FAST),
               65, f"{len(lines) - 11} rows but summary.json says {len(lines) - 1} customers")
     assert not (tmp_path / "o").exists()
 

@@ -213,8 +213,11 @@ def test_migration_against_previous_run(tmp_path):
         text = fh.read()
     header = text.splitlines()[0].split(",")
     ghost = {c: "" for c in header} | {"customer_id": "GONE", "tier": "key", "annual_spend": "4000000.0"}
-    (prev / "assignments.csv").write_text(text + ",".join(ghost[c] for c in header) + "\n", encoding="utf-8")
-    proc = run_cli("segment", str(path), "-o", str(cur), "--as-of", "2025-01-01", "--previous", str(prev),
+    # edited by hand, so it no longer sits beside its run's summary.json (whose sha256 it fails)
+    edited = tmp_path / "edited"
+    edited.mkdir()
+    (edited / "assignments.csv").write_text(text + ",".join(ghost[c] for c in header) + "\n", encoding="utf-8")
+    proc = run_cli("segment", str(path), "-o", str(cur), "--as-of", "2025-01-01", "--previous", str(edited),
                    "-q", "--no-report")
     assert proc.returncode == 0, proc.stderr.decode()
     with open(cur / "assignments.csv", encoding="utf-8") as fh:

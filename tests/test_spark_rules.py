@@ -60,6 +60,14 @@ def test_amounts_match(spark):
     _compare(spark, values, clean.parse_amount, R.parse_amount)
 
 
+def test_decimal_comma_amounts_match(spark):
+    from segkit.engines import spark_rules as R
+
+    values = EDGE + _corpus("0123456789.,-+eE()$¥ 元x", 1500, 11) + _corpus("0123456789.,", 800, 12) + [
+        "22.657,60", "1.234", "1,234", "12,5", "1,2,3", "12 34", "1.234,5-", ",5", "5,", "(1.234,00)"]
+    _compare(spark, values, lambda e: clean.parse_amount(e, ","), lambda c: R.parse_amount(c, ","))
+
+
 def test_dates_match(spark):
     from segkit.engines import spark_rules as R
 

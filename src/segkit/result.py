@@ -19,6 +19,7 @@ from segkit.config import Config, Tier
 from segkit.customers.metrics import LIFECYCLES, CustomerTable, with_clusters
 from segkit.customers.tiers import Tiering
 from segkit.customers.warnings import derived_warnings, with_chinese
+from segkit.errors import render
 from segkit.i18n import message
 from segkit.ingest.clean import Cleaned
 from segkit.ingest.read import RawTable
@@ -205,7 +206,7 @@ def _input_section(result: Segmentation) -> dict[str, Any]:
         "columns": raw.mapping,
         "rows": q["data_rows"],
         "rejected_rows": q["rejected_rows"],
-        "notes": list(raw.notes),  # e.g. mixed encodings
+        "notes": [render(n) for n in raw.notes],  # e.g. mixed encodings
     }
 
 

@@ -54,6 +54,7 @@ AsOfOpt = Annotated[Optional[str], typer.Option("--as-of", help="Reference date 
 YearOpt = Annotated[Optional[int], typer.Option("--year", help="Use calendar year YYYY as the tier window instead of the last 365 days.")]
 MaxBadOpt = Annotated[Optional[float], typer.Option("--max-bad-rows", help="Share of rows that may be rejected before failing (default 0.05).")]
 UnitOpt = Annotated[Optional[float], typer.Option("--amount-unit", help="Multiply amounts by this (10000 for exports in 万元).")]
+DecimalOpt = Annotated[Optional[str], typer.Option("--decimal", help="Decimal mark of the amounts: . (1,234.50), , (1.234,50) or auto (detected per file).")]
 DateFmtOpt = Annotated[Optional[str], typer.Option("--date-format", help="strftime format of the date column when automatic parsing does not fit, e.g. %d/%m/%Y.")]
 UnpackOpt = Annotated[Optional[int], typer.Option("--max-unpacked-mb", help="Refuse inputs that unpack to more than this many MB (default 2048; guards against decompression bombs).")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")]
@@ -79,6 +80,7 @@ OVERRIDE_KEYS = {
     "lang": "output.lang", "reports": "output.reports", "output": "output.dir",
     "tiers": "tiering.scheme", "input_kind": "input.kind", "currency": "output.currency",
     "max_unpacked_mb": "input.max_unpacked_mb", "engine": "input.engine", "spark_master": "input.spark_master",
+    "decimal": "input.decimal",
 }
 FLAGS = {key: "--" + name.replace("_", "-") for name, key in OVERRIDE_KEYS.items()} | {
     "clustering.random_state": "--seed", "output.reports": "--report", "output.dir": "--output"}
@@ -118,7 +120,7 @@ def _load_config(path: Path | None, **values: Any) -> Config:
                 raise UsageError(f"--k {k}: give auto or a whole number of clusters (2 or more)")
             values["k"] = int(k)
     choices = {"tiers": config.CHOICES["tiering.scheme"], "input_kind": config.CHOICES["input.kind"],
-               "engine": config.CHOICES["input.engine"]}
+               "engine": config.CHOICES["input.engine"], "decimal": config.CHOICES["input.decimal"]}
     for name, allowed in choices.items():
         if values.get(name) is not None and values[name] not in allowed:
             flag = "--" + name.replace("_", "-")
@@ -278,6 +280,7 @@ def segment(
     max_bad_rows: MaxBadOpt = None,
     amount_unit: UnitOpt = None,
     date_format: DateFmtOpt = None,
+    decimal: DecimalOpt = None,
     max_unpacked_mb: UnpackOpt = None,
     k: Annotated[Optional[str], typer.Option("--k", help="Number of clusters (value bands), or auto (best silhouette for k in 2..8). Whether they are distinct groups is decided by a null-reference test, not by k.")] = None,
     seed: Annotated[Optional[int], typer.Option("--seed", help="Random state for k-means and the silhouette sample (default 42).")] = None,
@@ -305,7 +308,7 @@ def segment(
             reports = [r.strip() for r in report.split(",") if r.strip()]
         cfg = _load_config(config_path, as_of=as_of, year=year, columns=mapping, sheet=sheet,
                            encoding=encoding, max_bad_rows=max_bad_rows, amount_unit=amount_unit,
-                           date_format=date_format, max_unpacked_mb=max_unpacked_mb,
+                           date_format=date_format, max_unpacked_mb=max_unpacked_mb, decimal=decimal,
                            k=k, seed=seed, lang=lang, reports=reports,
                            output=output if output not in (None, "-") else None, tiers=tiers,
                            input_kind=input_kind, currency=currency,
@@ -336,6 +339,7 @@ def inspect(
     encoding: EncodingOpt = None,
     amount_unit: UnitOpt = None,
     date_format: DateFmtOpt = None,
+    decimal: DecimalOpt = None,
     max_unpacked_mb: UnpackOpt = None,
     debug: DebugOpt = False,
 ) -> None:
@@ -345,7 +349,8 @@ def inspect(
     with handle_errors(debug):
         _check_streams(input, "-")  # the inspection is printed on stdout
         cfg = _load_config(config_path, columns=mapping, sheet=sheet, encoding=encoding,
-                           amount_unit=amount_unit, date_format=date_format, max_unpacked_mb=max_unpacked_mb)
+                           amount_unit=amount_unit, date_format=date_format, max_unpacked_mb=max_unpacked_mb,
+                           decimal=decimal)
         from segkit.cli.terminal import make_console
 
         inspect_command(input, cfg, make_console(stderr=False))
@@ -364,6 +369,7 @@ def backtest_cmd(
     max_bad_rows: MaxBadOpt = None,
     amount_unit: UnitOpt = None,
     date_format: DateFmtOpt = None,
+    decimal: DecimalOpt = None,
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
 ) -> None:
@@ -373,7 +379,8 @@ def backtest_cmd(
     with handle_errors(debug):
         _check_streams(input, json_out)
         cfg = _load_config(config_path, as_of=as_of, columns=mapping, sheet=sheet, encoding=encoding,
-                           max_bad_rows=max_bad_rows, amount_unit=amount_unit, date_format=date_format)
+                           max_bad_rows=max_bad_rows, amount_unit=amount_unit, date_format=date_format,
+                           decimal=decimal)
         backtest_command(input, cfg, holdout_days, json_out=json_out, quiet=quiet, console=err_console())
 
 

@@ -64,6 +64,14 @@ def _name(en: str, zh: str | None, lang: str) -> str:
     return en if zh == en else f"{en} {zh}"
 
 
+def _flags(text: str) -> str:
+    """A note with each setting it names (``errors.option``) shown as its command-line flag."""
+    from segkit.cli.app import flag
+    from segkit.errors import render
+
+    return render(text, flag)
+
+
 def print_summary(result: Segmentation, console: Console, out: Path | None) -> None:
     """The run in a screenful: headline, tiers, RFM segments, clusters, validation, CLV, migration,
     data quality and warnings (a view of the result's summary document, as summary.json is)."""
@@ -73,7 +81,7 @@ def print_summary(result: Segmentation, console: Console, out: Path | None) -> N
     lang = result.config.lang
     t = ui(lang)
     for note in result.notes:
-        console.print(f"[dim]{esc(note)}[/dim]")
+        console.print(f"[dim]{esc(_flags(note))}[/dim]")
     _print_headline(doc, console, t)
     _print_tiers(doc, console, t, lang)
     _print_segments(doc, console, t, lang)
@@ -207,7 +215,7 @@ def _print_chi2(chi2: dict[str, Any], console: Console, lang: str) -> None:
 def print_inspect(raw: RawTable, cleaned: Cleaned, cfg: Config, console: Console) -> None:
     q = cleaned.quality
     for note in raw.notes:
-        console.print(esc(note))
+        console.print(esc(_flags(note)))
     m = Table(title="Column mapping", title_justify="left")
     m.add_column("role")
     m.add_column("column in file")

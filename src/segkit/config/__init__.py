@@ -45,6 +45,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "scoring.method": ("quantile", "thresholds"),
     "input.kind": INPUT_KINDS,
     "input.engine": ENGINES,
+    "input.decimal": ("auto", ".", ","),
     "output.lang": ("en", "zh"),
     "tiering.scheme": TIER_SCHEMES,
 }
@@ -121,6 +122,7 @@ class Config:
     engine: str
     spark_master: str
     columns: dict[str, str]
+    decimal: str  # "." | "," | "auto" (clean.resolve_decimal picks one per file)
     # analysis
     as_of: dt.date | None
     year: int
@@ -162,15 +164,22 @@ class Config:
     effective: dict[str, Any] = field(default_factory=dict, compare=False)
 
 
+MAX_CONFIG_BYTES = 1 << 20  # a config file is a few KB; /dev/zero or a stray data file is not one
+
+
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
-        data = path.read_bytes()
+        with path.open("rb") as fh:
+            data = fh.read(MAX_CONFIG_BYTES + 1)
     except FileNotFoundError:
         msg = f"config file {path} not found; check the path given to {option('config')} or {ENV_VAR}"
         raise ConfigError(msg) from None
     except OSError as exc:
         msg = f"cannot read config file {path}: {exc.strerror}"
         raise ConfigError(msg) from None
+    if len(data) > MAX_CONFIG_BYTES:
+        msg = f"config file {path}: larger than {MAX_CONFIG_BYTES >> 20} MB, not a segkit config; start from `segkit config init`"
+        raise ConfigError(msg)
     try:
         text = data.decode("utf-8-sig")  # a BOM (Notepad's "UTF-8") is allowed
     except UnicodeDecodeError as exc:
@@ -179,6 +188,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(msg) from None
     try:
         return tomllib.loads(text)
+    except RecursionError:
+        raise ConfigError(f"{path}: nested too deeply to be a segkit config; start from `segkit config init`") from None
     except tomllib.TOMLDecodeError as exc:
         msg = f"{path}: not valid TOML ({exc}); fix the line named, or start from `segkit config init`"
         raise ConfigError(msg) from None
@@ -575,6 +586,7 @@ def _input_fields(inp: dict[str, Any], columns: dict[str, str]) -> dict[str, Any
         "engine": inp["engine"],
         "spark_master": inp["spark_master"],
         "columns": dict(columns),
+        "decimal": inp["decimal"],
     }
 
 

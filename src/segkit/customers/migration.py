@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import datetime as dt
+import hashlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -63,12 +64,35 @@ class Migration:
         return {m: int(counts[m]) for m in MOVEMENTS if m in counts}
 
 
+MAX_SUMMARY_BYTES = 256 << 20  # a summary.json is small; /dev/zero or a huge file is not one
+
+
+MAX_PREVIOUS_BYTES = 4 << 30
+
+
+def read_summary(path: Path) -> dict[str, Any] | None:
+    """An earlier run's summary.json, read at most ``MAX_SUMMARY_BYTES``; None when it is missing,
+    too large (a link to /dev/zero) or not a JSON object."""
+    try:
+        with path.open("rb") as fh:
+            data = fh.read(MAX_SUMMARY_BYTES + 1)
+    except OSError:
+        return None
+    if len(data) > MAX_SUMMARY_BYTES:
+        return None
+    try:
+        doc = json.loads(data.decode("utf-8"))
+    except (ValueError, RecursionError):
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
 def _run_as_of(directory: Path) -> dt.date | None:
     """The as_of of an earlier output folder (from its summary.json, else its name)."""
-    summary = directory / "summary.json"
+    doc = read_summary(directory / "summary.json")
     try:
-        return dt.date.fromisoformat(json.loads(summary.read_text(encoding="utf-8"))["as_of"])
-    except (OSError, ValueError, KeyError, TypeError):
+        return dt.date.fromisoformat(doc["as_of"]) if doc is not None else None
+    except (ValueError, KeyError, TypeError):
         pass
     try:
         return dt.date.fromisoformat(directory.name[:10])
@@ -114,15 +138,22 @@ def find_previous(previous: str, template: str, as_of: dt.date | None, out: Path
 
 
 def read_previous(path: Path) -> pl.DataFrame:
-    df = _read_previous_csv(path)
+    df, sha = _read_previous_csv(path)
     missing = [c for c in ("customer_id", "tier", "annual_spend") if c not in df.columns]
     if missing:
         msg = f"{option('previous')} {path}: not a segkit assignments.csv (no column '{missing[0]}')"
         raise DataError(msg)
-    _check_complete(path, df)
+    _check_complete(path, df, sha)
     # undo the leading ' that protects spreadsheet users from formulas (ids and names alike)
     undo = [undefuse(pl.col(c)).alias(c) for c in ("customer_id", "customer_name") if c in df.columns]
-    return df.with_columns(undo).select(
+    df = df.with_columns(undo)
+    dups = df.filter(pl.col("customer_id").is_duplicated())["customer_id"].unique(maintain_order=True)
+    if dups.len():
+        shown = ", ".join(f"'{v}'" for v in dups.head(5).to_list()) + (", ..." if dups.len() > 5 else "")
+        msg = (f"{option('previous')} {path}: {dups.len():,} customer id(s) appear more than once ({shown}); "
+               "an assignments.csv has one row per customer - remove the repeated rows")
+        raise DataError(msg)
+    return df.select(
         "customer_id",
         *([pl.col("customer_name")] if "customer_name" in df.columns else []),
         pl.col("tier").alias("previous_tier"),
@@ -130,32 +161,45 @@ def read_previous(path: Path) -> pl.DataFrame:
     )
 
 
-def _read_previous_csv(path: Path) -> pl.DataFrame:
+def _read_previous_csv(path: Path) -> tuple[pl.DataFrame, str]:
     try:
-        data = path.read_bytes()
+        with path.open("rb") as fh:
+            data = fh.read(MAX_PREVIOUS_BYTES + 1)
     except OSError as exc:
         raise DataError(f"{option('previous')} {path}: cannot read it ({exc.strerror})") from None
     if data and not data.endswith(b"\n"):
         msg = f"{option('previous')} {path}: the file ends in the middle of a row (truncated copy?); use a complete assignments.csv"
         raise DataError(msg)
+    if len(data) > MAX_PREVIOUS_BYTES:
+        msg = f"{option('previous')} {path}: larger than {MAX_PREVIOUS_BYTES >> 30} GB, not a segkit assignments.csv"
+        raise DataError(msg)
     try:
-        return pl.read_csv(data, infer_schema=False)
+        return pl.read_csv(data, infer_schema=False), hashlib.sha256(data).hexdigest()
     except pl.exceptions.PolarsError as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise DataError(f"{option('previous')} {path}: cannot read it as segkit assignments ({first})") from None
 
 
-def _check_complete(path: Path, df: pl.DataFrame) -> None:
-    """Fewer rows than the customers its run's summary.json counted: a truncated copy.
+def _check_complete(path: Path, df: pl.DataFrame, sha: str) -> None:
+    """The file its run's summary.json describes: the sha256 recorded in summary.json["outputs"]
+    (when the file still sits beside its summary.json), else at least the customers it counted.
 
-    (More rows is allowed: an analyst may add or merge customers by hand.)
+    (An analyst who edits or merges assignments by hand uses the file without that summary.json.)
     """
     summary = path.with_name("summary.json")
-    try:
-        doc = json.loads(summary.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    if not summary.exists():
         return
-    customers = doc.get("customers") if isinstance(doc, dict) else None
+    doc = read_summary(summary)
+    if doc is None:
+        msg = (f"{option('previous')} {path}: the {summary.name} beside it cannot be read as a segkit summary "
+               "(too large or not JSON); use the complete folder of that run")
+        raise DataError(msg)
+    recorded = doc.get("outputs", {}).get(path.name) if isinstance(doc.get("outputs"), dict) else None
+    if isinstance(recorded, str) and recorded != sha:
+        msg = (f"{option('previous')} {path}: changed after its run (its sha256 differs from the one in "
+               f"{summary.name}); use the run's own file, or copy the edited file to a folder of its own")
+        raise DataError(msg)
+    customers = doc.get("customers")
     if isinstance(customers, int) and df.height < customers:
         msg = (f"{option('previous')} {path}: {df.height:,} rows but {summary.name} says {customers:,} customers "
                "(truncated copy?); use the complete folder of that run")

@@ -10,7 +10,7 @@ from collections.abc import Callable
 import polars as pl
 
 from segkit.ingest.clean import (MICRO, TEXT_ROLES, TOTALS_PATTERN, Cleaned, _collect, _persona_uses, _text, check_quality,
-                     clean, parse_customer_id, parse_date, rejected_reasons)
+                     check_money, clean, parse_customer_id, resolve_decimal, parse_date, rejected_reasons)
 from segkit.config import Config
 from segkit.errors import DataError, option
 from segkit.customers.windows import Windows, latest_date, make_windows
@@ -37,15 +37,22 @@ def order_lines(raw: RawTable, cfg: Config, reopen: Callable[[], RawTable]) -> t
     if raw.csv_source is None:
         return raw, clean(raw, cfg)
     try:
-        cleaned = typed_lines(raw, cfg)
+        cleaned = _csv_lines(raw, cfg)
     except DataError:
         if raw.verify():
             raise
         cleaned = None
     if cleaned is None or not raw.verify():  # not UTF-8 after all: decode it as read_input does
         raw = reopen()
-        cleaned = typed_lines(raw, cfg)
+        cleaned = _csv_lines(raw, cfg)
     return raw, cleaned
+
+
+def _csv_lines(raw: RawTable, cfg: Config) -> Cleaned:
+    """The typed pass, or ``clean.clean`` when the amounts have a decimal comma (polars' CSV
+    parser would read ``1.234`` as one and a bit)."""
+    cfg = resolve_decimal(raw, cfg)
+    return clean(raw, cfg) if cfg.decimal == "," else typed_lines(raw, cfg)
 
 
 # ------------------------------------------------------------------------------ typed CSV pass
@@ -82,7 +89,8 @@ def typed_lines(raw: RawTable, cfg: Config) -> Cleaned:
         (pl.col(first).is_null() | _is_totals(pl.col(first))).alias("_first_odd")]
     groups = _collect(
         lf.group_by(*[pl.col(h).alias(k) for k, h in keys.items()], *extra).agg(
-            pl.when(ok).then(micro).sum().cast(pl.Int64).alias("amount"),
+            pl.when(ok).then(micro).cast(pl.Int64).sum().alias("amount"),
+            pl.when(ok).then(micro.abs()).sum().alias("_abs"),
             ok.sum().cast(pl.Int64).alias("n"),
             (~ok).sum().cast(pl.Int64).alias("_bad"),
         ),
@@ -104,6 +112,7 @@ def typed_lines(raw: RawTable, cfg: Config) -> Cleaned:
     keep = ~odd_key & (pl.col("n") > 0)
     needs_text = bool(groups.select((~keep).any()).item())
     rows_read = int(groups.select(pl.col("n").sum() + pl.col("_bad").sum()).item())
+    abs_micro = float(groups.select(pl.col("_abs").filter(keep).sum()).item() or 0.0)
     fast = (groups.filter(keep) if needs_text else groups).select(  # no copy when every group is kept
         pl.col("_p:customer_id").alias("customer_id"), order_key.alias("order_key"),
         pl.col("_p:order_date").alias("order_date"), "amount", *[pl.col(f"_p:{r}").alias(r) for r in roles], "n",
@@ -112,7 +121,7 @@ def typed_lines(raw: RawTable, cfg: Config) -> Cleaned:
     del groups
     fast = fast.rechunk()  # the streaming group-by returns dozens of chunks; the customer table's group-bys run ~2x faster on one
     slow = _reread(raw, cfg, lf, ok, odd, extra, first) if needs_text else None
-    return _merge(raw, cfg, fast, slow, rows_read, roles)
+    return _merge(raw, cfg, fast, slow, rows_read, roles, abs_micro)
 
 
 def _parse_key(groups: pl.DataFrame, key: str, first: bool, cfg: Config) -> tuple[pl.Series, pl.Series]:
@@ -174,13 +183,14 @@ def _reread(raw: RawTable, cfg: Config, typed: pl.LazyFrame, ok: pl.Expr, odd: l
 
 
 def _merge(raw: RawTable, cfg: Config, fast: pl.DataFrame, slow: Cleaned | None, rows_read: int,
-           roles: tuple[str, ...]) -> Cleaned:
+           roles: tuple[str, ...], abs_micro: float) -> Cleaned:
     if slow is None:
         lines, rejected = fast, clean(_empty(raw), cfg, check=False).rejected
         blank = totals = 0
     else:
         lines = pl.concat([fast, slow.lines.with_columns(pl.col(r).cast(pl.String) for r in roles)])
         rejected, blank, totals = slow.rejected, slow.quality["blank_rows"], slow.quality["totals_rows"]
+        abs_micro += slow.abs_micro
     data_rows = rows_read - blank - totals
     quality = {
         "rows_read": rows_read,
@@ -193,7 +203,8 @@ def _merge(raw: RawTable, cfg: Config, fast: pl.DataFrame, slow: Cleaned | None,
         "used_rows": data_rows - rejected.height,
     }
     check_quality(raw.source, raw.header_row, quality, rejected, cfg)
-    return Cleaned(lines, rejected, quality, roles, "order_id" in raw.mapping)
+    check_money(raw.source, abs_micro)
+    return Cleaned(lines, rejected, quality, roles, "order_id" in raw.mapping, abs_micro)
 
 
 def _empty(raw: RawTable) -> RawTable:

@@ -412,7 +412,7 @@ def classify(df: SparkFrame, inp: SparkInput, cfg: Config) -> SparkFrame:
         raise ConfigError(msg) from None
     parsed = texts.select("*", R.parse_customer_id(t["customer_id"]).alias("_p_customer_id"),
                           date.alias("_p_order_date"),
-                          *[R.parse_amount(t[r]).alias(f"_p_{r}") for r in checked[2:]])
+                          *[R.parse_amount(t[r], cfg.decimal).alias(f"_p_{r}") for r in checked[2:]])
     p = {r: F.col(f"_p_{r}") for r in checked}
     amount = p["amount"] if "amount" in m else p["quantity"] * p["unit_price"]
     micro = parsed.select("*", R.to_micro(amount, cfg.amount_unit).alias("_micro"))
@@ -463,7 +463,7 @@ def quality_counts(rows: SparkFrame, cfg: Config) -> pl.DataFrame:
              else F.lit(0).cast("long"))
     agg = (rows.groupBy("file", "block", "_skip", "_reason", "_column")
            .agg(F.count(F.lit(1)).alias("n"), F.max(F.when(ok, F.col("_order_date"))).alias("max_date"),
-                after.alias("after")))
+                after.alias("after"), F.sum(F.when(ok, F.abs(F.col("_amount")).cast("double"))).alias("abs")))
     return pl.from_arrow(agg.toArrow())
 
 
@@ -685,7 +685,7 @@ def run(path: str, cfg: Config, *, master: str | None = None, session: SparkSess
         lines: bool = False) -> SparkRun:
     """Input -> data-quality counts and either the customer base table or (``lines``) the order
     lines of ``clean.Cleaned`` (one row per customer, order, date and attributes), by Spark."""
-    from segkit.ingest.clean import TEXT_ROLES, _persona_uses
+    from segkit.ingest.clean import TEXT_ROLES, _persona_uses, check_money
 
     session = session or get_session(master)
     conf = {**RUN_CONF, **_shuffle_conf(session)}
@@ -701,6 +701,7 @@ def run(path: str, cfg: Config, *, master: str | None = None, session: SparkSess
             quality = quality_dict(counts)
             rejected = rejected_sample(session, rows, counts, inp) if quality["rejected_rows"] else _no_rejects(inp)
             _check_quality(inp, cfg, quality, counts, rejected)
+            check_money(inp.source, float(counts["abs"].fill_null(0.0).sum()))
             head = _head_rows(rows, inp)
             if lines:
                 base, clv_frame = None, None
@@ -753,13 +754,35 @@ def _collect_lines(lines: SparkFrame, roles: tuple[str, ...]) -> pl.DataFrame:
     ).sort("customer_id", "order_date", "order_key")
 
 
+def resolve_decimal(raw: SparkFrame, inp: SparkInput, cfg: Config) -> Config:
+    """``cfg`` with the decimal mark of the amounts (``clean.resolve_decimal``, on the first rows)."""
+    import dataclasses
+
+    from pyspark.sql import functions as F
+
+    from segkit.ingest.clean import DECIMAL_SAMPLE, pick_decimal
+
+    if cfg.decimal != "auto":
+        return cfg
+    roles = ["amount"] if "amount" in inp.mapping else ["quantity", "unit_price"]
+    heads = [inp.mapping[r] for r in roles if r in inp.mapping]
+    sample = pl.from_arrow(raw.select(*[F.col(f"`{h}`").alias(f"c{i}") for i, h in enumerate(heads)])
+                           .limit(DECIMAL_SAMPLE).toArrow())
+    assert isinstance(sample, pl.DataFrame)
+    texts = pl.concat([sample[c].cast(pl.String) for c in sample.columns])
+    mark, notes = pick_decimal(texts, inp.source)
+    inp.notes.extend(n for n in notes if n not in inp.notes)
+    return dataclasses.replace(cfg, decimal=mark)
+
+
 def _classified(session: SparkSessionT, inp: SparkInput, cfg: Config) -> SparkFrame:
     """Every data row classified once and kept (memory, spilling to disk) for the jobs that
     follow: only the columns they read."""
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
-    rows = classify(raw_rows(session, inp), inp, cfg)
+    raw = raw_rows(session, inp)
+    rows = classify(raw, inp, resolve_decimal(raw, inp, cfg))
     headers = list(dict.fromkeys(inp.mapping.values()))
     keep = ["file", "block", "idx", "_skip", "_reason", "_column", "_value", "_customer_id", "_order_date", "_amount"]
     return rows.select(*keep, *[F.col(f"`{h}`") for h in headers]).persist(StorageLevel.MEMORY_AND_DISK)

@@ -19,8 +19,6 @@ from segkit.ingest.clean import MAX_SERIAL, MICRO
 WS = r"\p{IsWhite_Space}"
 TOTALS = (rf"(?i)^(?:本页|本期|全部)?{WS}*(?:合{WS}*计|小{WS}*计|总{WS}*计)"
           rf"|^(?:grand{WS}*)?(?:sub{WS}*)?totals?{WS}*[:：]?{WS}*\z")
-CURRENCY = rf"(?i)[{WS},，¥￥$€£\u00a0\u3000元]|RMB|CNY|USD|EUR|GBP"
-NUMBER = r"^[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\z"
 YMD = (rf"^([0-9]{{4}}){WS}*[-/.年]{WS}*([0-9]{{1,2}}){WS}*[-/.月]{WS}*([0-9]{{1,2}}){WS}*日?"
        rf"(?:(?:[ T]+\p{{Nd}}{{1,2}}:\p{{Nd}}{{2}}(?::\p{{Nd}}{{2}}(?:\.\p{{Nd}}+)?)?{WS}*"
        rf"(?:Z|[+-]\p{{Nd}}{{2}}:?\p{{Nd}}{{2}})?)|(?:{WS}+00:00:00))?\z")
@@ -79,20 +77,39 @@ def _plain_number(s: Column) -> Column:
     return has_digit & (rest.isin("", ".") | (rest.isin("-", "-.") & s.startswith("-")))
 
 
-def parse_amount(c: Column) -> Column:
+def parse_amount(c: Column, decimal: str = ".") -> Column:
     """Text -> double, null when empty or unparsable (``clean.parse_amount``)."""
     s = strip(c)
-    v = F.when(_plain_number(s), s.try_cast("double")).otherwise(_parse_amount_rules(s))
+    if decimal == ",":  # "12,5" is plain: swapped, it reads as "12.5"; "1.234" is not
+        plain, cast = _plain_number(F.translate(s, ",.", ".,")), F.translate(s, ",", ".").try_cast("double")
+    else:
+        plain, cast = _plain_number(s), s.try_cast("double")
+    v = F.when(plain, cast).otherwise(_parse_amount_rules(s, decimal))
     return F.when(F.abs(v) < F.lit(float("inf")), v)
 
 
-def _parse_amount_rules(s: Column) -> Column:
-    """Currency signs, thousands separators, (negative) and trailing minus: the full rules."""
+SIGNS = r"(?i)[¥￥$€£元]|RMB|CNY|USD|EUR|GBP"
+SEPARATORS = {".": rf"[{WS},，]", ",": rf"[{WS}.]"}
+
+
+def number_pattern(decimal: str) -> str:
+    """``clean.number_pattern`` in Java's dialect."""
+    sep, mark = SEPARATORS[decimal], "\\." if decimal == "." else ","
+    return (rf"^[+-]?(?:[0-9]{{1,3}}(?:{sep}[0-9]{{3}})+(?:{mark}[0-9]*)?|[0-9]+(?:{mark}[0-9]*)?|{mark}[0-9]+)"
+            r"(?:[eE][+-]?[0-9]+)?\z")
+
+
+def _parse_amount_rules(s: Column, decimal: str) -> Column:
+    """Currency signs, thousands separators in groups of three, (negative) and trailing minus."""
     paren = s.rlike(r"(?d)^[-+]?" + WS + r"*[¥￥$€£]?" + WS + r"*\(.*\)" + WS + r"*元?\z")
-    t = F.regexp_replace(F.regexp_replace(s, CURRENCY, ""), r"[()]", "")
-    trailing_minus = t.rlike(r"^\p{Nd}[\p{Nd}.]*-\z")
+    t = strip(F.regexp_replace(F.regexp_replace(s, SIGNS, ""), r"[()]", ""))
+    t = F.regexp_replace(t, rf"^([+-]){WS}+", "$1")
+    trailing_minus = t.rlike(rf"^\p{{Nd}}[\p{{Nd}}.,，{WS}]*-\z")
     t = F.when(trailing_minus, F.regexp_replace(t, r"-+\z", "")).otherwise(t)
-    v = F.when(t.rlike(NUMBER), t.try_cast("double"))
+    digits = F.regexp_replace(t, SEPARATORS[decimal], "")
+    if decimal == ",":
+        digits = F.translate(digits, ",", ".")
+    v = F.when(t.rlike(number_pattern(decimal)), digits.try_cast("double"))
     return F.when(paren | trailing_minus, -F.abs(v)).otherwise(v)
 
 

@@ -13,8 +13,10 @@ from collections.abc import Callable
 from typing import Any
 
 import datetime as dt
+import dataclasses
 from dataclasses import dataclass, field
 
+import numpy as np
 import polars as pl
 
 from segkit.config import Config
@@ -25,14 +27,22 @@ MICRO = 1_000_000
 TEXT_ROLES = ("customer_name", "channel", "region", "customer_type", "category")
 TOTALS_PATTERN = (r"(?i)^(?:本页|本期|全部)?\s*(?:合\s*计|小\s*计|总\s*计)"
                   r"|^(?:grand\s*)?(?:sub\s*)?totals?\s*[:：]?\s*$")
-CURRENCY = r"(?i)[\s,，¥￥$€£\u00a0\u3000元]|RMB|CNY|USD|EUR|GBP"
 EXCEL_EPOCH = dt.date(1899, 12, 30)
 MAX_SERIAL = 2958465  # 9999-12-31
+# Money is summed exactly as Int64 micro-units. When the absolute amounts of a whole input add up
+# to less than this, no sum segkit forms (a line, an order, a customer, a tier, the whole file)
+# can leave Int64 (|x| < 2**63 ~ 9.22e18); the margin covers the float64 rounding of the check.
+MONEY_LIMIT_MICRO = 9.0e18
 
 
 def to_money(micro: pl.Series, name: str | None = None) -> pl.Series:
     """Micro-units -> currency units, correctly rounded (polars' own division is not, e.g. 15.3)."""
-    values = micro.cast(pl.Float64).to_numpy() / MICRO
+    ints = micro.fill_null(0).cast(pl.Int64).to_numpy()
+    values = ints.astype(np.float64) / MICRO  # exact input, one correctly rounded division
+    big = np.abs(ints) >= 1 << 53  # float64(micro) would already be rounded: whole units + fraction
+    if big.any():
+        whole, frac = np.divmod(ints[big], MICRO)
+        values[big] = whole.astype(np.float64) + frac.astype(np.float64) / MICRO
     out = pl.Series(name or micro.name, values, dtype=pl.Float64)
     return out if micro.null_count() == 0 else out.scatter(micro.is_null().arg_true(), None)
 
@@ -43,22 +53,105 @@ def _text(expr: pl.Expr) -> pl.Expr:
     return pl.when(s != "").then(s)
 
 
-def parse_amount(expr: pl.Expr) -> pl.Expr:
-    """Text -> Float64; null when empty or unparsable.
+# Thousands separators a decimal mark allows: with ".", commas (also full-width) and spaces; with
+# ",", points and spaces. Groups must be three digits, so "1,2,3" or "12 34" are not numbers.
+SIGNS = r"(?i)[¥￥$€£元]|RMB|CNY|USD|EUR|GBP"
+SEPARATORS = {".": r"[\s,，]", ",": r"[\s.]"}
 
-    Accepts thousands separators, ¥ ￥ $ € £ 元 and RMB/CNY/USD/EUR/GBP, spaces, a leading sign,
-    ``(1,234.00)`` and SAP's trailing minus ``1,234.00-`` for negatives, and scientific notation.
-    Anything else is null (the caller rejects the row).
-    """
+
+def number_pattern(decimal: str) -> str:
+    """A number with ``decimal`` as its decimal mark, optionally grouped by threes."""
+    sep, mark = SEPARATORS[decimal], re_escape(decimal)
+    return (rf"^[+-]?(?:\d{{1,3}}(?:{sep}\d{{3}})+(?:{mark}\d*)?|\d+(?:{mark}\d*)?|{mark}\d+)"
+            r"(?:[eE][+-]?\d+)?$")
+
+
+def re_escape(text: str) -> str:
+    return "".join("\\" + ch if ch in ".^$*+?()[]{}|\\" else ch for ch in text)
+
+
+def _amount_text(expr: pl.Expr) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
+    """(number text without currency signs and brackets, in brackets, with a trailing minus)."""
     s = expr.str.strip_chars()
     paren = s.str.contains(r"^[-+]?\s*[¥￥$€£]?\s*\(.*\)\s*元?$")
-    t = s.str.replace_all(CURRENCY, "").str.replace_all(r"[()]", "")
-    trailing_minus = t.str.contains(r"^\d[\d.]*-$")
+    t = s.str.replace_all(SIGNS, "").str.replace_all(r"[()]", "").str.strip_chars()
+    t = t.str.replace(r"^([+-])\s+", "$1")
+    trailing_minus = t.str.contains(r"^\d[\d.,，\s]*-$")
     t = pl.when(trailing_minus).then(t.str.strip_chars_end("-")).otherwise(t)
-    ok = t.str.contains(r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$")
-    value: pl.Expr = pl.when(ok).then(t.cast(pl.Float64, strict=False))
+    return t, paren, trailing_minus
+
+
+def parse_amount(expr: pl.Expr, decimal: str = ".") -> pl.Expr:
+    """Text -> Float64; null when empty or unparsable.
+
+    Accepts thousands separators in groups of three (``1,234.50``; with ``decimal=","``:
+    ``1.234,50``), spaces between groups, ¥ ￥ $ € £ 元 and RMB/CNY/USD/EUR/GBP, a leading sign,
+    ``(1,234.00)`` and SAP's trailing minus ``1,234.00-`` for negatives, and scientific notation.
+    Anything else is null (the caller rejects the row): ``1,2,3`` and ``12 34`` are not numbers.
+    """
+    t, paren, trailing_minus = _amount_text(expr)
+    ok = t.str.contains(number_pattern(decimal))
+    digits = t.str.replace_all(SEPARATORS[decimal], "")
+    if decimal == ",":
+        digits = digits.str.replace(",", ".", literal=True)
+    value: pl.Expr = pl.when(ok).then(digits.cast(pl.Float64, strict=False))
     signed = pl.when(paren | trailing_minus).then(-value.abs()).otherwise(value)
     return pl.when(signed.is_finite()).then(signed)
+
+
+def decimal_evidence(texts: pl.Series) -> dict[str, tuple[int, str | None]]:
+    """For each decimal mark: how many of ``texts`` only that reading accepts, and an example.
+    ``1.5`` or ``1,234.50`` read only with "."; ``1,5`` or ``1.234,50`` only with ","; ``1,234``
+    and ``12`` with both (they decide nothing)."""
+    t = _amount_text(pl.col("v"))[0]
+    df = pl.DataFrame({"v": texts.cast(pl.String)}).drop_nulls().unique().select(
+        pl.col("v"), t.str.contains(number_pattern(".")).alias("."), t.str.contains(number_pattern(",")).alias(","))
+    out: dict[str, tuple[int, str | None]] = {}
+    for mark, other in ((".", ","), (",", ".")):
+        only = df.filter(pl.col(mark) & ~pl.col(other))
+        out[mark] = (only.height, only["v"][0] if only.height else None)
+    return out
+
+
+DECIMAL_SAMPLE = 20_000
+
+
+def resolve_decimal(raw: RawTable, cfg: Config) -> Config:
+    """``cfg`` with ``decimal`` set for this input: as configured, or (``auto``) the mark that more
+    of the first ``DECIMAL_SAMPLE`` amount cells can only be read with ("." when none decides).
+    A note says when the decimal comma was picked or both kinds were seen; the cells the chosen
+    reading does not accept become rejected rows, never numbers read the other way."""
+    if cfg.decimal != "auto":
+        return cfg
+    roles = ["amount"] if "amount" in raw.mapping else ["quantity", "unit_price"]
+    heads = [raw.mapping[r] for r in roles if r in raw.mapping]
+    try:
+        sample = _collect(raw.frame.select([pl.col(h).cast(pl.String) for h in heads]).head(DECIMAL_SAMPLE),
+                          raw.source)
+    except DataError:
+        return cfg  # the read itself fails; the full pass reports it (a "." reading until then)
+    texts = pl.concat([sample[h] for h in heads]) if heads else pl.Series("v", [], pl.String)
+    mark, notes = pick_decimal(texts, raw.source)
+    raw.notes.extend(n for n in notes if n not in raw.notes)
+    return dataclasses.replace(cfg, decimal=mark)
+
+
+def pick_decimal(texts: pl.Series, source: str) -> tuple[str, list[str]]:
+    """The decimal mark more of ``texts`` can only be read with ("." when none decides), and the
+    notes that say so (both engines)."""
+    ev = decimal_evidence(texts)
+    mark = "," if ev[","][0] > ev["."][0] else "."
+    other = "." if mark == "," else ","
+    name = {".": "point", ",": "comma"}
+    notes = []
+    if mark == ",":
+        notes.append(f"{source}: amounts read with a decimal comma (detected, e.g. '{ev[','][1]}'); "
+                     f"set the decimal mark with {option('input.decimal')}")
+    if ev[other][0]:
+        notes.append(f"warning: {source}: {ev[other][0]:,} amount(s) can only be read with a decimal "
+                     f"{name[other]} (e.g. '{ev[other][1]}'), but most read with a decimal {name[mark]}; "
+                     f"they are rejected rows; set the decimal mark with {option('input.decimal')}")
+    return mark, notes
 
 
 def parse_date(expr: pl.Expr, fmt: str = "") -> pl.Expr:
@@ -113,6 +206,18 @@ class Cleaned:
     quality: dict[str, Any] = field(default_factory=dict)
     roles: tuple[str, ...] = ()  # optional text roles present
     has_order_id: bool = False
+    abs_micro: float = 0.0  # sum of |amount| over the usable rows, micro-units (check_money)
+
+
+def check_money(source: str, abs_micro: float) -> None:
+    """A ``DataError`` when the usable amounts add up (in absolute value) to more than segkit can
+    sum exactly: Int64 micro-units would wrap around and give wrong totals."""
+    if not abs_micro < MONEY_LIMIT_MICRO:  # NaN too
+        msg = (f"{source}: amount too large: the amounts add up to {abs_micro / MICRO:,.0f} (absolute values), "
+               f"above the limit of {MONEY_LIMIT_MICRO / MICRO:,.0f} that segkit sums exactly (to 0.000001); "
+               f"check the amount column for stray values, or give the amounts in thousands with "
+               f"{option('input.amount_unit')} 0.001")
+        raise DataError(msg)
 
 
 def _parse_unique(df: pl.DataFrame, column: str, parser: Callable[[pl.Expr], pl.Expr], out: str,
@@ -125,17 +230,20 @@ def _parse_unique(df: pl.DataFrame, column: str, parser: Callable[[pl.Expr], pl.
     return df.with_columns(mapped[out])
 
 
-def _fast_amount(text: pl.Expr) -> pl.Expr:
-    """A plain number, by direct cast; null for anything that needs the full parser."""
+def _fast_amount(text: pl.Expr, decimal: str) -> pl.Expr:
+    """A plain number, by direct cast; null for anything that needs the full parser. With a
+    decimal comma only text without a point is plain (``1.234`` is a thousand and more)."""
+    if decimal == ",":
+        text = pl.when(~text.str.contains(".", literal=True)).then(text.str.replace(",", ".", literal=True))
     fast = text.cast(pl.Float64, strict=False)
     return pl.when(fast.is_finite()).then(fast)
 
 
-def _parse_slow_amounts(df: pl.DataFrame, role: str) -> pl.DataFrame:
+def _parse_slow_amounts(df: pl.DataFrame, role: str, decimal: str) -> pl.DataFrame:
     """Formatted amounts (¥1,234.00, (12.00) ...) left by the fast path go through the full parser."""
     t, p = pl.col(f"t:{role}"), pl.col(f"p:{role}")
     if df.select(t.is_not_null().any()).item():
-        df = df.with_columns(pl.when(t.is_not_null()).then(parse_amount(t)).otherwise(p).alias(f"p:{role}"))
+        df = df.with_columns(pl.when(t.is_not_null()).then(parse_amount(t, decimal)).otherwise(p).alias(f"p:{role}"))
     return df
 
 
@@ -184,8 +292,11 @@ def clean(raw: RawTable, cfg: Config, *, enforce: bool = True, check: bool = Tru
     ``cfg.max_bad_rows`` of them are rejected; ``check=False`` leaves that to the caller
     (``check_quality``), which cleans only part of a file.
     """
+    cfg = resolve_decimal(raw, cfg)
+    if cfg.decimal == "auto":
+        cfg = dataclasses.replace(cfg, decimal=".")
     plan = _plan(raw, cfg)
-    data, skipped = _drop_skipped(_collect(_cell_texts(raw, plan), raw.source))
+    data, skipped = _drop_skipped(_collect(_cell_texts(raw, plan, cfg.decimal), raw.source))
     micro = _amount_micro(plan, cfg)
     overflow = micro.abs() >= 9.0e18
     reason, column, value = _reason_exprs(plan, overflow)
@@ -193,7 +304,11 @@ def clean(raw: RawTable, cfg: Config, *, enforce: bool = True, check: bool = Tru
         reason.alias("reason"), pl.when(overflow).then(None).otherwise(micro).cast(pl.Int64).alias("amount"))
     bad = parsed.filter(pl.col("reason").is_not_null())
     rejected = _rejected_rows(bad.select("row", column.alias("column"), "reason", value.alias("value")), plan, raw)
-    lines = _sum_lines(parsed.filter(pl.col("reason").is_null()), plan)
+    usable = parsed.filter(pl.col("reason").is_null())
+    abs_micro = float(usable.select(pl.col("amount").abs().cast(pl.Float64).sum()).item() or 0.0)
+    if check:
+        check_money(raw.source, abs_micro)
+    lines = _sum_lines(usable, plan)
     quality = {
         "rows_read": data.height + skipped["blank"] + skipped["totals"],
         "blank_rows": skipped["blank"],
@@ -206,10 +321,10 @@ def clean(raw: RawTable, cfg: Config, *, enforce: bool = True, check: bool = Tru
     }
     if check:
         check_quality(raw.source, raw.header_row, quality, rejected, cfg, enforce=enforce)
-    return Cleaned(lines, rejected, quality, plan.roles, plan.has_order_id)
+    return Cleaned(lines, rejected, quality, plan.roles, plan.has_order_id, abs_micro)
 
 
-def _cell_texts(raw: RawTable, plan: _Plan) -> pl.LazyFrame:
+def _cell_texts(raw: RawTable, plan: _Plan, decimal: str) -> pl.LazyFrame:
     """Pass 1 (streaming): the text of the cells segkit needs, and whether the row is blank or a
     totals row. Blank = every cell empty or whitespace; totals = 合计/Total/... in the first
     non-empty cell or in the id or name column. Repeating text is held as Categorical (one
@@ -232,7 +347,7 @@ def _cell_texts(raw: RawTable, plan: _Plan) -> pl.LazyFrame:
         *[_text(plan.col(r)).cast(pl.Categorical).alias(r) for r in plan.roles],
         *order_id,
     ).with_columns(
-        [_fast_amount(pl.col(f"t:{r}")).alias(f"p:{r}") for r in amounts]
+        [_fast_amount(pl.col(f"t:{r}"), decimal).alias(f"p:{r}") for r in amounts]
     ).with_columns(
         [pl.when(pl.col(f"p:{r}").is_null()).then(pl.col(f"t:{r}")).alias(f"t:{r}") for r in amounts]
     )
@@ -251,7 +366,7 @@ def _parse_cells(df: pl.DataFrame, plan: _Plan, cfg: Config) -> pl.DataFrame:
     df = _parse_unique(df, "t:customer_id", parse_customer_id, "p:customer_id", pl.Categorical)
     df = _parse_unique(df, "t:order_date", lambda e: parse_date(e, cfg.date_format), "p:order_date")
     for r in plan.amounts:
-        df = _parse_slow_amounts(df, r)
+        df = _parse_slow_amounts(df, r, cfg.decimal)
     return df
 
 

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import polars as pl
 
-from segkit.ingest.clean import MICRO
+from segkit.ingest.clean import MICRO, MONEY_LIMIT_MICRO, check_money
 from segkit.config import Config
 from segkit.errors import DataError, InputNotFoundError, option
 from segkit.customers.metrics import (CustomerTable, assignment_columns, others_combinations, persona_expr, rfm_scores,
@@ -121,15 +121,29 @@ def resolve(headers: list[str], mapping: dict[str, str]) -> dict[str, str]:
     return found
 
 
+def _spend_micro(spend: list[str], cfg: Config) -> pl.Expr:
+    """A row's spend in micro-units (Float64, not yet rounded)."""
+    return pl.sum_horizontal([pl.col(c) for c in spend]) * (cfg.amount_unit * MICRO)
+
+
 def _rows_kept(df: pl.DataFrame, spend: list[str], source: str, cfg: Config) -> tuple[pl.DataFrame, pl.DataFrame]:
-    bad = pl.any_horizontal([pl.col(c).is_null() for c in spend])
-    df = df.with_row_index("row", offset=2)  # the header is row 1
-    rejected = df.filter(bad).select(pl.col("row"), pl.lit("spend").alias("column"),
-                                     pl.lit("missing or non-numeric spend").alias("reason"))
+    """The rows with a usable spend, and the others as rejected rows: a missing or non-numeric
+    spend, or one that is not a finite amount segkit can sum exactly (inf, NaN, 1e308)."""
+    missing = pl.any_horizontal([pl.col(c).is_null() for c in spend])
+    finite = pl.all_horizontal([pl.col(c).is_finite() for c in spend])
+    too_large = ~(_spend_micro(spend, cfg).abs() < MONEY_LIMIT_MICRO)
+    reason = (pl.when(missing).then(pl.lit("missing or non-numeric spend"))
+              .when(~finite).then(pl.lit("spend is not a finite number"))
+              .when(too_large).then(pl.lit("amount too large")))
+    df = df.with_row_index("row", offset=2).with_columns(reason.alias("_reason"))  # the header is row 1
+    rejected = df.filter(pl.col("_reason").is_not_null()).select(
+        pl.col("row"), pl.lit("spend").alias("column"), pl.col("_reason").alias("reason"))
     if df.height and rejected.height / df.height > cfg.max_bad_rows:
-        raise DataError(f"{source}: {rejected.height:,} of {df.height:,} rows have no spend "
-                        f"(first: row {rejected['row'][0]}); fix the spend columns")
-    return df.filter(~bad), rejected
+        raise DataError(f"{source}: {rejected.height:,} of {df.height:,} rows have no usable spend "
+                        f"(first: row {rejected['row'][0]}, {rejected['reason'][0]}); fix the spend columns")
+    kept = df.filter(pl.col("_reason").is_null()).drop("_reason")
+    check_money(source, float(kept.select(_spend_micro(spend, cfg).abs().sum()).item() or 0.0))
+    return kept, rejected
 
 
 def build(df: pl.DataFrame, cfg: Config, source: str) -> tuple[CustomerTable, Tiering, dict[str, Any], list[str],
@@ -150,8 +164,7 @@ def build(df: pl.DataFrame, cfg: Config, source: str) -> tuple[CustomerTable, Ti
                               spend, source, cfg)
     cid = (pl.col(found["customer_id"]).cast(pl.String) if "customer_id" in found
            else (pl.col("row") - 1).cast(pl.String))
-    total = pl.sum_horizontal([pl.col(c) for c in spend]) * cfg.amount_unit
-    cols = [cid.alias("customer_id"), (total * MICRO).round(0).cast(pl.Int64).alias("_annual"),
+    cols = [cid.alias("customer_id"), _spend_micro(spend, cfg).round(0).cast(pl.Int64).alias("_annual"),
             *[pl.col(c).clip(lower_bound=0).log1p().alias(f"_spend:{c}") for c in spend]]
     for role in ("customer_name", "channel", "region", "customer_type"):
         if role in found:
@@ -180,7 +193,8 @@ def build(df: pl.DataFrame, cfg: Config, source: str) -> tuple[CustomerTable, Ti
     quality = {"rows_read": data_rows + 1, "blank_rows": 0, "totals_rows": 0, "data_rows": data_rows,
                "rejected_rows": rejected.height, "rejected_share": rejected.height / data_rows if data_rows else 0.0,
                "used_rows": data_rows - rejected.height,
-               "rejected_reasons": ({"missing or non-numeric spend": rejected.height} if rejected.height else {})}
+               "rejected_reasons": dict(rejected.group_by("reason").len().sort(["len", "reason"], descending=[True, False])
+                                        .iter_rows())}
     mapping = {("amount" if r == "spend" else r): h for r, h in found.items()}
     if "customer_id" not in found:
         mapping["customer_id"] = "(row position)"

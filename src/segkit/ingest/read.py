@@ -383,7 +383,11 @@ def _read_excel(p: Path, sheet: str | int, mapping: dict[str, str], size: int) -
         first = str(exc).splitlines()[0]
         msg = f"{source}: not a readable Excel workbook ({first}); open it in Excel and save it as .xlsx or CSV"
         raise DataError(msg) from None
-    chosen = _chosen_sheets(source, reader.sheet_names, sheet)
+    from segkit.ingest.xlsx_guard import hidden_sheets
+
+    hidden = hidden_sheets(p) if sheet in ("", None) else set()
+    names = [n for n in reader.sheet_names if n not in hidden] or reader.sheet_names
+    chosen = _chosen_sheets(source, names, sheet) if not hidden else names
     errors: list[str] = []
     for name in chosen:
         try:

@@ -151,15 +151,27 @@ def decompress(data: bytes, kind: str, source: str, limits: Limits) -> bytes:
             return _zstd(data, source, limit)
         if kind == "gzip":
             return _gzip(data, source, limit)
+        return _streams(data, kind, source, limit)
+    except (zlib.error, lzma.LZMAError, OSError, EOFError) as exc:
+        raise DataError(f"{source}: corrupt {kind} data ({exc}); copy or export the file again") from None
+
+
+def _streams(data: bytes, kind: str, source: str, limit: int) -> bytes:
+    """xz or bzip2: every stream, one after the other (``cat a.bz2 b.bz2``, pbzip2 and pixz write
+    several); NUL bytes between xz streams are stream padding."""
+    out = bytearray()
+    pending = data
+    while pending:
         d = lzma.LZMADecompressor() if kind == "xz" else bz2.BZ2Decompressor()
-        out = bytearray(d.decompress(data, max_length=limit + 1))
+        out += d.decompress(pending, max_length=limit + 1 - len(out))
         while len(out) <= limit and not d.eof and not d.needs_input:
             out += d.decompress(b"", max_length=limit + 1 - len(out))
         if len(out) > limit:
             raise DataError(too_big(source, limit))
-        return bytes(out)
-    except (zlib.error, lzma.LZMAError, OSError, EOFError) as exc:
-        raise DataError(f"{source}: corrupt {kind} data ({exc}); copy or export the file again") from None
+        if not d.eof:
+            raise DataError(f"{source}: the {kind} data ends early (truncated copy?); copy or export the file again")
+        pending = d.unused_data.lstrip(b"\x00") if kind == "xz" else d.unused_data
+    return bytes(out)
 
 
 def _gzip(data: bytes, source: str, limit: int) -> bytes:

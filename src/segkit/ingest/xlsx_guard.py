@@ -3,7 +3,10 @@
 A workbook is a zip archive: a few kilobytes can declare (or really hold) gigabytes of XML, and
 the reader would then run out of memory. Checked here, in one streaming pass with bounded memory:
 the sizes the archive declares, the bytes it really unpacks to, and the number of shared strings
-(declared in ``sharedStrings.xml`` and counted).
+(declared in ``sharedStrings.xml`` and counted), shared strings longer than Excel allows (one
+string repeated in thousands of cells would be copied into each), and the area each sheet spans
+(the reader allocates every cell from A1 to the last used one, so one stray cell at XFD1048576
+asks for hundreds of GB).
 """
 
 from __future__ import annotations
@@ -18,6 +21,13 @@ from segkit.ingest.sources import MB, Limits
 
 _COUNT = re.compile(rb'uniqueCount="(\d+)"')
 CHUNK = 1 << 20
+EXCEL_MAX_CHARS = 32_767  # Excel's own limit on the text of a cell
+# the XML of one shared string may escape each character (&quot; is 6 bytes) and carry rich text runs
+MAX_STRING_BYTES = EXCEL_MAX_CHARS * 8 + 65_536
+_SI = re.compile(rb"</?si[ >]")
+_ROW = re.compile(rb'<row r="(\d+)"')
+_COL = re.compile(rb'<c r="([A-Z]{1,3})\d')
+BYTES_PER_CELL = 16  # what the reader holds for each cell of a sheet's range, at least
 
 
 def _refuse(source: str, what: str, limit_text: str) -> DataError:
@@ -43,31 +53,113 @@ def check_workbook(p: Path, limits: Limits) -> None:
             total = _unpack(archive, info, total, limit, limits.shared_strings, source)
 
 
+def _col_number(letters: bytes) -> int:
+    n = 0
+    for ch in letters:
+        n = n * 26 + ch - 64
+    return n
+
+
+class _Scan:
+    """What one member's stream shows, chunk by chunk: shared strings (count, longest), or a
+    sheet's last row and widest column."""
+
+    def __init__(self, name: str, max_strings: int, source: str, limit: int) -> None:
+        lower = name.lower()
+        self.shared = lower.endswith("sharedstrings.xml")
+        self.sheet = lower.startswith("xl/worksheets/") and lower.endswith(".xml")
+        self.name, self.max_strings, self.source, self.limit = name, max_strings, source, limit
+        self.strings, self.tail, self.since, self.rows, self.cols = 0, b"", 0, 0, 0
+
+    def feed(self, chunk: bytes) -> None:
+        if self.shared:
+            self._strings(chunk)
+        elif self.sheet:
+            rows = _ROW.findall(chunk)
+            if rows:
+                self.rows = max(self.rows, int(rows[-1]))
+            for letters in set(_COL.findall(self.tail + chunk)):
+                self.cols = max(self.cols, _col_number(letters))
+            self.tail = chunk[-16:]
+
+    def _strings(self, chunk: bytes) -> None:
+        if self.strings == 0 and not self.tail:
+            _declared_strings(chunk, self.max_strings, self.source)
+        window = self.tail + chunk
+        self.strings += window.count(b"<si>") + window.count(b"<si ") - self.tail.count(b"<si>") - self.tail.count(b"<si ")
+        if self.strings > self.max_strings:
+            raise _refuse(self.source, f"holds more than {self.max_strings:,} shared strings", f"{self.max_strings:,}")
+        last = len(self.tail)  # ``since`` counts up to here; the gap between two <si>/</si> tags is one string's XML
+        for m in _SI.finditer(window):
+            if m.end() <= len(self.tail):
+                continue  # seen with the previous chunk
+            self.since += max(m.start() - last, 0)
+            self._check_gap()
+            self.since, last = 0, m.start()
+        self.since += len(window) - last
+        self._check_gap()
+        self.tail = chunk[-4:]
+
+    def _check_gap(self) -> None:
+        if self.since > MAX_STRING_BYTES:
+            msg = (f"{self.source}: a shared string is longer than Excel's {EXCEL_MAX_CHARS:,} characters per cell "
+                   "(a workbook built to exhaust memory, or not written by Excel); open it in Excel and save it "
+                   "again, or export it as CSV")
+            raise DataError(msg)
+
+    def done(self) -> None:
+        cells = self.rows * self.cols
+        if self.sheet and cells * BYTES_PER_CELL > self.limit:
+            col = "".join(_letters(self.cols))
+            msg = (f"{self.source}: sheet {self.name} spans A1:{col}{self.rows} ({cells:,} cells), more than "
+                   f"{self.limit // MB:,} MB to hold; delete the stray cells far from the data (Ctrl+End shows "
+                   f"the last one) or export the sheet as CSV, or raise {option('input.max_unpacked_mb')}")
+            raise DataError(msg)
+
+
+def _letters(n: int) -> list[str]:
+    out: list[str] = []
+    while n:
+        n, r = divmod(n - 1, 26)
+        out.insert(0, chr(65 + r))
+    return out
+
+
+def hidden_sheets(p: Path) -> set[str]:
+    """Names of the sheets a workbook marks hidden or veryHidden (empty when unknown)."""
+    import html
+
+    try:
+        with zipfile.ZipFile(p) as archive, archive.open("xl/workbook.xml") as fh:
+            xml = fh.read(16 * MB)
+    except (zipfile.BadZipFile, KeyError, OSError, zlib.error, EOFError, NotImplementedError):
+        return set()
+    out = set()
+    for tag in re.findall(rb"<(?:\w+:)?sheet\b[^>]*>", xml):
+        state = re.search(rb'\bstate="(\w+)"', tag)
+        name = re.search(rb'\bname="([^"]*)"', tag)
+        if state and name and state.group(1) in (b"hidden", b"veryHidden"):
+            out.add(html.unescape(name.group(1).decode("utf-8", "replace")))
+    return out
+
+
 def _unpack(archive: zipfile.ZipFile, info: zipfile.ZipInfo, total: int, limit: int,
             max_strings: int, source: str) -> int:
-    """Stream one member, counting bytes (and shared strings); return the running total."""
-    shared = info.filename.lower().endswith("sharedstrings.xml")
-    strings, tail = 0, b""
+    """Stream one member, counting bytes (and shared strings, or a sheet's span); return the running total."""
+    scan = _Scan(info.filename, max_strings, source, limit)
     try:
         with archive.open(info) as fh:
             while chunk := fh.read(CHUNK):
                 total += len(chunk)
                 if total > limit:
                     raise _refuse(source, f"unpacks to more than {limit // MB:,} MB", f"{limit // MB:,} MB")
-                if not shared:
-                    continue
-                if strings == 0 and not tail:
-                    _declared_strings(chunk, max_strings, source)
-                window = tail + chunk
-                strings += window.count(b"<si>") + window.count(b"<si ") - tail.count(b"<si>") - tail.count(b"<si ")
-                tail = chunk[-3:]
-                if strings > max_strings:
-                    raise _refuse(source, f"holds more than {max_strings:,} shared strings", f"{max_strings:,}")
+                scan.feed(chunk)
     except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
         msg = f"{source}: damaged workbook ({info.filename}: {exc}); open it in Excel and save it again"
         raise DataError(msg) from None
     except NotImplementedError:
         return total  # a compression method zipfile lacks: the reader decides
+    scan.done()
     return total
 
 

@@ -1,0 +1,295 @@
+"""Hostile inputs from the third red-team pass (issue 25): nothing wrong may end in exit 0, and
+nothing may end in exit 1, a Rust abort or a traceback. Each test is named after the behaviour."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from conftest import run_cli, write_csv
+
+FAST = ["--k", "2", "--no-report", "-q"]
+HEADER = ["customer_id", "order_date", "amount"]
+
+
+def orders(n_customers: int = 30, start: dt.date = dt.date(2023, 1, 5)) -> list[list]:
+    """A small, plausible order table: three orders per customer."""
+    rows = []
+    for c in range(n_customers):
+        for k in range(3):
+            rows.append([f"C{c:03d}", (start + dt.timedelta(days=37 * k + c)).isoformat(), f"{100 + 7 * c + k}.50"])
+    return rows
+
+
+def assignments(out: Path) -> pl.DataFrame:
+    return pl.read_csv(out / "assignments.csv", infer_schema_length=0)
+
+
+# ------------------------------------------------------------------------------ money limits
+
+def test_amounts_whose_sum_would_wrap_int64_are_refused_as_too_large(tmp_path: Path) -> None:
+    rows = orders() + [["BIG", "2023-03-01", "5e12"], ["BIG", "2023-04-01", "5e12"], ["BIG", "2023-05-01", "5e12"]]
+    src = write_csv(tmp_path / "o.csv", HEADER, rows)
+    r = run_cli("segment", str(src), "-o", str(tmp_path / "out"), *FAST)
+    assert r.returncode == 65, r.stderr
+    err = r.stderr.decode()
+    assert "amount too large" in err and "9,000,000,000,000" in err and "--amount-unit" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_amounts_whose_sum_would_wrap_are_refused_on_the_text_path_too(tmp_path: Path) -> None:
+    # formatted amounts go through clean.clean, not the typed CSV pass
+    rows = orders() + [["BIG", "2023-03-01", "¥5,000,000,000,000"]] * 3
+    src = write_csv(tmp_path / "o.csv", HEADER, rows)
+    r = run_cli("segment", str(src), "-o", str(tmp_path / "out"), *FAST)
+    assert r.returncode == 65 and b"amount too large" in r.stderr, r.stderr
+
+
+def test_amounts_whose_sum_would_wrap_are_refused_in_parquet(tmp_path: Path) -> None:
+    rows = orders() + [["BIG", "2023-03-01", "5e12"]] * 3
+    src = tmp_path / "o.parquet"
+    pl.DataFrame(rows, schema=HEADER, orient="row").with_columns(pl.col("amount").cast(pl.Float64)).write_parquet(src)
+    r = run_cli("segment", str(src), "-o", str(tmp_path / "out"), *FAST)
+    assert r.returncode == 65 and b"amount too large" in r.stderr, r.stderr
+
+
+def test_large_amounts_below_the_limit_are_summed_exactly(tmp_path: Path) -> None:
+    rows = orders() + [["BIG", "2023-03-01", "2e12"], ["BIG", "2023-04-01", "2e12"], ["BIG", "2023-05-01", "0.01"]]
+    src = write_csv(tmp_path / "o.csv", HEADER, rows)
+    r = run_cli("segment", str(src), "-o", str(tmp_path / "out"), *FAST)
+    assert r.returncode == 0, r.stderr
+    big = assignments(tmp_path / "out").filter(pl.col("customer_id") == "BIG")
+    assert big["monetary"][0] == "4000000000000.01"
+
+
+@pytest.mark.parametrize("spend", ["inf", "NaN", "1e308", "9e15", "-inf"])
+def test_customer_table_with_a_non_finite_or_huge_spend_rejects_that_row(tmp_path: Path, spend: str) -> None:
+    rows = [[f"C{i:03d}", f"{1000 + 37 * i}"] for i in range(60)] + [["ODD", spend]]
+    src = write_csv(tmp_path / "c.csv", ["customer_id", "annual sales"], rows)
+    r = run_cli("segment", str(src), "--input-kind", "customers", "-o", str(tmp_path / "out"), *FAST)
+    assert r.returncode == 0, r.stderr
+    ids = assignments(tmp_path / "out")["customer_id"].to_list()
+    assert "ODD" not in ids and len(ids) == 60
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["input"]["rejected_rows"] == 1
+
+
+# ------------------------------------------------------------------------------ compression
+
+def _csv_bytes(rows: list[list], header: bool = True) -> bytes:
+    lines = ([",".join(HEADER)] if header else []) + [",".join(map(str, r)) for r in rows]
+    return ("\n".join(lines) + "\n").encode()
+
+
+@pytest.mark.parametrize("kind", ["bz2", "xz"])
+def test_concatenated_compressed_streams_are_all_read(tmp_path: Path, kind: str) -> None:
+    import bz2
+    import lzma
+
+    compress = bz2.compress if kind == "bz2" else lzma.compress
+    rows = orders(40)
+    half = len(rows) // 2
+    src = tmp_path / f"o.csv.{kind}"
+    src.write_bytes(compress(_csv_bytes(rows[:half])) + compress(_csv_bytes(rows[half:], header=False)))
+    r = run_cli("segment", str(src), "-o", str(tmp_path / "out"), *FAST)
+    assert r.returncode == 0, r.stderr
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["input"]["rows"] == len(rows)
+    assert summary["customers"] == 40
+
+
+def test_truncated_bz2_is_bad_data_not_a_partial_read(tmp_path: Path) -> None:
+    import bz2
+
+    data = bz2.compress(_csv_bytes(orders(40)))
+    src = tmp_path / "o.csv.bz2"
+    src.write_bytes(data[: len(data) // 2])
+    r = run_cli("segment", str(src), "-o", str(tmp_path / "out"), *FAST)
+    assert r.returncode == 65 and b"ends early" in r.stderr, r.stderr
+
+
+# ------------------------------------------------------------------------------ decimal comma
+
+def _semicolon_csv(path: Path, amounts: list[str]) -> Path:
+    rows = orders(len(amounts))
+    lines = ["customer_id;order_date;amount"]
+    for i, a in enumerate(amounts):
+        for r in rows[3 * i: 3 * i + 3]:
+            lines.append(f"{r[0]};{r[1]};{a}")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_decimal_comma_is_detected_per_file_and_read_exactly(tmp_path: Path) -> None:
+    amounts = [f"{1 + i}.{i % 10}57,60" if i % 3 else f"{10 + i},5" for i in range(40)]
+    src = _semicolon_csv(tmp_path / "o.csv", amounts)
+    r = run_cli("segment", str(src), "-o", str(tmp_path / "out"), *FAST[:-1])
+    assert r.returncode == 0, r.stderr
+    assert b"decimal comma" in r.stderr
+    got = dict(assignments(tmp_path / "out").select("customer_id", "monetary").iter_rows())
+    assert got["C001"] == "6472.8" and got["C000"] == "31.5"
+
+
+def test_decimal_option_forces_the_reading_and_rejects_the_others(tmp_path: Path) -> None:
+    amounts = [f"{100 + i},25" for i in range(39)] + ["1,234.50"]
+    src = _semicolon_csv(tmp_path / "o.csv", amounts)
+    r = run_cli("segment", str(src), "-o", str(tmp_path / "out"), "--decimal", ",", *FAST)
+    assert r.returncode == 0, r.stderr
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["input"]["rejected_rows"] == 3
+    assert "C039" not in assignments(tmp_path / "out")["customer_id"].to_list()
+
+
+def test_a_point_file_never_reads_comma_decimals_as_thousands(tmp_path: Path) -> None:
+    # most values decide for ".", so '22,60' cannot be read as 2260: it is a rejected row
+    amounts = [f"{100 + i}.25" for i in range(39)] + ["22,60"]
+    src = _semicolon_csv(tmp_path / "o.csv", amounts)
+    r = run_cli("segment", str(src), "-o", str(tmp_path / "out"), *FAST[:-1])
+    assert r.returncode == 0, r.stderr
+    assert b"decimal comma" in r.stderr and b"--decimal" in r.stderr
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["input"]["rejected_rows"] == 3
+
+
+@pytest.mark.parametrize("text", ["1,2,3", "12 34", "1.2.3,4", "1,23"])
+def test_badly_grouped_amounts_are_rejected_not_glued_together(tmp_path: Path, text: str) -> None:
+    rows = orders() + [["ODD", "2023-03-01", text]]
+    src = write_csv(tmp_path / "o.csv", HEADER, rows)
+    r = run_cli("segment", str(src), "-o", str(tmp_path / "out"), *FAST)
+    assert r.returncode == 0, r.stderr
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["input"]["rejected_rows"] == 1
+    assert "ODD" not in assignments(tmp_path / "out")["customer_id"].to_list()
+
+
+def test_unknown_decimal_mark_is_a_usage_error(tmp_path: Path) -> None:
+    src = write_csv(tmp_path / "o.csv", HEADER, orders())
+    r = run_cli("segment", str(src), "-o", str(tmp_path / "out"), "--decimal", "x", *FAST)
+    assert r.returncode == 2 and b"--decimal" in r.stderr
+
+
+# ------------------------------------------------------------------------------ workbooks
+
+def _workbook(path: Path, rows: list[list], hidden_first: str = "") -> Path:
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    if hidden_first:
+        ws.title = "old"
+        ws.append(HEADER)
+        ws.append(["HIDDEN", "2023-01-01", "5"])
+        ws.sheet_state = hidden_first
+        ws = wb.create_sheet("orders")
+    ws.append(HEADER)
+    for r in rows:
+        ws.append(r)
+    wb.save(path)
+    return path
+
+
+@pytest.mark.parametrize("state", ["hidden", "veryHidden"])
+def test_a_hidden_first_sheet_is_skipped_for_the_first_visible_one(tmp_path: Path, state: str) -> None:
+    src = _workbook(tmp_path / "o.xlsx", orders(), hidden_first=state)
+    r = run_cli("segment", str(src), "-o", str(tmp_path / "out"), *FAST)
+    assert r.returncode == 0, r.stderr
+    ids = assignments(tmp_path / "out")["customer_id"].to_list()
+    assert "HIDDEN" not in ids and len(ids) == 30
+    # asked for by name, the hidden sheet is still read
+    r = run_cli("inspect", str(src), "--sheet", "old")
+    assert r.returncode == 0 and b"'old'" in r.stdout, r.stderr
+
+
+@pytest.mark.parametrize("command", ["segment", "inspect"])
+def test_one_stray_cell_at_xfd1048576_is_refused_not_an_abort(tmp_path: Path, command: str) -> None:
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    for r in [HEADER, *orders(3)]:
+        ws.append(r)
+    ws["XFD1048576"] = "x"
+    wb.save(tmp_path / "o.xlsx")
+    args = ["-o", str(tmp_path / "out"), *FAST] if command == "segment" else []
+    r = run_cli(command, str(tmp_path / "o.xlsx"), *args)
+    assert r.returncode == 65, r.stderr
+    assert b"XFD1048576" in r.stderr and b"Traceback" not in r.stderr
+
+
+def test_a_shared_string_longer_than_excel_allows_is_refused(tmp_path: Path) -> None:
+    import zipfile
+
+    import xlsxwriter
+
+    built = tmp_path / "built.xlsx"
+    wb = xlsxwriter.Workbook(str(built))
+    ws = wb.add_worksheet()
+    for i, r in enumerate([[*HEADER, "note"], *[[*o, "PLACEHOLDER"] for o in orders(1000)]]):
+        ws.write_row(i, 0, r)
+    wb.close()
+    bomb = tmp_path / "o.xlsx"  # one 1 MB string used by 3,000 cells: a 60 KB file
+    with zipfile.ZipFile(built) as src, zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as dst:
+        for item in src.infolist():
+            data = src.read(item)
+            if item.filename == "xl/sharedStrings.xml":
+                data = data.replace(b"PLACEHOLDER", b"x" * 1_000_000)
+            dst.writestr(item, data)
+    assert bomb.stat().st_size < 200_000
+    r = run_cli("segment", str(bomb), "-o", str(tmp_path / "out"), *FAST)
+    assert r.returncode == 65, r.stderr
+    assert b"32,767" in r.stderr
+
+
+# ------------------------------------------------------------------------------ --previous
+
+def _first_run(tmp_path: Path) -> tuple[Path, Path]:
+    src = write_csv(tmp_path / "o.csv", HEADER, orders())
+    first = tmp_path / "first"
+    assert run_cli("segment", str(src), "-o", str(first), *FAST).returncode == 0
+    return src, first
+
+
+def test_previous_listing_a_customer_twice_is_refused_naming_it(tmp_path: Path) -> None:
+    src, first = _first_run(tmp_path)
+    copy = tmp_path / "edited.csv"
+    lines = (first / "assignments.csv").read_text().splitlines()
+    copy.write_text("\n".join([*lines, lines[1], lines[2]]) + "\n")
+    r = run_cli("segment", str(src), "-o", str(tmp_path / "second"), "--previous", str(copy), *FAST)
+    assert r.returncode == 65, r.stderr
+    assert b"more than once" in r.stderr and lines[1].split(",")[0].encode() in r.stderr
+
+
+def test_previous_edited_after_its_run_fails_the_hash_check(tmp_path: Path) -> None:
+    src, first = _first_run(tmp_path)
+    path = first / "assignments.csv"
+    path.write_text(path.read_text().replace(",strategic,", ",key,", 1).replace("C00", "C0X", 1))
+    r = run_cli("segment", str(src), "-o", str(tmp_path / "second"), "--previous", str(first), *FAST)
+    assert r.returncode == 65 and b"changed after its run" in r.stderr, r.stderr
+
+
+def test_previous_auto_with_a_summary_linked_to_dev_zero_is_a_bounded_read(tmp_path: Path) -> None:
+    src, first = _first_run(tmp_path)
+    (first / "summary.json").unlink()
+    (first / "summary.json").symlink_to("/dev/zero")
+    r = run_cli("segment", str(src), "-o", str(first), "--previous", "auto", *FAST, timeout=120)
+    assert r.returncode == 65 and b"cannot be read as a segkit summary" in r.stderr, r.stderr
+
+
+# ------------------------------------------------------------------------------ bounded reads
+
+def test_config_at_dev_zero_is_a_bounded_read_and_a_config_error(tmp_path: Path) -> None:
+    src = write_csv(tmp_path / "o.csv", HEADER, orders())
+    r = run_cli("segment", str(src), "--config", "/dev/zero", "-o", str(tmp_path / "out"), *FAST, timeout=60)
+    assert r.returncode == 78 and b"not a segkit config" in r.stderr, r.stderr
+
+
+def test_config_nested_20000_deep_is_a_config_error(tmp_path: Path) -> None:
+    src = write_csv(tmp_path / "o.csv", HEADER, orders())
+    cfg = tmp_path / "deep.toml"
+    cfg.write_text("x = " + "[" * 20_000 + "]" * 20_000 + "\n")
+    r = run_cli("segment", str(src), "--config", str(cfg), "-o", str(tmp_path / "out"), *FAST)
+    assert r.returncode == 78, r.stderr

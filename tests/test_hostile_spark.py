@@ -1,0 +1,37 @@
+"""Hostile inputs on the Spark engine (issue 25): the same limits and messages as the polars
+engine, one line per error."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("pyspark")
+
+from conftest import run_cli, write_csv  # noqa: E402
+from spark_fixtures import spark  # noqa: E402,F401
+from test_hostile_inputs import FAST, HEADER, orders  # noqa: E402
+
+pytestmark = pytest.mark.spark
+
+
+def test_spark_refuses_amounts_whose_sum_would_wrap_like_polars(tmp_path: Path, spark) -> None:  # noqa: F811
+    rows = orders() + [["BIG", "2023-03-01", "5e12"]] * 3
+    src = write_csv(tmp_path / "o.csv", HEADER, rows)
+    r = run_cli("segment", str(src), "-o", str(tmp_path / "out"), "--engine", "spark", *FAST)
+    assert r.returncode == 65, r.stderr
+    assert b"amount too large" in r.stderr and b"9,000,000,000,000" in r.stderr
+
+
+def test_spark_detects_the_decimal_comma_like_polars(tmp_path: Path, spark) -> None:  # noqa: F811
+    from test_hostile_inputs import _semicolon_csv
+
+    amounts = [f"{1 + i}.{i % 10}57,60" if i % 3 else f"{10 + i},5" for i in range(40)]
+    src = _semicolon_csv(tmp_path / "o.csv", amounts)
+    outs = {}
+    for engine in ("polars", "spark"):
+        outs[engine] = tmp_path / engine
+        r = run_cli("segment", str(src), "-o", str(outs[engine]), "--engine", engine, *FAST)
+        assert r.returncode == 0, (engine, r.stderr)
+    assert (outs["polars"] / "assignments.csv").read_bytes() == (outs["spark"] / "assignments.csv").read_bytes()
