@@ -63,7 +63,7 @@ def _raised(call):
 def test_library_errors_carry_the_setting_and_the_cli_shows_the_flag(tmp_path):
     from segkit import config
     from segkit.ingest.clean import clean
-    from segkit.cli.app import flag
+    from segkit.cli.flags import flag
     from segkit.ingest.read import read_input
     from segkit.customers.migration import find_previous
     from segkit.sample import generate
