@@ -102,8 +102,8 @@ def _load_config(path: Path | None, **values: Any) -> Config:
                "engine": config.CHOICES["input.engine"], "decimal": config.CHOICES["input.decimal"]}
     for name, allowed in choices.items():
         if values.get(name) is not None and values[name] not in allowed:
-            flag = "--" + name.replace("_", "-")
-            raise UsageError(f"{flag} {values[name]}: choose one of {', '.join(allowed)}")
+            option_flag = "--" + name.replace("_", "-")
+            raise UsageError(f"{option_flag} {values[name]}: choose one of {', '.join(allowed)}")
     if values.get("as_of"):
         try:
             dt.date.fromisoformat(values["as_of"])
@@ -118,8 +118,8 @@ def _load_config(path: Path | None, **values: Any) -> Config:
             detail = str(exc).removeprefix("command line: ").removeprefix("config: ")
             value = overrides[key]
             shown = ",".join(map(str, value)) if isinstance(value, list) else value
-            flag = f"--map {key.removeprefix('columns.')}={shown}" if key.startswith("columns.") else f"{FLAGS.get(key, key)} {shown}"
-            raise UsageError(f"{flag}: {detail}") from None
+            given = f"--map {key.removeprefix('columns.')}={shown}" if key.startswith("columns.") else f"{FLAGS.get(key, key)} {shown}"
+            raise UsageError(f"{given}: {detail}") from None
         raise
 
 
