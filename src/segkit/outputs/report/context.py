@@ -442,8 +442,8 @@ def quality_section(doc: dict[str, Any], notes: Sequence[str], t: dict[str, Any]
 
 # --- customer lists ---------------------------------------------------------------------------
 
-def _list_rows(df: pl.DataFrame, names: Names) -> list[dict[str, Any]]:
-    rows = df.select([c for c in TIER_LIST_COLUMNS if c in df.columns]).to_dicts()
+def _list_rows(df: pl.DataFrame, names: Names, extra: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    rows = df.select([c for c in (*TIER_LIST_COLUMNS, *extra) if c in df.columns]).to_dicts()
     for r in rows:
         r["tier"] = names.tier(r.get("tier"))
         r["rfm_segment"] = names.segment(r.get("rfm_segment"))
@@ -458,11 +458,12 @@ def top_lists(customers: pl.DataFrame, names: Names, t: dict[str, Any], top_n: i
             for c in TIER_LIST_COLUMNS if c in customers.columns]
     by_spend = customers.sort(["annual_spend", "customer_id"], descending=[True, False]).head(top_n)
     churn = churn_warnings(customers, clv, top_n)
+    risk_col = {"key": "_value_at_risk", "label": t["value_at_risk"], "kind": "money"}
     return {
         "columns": cols,
-        "spend": {"title": t["top_spend"].format(n=top_n), "rows": _list_rows(by_spend, names)},
-        "churn": {"title": t["top_churn"].format(n=top_n), "rows": _list_rows(churn, names),
-                  "empty": t["no_high_churn"]},
+        "spend": {"title": t["top_spend"].format(n=top_n), "rows": _list_rows(by_spend, names), "columns": cols},
+        "churn": {"title": t["top_churn"].format(n=top_n), "rows": _list_rows(churn, names, ("_value_at_risk",)),
+                  "empty": t["no_high_churn"], "columns": [*cols, risk_col]},
         "note": t["customers_sheet_note"],
     }
 

@@ -548,13 +548,7 @@ def clv_sheet(book: Workbook, fmt: Formats, ctx: dict[str, Any]) -> None:
         s.heading(L["p_alive_dist"])
         bins = s.table([L["p_alive"], L["customers"]], ["text", "int"], [[b["label"], b["customers"]] for b in c["bins"]])
         s.ws.insert_chart(bins.header, 6, _column_chart(book, s, bins, 1, L["p_alive_dist"]))
-        s.skip()
-        s.heading(L["risk_by_tier"])
-        s.table([L["tier"], L["customers"], L["recent_value"], L["value_at_risk"], L["predicted_revenue"]],
-                ["text", "int", "money", "money", "money"],
-                [[r["tier"], r["customers"], r["recent_value"], r["value_at_risk"], r["predicted_revenue"]]
-                 for r in c["risk"]])
-        s.note(L["risk_note"])
+    _risk_table(s, c)
     s.note(f"{L['churn_rule']}: {c['churn_rule']}")
     bt = c.get("backtest")
     if bt:
@@ -578,6 +572,24 @@ def clv_sheet(book: Workbook, fmt: Formats, ctx: dict[str, Any]) -> None:
     s.table([t["customer_id"], t["last_order_date"], t["monetary"]], ["text", "text", "money"],
             [[r["customer_id"], r.get("last_order_date"), r.get("monetary")] for r in c["lost"]])
     s.finish()
+
+
+def _risk_table(s: SheetWriter, c: dict[str, Any]) -> None:
+    """Value at risk by tier; the medium-risk value beside it when the recency rule priced the risk."""
+    if not c["risk"]:
+        return
+    L = c["L"]
+    keys = ["customers", "high_risk_customers", "recent_value", "value_at_risk"]
+    if not c["risk_by_p_alive"]:
+        keys.append("medium_risk_value")
+    if c["fitted"]:
+        keys.append("predicted_revenue")
+    kinds = {"customers": "int", "high_risk_customers": "int"}
+    s.skip()
+    s.heading(L["risk_by_tier"])
+    s.table([L["tier"], *[L[k] for k in keys]], ["text", *[kinds.get(k, "money") for k in keys]],
+            [[r["tier"], *[r[k] for k in keys]] for r in c["risk"]])
+    s.note(c["risk_note"])
 
 
 def migration_sheet(book: Workbook, fmt: Formats, ctx: dict[str, Any]) -> None:
