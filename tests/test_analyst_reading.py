@@ -43,3 +43,46 @@ def test_value_at_risk_counts_only_high_risk_customers_when_recency_decides(quan
             assert r["value_at_risk"] < 0.5 * r["recent_value"]
     top = rows[0]
     assert top["high_risk_customers"] == 0 and top["value_at_risk"] == 0 and top["recent_value"] > 700_000
+
+
+TIER_ORDER = ["strategic", "key", "growth", "regular", "scattered"]
+
+
+def _tier_at(spend: float, bounds: list[dict]) -> str:
+    for b in bounds:
+        if b["min"] is not None and spend >= b["min"]:
+            return b["name"]
+    return bounds[-1]["name"]
+
+
+def test_migration_warns_when_tier_bounds_moved_and_shows_moves_at_the_earlier_bounds(tmp_path):
+    path = str(dataset("online_retail_non_uk.csv"))
+    early, late, again = tmp_path / "early", tmp_path / "late", tmp_path / "again"
+    assert run_cli("segment", path, "-o", str(early), "--as-of", "2011-06-01", "--tiers", "quantile",
+                   "--no-report", "-q").returncode == 0
+    proc = run_cli("segment", path, "-o", str(late), "--tiers", "quantile", "--previous", str(early), "--no-report")
+    assert proc.returncode == 0, proc.stderr
+    assert b"[tier_bounds_changed]" in proc.stderr
+    doc = json.loads((late / "summary.json").read_text(encoding="utf-8"))
+    assert "tier_bounds_changed" in [w["code"] for w in doc["warnings"]]
+    mig = doc["migration"]
+    prev_bounds = json.loads((early / "summary.json").read_text(encoding="utf-8"))["tiering"]["tiers"]
+    assert mig["tier_bounds"]["changed"] and mig["tier_bounds"]["previous"][0]["min"] == prev_bounds[0]["min"]
+    # the moves at the earlier bounds, recomputed here from the two assignments files
+    before = dict(pl.read_csv(early / "assignments.csv", infer_schema_length=None)
+                  .select("customer_id", "tier").iter_rows())
+    now = pl.read_csv(late / "assignments.csv", infer_schema_length=None)
+    want = {"up": 0, "down": 0, "same": 0, "new": 0}
+    for cid, spend in now.select("customer_id", "annual_spend").iter_rows():
+        if cid not in before:
+            want["new"] += 1
+            continue
+        a, b = TIER_ORDER.index(before[cid]), TIER_ORDER.index(_tier_at(spend, prev_bounds))
+        want["up" if b < a else "down" if b > a else "same"] += 1
+    assert mig["at_previous_bounds"]["changes"] == want
+    assert want != mig["changes"]  # the quantile bounds moved: the plain moves differ
+    # the same bounds again: no warning, no second table
+    proc = run_cli("segment", path, "-o", str(again), "--tiers", "quantile", "--previous", str(late), "--no-report", "-q")
+    doc = json.loads((again / "summary.json").read_text(encoding="utf-8"))
+    assert "tier_bounds_changed" not in [w["code"] for w in doc["warnings"]]
+    assert doc["migration"]["at_previous_bounds"] is None and not doc["migration"]["tier_bounds"]["changed"]

@@ -425,7 +425,7 @@ def _model_sections(result: Segmentation) -> dict[str, Any]:
         doc["clv"] = result.clv.summary()
     elif result.input_kind == "customers":
         doc["clv"] = {"skipped_reason": message("warning", "no_purchase_history", "en")}
-    if "clv" in doc:
+    if result.clv is not None:  # a customer-level table has no churn risk to price
         doc["clv"].update(_value_at_risk(result))
     return doc
 

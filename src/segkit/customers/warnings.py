@@ -3,7 +3,8 @@
 Warnings are ``{"code", "message", "message_zh"}``; every one the run raises is in
 ``summary.json["warnings"]`` and shown by the terminal summary and both reports. Codes:
 ``tier_concentration``, ``short_coverage``, ``implausible_dates``, ``clv_skipped``,
-``low_expected_counts``, ``customer_input``.
+``low_expected_counts``, ``customer_input``, ``tier_bounds_changed`` (raised by
+``customers/migration.py`` when the earlier run of ``--previous`` used other tier bounds).
 
 Dates are plausible from 1990-01-01 to today. A date column holding small integers (a year, an
 order count) is read as Excel serial dates and lands in 1900-1905 or after 2100; a run on such

@@ -406,7 +406,12 @@ def migration_section(doc: dict[str, Any], names: Names, t: dict[str, Any], top_
                   "previous_tier": names.tier(r.get("previous_tier")),
                   "previous_annual_spend": r.get("previous_annual_spend")} for r in lost]
     unknown = m.get("unknown_previous_tiers") or []
+    at_prev = _at_previous_bounds(m, names, t)
+    if at_prev:
+        for c in changes:
+            c["at_previous"] = at_prev["changes"].get(c["code"], m.get("lost_customers", 0))
     return {
+        "at_previous": at_prev,
         "previous": m.get("previous", ""),
         "unknown_tiers": t["unknown_previous_tiers"].format(tiers=", ".join(unknown)) if unknown else "",
         "changes": changes,
@@ -421,6 +426,26 @@ def migration_section(doc: dict[str, Any], names: Names, t: dict[str, Any], top_
         "lost_more": t["lost_more"].format(shown=min(top_n, len(lost_rows)), total=len(lost_rows))
         if len(lost_rows) > top_n else "",
     }
+
+
+def _at_previous_bounds(m: dict[str, Any], names: Names, t: dict[str, Any]) -> dict[str, Any] | None:
+    """The moves with this run re-tiered at the earlier run's bounds (when the bounds changed)."""
+    a = m.get("at_previous_bounds")
+    if not a:
+        return None
+    tiers = set(a["matrix"]["tiers"])
+
+    def label(code: str) -> str:
+        return names.tier(code) if code in tiers else names.change(code)
+
+    b = m.get("tier_bounds") or {}
+    def bounds(ts: list[dict[str, Any]]) -> str:
+        return ", ".join(f"{names.tier(x['name'])} ≥ {x['min']:,.0f}" for x in ts if x.get("min") is not None)
+
+    return {"changes": a["changes"], "rows": [label(c) for c in a["row_labels"]],
+            "columns": [label(c) for c in a["column_labels"]], "counts": a["matrix"]["counts"],
+            "note": t["bounds_changed_note"].format(previous=bounds(b.get("previous", [])),
+                                                    current=bounds(b.get("current", [])))}
 
 
 # --- data quality -----------------------------------------------------------------------------

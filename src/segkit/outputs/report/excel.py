@@ -599,14 +599,22 @@ def migration_sheet(book: Workbook, fmt: Formats, ctx: dict[str, Any]) -> None:
     s.title(t["migration"])
     s.facts([{"label": t["previous"], "value": m["previous"]}])
     s.note(m["unknown_tiers"])
+    prev = m.get("at_previous")
+    if prev:
+        s.note(prev["note"])
     s.skip()
-    s.table([t["change"], t["customers"]], ["text", "int"], [[c["name"], c["customers"]] for c in m["changes"]])
-    matrices = ((t["migration_counts"], m["counts"], "int"), (t["migration_spend"], m["spend"], "money"))
-    for title, matrix, kind in matrices:
+    extra = [t["at_previous_bounds"]] if prev else []
+    s.table([t["change"], t["customers"], *extra], ["text", "int", *["int"] * len(extra)],
+            [[c["name"], c["customers"], *([c["at_previous"]] if prev else [])] for c in m["changes"]])
+    matrices = [(t["migration_counts"], m["rows"], m["columns"], m["counts"], "int")]
+    if prev:
+        matrices.append((t["migration_counts_previous_bounds"], prev["rows"], prev["columns"], prev["counts"], "int"))
+    matrices.append((t["migration_spend"], m["rows"], m["columns"], m["spend"], "money"))
+    for title, rows, columns, matrix, kind in matrices:
         s.skip()
         s.heading(title)
-        block = s.table(["", *m["columns"]], ["text"] + [kind] * len(m["columns"]),
-                        [[label, *row] for label, row in zip(m["rows"], matrix)])
+        block = s.table(["", *columns], ["text"] + [kind] * len(columns),
+                        [[label, *row] for label, row in zip(rows, matrix)])
         s.ws.conditional_format(block.first, 1, block.last, block.last_col,
                                 {"type": "2_color_scale", "min_color": "#f8fbff", "max_color": "#5b9bd5"})
     s.skip()
