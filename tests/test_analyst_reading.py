@@ -86,3 +86,25 @@ def test_migration_warns_when_tier_bounds_moved_and_shows_moves_at_the_earlier_b
     doc = json.loads((again / "summary.json").read_text(encoding="utf-8"))
     assert "tier_bounds_changed" not in [w["code"] for w in doc["warnings"]]
     assert doc["migration"]["at_previous_bounds"] is None and not doc["migration"]["tier_bounds"]["changed"]
+
+
+def test_backtest_figures_are_on_the_terminal_and_its_chart_axis_fits_the_data(tmp_path):
+    from segkit.outputs.report import svg
+
+    proc = run_cli("segment", str(dataset("online_retail_non_uk.csv")), "-o", str(tmp_path), "--backtest", "90",
+                   "--no-report")
+    assert proc.returncode == 0, proc.stderr
+    err = proc.stderr.decode()
+    bt = json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"))["clv"]["backtest"]
+    tot = bt["totals"]
+    assert f"predicted {tot['predicted_purchases']:,.0f}, actual {tot['actual_purchases']:,}" in err
+    assert f"mean absolute error per customer: {bt['mae_per_customer']:.3f} (naive rule {bt['naive_mae_per_customer']:.3f}" in err
+    assert "Calibration by repeat purchases" in err
+    for row in bt["calibration_table"]:
+        assert f"{row['actual_mean']:.2f}" in err
+    rows = bt["calibration_table"]
+    chart = svg.grouped_bars([r["repeat_purchases"] for r in rows], ["p", "a"],
+                             [[r["predicted_mean"], r["actual_mean"]] for r in rows], title="t")
+    ticks = [float(x["text"]) for x in chart["texts"] if x.get("cls") == "tick"]
+    peak = max(max(r["predicted_mean"], r["actual_mean"]) for r in rows)
+    assert min(ticks) == 0 and peak <= max(ticks) < 1.5 * peak + 1

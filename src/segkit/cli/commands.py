@@ -266,7 +266,7 @@ def backtest_command(input_path: str, cfg: Config, holdout_days: int, *, json_ou
     if not quiet:
         from segkit.cli.terminal import make_console, print_backtest
 
-        print_backtest(doc, console or make_console())
+        print_backtest(doc, console or make_console(), cfg.lang)
     return doc
 
 

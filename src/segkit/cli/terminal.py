@@ -82,6 +82,9 @@ def print_summary(result: Segmentation, console: Console, out: Path | None) -> N
     if val and val.get("verdict"):
         print_validation(val, console, lang)
     print_clv(doc, console, lang)
+    backtest = (doc.get("clv") or {}).get("backtest")
+    if backtest:
+        print_backtest(backtest, console, lang)
     _print_migration(doc, console, t)
     _print_quality(doc, console, t, lang)
     if out is not None:
@@ -256,26 +259,31 @@ def print_clv(doc: dict[str, Any], console: Console, lang: str = "en") -> None:
     console.print(Text(f"{t['term_clv_churn_rule']}: {rule}", style="dim"))
 
 
-def print_backtest(doc: dict[str, Any], console: Console) -> None:
-    console.print(f"[bold]CLV backtest[/bold]: fitted on purchases before {doc['calibration_end']}, "
-                  f"scored on the {doc['holdout_days']} days to {doc['as_of']}")
+def print_backtest(doc: dict[str, Any], console: Console, lang: str = "en") -> None:
+    """The backtest's figures: totals, error against the naive rule, calibration by repeat purchases."""
+    from segkit.outputs.report.labels import ui
+
+    t = ui(lang)
+    console.print(Text(t["term_backtest"].format(end=doc["calibration_end"], days=doc["holdout_days"],
+                                                 as_of=doc["as_of"]), style="bold"))
     if doc.get("skipped_reason"):
-        console.print(f"[yellow]not possible:[/yellow] {esc(doc['skipped_reason'])}")
+        console.print(Text(f"{t['term_backtest_skipped']}: ", style="yellow") + Text(plain(doc["skipped_reason"])))
         return
     tot = doc["totals"]
-    console.print(f"{doc['customers']:,} customers; purchase days in the holdout: predicted "
-                  f"{tot['predicted_purchases']:,.0f}, actual {tot['actual_purchases']:,}, "
-                  f"naive (same rate as before) {tot['naive_purchases']:,.0f}")
-    console.print(f"mean absolute error per customer: {doc['mae_per_customer']:.3f} "
-                  f"(naive {doc['naive_mae_per_customer']:.3f}); {doc['new_in_holdout']:,} customers "
-                  "first bought in the holdout and are not scored")
+    console.print(t["term_backtest_totals"].format(customers=doc["customers"], pred=tot["predicted_purchases"],
+                                                   act=tot["actual_purchases"], naive=tot["naive_purchases"]),
+                  markup=False)
+    better = doc["mae_per_customer"] <= doc["naive_mae_per_customer"]
+    console.print(t["term_backtest_mae"].format(
+        mae=doc["mae_per_customer"], naive=doc["naive_mae_per_customer"], new=doc["new_in_holdout"],
+        verdict=t["term_backtest_better" if better else "term_backtest_worse"]), markup=False)
     if "predicted_revenue" in tot:
-        console.print(f"revenue in the holdout: predicted {tot['predicted_revenue']:,.2f}, "
-                      f"actual {tot['actual_revenue']:,.2f}")
-    t = Table(title="Calibration by repeat purchases before the holdout", title_justify="left")
-    for col in ("repeat purchases", "customers", "predicted mean", "actual mean", "naive mean"):
-        t.add_column(col, justify="right")
+        console.print(t["term_backtest_revenue"].format(pred=tot["predicted_revenue"], act=tot["actual_revenue"]),
+                      markup=False)
+    tb = Table(title=t["term_backtest_calibration"], title_justify="left")
+    for key in ("bt_repeat", "bt_customers", "bt_predicted", "bt_actual", "bt_naive"):
+        tb.add_column(t[key], justify="right")
     for row in doc["calibration_table"]:
-        t.add_row(str(row["repeat_purchases"]), f"{row['customers']:,}", f"{row['predicted_mean']:.2f}",
-                  f"{row['actual_mean']:.2f}", f"{row['naive_mean']:.2f}")
-    console.print(t)
+        tb.add_row(str(row["repeat_purchases"]), f"{row['customers']:,}", f"{row['predicted_mean']:.2f}",
+                   f"{row['actual_mean']:.2f}", f"{row['naive_mean']:.2f}")
+    console.print(tb)
