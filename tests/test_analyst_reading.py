@@ -108,3 +108,24 @@ def test_backtest_figures_are_on_the_terminal_and_its_chart_axis_fits_the_data(t
     ticks = [float(x["text"]) for x in chart["texts"] if x.get("cls") == "tick"]
     peak = max(max(r["predicted_mean"], r["actual_mean"]) for r in rows)
     assert min(ticks) == 0 and peak <= max(ticks) < 1.5 * peak + 1
+
+
+RECENCY_WORDS = ["recent", "cooling", "dormant"]
+
+
+@pytest.mark.parametrize("name,k", [("orders_zh.csv", "auto"), ("online_retail_non_uk.csv", "5")])
+def test_cluster_labels_tell_clusters_apart_and_follow_their_means(tmp_path, name, k):
+    from conftest import SAMPLE_DIR
+
+    path = SAMPLE_DIR / name if name == "orders_zh.csv" else dataset(name)
+    assert run_cli("segment", str(path), "-o", str(tmp_path), "--k", k, "--no-report", "-q").returncode == 0
+    profiles = json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"))["clusters"]["profiles"]
+    labels = [p["label"] for p in profiles]
+    assert len(set(labels)) == len(labels) and len({p["label_zh"] for p in profiles}) == len(labels)
+    level = {p["cluster"]: RECENCY_WORDS.index(next(w for w in RECENCY_WORDS if w in p["label"])) for p in profiles}
+    for a in profiles:
+        for b in profiles:
+            if level[a["cluster"]] < level[b["cluster"]]:  # a "more recent" word means a smaller mean recency
+                assert a["mean_recency_days"] < b["mean_recency_days"]
+    if name == "orders_zh.csv":  # mean recency 49 vs 171 days: no longer both "cooling"
+        assert [level[p["cluster"]] for p in profiles] == [0, 2]
