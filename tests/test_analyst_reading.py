@@ -129,3 +129,45 @@ def test_cluster_labels_tell_clusters_apart_and_follow_their_means(tmp_path, nam
                 assert a["mean_recency_days"] < b["mean_recency_days"]
     if name == "orders_zh.csv":  # mean recency 49 vs 171 days: no longer both "cooling"
         assert [level[p["cluster"]] for p in profiles] == [0, 2]
+
+
+def test_table_at_80_columns_keeps_ids_and_money_whole_and_shortens_names_first():
+    from conftest import SAMPLE_DIR
+
+    path = SAMPLE_DIR / "orders_zh.csv"
+    proc = run_cli("segment", str(path), "-o", "-", "-f", "table", "-q", env={"COLUMNS": "80"})
+    assert proc.returncode == 0, proc.stderr
+    table = proc.stdout.decode()
+    full = pl.read_csv(run_cli("segment", str(path), "-o", "-", "-q").stdout, infer_schema=False)
+    lines = [ln for ln in table.splitlines() if ln.startswith("│")]
+    assert len(lines) == full.height and all(len(ln) <= 80 for ln in table.splitlines())
+    for line, row in zip(lines, full.iter_rows(named=True)):
+        cells = [c.strip() for c in line.strip("│").split("│")]
+        assert cells[0] == row["customer_id"]
+        assert f"{float(row['annual_spend']):,.2f}" in cells
+    assert any("…" in ln.split("│")[2] for ln in lines)  # long names are what is shortened
+    assert b"left out at 80 columns" in proc.stderr
+
+
+def test_movers_change_is_formatted_and_rejected_rows_keep_the_whole_input_row(tmp_path):
+    from segkit.outputs.report.html import fmt_signed
+
+    assert fmt_signed(1468513.456) == "+1,468,513.46" and fmt_signed(-4288.0) == "-4,288.00"
+    path = dataset("online_retail_non_uk.csv")
+    assert run_cli("segment", str(path), "-o", str(tmp_path), "--no-report", "-q").returncode == 0
+    rejected = pl.read_csv(tmp_path / "rejected_rows.csv", infer_schema=False)
+    source = pl.read_csv(path, infer_schema=False)
+    assert [c for c in rejected.columns if c.startswith("raw:")] == [f"raw:{c}" for c in source.columns]
+    for r in rejected.head(20).iter_rows(named=True):
+        want = source.row(int(r["row"]) - 2, named=True)  # row 1 is the header
+        assert {c: r[f"raw:{c}"] for c in source.columns} == want
+
+
+def test_config_init_refuses_an_existing_file_with_exit_73_and_a_hint(tmp_path):
+    target = tmp_path / "segkit.toml"
+    target.write_text("# mine\n", encoding="utf-8")
+    proc = run_cli("config", "init", str(target))
+    assert proc.returncode == 73 and b"--force" in proc.stderr
+    assert target.read_text(encoding="utf-8") == "# mine\n"
+    assert run_cli("config", "init", str(target), "--force").returncode == 0
+    assert "[clv]" in target.read_text(encoding="utf-8")

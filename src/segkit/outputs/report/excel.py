@@ -41,6 +41,7 @@ OPTIONS = {
 NUMBER_FORMATS = {
     "int": "#,##0",
     "money": "#,##0.00",
+    "change": "+#,##0.00;-#,##0.00;0.00",
     "pct": "0.0%",
     "float": "#,##0.000",
     "p": "[<0.0001]0.00E+00;0.0000",
@@ -660,7 +661,7 @@ def movers_sheet(book: Workbook, fmt: Formats, ctx: dict[str, Any]) -> None:
     labels = {"movement": t["movement"], "previous_tier": t["previous_tier"], "tier": t["tier"],
               "previous_annual_spend": t["spend_then"], "annual_spend": t["spend_now"],
               "spend_change": t["spend_change"]}
-    kinds = {"previous_annual_spend": "money", "annual_spend": "money", "spend_change": "money"}
+    kinds = {"previous_annual_spend": "money", "annual_spend": "money", "spend_change": "change"}
     block = s.table([labels.get(k, t.get(k, k)) for k in keys], [kinds.get(k, "text") for k in keys],
                     [[r.get(k) for k in keys] for r in m["rows"]])
     s.print_header = block.header
