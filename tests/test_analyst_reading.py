@@ -171,3 +171,44 @@ def test_config_init_refuses_an_existing_file_with_exit_73_and_a_hint(tmp_path):
     assert target.read_text(encoding="utf-8") == "# mine\n"
     assert run_cli("config", "init", str(target), "--force").returncode == 0
     assert "[clv]" in target.read_text(encoding="utf-8")
+
+
+VALUE_CLASS_CODES = {"important_value", "important_development", "important_retention", "important_winback",
+                     "general_value", "general_development", "general_retention", "general_winback"}
+
+
+@pytest.fixture(scope="module")
+def reports(tmp_path_factory):
+    """online_retail_non_uk.csv in both languages, with a backtest, migration against an earlier run."""
+    path = str(dataset("online_retail_non_uk.csv"))
+    base = tmp_path_factory.mktemp("reports")
+    early = base / "early"
+    assert run_cli("segment", path, "-o", str(early), "--as-of", "2011-09-01", "-q").returncode == 0
+    runs = {}
+    for lang in ("en", "zh"):
+        out = base / lang
+        proc = run_cli("segment", path, "-o", str(out), "--lang", lang, "--previous", str(early), "--backtest", "90",
+                       env={"COLUMNS": "200"})
+        assert proc.returncode == 0, proc.stderr
+        runs[lang] = (out, proc.stderr.decode())
+    return runs
+
+
+def test_files_hold_codes_and_reports_show_words(reports):
+    import openpyxl
+
+    out, _ = reports["en"]
+    a = pl.read_csv(out / "assignments.csv", infer_schema=False)
+    assert set(a["value_class"].drop_nulls()) <= VALUE_CLASS_CODES and a["value_class"].null_count() < a.height
+    for col in ("tier", "churn_risk", "tier_change", "rfm_segment", "persona", "lifecycle"):
+        assert all(v.isascii() for v in a[col].drop_nulls()), col
+    movers = pl.read_csv(out / "movers.csv", infer_schema=False)
+    assert set(movers["movement"]) <= {"up", "down", "new", "lost"}
+    ws = openpyxl.load_workbook(out / "report.xlsx", read_only=True)["Customers"]
+    rows = ws.iter_rows(values_only=True)
+    header = next(rows)
+    assert not [h for h in header if "_" in h], header  # words, never column names
+    first = next(rows)
+    assert first[header.index("Value class")].startswith("important value")
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert "important_value" not in html and "important value" in html

@@ -72,7 +72,7 @@ def build_context(result: Segmentation, doc: dict[str, Any], *, top_n: int = TOP
         "suggested_tiers": suggested_section(doc, names),
         "sheets": {k.removeprefix("sheet_"): v for k, v in t.items() if k.startswith("sheet_")},
         "currency": doc.get("currency"),
-        "category_values": category_values(cfg, names) if lang == "zh" else {},
+        "category_values": category_values(cfg, names, doc),
     }
     jsonable: dict[str, Any] = to_jsonable(ctx)
     return jsonable
@@ -597,16 +597,21 @@ def suggested_section(doc: dict[str, Any], names: Names) -> list[dict[str, Any]]
             for s in conc.get("suggested_tiers", [])]
 
 
-def category_values(cfg: Config, names: Names) -> dict[str, dict[str, str]]:
-    """code -> display name for the category columns of the Customers sheet (Chinese reports)."""
+def category_values(cfg: Config, names: Names, doc: dict[str, Any] | None = None) -> dict[str, dict[str, str]]:
+    """code -> display name, in the report language, for the category columns of the Customers
+    sheet (the files keep the codes: SPEC §3 "codes, not labels")."""
+    from segkit.customers.metrics import VALUE_CLASSES
     from segkit.outputs.report.labels import BUILTIN_SEGMENTS, CHANGE, CHURN, LIFECYCLE
 
     tiers = {t.name: names.tier(t.name) for t in cfg.tiers}
     segs = {code: names.segment(code) for code in [s.name for s in cfg.segments] + list(BUILTIN_SEGMENTS)}
+    profiles = ((doc or {}).get("clusters") or {}).get("profiles") or []
     return {
         "tier": tiers, "previous_tier": tiers, "rfm_segment": segs,
         "persona": {p.name: names.persona(p.name) for p in cfg.personas},
         "lifecycle": {k: names.lifecycle(k) for k in LIFECYCLE},
         "churn_risk": {k: names.churn(k) for k in CHURN},
         "tier_change": {k: names.change(k) for k in CHANGE},
+        "value_class": {k: names.value_class(k) for k in VALUE_CLASSES.values()},
+        "cluster_label": {p["label"]: names.cluster(p) for p in profiles if p.get("label")},
     }
