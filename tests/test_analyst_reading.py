@@ -212,3 +212,27 @@ def test_files_hold_codes_and_reports_show_words(reports):
     assert first[header.index("Value class")].startswith("important value")
     html = (out / "report.html").read_text(encoding="utf-8")
     assert "important_value" not in html and "important value" in html
+
+
+def test_workbook_prints_readably(reports):
+    import openpyxl
+
+    out, _ = reports["en"]
+    wb = openpyxl.load_workbook(out / "report.xlsx")
+    ws = wb["Customers"]
+    area = ws.print_area[0] if isinstance(ws.print_area, list) else ws.print_area
+    first, last = area.replace("$", "").split("!")[-1].split(":")
+    printed = openpyxl.utils.column_index_from_string(re_letters(last)) - openpyxl.utils.column_index_from_string(re_letters(first)) + 1
+    assert 1 < printed <= 12
+    assert ws.page_setup.orientation == "landscape" and ws.print_title_rows == "$1:$1"
+    for name in wb.sheetnames:  # one page wide (fitToWidth's default, 1), as many tall as needed
+        other = wb[name]
+        assert other.sheet_properties.pageSetUpPr.fitToPage and other.page_setup.fitToHeight == 0, name
+        assert other.page_setup.fitToWidth in (None, 1) and other.page_setup.orientation == "landscape", name
+    header = [c.value for c in ws[1]]
+    assert ws.cell(row=1, column=header.index("Annual spend") + 1).alignment.horizontal == "right"
+    assert ws.cell(row=2, column=header.index("Annual spend") + 1).number_format.endswith("_ ")
+
+
+def re_letters(ref: str) -> str:
+    return "".join(ch for ch in ref if ch.isalpha())

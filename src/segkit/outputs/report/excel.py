@@ -38,13 +38,16 @@ OPTIONS = {
     "strings_to_numbers": False,
     "nan_inf_to_errors": True,
 }
+# Numbers end one space short of the cell's right edge ("_ " pads by a space's width), so a
+# right-aligned number never touches the left-aligned text of the next column; dates are
+# left-aligned like text.
 NUMBER_FORMATS = {
-    "int": "#,##0",
-    "money": "#,##0.00",
-    "change": "+#,##0.00;-#,##0.00;0.00",
-    "pct": "0.0%",
-    "float": "#,##0.000",
-    "p": "[<0.0001]0.00E+00;0.0000",
+    "int": "#,##0_ ",
+    "money": "#,##0.00_ ",
+    "change": "+#,##0.00_ ;-#,##0.00_ ;0.00_ ",
+    "pct": "0.0%_ ",
+    "float": "#,##0.000_ ",
+    "p": "[<0.0001]0.00E+00_ ;0.0000_ ",
     "code": "0",
     "date": "yyyy-mm-dd",
     "text": "@",
@@ -83,19 +86,29 @@ class Block:
 class Formats:
     """xlsxwriter formats by (kind, bold, good), created once each."""
 
-    def __init__(self, book: xlsxwriter.Workbook):
+    def __init__(self, book: xlsxwriter.Workbook, footer: str = "Page &P / &N"):
         self.book = book
+        self.footer = f"&L&A&R{footer}"  # sheet name left, page numbers right, in the report language
         self._cache: dict[tuple[str, bool, bool], Format] = {}
         self.title = book.add_format({"bold": True, "font_size": 14, "font_color": "#1f4e79"})
         self.heading = book.add_format({"bold": True, "font_size": 11, "font_color": "#1f4e79"})
         self.header = book.add_format({"bold": True, "bg_color": "#dde6f0", "bottom": 1, "text_wrap": True,
                                        "valign": "top"})
         self.note = book.add_format({"italic": True, "font_color": "#595959"})
+        # numbers are right-aligned one indent in from the cell edge, and so is their header: a
+        # number never touches the left-aligned text of the next column, and sits under its heading
+        self.header_number = book.add_format({"bold": True, "bg_color": "#dde6f0", "bottom": 1, "text_wrap": True,
+                                              "valign": "top", "align": "right", "indent": 1})
+
+    def header_for(self, kind: str) -> Format:
+        return self.header if kind in ("text", "code", "date") else self.header_number
 
     def get(self, kind: str, bold: bool = False, good: bool = False) -> Format:
         key = (kind, bold, good)
         if key not in self._cache:
             spec: dict[str, Any] = {"num_format": NUMBER_FORMATS.get(kind, "General")}
+            if kind == "date":
+                spec["align"] = "left"
             if bold:
                 spec["bold"] = True
             if good:
@@ -111,7 +124,7 @@ class SheetWriter:
         self.book = book
         self.name = name
         self.ws = book.add_worksheet(name)
-        page_setup(self.ws)
+        page_setup(self.ws, formats.footer)
         self.fmt = formats
         self.row = 0
         self.widths: dict[int, int] = {}
@@ -173,7 +186,7 @@ class SheetWriter:
         """A header row then one row per item; ``good`` marks cells to highlight (significant)."""
         header = self.row
         for c, h in enumerate(headers):
-            self.ws.write_string(header, c, h, self.fmt.header)
+            self.ws.write_string(header, c, h, self.fmt.header_for(kinds[c] if c < len(kinds) else "text"))
             self.widths[c] = max(self.widths.get(c, 0), min(display_width(h) + 2, 28))  # headers wrap
         self.row += 1
         for i, values in enumerate(rows):
@@ -194,7 +207,7 @@ class SheetWriter:
         return [self.name, block.first, col, block.last, col]
 
 
-def page_setup(ws: Worksheet) -> None:
+def page_setup(ws: Worksheet, footer: str = "&L&A&RPage &P / &N") -> None:
     """Printable: A4 landscape, one page wide (as many pages tall as needed), sheet name and page
     numbers in the footer, centred horizontally."""
     ws.set_landscape()
@@ -202,7 +215,7 @@ def page_setup(ws: Worksheet) -> None:
     ws.fit_to_pages(1, 0)
     ws.set_margins(left=0.4, right=0.4, top=0.5, bottom=0.6)
     ws.center_horizontally()
-    ws.set_footer("&L&A&RPage &P / &N")
+    ws.set_footer(footer)
 
 
 # --- the workbook ------------------------------------------------------------------------------
@@ -212,7 +225,7 @@ def write_xlsx(ctx: dict[str, Any], customers: pl.DataFrame, path: Path) -> None
     book = xlsxwriter.Workbook(str(path), OPTIONS)
     book.set_properties({"title": ctx["meta"]["title"], "comments": f"segkit {ctx['meta']['segkit_version']}",
                          "created": _created(ctx)})
-    formats = Formats(book)
+    formats = Formats(book, ctx["t"].get("page_footer", "Page &P / &N"))
     for sheet in (summary_sheet, actions_sheet, tiers_sheet, rfm_sheet, clusters_sheet, validation_sheet):
         sheet(book, formats, ctx)
     if ctx.get("clv"):
@@ -645,7 +658,7 @@ def actions_sheet(book: Workbook, fmt: Formats, ctx: dict[str, Any]) -> None:
             s.print_header = block.header
             s.ws.freeze_panes(block.header + 1, 1)
         s.skip()
-    wrap = book.add_format({"text_wrap": True, "valign": "top"})
+    wrap = book.add_format({"text_wrap": True, "valign": "top", "indent": 1})  # clear of the share beside it
     s.finish()
     s.ws.set_column(4, 3 + len(fields), 30, wrap)
 
@@ -723,26 +736,40 @@ def translate(df: pl.DataFrame, mapping: dict[str, dict[str, str]]) -> pl.DataFr
     return df.with_columns(exprs) if exprs else df
 
 
+PRINT_COLUMNS = ("customer_id", "customer_name", "tier", "annual_spend", "yoy_growth", "recency_days", "frequency",
+                 "monetary", "last_order_date", "rfm_segment", "value_class", "churn_risk")  # at most 12
+
+
 def customers_sheets(book: Workbook, fmt: Formats, ctx: dict[str, Any], customers: pl.DataFrame) -> None:
-    """Every assignments row; past Excel's row limit the rest continue on 'Customers 2', ..."""
+    """Every assignments row; past Excel's row limit the rest continue on 'Customers 2', ...
+
+    The key columns (PRINT_COLUMNS, those present) come first and are the print area: a printed
+    page holds them at a readable size, landscape, with the header row on every page; the other
+    columns follow on screen and in the filter."""
     per_sheet = EXCEL_MAX_ROWS - 1
-    values = excel_values(translate(customers, ctx.get("category_values") or {}))
+    key = [c for c in PRINT_COLUMNS if c in customers.columns]
+    order = key + [c for c in customers.columns if c not in key]
+    from segkit.outputs.report.context import customer_columns
+
+    shown = translate(customers.select(order), ctx.get("category_values") or {})
+    columns = customer_columns(shown, ctx.get("t"))["columns"]  # widths of the words shown, not of the codes
+    values = excel_values(shown)
     parts = max(1, -(-values.height // per_sheet))
     for part in range(parts):
         base = ctx.get("sheets", {}).get("customers", "Customers")
         name = base if part == 0 else f"{base} {part + 1}"
-        _customer_sheet(book, fmt, ctx["customers_table"]["columns"], name,
-                        values.slice(part * per_sheet, per_sheet))
+        _customer_sheet(book, fmt, columns, name, values.slice(part * per_sheet, per_sheet), len(key))
 
 
-def _customer_sheet(book: Workbook, fmt: Formats, columns: list[dict[str, Any]], name: str, df: pl.DataFrame) -> None:
+def _customer_sheet(book: Workbook, fmt: Formats, columns: list[dict[str, Any]], name: str, df: pl.DataFrame,
+                    printed: int) -> None:
     ws = book.add_worksheet(name)
-    page_setup(ws)
+    page_setup(ws, fmt.footer)
     ws.repeat_rows(0)
-    ws.repeat_columns(0)
+    ws.print_area(0, 0, max(df.height, 1), max(printed, 1) - 1)
     for c, col in enumerate(columns):
         ws.set_column(c, c, col["width"], None if col["kind"] == "text" else fmt.get(col["kind"]))
-        ws.write_string(0, c, col.get("header", col["name"]), fmt.header)
+        ws.write_string(0, c, col.get("header", col["name"]), fmt.header_for(col["kind"]))
     ws.freeze_panes(1, 2 if len(columns) > 1 else 0)
     ws.autofilter(0, 0, max(df.height, 1), len(columns) - 1)
     # the column formats apply to every cell written without one; text never becomes a formula
