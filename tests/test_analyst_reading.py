@@ -236,3 +236,51 @@ def test_workbook_prints_readably(reports):
 
 def re_letters(ref: str) -> str:
     return "".join(ch for ch in ref if ch.isalpha())
+
+
+CJK = r"[\u3400-\u9fff\u3000-\u303f\uff00-\uffef]"
+# English words segkit itself writes; data values (country names, ids) are not in this list
+SEGKIT_ENGLISH = ("missing", "read ", " as utf-8", "delimiter", "region", "Page ", "p_alive", "expected_purchases",
+                  "expected_purchase_value", "predicted_revenue", "value", "frequent", "occasional", "recent",
+                  "cooling", "dormant", "customer_id", "rejected", "Champions", "important_value", "r_score")
+# (the tier tables' 英文名称 column gives each tier's English name on purpose)
+
+
+def _zh_problems(text: str) -> tuple[list[str], list[str]]:
+    import re
+
+    ascii_marks = re.findall(rf"(?:{CJK}[,;:()]|[,;:()]{CJK})", text)
+    english = [w for w in SEGKIT_ENGLISH if w in text]
+    return ascii_marks, english
+
+
+def _html_text(html: str) -> str:
+    import re
+
+    html = re.sub(r"<(script|style)\b.*?</\1>", " ", html, flags=re.S)
+    return re.sub(r"<[^>]+>", "\n", html)
+
+
+def test_chinese_outputs_use_full_width_punctuation_and_no_english_from_segkit(reports):
+    import openpyxl
+
+    out, terminal = reports["zh"]
+    countries = set(pl.read_csv(dataset("online_retail_non_uk.csv"), infer_schema=False)["Country"].drop_nulls())
+    sources = {"terminal": terminal, "html": _html_text((out / "report.html").read_text(encoding="utf-8"))}
+    wb = openpyxl.load_workbook(out / "report.xlsx", read_only=True)
+    cells = []
+    for ws in wb.worksheets:
+        if ws.title == "客户明细":
+            rows = ws.iter_rows(values_only=True)
+            cells += [str(v) for v in next(rows) if v is not None]  # headers, then the category words
+            cells += [str(v) for v in next(rows)[:25] if isinstance(v, str) and v not in countries]
+            continue
+        cells += [str(v) for row in ws.iter_rows(values_only=True) for v in row if isinstance(v, str)]
+    sources["xlsx"] = "\n".join(cells)
+    for name, text in sources.items():
+        for country in countries:
+            text = text.replace(country, "")
+        text = text.replace(str(dataset("online_retail_non_uk.csv")), "").replace(str(out), "")
+        marks, english = _zh_problems(text)
+        assert not marks, (name, marks[:10])
+        assert not english, (name, english)

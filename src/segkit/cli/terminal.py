@@ -72,8 +72,10 @@ def print_summary(result: Segmentation, console: Console, out: Path | None) -> N
     doc = result.document
     lang = result.config.lang
     t = ui(lang)
+    from segkit.outputs.report.labels import note_text
+
     for note in result.notes:
-        console.print(f"[dim]{esc(note)}[/dim]")
+        console.print(f"[dim]{esc(note_text(note, lang))}[/dim]")
     _print_headline(doc, console, t)
     _print_tiers(doc, console, t, lang)
     _print_segments(doc, console, t, lang)
@@ -97,7 +99,8 @@ def _print_headline(doc: dict[str, Any], console: Console, t: dict[str, Any]) ->
     console.print(t["term_headline"].format(
         customers=doc["customers"], rows=doc["data_quality"]["used_rows"], as_of=doc["as_of"],
         start=doc["windows"]["tier_start"], end=doc["windows"]["tier_end"]), markup=False)
-    console.print(f"{t['covered_range']}: {covered} · {t['currency']}: {doc.get('currency') or t['currency_unknown']}",
+    console.print(f"{t['covered_range']}{t['colon']}{covered} · {t['currency']}{t['colon']}"
+                  f"{doc.get('currency') or t['currency_unknown']}",
                   markup=False)
 
 
@@ -142,11 +145,14 @@ def _print_quality(doc: dict[str, Any], console: Console, t: dict[str, Any], lan
         rows=inp["rows"], rejected=q["rejected_rows"], blank=q["blank_rows"], totals=q["totals_rows"],
         after=q["excluded_after_as_of"], no_purchase=doc["customers_without_purchase"],
         returns=doc.get("customers_returns_only", 0), zero=doc.get("customers_zero_amount_only", 0)), markup=False)
+    from segkit.outputs.report.labels import reason_text
+
     for reason, n in list(q["rejected_reasons"].items())[:5]:
-        console.print(f"  {t['rejected_rows']}: {plain(reason)}: {n:,}", markup=False)
+        console.print(f"  {t['rejected_rows']}{t['colon']}{plain(reason_text(reason, lang))}{t['colon']}{n:,}",
+                      markup=False)
     for w in doc.get("warnings", []):
         text = w.get("message_zh") if lang == "zh" and w.get("message_zh") else w["message"]
-        console.print(Text(f"{t['warning']}: ", style="yellow") + Text(f"[{w['code']}] {plain(text)}"))
+        console.print(Text(f"{t['warning']}{t['colon']}", style="yellow") + Text(f"[{w['code']}] {plain(text)}"))
 
 
 def _print_clusters(doc: dict[str, Any], console: Console, t: dict[str, Any], names: Names) -> None:
@@ -155,7 +161,8 @@ def _print_clusters(doc: dict[str, Any], console: Console, t: dict[str, Any], na
         val = doc.get("validation") or {}
         kind = t["clusters"] if val.get("distinct") else t["clusters_as_bands"]
         choice = (clusters.get("k_choice_zh") if names.zh else None) or clusters.get("k_choice", "")
-        c = Table(title=f"{kind} (k={clusters['k']}, {choice})", title_justify="left")
+        k = f"（k={clusters['k']}，{choice}）" if names.zh else f" (k={clusters['k']}, {choice})"
+        c = Table(title=f"{kind}{k}", title_justify="left")
         stab = (val.get("stability") or {}).get("per_cluster")
         for col, j in ((t["cluster"], "right"), (t["label"], "left"), (t["customers"], "right"),
                        (t["mean_recency_days"], "right"), (t["mean_frequency"], "right"), (t["mean_monetary"], "right"),
@@ -167,7 +174,7 @@ def _print_clusters(doc: dict[str, Any], console: Console, t: dict[str, Any], na
                       *((f"{stab[p['cluster']]:.2f}",) if stab else ()))
         console.print(c)
     elif clusters:
-        console.print(Text(f"{t['clustering_skipped']}: ", style="yellow") + Text(str(clusters.get("skipped_reason"))))
+        console.print(Text(f"{t['clustering_skipped']}{t['colon']}", style="yellow") + Text(str(clusters.get("skipped_reason"))))
 
 
 def print_validation(val: dict[str, Any], console: Console, lang: str = "en") -> None:
@@ -178,7 +185,7 @@ def print_validation(val: dict[str, Any], console: Console, lang: str = "en") ->
     t = ui(lang)
     zh = lang == "zh"
     verdict = (val.get("verdict_zh") if zh else None) or val["verdict"]
-    console.print(Text(f"{t['verdict']}: ", style="bold") + Text(verdict))
+    console.print(Text(f"{t['verdict']}{t['colon']}", style="bold") + Text(verdict))
     stab = val.get("stability")
     if stab:
         note = (stab.get("note_zh") if zh else None) or stab["note"]
@@ -242,7 +249,7 @@ def print_clv(doc: dict[str, Any], console: Console, lang: str = "en") -> None:
         return
     if c.get("skipped_reason"):
         if not any(w["code"] == "clv_skipped" for w in doc.get("warnings", [])):  # else the warning says it
-            console.print(Text(f"{t['term_clv_skipped']}: ", style="yellow") + Text(c["skipped_reason"]))
+            console.print(Text(f"{t['term_clv_skipped']}{t['colon']}", style="yellow") + Text(c["skipped_reason"]))
         return
     bg = c["params"]["bgnbd"]
     console.print(t["term_clv"].format(models=" + ".join(c["models"]), customers=c["customers_fitted"],
@@ -251,12 +258,12 @@ def print_clv(doc: dict[str, Any], console: Console, lang: str = "en") -> None:
     line = f"  BG/NBD r={bg['r']:.3g} alpha={bg['alpha']:.3g} {ab}"
     gg = c["params"].get("gamma_gamma")
     if gg:
-        line += f"; Gamma-Gamma p={gg['p']:.3g} q={gg['q']:.3g} v={gg['v']:.3g}"
+        line += ("；" if lang == "zh" else "; ") + f"Gamma-Gamma p={gg['p']:.3g} q={gg['q']:.3g} v={gg['v']:.3g}"
     console.print(line)
     from segkit.models.clv import churn_rule_text
 
     rule = churn_rule_text(c["churn_rule_code"], lang) if c.get("churn_rule_code") else c.get("churn_rule", "")
-    console.print(Text(f"{t['term_clv_churn_rule']}: {rule}", style="dim"))
+    console.print(Text(f"{t['term_clv_churn_rule']}{t['colon']}{rule}", style="dim"))
 
 
 def print_backtest(doc: dict[str, Any], console: Console, lang: str = "en") -> None:
@@ -267,7 +274,7 @@ def print_backtest(doc: dict[str, Any], console: Console, lang: str = "en") -> N
     console.print(Text(t["term_backtest"].format(end=doc["calibration_end"], days=doc["holdout_days"],
                                                  as_of=doc["as_of"]), style="bold"))
     if doc.get("skipped_reason"):
-        console.print(Text(f"{t['term_backtest_skipped']}: ", style="yellow") + Text(plain(doc["skipped_reason"])))
+        console.print(Text(f"{t['term_backtest_skipped']}{t['colon']}", style="yellow") + Text(plain(doc["skipped_reason"])))
         return
     tot = doc["totals"]
     console.print(t["term_backtest_totals"].format(customers=doc["customers"], pred=tot["predicted_purchases"],

@@ -182,4 +182,4 @@ def concentration(customers: pl.DataFrame, cfg: Config) -> dict[str, Any] | None
 def suggestion_text(suggested: list[dict[str, Any]], currency: str | None, zh: bool = False) -> str:
     unit = f" {currency}" if currency else ""
     parts = [f"{s['zh'] if zh else s['name']} ≥ {s['min']:,.0f}{unit}" for s in suggested if "min" in s]
-    return ", ".join(parts)
+    return ("，" if zh else ", ").join(parts)

@@ -110,7 +110,10 @@ def derived_warnings(doc: dict[str, Any]) -> list[dict[str, Any]]:
     for column, c in chi2.items():
         low = c.get("low_expected_share") if isinstance(c, dict) else None
         if low is not None and low > LOW_EXPECTED_SHARE:
-            out.append(catalog_warning("low_expected_counts", column=column, share=low))
+            from segkit.i18n import catalog
+
+            zh = catalog("zh")["variable"].get(column, column)  # the attribute's Chinese word, when it has one
+            out.append(catalog_warning("low_expected_counts", column={"en": column, "zh": zh}, share=low))
     return out
 
 

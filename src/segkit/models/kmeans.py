@@ -345,7 +345,7 @@ def k_choice(cfg: Config, n: int) -> tuple[str, str]:
     where = f"a fixed-seed sample of {cfg.silhouette_sample:,}" if sampled else "all"
     where_zh = f"固定随机种子抽取的 {cfg.silhouette_sample:,} 位" if sampled else "全部"
     return (f"auto: best silhouette for k in {cfg.k_min}..{cfg.k_max} on {where} customers",
-            f"自动:在{where_zh}客户上取 k = {cfg.k_min}..{cfg.k_max} 中轮廓系数最高者")
+            f"自动：在{where_zh}客户上取 k = {cfg.k_min}..{cfg.k_max} 中轮廓系数最高者")
 
 
 def cluster_customers(customers: pl.DataFrame, cfg: Config,

@@ -228,7 +228,7 @@ def rfm_section(doc: dict[str, Any], customers: pl.DataFrame, names: Names, t: d
         "collapsed": [{"metric": names.metric(m), "scores": v.get("collapsed", [])}
                       for m, v in rfm.get("cut_points", {}).items() if v.get("collapsed")],
         "method": rfm.get("method", ""),
-        "score_means": [{"score": k, "mean": v} for k, v in rfm.get("score_means", {}).items()],
+        "score_means": [{"score": t.get(k, k), "mean": v} for k, v in rfm.get("score_means", {}).items()],
         "others_combinations": doc.get("segments_others_combinations", []),
     }
 
@@ -456,13 +456,17 @@ def quality_section(doc: dict[str, Any], notes: Sequence[str], t: dict[str, Any]
     counts = [{"label": t[k], "value": q.get(k), "kind": "pct" if k == "rejected_share" else "int"}
               for k in QUALITY_KEYS if k in q]
     data_rows = q.get("data_rows") or 0
-    reasons = [{"reason": reason, "rows": n, "share": n / data_rows if data_rows else None}
+    from segkit.outputs.report.labels import note_text, reason_text
+
+    lang = "zh" if names.zh else "en"
+    reasons = [{"reason": reason_text(reason, lang), "rows": n, "share": n / data_rows if data_rows else None}
                for reason, n in q.get("rejected_reasons", {}).items()]
     inp = doc.get("input", {})
     mapping = [{"role": names.word("role", role), "header": header} for role, header in inp.get("columns", {}).items()]
     details = [{"label": t[key], "value": inp.get(key)} for key in ("format", "encoding", "sheet", "header_row")
                if inp.get(key) is not None]
-    return {"counts": counts, "reasons": reasons, "mapping": mapping, "input": details, "notes": list(notes)}
+    return {"counts": counts, "reasons": reasons, "mapping": mapping, "input": details,
+            "notes": [note_text(n, lang) for n in notes]}
 
 
 # --- customer lists ---------------------------------------------------------------------------

@@ -402,9 +402,9 @@ def rfm_sheet(book: Workbook, fmt: Formats, ctx: dict[str, Any]) -> None:
     s.table([t["metric"], t["score"], t["customers"], t["min"], t["max"]], ["text", "code", "int", "float", "float"],
             [[r["metric"], r["score"], r["customers"], r["min"], r["max"]] for r in rfm["cut_points"]])
     for c in rfm["collapsed"]:
-        s.note(f"{t['collapsed']}: {c['metric']} {', '.join(str(x) for x in c['scores'])}")
+        s.note(f"{t['collapsed']}{t['colon']}{c['metric']} {', '.join(str(x) for x in c['scores'])}")
     s.skip()
-    s.facts([{"label": f"{t['score_means']}: {m['score']}", "value": m["mean"], "kind": "float"}
+    s.facts([{"label": f"{t['score_means']}{t['colon']}{m['score']}", "value": m["mean"], "kind": "float"}
              for m in rfm["score_means"]])
     s.facts([{"label": t["others_combinations"], "value": ", ".join(rfm["others_combinations"])}])
     chart = book.add_chart({"type": "bar"})
@@ -425,10 +425,12 @@ def clusters_sheet(book: Workbook, fmt: Formats, ctx: dict[str, Any]) -> None:
     s = SheetWriter(book, ctx["sheets"]["clusters"], fmt)
     s.title(t["clusters"])
     if not cl["available"]:
-        s.note(f"{t['clusters_skipped']}: {cl['reason']}")
+        s.note(f"{t['clusters_skipped']}{t['colon']}{cl['reason']}")
         s.finish()
         return
-    s.note(f"{t['k']} = {cl['k']} ({cl['k_choice']})" + (f"; {cl['reduced_reason']}" if cl["reduced_reason"] else ""))
+    zh = ctx.get("lang") == "zh"
+    choice = f"（{cl['k_choice']}）" if zh else f" ({cl['k_choice']})"
+    s.note(f"{t['k']} = {cl['k']}{choice}" + (("；" if zh else "; ") + cl["reduced_reason"] if cl["reduced_reason"] else ""))
     keys = ("cluster", "label", "customers", "share", "mean_recency_days", "median_recency_days", "mean_frequency",
             "median_frequency", "mean_monetary", "median_monetary", "mean_annual_spend", "median_annual_spend",
             "dominant_tier", "dominant_segment", "dominant_persona")
@@ -552,7 +554,7 @@ def clv_sheet(book: Workbook, fmt: Formats, ctx: dict[str, Any]) -> None:
     s = SheetWriter(book, ctx.get("sheets", {}).get("clv", "CLV"), fmt)
     s.title(L["clv"])
     if not c["fitted"]:
-        s.note(f"{L['skipped']}: {c['skipped_reason']}")
+        s.note(f"{L['skipped']}{ctx['t']['colon']}{c['skipped_reason']}")
     else:
         s.facts([{"label": f["label"], "value": f["value"], "kind": "float" if isinstance(f["value"], float) else "int"}
                  for f in c["facts"]])
@@ -563,7 +565,7 @@ def clv_sheet(book: Workbook, fmt: Formats, ctx: dict[str, Any]) -> None:
         bins = s.table([L["p_alive"], L["customers"]], ["text", "int"], [[b["label"], b["customers"]] for b in c["bins"]])
         s.ws.insert_chart(bins.header, 6, _column_chart(book, s, bins, 1, L["p_alive_dist"]))
     _risk_table(s, c)
-    s.note(f"{L['churn_rule']}: {c['churn_rule']}")
+    s.note(f"{L['churn_rule']}{ctx['t']['colon']}{c['churn_rule']}")
     bt = c.get("backtest")
     if bt:
         s.skip()
