@@ -25,8 +25,9 @@ SEGMENTS = [
     ("About To Sleep", (2, 3), (1, 3), (1, 4)),
     ("Lost", (1, 1), (1, 5), (1, 5)),
 ]
-VALUE = {(1, 1, 1): "重要价值", (1, 0, 1): "重要发展", (0, 1, 1): "重要保持", (0, 0, 1): "重要挽留",
-         (1, 1, 0): "一般价值", (1, 0, 0): "一般发展", (0, 1, 0): "一般保持", (0, 0, 0): "一般挽留"}
+VALUE = {(1, 1, 1): "important_value", (1, 0, 1): "important_development", (0, 1, 1): "important_retention",
+         (0, 0, 1): "important_winback", (1, 1, 0): "general_value", (1, 0, 0): "general_development",
+         (0, 1, 0): "general_retention", (0, 0, 0): "general_winback"}
 
 
 def segment(r: int, f: int, m: int) -> str:
@@ -145,7 +146,7 @@ def clv_churn(want: dict, lines, got: dict, summary: dict, as_of: dt.date | None
     (days whose net amount is positive, before as_of) are rated from the p_alive column with the
     thresholds of the effective config; everyone else keeps the recency rule."""
     clv = summary.get("clv", {})
-    if not clv.get("churn_rule", "").startswith("p_alive"):
+    if (clv.get("churn_rule_code") or {}).get("code") != "p_alive":
         return want
     cfg = summary["config"]["clv"]
     as_of = as_of or dt.date.fromisoformat(summary["as_of"])

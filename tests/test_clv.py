@@ -305,6 +305,7 @@ def test_backtest_command_json_and_usage_error(tmp_path):
 
 
 def test_churn_list_ranks_recent_customers_by_value_at_risk_and_lists_the_long_gone_as_lost():
+    from segkit.models.value_at_risk import by_tier
     from segkit.outputs.report.clv_section import churn_warnings, clv_section
 
     class Res:  # what the report reads of a ClvResult
@@ -320,13 +321,15 @@ def test_churn_list_ranks_recent_customers_by_value_at_risk_and_lists_the_long_g
         "p_alive": [0.01, 0.2, 0.9, 0.95, 1.0],
         "_repeat_purchases": [5, 4, 6, 3, 0],
         "predicted_revenue": [1.0, 2.0, 3.0, 4.0, 5.0],
+        "last_order_date": [dt.date(2020, 1, 1), *[dt.date(2024, 1, 1)] * 4],
     })
     got = churn_warnings(customers, Res(), 10)
     # value at risk: big 3000 x 0.8 = 2400; onetime (recency rule) 800; small 5000 x 0.1 = 500
     assert got["customer_id"].to_list() == ["big", "onetime", "small"]
     assert got["_value_at_risk"].to_list() == pytest.approx([2400.0, 800.0, 500.0])
     doc = {"clv": {"models": ["BG/NBD"], "params": {}, "customers_fitted": 5, "repeat_customers": 4,
-                   "horizon_days": 365, "independence_check": {"pearson_r_frequency_value": 0.1}, "churn_rule": "p"}}
+                   "horizon_days": 365, "independence_check": {"pearson_r_frequency_value": 0.1}, "churn_rule": "p",
+                   "value_at_risk": by_tier(customers, Res(), ["key", "regular"]), "value_at_risk_rule": "p_alive"}}
     sec = clv_section(doc, customers, Res(), [("key", "key"), ("regular", "regular")], "en", 50)
     assert [r["customer_id"] for r in sec["lost"]] == ["old"] and sec["lost_count"] == 1
     key = next(r for r in sec["risk"] if r["tier"] == "key")

@@ -139,8 +139,8 @@ def test_value_class_against_population_means(cfg):
     rows = [("A", "o1", dt.date(2024, 12, 30), 1000), ("A", "o2", dt.date(2024, 12, 20), 1000),
             ("B", "o3", dt.date(2024, 1, 5), 10)]
     t = by_id(table(rows, cfg))
-    # A: best at everything -> 重要价值; B: worst at everything -> 一般挽留
-    assert t["A"]["value_class"] == "重要价值" and t["B"]["value_class"] == "一般挽留"
+    # A: best at everything -> important_value (重要价值); B: worst at everything -> general_winback (一般挽留)
+    assert t["A"]["value_class"] == "important_value" and t["B"]["value_class"] == "general_winback"
 
 
 def test_lifecycle_rules_in_order(cfg):

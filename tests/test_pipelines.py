@@ -185,7 +185,7 @@ def test_config_show_and_init(tmp_path):
     assert target.read_text(encoding="utf-8") == (ROOT / "configs" / "default.toml").read_text(encoding="utf-8")
     assert config.load(target, use_env=False) == config.load(None, use_env=False)
     again = run_cli("config", "init", str(target))
-    assert again.returncode == 78 and "--force" in again.stderr.decode()
+    assert again.returncode == 73 and "--force" in again.stderr.decode()
 
 
 # -------------------------------------------------------------------------- migration

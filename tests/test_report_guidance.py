@@ -59,7 +59,7 @@ def test_zh_terminal_summary_and_warnings(tmp_path):
                    "--no-report", env={"COLUMNS": "200"})
     assert proc.returncode == 0, proc.stderr.decode()
     err = proc.stderr.decode()
-    for word in ("客户分层(年度采购额)", "结论", "数据质量", "输出目录"):
+    for word in ("客户分层（年度采购额）", "结论", "数据质量", "输出目录"):
         assert word in err
     for english in ("Tiers (annual spend)", "Verdict", "Data quality", "Outputs in", "customers from",
                     "clusters are real", "differs across"):

@@ -234,4 +234,16 @@ def _model_sections(result: Segmentation) -> dict[str, Any]:
         doc["clv"] = result.clv.summary()
     elif result.input_kind == "customers":
         doc["clv"] = {"skipped_reason": message("warning", "no_purchase_history", "en")}
+    if result.clv is not None:  # a customer-level table has no churn risk to price
+        doc["clv"].update(_value_at_risk(result))
     return doc
+
+
+def _value_at_risk(result: Segmentation) -> dict[str, Any]:
+    """clv.value_at_risk (SPEC §3): per tier, priced by p_alive or by the recency level."""
+    from segkit.models import value_at_risk as var
+
+    assert result.clv is not None
+    tiers = [t.name for t in result.tiers]
+    return {"value_at_risk": var.by_tier(result.customers, result.clv, tiers),
+            "value_at_risk_rule": var.rule(result.clv)}

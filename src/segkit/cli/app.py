@@ -381,17 +381,20 @@ def config_init(
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
     debug: DebugOpt = False,
 ) -> None:
-    """Write a commented starter config (every option with its default)."""
+    """Write a commented starter config (every option with its default).
+
+    An existing file is never overwritten without ``--force``: that is an output segkit cannot
+    create, exit 73 (SPEC §7), with the hint; the config itself is not bad, so not 78."""
     from segkit import config
+    from segkit.errors import OutputError
 
     with handle_errors(debug):
         if path.exists() and not force:
-            raise ConfigError(f"{path} exists; pass --force to overwrite it or choose another path")
+            raise OutputError(f"{path} already exists and was left as it is; pass --force to overwrite it, "
+                              "or give another path")
         try:
             path.write_text(config.DEFAULT_PATH.read_text(encoding="utf-8"), encoding="utf-8")
         except OSError as exc:
-            from segkit.errors import OutputError
-
             raise OutputError(f"cannot write {path}: {exc.strerror}") from None
         print(f"wrote {path}", file=sys.stderr)
 

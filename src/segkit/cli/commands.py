@@ -215,29 +215,68 @@ def _write_set(result: Segmentation, out: Path, summary_json: str | None, progre
 
 TABLE_COLUMNS = ("customer_id", "customer_name", "tier", "annual_spend", "yoy_growth", "rfm_score",
                  "rfm_segment", "cluster", "lifecycle", "churn_risk", "tier_change")
+TABLE_DROP_ORDER = ("tier_change", "lifecycle", "cluster", "rfm_score", "yoy_growth", "churn_risk", "rfm_segment", "tier")
+TABLE_NAME_FLOOR = 10  # a name is shortened to no fewer cells before a column is left out
+TABLE_RIGHT = {"annual_spend", "yoy_growth", "cluster"}
+
+
+def _table_cells(df: pl.DataFrame) -> pl.DataFrame:
+    """The --format table columns as display strings: money with thousands separators, growth in %."""
+    df = df.select([c for c in TABLE_COLUMNS if c in df.columns])
+    return df.with_columns(
+        pl.col("annual_spend").map_elements(lambda x: f"{x:,.2f}", return_dtype=pl.String),
+        ((pl.col("yoy_growth") * 100).round(1).cast(pl.String) + "%"),
+    ).with_columns(pl.all().cast(pl.String))
+
+
+def _table_layout(cells: pl.DataFrame, width: int) -> tuple[list[str], dict[str, int]]:
+    """Which columns fit in ``width`` cells and the name's width: ids, money and the other codes
+    are never cut; the name is shortened first (to TABLE_NAME_FLOOR), then the least needed columns
+    are left out (TABLE_DROP_ORDER)."""
+    from rich.cells import cell_len
+
+    natural = {c: max([cell_len(c), *(cell_len(v) for v in cells[c].drop_nulls())]) for c in cells.columns}
+    cols = list(cells.columns)
+    drop = [c for c in TABLE_DROP_ORDER if c in cols]
+
+    def need(columns: list[str], name_width: int) -> int:
+        return sum(name_width if c == "customer_name" else natural[c] for c in columns) + 3 * len(columns) + 1
+
+    while True:
+        name = natural.get("customer_name", 0)
+        if "customer_name" in cols and need(cols, name) > width:
+            name = max(min(name, TABLE_NAME_FLOOR), name - (need(cols, name) - width))
+        if need(cols, name) <= width or not drop:
+            return cols, {**natural, "customer_name": name}
+        cols.remove(drop.pop(0))
 
 
 def _print_table(df: pl.DataFrame, console: Console) -> None:
     """``--format table``: the columns a person scans first (csv/json carry them all).
 
-    Amounts get thousands separators; cells never wrap (off a terminal the console is as wide as
-    the table, or ``COLUMNS`` when set, where long cells end in an ellipsis).
+    Cells never wrap. Ids and amounts are always whole: at a narrow width (``COLUMNS`` or the
+    terminal's) the customer name is shortened first, with an ellipsis, then the least needed
+    columns are left out, and stderr says which.
     """
     from rich.table import Table
-
-    df = df.select([c for c in TABLE_COLUMNS if c in df.columns]).with_columns(
-        pl.col("annual_spend").map_elements(lambda x: f"{x:,.2f}", return_dtype=pl.String),
-        ((pl.col("yoy_growth") * 100).round(1).cast(pl.String) + "%"),
-    )
     from rich.text import Text
 
+    cells = _table_cells(df)
+    cols, widths = _table_layout(cells, console.width)
     table = Table(show_lines=False)
-    right = {"annual_spend", "yoy_growth", "cluster"}
-    for c in df.columns:
-        table.add_column(c, no_wrap=True, overflow="ellipsis", justify="right" if c in right else "left")
-    for row in df.iter_rows():  # Text cells: input values are shown, never read as markup
+    for c in cols:
+        exact = widths[c]
+        table.add_column(c, no_wrap=True, overflow="ellipsis", justify="right" if c in TABLE_RIGHT else "left",
+                         min_width=exact, max_width=exact)
+    for row in cells.select(cols).iter_rows():  # Text cells: input values are shown, never read as markup
         table.add_row(*[Text(plain(v)) for v in row])
     console.print(table)
+    left_out = [c for c in cells.columns if c not in cols]
+    if left_out:
+        from segkit.cli.terminal import make_console
+
+        make_console().print(f"--format table: {', '.join(left_out)} left out at {console.width} columns; "
+                             "-f csv or a wider terminal shows them", markup=False, soft_wrap=True)
 
 
 def backtest_command(input_path: str, cfg: Config, holdout_days: int, *, json_out: str | None = None,
@@ -270,7 +309,7 @@ def backtest_command(input_path: str, cfg: Config, holdout_days: int, *, json_ou
     if not quiet:
         from segkit.cli.terminal import make_console, print_backtest
 
-        print_backtest(doc, console or make_console())
+        print_backtest(doc, console or make_console(), cfg.lang)
     return doc
 
 

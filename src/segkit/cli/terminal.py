@@ -80,8 +80,10 @@ def print_summary(result: Segmentation, console: Console, out: Path | None) -> N
     doc = result.document
     lang = result.config.lang
     t = ui(lang)
+    from segkit.outputs.report.labels import note_text
+
     for note in result.notes:
-        console.print(f"[dim]{esc(_flags(note))}[/dim]")
+        console.print(f"[dim]{esc(note_text(_flags(note), lang))}[/dim]")
     _print_headline(doc, console, t)
     _print_tiers(doc, console, t, lang)
     _print_segments(doc, console, t, lang)
@@ -90,6 +92,9 @@ def print_summary(result: Segmentation, console: Console, out: Path | None) -> N
     if val and val.get("verdict"):
         print_validation(val, console, lang)
     print_clv(doc, console, lang)
+    backtest = (doc.get("clv") or {}).get("backtest")
+    if backtest:
+        print_backtest(backtest, console, lang)
     _print_migration(doc, console, t)
     _print_quality(doc, console, t, lang)
     if out is not None:
@@ -105,7 +110,8 @@ def _print_headline(doc: dict[str, Any], console: Console, t: dict[str, Any]) ->
     else:
         console.print(t["term_headline"].format(customers=doc["customers"], rows=rows, as_of=doc["as_of"],
                                                 start=win["tier_start"], end=win["tier_end"]), markup=False)
-    console.print(f"{t['covered_range']}: {covered} · {t['currency']}: {doc.get('currency') or t['currency_unknown']}",
+    console.print(f"{t['covered_range']}{t['colon']}{covered} · {t['currency']}{t['colon']}"
+                  f"{doc.get('currency') or t['currency_unknown']}",
                   markup=False)
 
 
@@ -150,11 +156,14 @@ def _print_quality(doc: dict[str, Any], console: Console, t: dict[str, Any], lan
         rows=inp["rows"], rejected=q["rejected_rows"], blank=q["blank_rows"], totals=q["totals_rows"],
         after=q["excluded_after_as_of"], no_purchase=doc["customers_without_purchase"],
         returns=doc.get("customers_returns_only", 0), zero=doc.get("customers_zero_amount_only", 0)), markup=False)
+    from segkit.outputs.report.labels import reason_text
+
     for reason, n in list(q["rejected_reasons"].items())[:5]:
-        console.print(f"  {t['rejected_rows']}: {plain(reason)}: {n:,}", markup=False)
+        console.print(f"  {t['rejected_rows']}{t['colon']}{plain(reason_text(reason, lang))}{t['colon']}{n:,}",
+                      markup=False)
     for w in doc.get("warnings", []):
         text = w.get("message_zh") if lang == "zh" and w.get("message_zh") else w["message"]
-        console.print(Text(f"{t['warning']}: ", style="yellow") + Text(f"[{w['code']}] {plain(text)}"))
+        console.print(Text(f"{t['warning']}{t['colon']}", style="yellow") + Text(f"[{w['code']}] {plain(text)}"))
 
 
 def _print_clusters(doc: dict[str, Any], console: Console, t: dict[str, Any], names: Names) -> None:
@@ -163,7 +172,8 @@ def _print_clusters(doc: dict[str, Any], console: Console, t: dict[str, Any], na
         val = doc.get("validation") or {}
         kind = t["clusters"] if val.get("distinct") else t["clusters_as_bands"]
         choice = (clusters.get("k_choice_zh") if names.zh else None) or clusters.get("k_choice", "")
-        c = Table(title=f"{kind} (k={clusters['k']}, {choice})", title_justify="left")
+        k = f"（k={clusters['k']}，{choice}）" if names.zh else f" (k={clusters['k']}, {choice})"
+        c = Table(title=f"{kind}{k}", title_justify="left")
         stab = (val.get("stability") or {}).get("per_cluster")
         for col, j in ((t["cluster"], "right"), (t["label"], "left"), (t["customers"], "right"),
                        (t["mean_recency_days"], "right"), (t["mean_frequency"], "right"), (t["mean_monetary"], "right"),
@@ -175,7 +185,7 @@ def _print_clusters(doc: dict[str, Any], console: Console, t: dict[str, Any], na
                       *((f"{stab[p['cluster']]:.2f}",) if stab else ()))
         console.print(c)
     elif clusters:
-        console.print(Text(f"{t['clustering_skipped']}: ", style="yellow") + Text(str(clusters.get("skipped_reason"))))
+        console.print(Text(f"{t['clustering_skipped']}{t['colon']}", style="yellow") + Text(str(clusters.get("skipped_reason"))))
 
 
 def print_validation(val: dict[str, Any], console: Console, lang: str = "en") -> None:
@@ -186,7 +196,7 @@ def print_validation(val: dict[str, Any], console: Console, lang: str = "en") ->
     t = ui(lang)
     zh = lang == "zh"
     verdict = (val.get("verdict_zh") if zh else None) or val["verdict"]
-    console.print(Text(f"{t['verdict']}: ", style="bold") + Text(verdict))
+    console.print(Text(f"{t['verdict']}{t['colon']}", style="bold") + Text(verdict))
     stab = val.get("stability")
     if stab:
         note = (stab.get("note_zh") if zh else None) or stab["note"]
@@ -265,7 +275,7 @@ def print_clv(doc: dict[str, Any], console: Console, lang: str = "en") -> None:
         return
     if c.get("skipped_reason"):
         if not any(w["code"] == "clv_skipped" for w in doc.get("warnings", [])):  # else the warning says it
-            console.print(Text(f"{t['term_clv_skipped']}: ", style="yellow") + Text(c["skipped_reason"]))
+            console.print(Text(f"{t['term_clv_skipped']}{t['colon']}", style="yellow") + Text(c["skipped_reason"]))
         return
     bg = c["params"]["bgnbd"]
     console.print(t["term_clv"].format(models=" + ".join(c["models"]), customers=c["customers_fitted"],
@@ -274,34 +284,39 @@ def print_clv(doc: dict[str, Any], console: Console, lang: str = "en") -> None:
     line = f"  BG/NBD r={bg['r']:.3g} alpha={bg['alpha']:.3g} {ab}"
     gg = c["params"].get("gamma_gamma")
     if gg:
-        line += f"; Gamma-Gamma p={gg['p']:.3g} q={gg['q']:.3g} v={gg['v']:.3g}"
+        line += ("；" if lang == "zh" else "; ") + f"Gamma-Gamma p={gg['p']:.3g} q={gg['q']:.3g} v={gg['v']:.3g}"
     console.print(line)
     from segkit.models.clv import churn_rule_text
 
     rule = churn_rule_text(c["churn_rule_code"], lang) if c.get("churn_rule_code") else c.get("churn_rule", "")
-    console.print(Text(f"{t['term_clv_churn_rule']}: {rule}", style="dim"))
+    console.print(Text(f"{t['term_clv_churn_rule']}{t['colon']}{rule}", style="dim"))
 
 
-def print_backtest(doc: dict[str, Any], console: Console) -> None:
-    console.print(f"[bold]CLV backtest[/bold]: fitted on purchases before {doc['calibration_end']}, "
-                  f"scored on the {doc['holdout_days']} days to {doc['as_of']}")
+def print_backtest(doc: dict[str, Any], console: Console, lang: str = "en") -> None:
+    """The backtest's figures: totals, error against the naive rule, calibration by repeat purchases."""
+    from segkit.outputs.report.labels import ui
+
+    t = ui(lang)
+    console.print(Text(t["term_backtest"].format(end=doc["calibration_end"], days=doc["holdout_days"],
+                                                 as_of=doc["as_of"]), style="bold"))
     if doc.get("skipped_reason"):
-        console.print(f"[yellow]not possible:[/yellow] {esc(doc['skipped_reason'])}")
+        console.print(Text(f"{t['term_backtest_skipped']}{t['colon']}", style="yellow") + Text(plain(doc["skipped_reason"])))
         return
     tot = doc["totals"]
-    console.print(f"{doc['customers']:,} customers; purchase days in the holdout: predicted "
-                  f"{tot['predicted_purchases']:,.0f}, actual {tot['actual_purchases']:,}, "
-                  f"naive (same rate as before) {tot['naive_purchases']:,.0f}")
-    console.print(f"mean absolute error per customer: {doc['mae_per_customer']:.3f} "
-                  f"(naive {doc['naive_mae_per_customer']:.3f}); {doc['new_in_holdout']:,} customers "
-                  "first bought in the holdout and are not scored")
+    console.print(t["term_backtest_totals"].format(customers=doc["customers"], pred=tot["predicted_purchases"],
+                                                   act=tot["actual_purchases"], naive=tot["naive_purchases"]),
+                  markup=False)
+    better = doc["mae_per_customer"] <= doc["naive_mae_per_customer"]
+    console.print(t["term_backtest_mae"].format(
+        mae=doc["mae_per_customer"], naive=doc["naive_mae_per_customer"], new=doc["new_in_holdout"],
+        verdict=t["term_backtest_better" if better else "term_backtest_worse"]), markup=False)
     if "predicted_revenue" in tot:
-        console.print(f"revenue in the holdout: predicted {tot['predicted_revenue']:,.2f}, "
-                      f"actual {tot['actual_revenue']:,.2f}")
-    t = Table(title="Calibration by repeat purchases before the holdout", title_justify="left")
-    for col in ("repeat purchases", "customers", "predicted mean", "actual mean", "naive mean"):
-        t.add_column(col, justify="right")
+        console.print(t["term_backtest_revenue"].format(pred=tot["predicted_revenue"], act=tot["actual_revenue"]),
+                      markup=False)
+    tb = Table(title=t["term_backtest_calibration"], title_justify="left")
+    for key in ("bt_repeat", "bt_customers", "bt_predicted", "bt_actual", "bt_naive"):
+        tb.add_column(t[key], justify="right")
     for row in doc["calibration_table"]:
-        t.add_row(str(row["repeat_purchases"]), f"{row['customers']:,}", f"{row['predicted_mean']:.2f}",
-                  f"{row['actual_mean']:.2f}", f"{row['naive_mean']:.2f}")
-    console.print(t)
+        tb.add_row(str(row["repeat_purchases"]), f"{row['customers']:,}", f"{row['predicted_mean']:.2f}",
+                   f"{row['actual_mean']:.2f}", f"{row['naive_mean']:.2f}")
+    console.print(tb)

@@ -19,15 +19,25 @@ from segkit.customers.tiers import Tiering
 from segkit.customers.windows import Windows
 from segkit.ingest.clean import MICRO, to_money
 
+# value_class codes (SPEC §3, "codes, not labels"): files hold these language-free codes; the
+# reports and the terminal show the catalog word ([value_class] in i18n/en.toml and zh.toml).
+#   important_value       重要价值  R high, F high, M high
+#   important_development 重要发展  R high, F low,  M high
+#   important_retention   重要保持  R low,  F high, M high
+#   important_winback     重要挽留  R low,  F low,  M high
+#   general_value         一般价值  R high, F high, M low
+#   general_development   一般发展  R high, F low,  M low
+#   general_retention     一般保持  R low,  F high, M low
+#   general_winback       一般挽留  R low,  F low,  M low
 VALUE_CLASSES = {
-    (True, True, True): "重要价值",
-    (True, False, True): "重要发展",
-    (False, True, True): "重要保持",
-    (False, False, True): "重要挽留",
-    (True, True, False): "一般价值",
-    (True, False, False): "一般发展",
-    (False, True, False): "一般保持",
-    (False, False, False): "一般挽留",
+    (True, True, True): "important_value",
+    (True, False, True): "important_development",
+    (False, True, True): "important_retention",
+    (False, False, True): "important_winback",
+    (True, True, False): "general_value",
+    (True, False, False): "general_development",
+    (False, True, False): "general_retention",
+    (False, False, False): "general_winback",
 }
 LIFECYCLES = ("lapsed", "new", "growing", "declining", "mature")
 ATTRIBUTE_ROLES = ("channel", "region", "customer_type")
@@ -173,7 +183,8 @@ def finish(
 
 
 def value_class_expr(means: dict[str, float]) -> pl.Expr:
-    """SPEC §3's eight value classes: each score at or above its population mean, or below."""
+    """SPEC §3's eight value classes, as codes (VALUE_CLASSES): each score at or above its
+    population mean, or below."""
     value_class = pl.lit(None, pl.String)
     for (rh, fh, mh), label in VALUE_CLASSES.items():
         cond = (

@@ -42,6 +42,8 @@ class Migration:
     spend: list[list[float]]
     unknown_previous_tiers: list[str] = field(default_factory=list)
     movers: pl.DataFrame | None = None  # who moved up, down, was new or lost, by spend change
+    tier_bounds: dict[str, Any] | None = None  # {"previous", "current", "changed"} when the earlier bounds are known
+    at_previous_bounds: dict[str, Any] | None = None  # the moves with this run re-tiered at the earlier bounds
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -54,6 +56,8 @@ class Migration:
             "matrix": {"tiers": self.column_labels[:-1], "counts": self.counts, "spend": self.spend},
             "unknown_previous_tiers": self.unknown_previous_tiers,
             "movers": self._mover_counts(),
+            "tier_bounds": self.tier_bounds,
+            "at_previous_bounds": self.at_previous_bounds,
         }
 
     def _mover_counts(self) -> dict[str, int]:
@@ -206,25 +210,19 @@ def _check_complete(path: Path, df: pl.DataFrame, sha: str) -> None:
         raise DataError(msg)
 
 
-def compare(customers: pl.DataFrame, previous_path: Path, tier_names: list[str]) -> Migration:
-    prev = read_previous(previous_path)
-    rank = {name: i for i, name in enumerate(tier_names)}
-    unknown = sorted(set(prev["previous_tier"].drop_nulls()) - set(rank))
-    joined = customers.join(
-        prev.select("customer_id", "previous_tier", pl.col("previous_annual_spend").alias("_previous_annual")),
-        on="customer_id", how="left", maintain_order="left")
+def _tier_change(rank: dict[str, int]) -> pl.Expr:
     cur_rank = pl.col("tier").replace_strict(rank, default=None, return_dtype=pl.Int64)
     prev_rank = pl.col("previous_tier").replace_strict(rank, default=None, return_dtype=pl.Int64)
-    joined = joined.with_columns(
-        pl.when(pl.col("previous_tier").is_null()).then(pl.lit("new"))
-        .when(prev_rank.is_null()).then(pl.lit(None, pl.String))
-        .when(cur_rank < prev_rank).then(pl.lit("up"))
-        .when(cur_rank > prev_rank).then(pl.lit("down"))
-        .otherwise(pl.lit("same")).alias("tier_change")
-    )
-    lost = prev.join(customers.select("customer_id"), on="customer_id", how="anti").sort(
-        ["previous_annual_spend", "customer_id"], descending=[True, False], nulls_last=True
-    )
+    return (pl.when(pl.col("previous_tier").is_null()).then(pl.lit("new"))
+            .when(prev_rank.is_null()).then(pl.lit(None, pl.String))
+            .when(cur_rank < prev_rank).then(pl.lit("up"))
+            .when(cur_rank > prev_rank).then(pl.lit("down"))
+            .otherwise(pl.lit("same")).alias("tier_change"))
+
+
+def _matrix(joined: pl.DataFrame, lost: pl.DataFrame, tier_names: list[str]) -> dict[str, Any]:
+    """Changes and the previous x current matrix (counts and spend) of a joined table holding
+    previous_tier, tier, tier_change and _annual."""
     rows = tier_names + ["new"]
     cols = tier_names + ["lost"]
     counts = [[0] * len(cols) for _ in rows]
@@ -242,9 +240,73 @@ def compare(customers: pl.DataFrame, previous_path: Path, tier_names: list[str])
             spend[rows.index(p)][-1] = float(s or 0.0)
     changes = {k: 0 for k in ("up", "down", "same", "new")}
     changes.update({k: int(v) for k, v in joined.group_by("tier_change").len().iter_rows() if k is not None})
+    return {"changes": changes, "row_labels": rows, "column_labels": cols,
+            "matrix": {"tiers": tier_names, "counts": counts, "spend": spend}}
+
+
+def compare(customers: pl.DataFrame, previous_path: Path, tier_names: list[str],
+            current_bounds: list[dict[str, Any]] | None = None) -> Migration:
+    prev = read_previous(previous_path)
+    rank = {name: i for i, name in enumerate(tier_names)}
+    unknown = sorted(set(prev["previous_tier"].drop_nulls()) - set(rank))
+    joined = customers.join(
+        prev.select("customer_id", "previous_tier", pl.col("previous_annual_spend").alias("_previous_annual")),
+        on="customer_id", how="left", maintain_order="left")
+    joined = joined.with_columns(_tier_change(rank))
+    lost = prev.join(customers.select("customer_id"), on="customer_id", how="anti").sort(
+        ["previous_annual_spend", "customer_id"], descending=[True, False], nulls_last=True
+    )
+    m = _matrix(joined, lost, tier_names)
+    bounds, at_previous = _at_previous_bounds(joined, lost, previous_path, current_bounds)
     moved = movers(joined, lost)
     joined = joined.drop("_previous_annual")
-    return Migration(str(previous_path), joined, changes, lost, rows, cols, counts, spend, unknown, moved)
+    return Migration(str(previous_path), joined, m["changes"], lost, m["row_labels"], m["column_labels"],
+                     m["matrix"]["counts"], m["matrix"]["spend"], unknown, moved, bounds, at_previous)
+
+
+def previous_bounds(previous_path: Path) -> list[dict[str, Any]] | None:
+    """The tier bounds of the earlier run ([{name, zh, min}], highest tier first), from the
+    summary.json beside its assignments.csv; None when there is none to read."""
+    try:
+        doc = json.loads(previous_path.with_name("summary.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    tiers = ((doc.get("tiering") or {}).get("tiers") or doc.get("tiers")) if isinstance(doc, dict) else None
+    if not isinstance(tiers, list) or not tiers:
+        return None
+    try:
+        return [{"name": str(t.get("name", t.get("tier"))), "zh": str(t.get("zh") or t.get("name", t.get("tier"))),
+                 "min": None if t.get("min") is None else float(t["min"])} for t in tiers]
+    except (AttributeError, TypeError, ValueError):
+        return None
+
+
+def _same_bounds(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> bool:
+    def key(ts: list[dict[str, Any]]) -> list[tuple[str, float | None]]:
+        return [(t["name"], None if t["min"] is None else round(t["min"], 2)) for t in ts]
+    return key(a) == key(b)
+
+
+def _at_previous_bounds(joined: pl.DataFrame, lost: pl.DataFrame, previous_path: Path,
+                        current: list[dict[str, Any]] | None) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """The earlier and current bounds, and, when they differ, the moves with this run's customers
+    re-tiered at the earlier run's bounds (spend bounds only: the retail preset's order criteria
+    are not applied again)."""
+    previous = previous_bounds(previous_path)
+    if previous is None or current is None:
+        return None, None
+    changed = not _same_bounds(previous, current)
+    bounds = {"previous": previous, "current": current, "changed": changed}
+    if not changed:
+        return bounds, None
+    names = [t["name"] for t in previous]
+    expr = pl.lit(names[-1])
+    for t in reversed(previous[:-1]):
+        if t["min"] is not None:
+            expr = pl.when(pl.col("_annual") >= round(t["min"] * MICRO)).then(pl.lit(t["name"])).otherwise(expr)
+    retiered = joined.with_columns(expr.alias("tier"))
+    retiered = retiered.with_columns(_tier_change({n: i for i, n in enumerate(names)}))
+    return bounds, _matrix(retiered, lost, names)
 
 
 MOVEMENTS = ("up", "down", "new", "lost")
@@ -279,8 +341,28 @@ def add_migration(result: Segmentation, previous_path: Path) -> Segmentation:
     """A new result: ``result`` compared with an earlier run's assignments.csv (its migration,
     and tier_change in the customer table). ``result`` itself is left as it was."""
     tier_names = [t.name for t in result.tiers]
-    migration = compare(result.customers, previous_path, tier_names)
-    return result.with_customers(migration.customers, migration=migration)
+    current = [{"name": t.name, "zh": t.zh, "min": t.min} for t in result.tiers]
+    migration = compare(result.customers, previous_path, tier_names, current)
+    warnings = result.warnings
+    if migration.tier_bounds and migration.tier_bounds["changed"]:
+        warnings = (*warnings, bounds_warning(migration, result.currency))
+    return result.with_customers(migration.customers, migration=migration, warnings=warnings)
+
+
+def bounds_warning(migration: Migration, currency: str | None) -> dict[str, Any]:
+    """tier_bounds_changed (SPEC §10): the moves mix customers' changes with moved bounds."""
+    from segkit.customers.tiers import suggestion_text
+    from segkit.customers.warnings import catalog_warning
+
+    assert migration.tier_bounds is not None and migration.at_previous_bounds is not None
+    b, ch = migration.tier_bounds, migration.at_previous_bounds["changes"]
+
+    def text(tiers: list[dict[str, Any]]) -> dict[str, str]:
+        bounded = [t for t in tiers if t["min"] is not None]
+        return {"en": suggestion_text(bounded, currency), "zh": suggestion_text(bounded, currency, zh=True)}
+
+    return catalog_warning("tier_bounds_changed", previous=text(b["previous"]), current=text(b["current"]),
+                           up=ch["up"], down=ch["down"], same=ch["same"])
 
 
 def movers_of(result: Segmentation) -> pl.DataFrame | None:

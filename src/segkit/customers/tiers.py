@@ -185,7 +185,7 @@ def concentration(customers: pl.DataFrame, tiers: tuple[Tier, ...], cfg: Config)
 def suggestion_text(suggested: list[dict[str, Any]], currency: str | None, zh: bool = False) -> str:
     unit = f" {currency}" if currency else ""
     parts = [f"{s['zh'] if zh else s['name']} ≥ {s['min']:,.0f}{unit}" for s in suggested if "min" in s]
-    return ", ".join(parts)
+    return ("，" if zh else ", ").join(parts)
 
 
 def tier_guidance(customers: pl.DataFrame, tiering: Tiering, cfg: Config, cov: dict[str, Any],

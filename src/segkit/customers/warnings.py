@@ -3,7 +3,8 @@
 Warnings are ``{"code", "message", "message_zh"}``; every one the run raises is in
 ``summary.json["warnings"]`` and shown by the terminal summary and both reports. Codes:
 ``tier_concentration``, ``short_coverage``, ``implausible_dates``, ``clv_skipped``,
-``low_expected_counts``, ``customer_input``, ``clv_value_dependence``.
+``low_expected_counts``, ``customer_input``, ``clv_value_dependence``, ``tier_bounds_changed``
+(raised by ``customers/migration.py`` when the earlier run of ``--previous`` used other tier bounds).
 """
 
 from __future__ import annotations
@@ -37,7 +38,10 @@ def derived_warnings(doc: dict[str, Any]) -> list[dict[str, Any]]:
     for column, c in chi2.items():
         low = c.get("low_expected_share") if isinstance(c, dict) else None
         if low is not None and low > LOW_EXPECTED_SHARE:
-            out.append(catalog_warning("low_expected_counts", column=column, share=low))
+            from segkit.i18n import catalog
+
+            zh = catalog("zh")["variable"].get(column, column)  # the attribute's Chinese word, when it has one
+            out.append(catalog_warning("low_expected_counts", column={"en": column, "zh": zh}, share=low))
     return out
 
 

@@ -398,12 +398,16 @@ def _reason_exprs(plan: _Plan, overflow: pl.Expr) -> tuple[pl.Expr, pl.Expr, pl.
 
 
 def _rejected_rows(bad: pl.DataFrame, plan: _Plan, raw: RawTable) -> pl.DataFrame:
-    """``bad`` (row, column, reason, value) with the raw cells of each row as they stand in the file."""
+    """``bad`` (row, column, reason, value) with the whole row as it stands in the file: every
+    column of the input (``raw:<header>``, in file order), not only the mapped ones, so the analyst
+    can fix the row at its source (e.g. StockCode and Description beside a missing CustomerID)."""
+    present = set(raw.frame.collect_schema().names())
+    headers = [h for h in dict.fromkeys([*raw.headers, *plan.header_of]) if h in present and h != ROW]
     if not bad.height:
         return pl.DataFrame(schema={"row": pl.Int64, "column": pl.String, "reason": pl.String,
-                                    "value": pl.String, **{f"raw:{h}": pl.String for h in plan.header_of}})
+                                    "value": pl.String, **{f"raw:{h}": pl.String for h in headers}})
     raw_rows = raw.frame.select(pl.col(ROW).cast(pl.Int64).alias("row"),
-                                *[pl.col(h).alias(f"raw:{h}") for h in plan.header_of])
+                                *[pl.col(h).cast(pl.String).alias(f"raw:{h}") for h in headers])
     cells = _collect(raw_rows.filter(pl.col("row").is_in(bad["row"].implode())), raw.source)
     return bad.join(cells, on="row", how="left").sort("row")
 

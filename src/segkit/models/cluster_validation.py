@@ -51,15 +51,15 @@ DESCRIPTIVE_NOTE = (
     "They describe how the bands differ; they are not evidence that distinct groups exist."
 )
 DESCRIPTIVE_NOTE_ZH = (
-    "描述性统计:这些检验比较的是用来构建类别的特征本身,因此必然显著,即使数据只来自一个总体"
-    "(Chen & Witten 2023;Gao, Bien & Witten 2022)。它们说明各分段如何不同,不能证明存在不同的客户群。"
+    "描述性统计：这些检验比较的是用来构建类别的特征本身，因此必然显著，即使数据只来自一个总体"
+    "（Chen & Witten 2023；Gao, Bien & Witten 2022）。它们说明各分段如何不同，不能证明存在不同的客户群。"
 )
 STABILITY_NOTE = ("Stability shows whether a cluster is reproduced on resampled data; it is high on one "
                   "population too, so it does not show that groups exist.")
-STABILITY_NOTE_ZH = "稳定性说明一个类别在重抽样数据上能否重现;单一总体的数据同样可以很稳定,因此它不能证明存在不同的客户群。"
+STABILITY_NOTE_ZH = "稳定性说明一个类别在重抽样数据上能否重现；单一总体的数据同样可以很稳定，因此它不能证明存在不同的客户群。"
 SILHOUETTE_READING = (  # Kaufman & Rousseeuw (1990): upper bound, reading (en, zh)
     (0.25, "no substantial structure", "无实质性结构"),
-    (0.5, "weak structure, could be artificial", "结构弱,可能是人为的"),
+    (0.5, "weak structure, could be artificial", "结构弱，可能是人为的"),
     (0.7, "reasonable structure", "结构合理"),
     (float("inf"), "strong structure", "结构强"),
 )

@@ -202,22 +202,42 @@ LABEL_WORDS = {
 }
 
 
-def centroid_label(center: dict[str, float]) -> tuple[str, str]:
-    """Words from a centroid's z-scores: below -0.5 low, above +0.5 high, else mid."""
-    en, zh = [], []
-    if not any(f in center for f in LABEL_WORDS):  # custom features: name the ones that stand out
-        out = [(("high " if z > 0 else "low ") + f.removeprefix("log_"), ("高" if z > 0 else "低") + f.removeprefix("log_"))
-               for f, z in center.items() if abs(z) > 0.5] or [("average", "平均")]
-        return " · ".join(w[0] for w in out), "·".join(w[1] for w in out)
-    for feat in ("log_monetary", "log_frequency", "log_recency_days"):
-        if feat not in center:
-            continue
-        z = center[feat]
-        level = 0 if z < -0.5 else (2 if z > 0.5 else 1)
-        words = LABEL_WORDS[feat][level]
-        en.append(words[0])
-        zh.append(words[1])
-    return " · ".join(en), "·".join(zh)
+SAME_LEVEL_Z = 0.3  # centroids closer than this on a feature get the same word for it
+
+
+def _levels(z: list[float]) -> list[int]:
+    """0 (low) / 1 (mid) / 2 (high) per cluster on one feature, relative to the other clusters:
+    each centroid's place between the lowest and the highest centroid, in thirds (k = 2: one low,
+    one high). When all centroids lie within SAME_LEVEL_Z of each other the feature does not tell
+    the clusters apart and the level comes from the z-score itself (-0.5 / +0.5)."""
+    lo, hi = min(z), max(z)
+    if hi - lo < SAME_LEVEL_Z:
+        mean = sum(z) / len(z)
+        return [0 if mean < -0.5 else (2 if mean > 0.5 else 1)] * len(z)
+    return [0 if (v - lo) / (hi - lo) < 1 / 3 else (2 if (v - lo) / (hi - lo) > 2 / 3 else 1) for v in z]
+
+
+def centroid_labels(centers: list[dict[str, float]]) -> list[tuple[str, str]]:
+    """Plain words for each cluster (English, Chinese) that tell the clusters apart.
+
+    The words are relative to the run's other clusters: on each of monetary, frequency and
+    recency each cluster is placed between the lowest and the highest centroid (``_levels``), so two clusters with mean
+    recency 49 and 171 days are "recent" and "dormant", not both "cooling". Custom features name
+    the ones that stand out (|z| > 0.5). Clusters whose words still coincide get their number
+    added."""
+    if not centers:
+        return []
+    if not any(f in centers[0] for f in LABEL_WORDS):
+        words = [[(("high " if z > 0 else "low ") + f.removeprefix("log_"), ("高" if z > 0 else "低") + f.removeprefix("log_"))
+                  for f, z in c.items() if abs(z) > 0.5] or [("average", "平均")] for c in centers]
+    else:
+        feats = [f for f in ("log_monetary", "log_frequency", "log_recency_days") if f in centers[0]]
+        levels = {f: _levels([c[f] for c in centers]) for f in feats}
+        words = [[LABEL_WORDS[f][levels[f][i]] for f in feats] for i in range(len(centers))]
+    labels = [(" · ".join(w[0] for w in ws), "·".join(w[1] for w in ws)) for ws in words]
+    seen = [lab[0] for lab in labels]
+    return [(en, zh) if seen.count(en) == 1 else (f"{en} (cluster {i})", f"{zh}（第 {i} 类）")
+            for i, (en, zh) in enumerate(labels)]
 
 
 class Fitted(NamedTuple):
@@ -273,10 +293,11 @@ def _float(x: Any) -> float | None:
 def _profiles(members: pl.DataFrame, k: int, centers: np.ndarray, features: list[str]) -> list[dict[str, Any]]:
     n = members.height
     out: list[dict[str, Any]] = []
+    labels = centroid_labels([dict(zip(features, centers[c].tolist())) for c in range(k)])
     for c in range(k):
         g = members.filter(pl.col("cluster") == c)
         center = dict(zip(features, centers[c].tolist()))
-        label, label_zh = centroid_label(center)
+        label, label_zh = labels[c]
 
         def dominant(col: str) -> str | None:
             if col not in g.columns or g.height == 0:
@@ -324,7 +345,7 @@ def k_choice(cfg: Config, n: int) -> tuple[str, str]:
     where = f"a fixed-seed sample of {cfg.silhouette_sample:,}" if sampled else "all"
     where_zh = f"固定随机种子抽取的 {cfg.silhouette_sample:,} 位" if sampled else "全部"
     return (f"auto: best silhouette for k in {cfg.k_min}..{cfg.k_max} on {where} customers",
-            f"自动:在{where_zh}客户上取 k = {cfg.k_min}..{cfg.k_max} 中轮廓系数最高者")
+            f"自动：在{where_zh}客户上取 k = {cfg.k_min}..{cfg.k_max} 中轮廓系数最高者")
 
 
 def cluster_customers(customers: pl.DataFrame, cfg: Config,

@@ -1,9 +1,10 @@
 """The CLV part of the reports: model facts, p(alive) distribution, value at risk by tier, the
 churn warning list and the lost customers, and the backtest when one was run.
 
-Value at risk of a customer = recent value x (1 - p_alive) when churn_risk follows p_alive for
-that customer, else the whole recent value; recent value = the larger of annual_spend and
-prior_annual_spend (the better of the last two years), floored at 0. The churn warning list holds
+Value at risk is defined in ``models/value_at_risk.py`` (SPEC §3): recent value x (1 - p_alive)
+where p_alive decides churn_risk, else the recent value of the high-risk customers with the
+medium-risk value beside it; the per-tier table is summary.json's ``clv.value_at_risk``. The churn
+warning list holds
 the customers at high churn risk who bought something in those two years, largest value at risk
 first; customers at high risk with nothing in those two years are long gone: they are listed as
 lost, not as warnings.
@@ -16,28 +17,13 @@ from typing import Any, TYPE_CHECKING
 import polars as pl
 
 from segkit.i18n import catalog
+from segkit.models.value_at_risk import with_risk
 from segkit.outputs.report import svg
 
 if TYPE_CHECKING:
     from segkit.models.clv import ClvResult
 
 P_BINS = 10
-
-
-def recent_value() -> pl.Expr:
-    return pl.max_horizontal(pl.col("annual_spend"), pl.col("prior_annual_spend"), pl.lit(0.0))
-
-
-def value_at_risk(uses_p_alive: bool) -> pl.Expr:
-    by_p = pl.col("_repeat_purchases").fill_null(0) > 0 if uses_p_alive else pl.lit(False)
-    return pl.when(by_p).then(recent_value() * (1 - pl.col("p_alive"))).otherwise(recent_value())
-
-
-def with_risk(customers: pl.DataFrame, clv: ClvResult | None) -> pl.DataFrame:
-    uses = bool(clv is not None and clv.churn_from_p_alive)
-    if "_repeat_purchases" not in customers.columns:
-        customers = customers.with_columns(pl.lit(None, pl.Int64).alias("_repeat_purchases"))
-    return customers.with_columns(recent_value().alias("_recent_value"), value_at_risk(uses).alias("_value_at_risk"))
 
 
 def churn_warnings(customers: pl.DataFrame, clv: ClvResult | None, top_n: int) -> pl.DataFrame:
@@ -64,15 +50,19 @@ def p_alive_bins(customers: pl.DataFrame) -> list[dict[str, Any]]:
             for i in range(P_BINS)]
 
 
-def risk_by_tier(customers: pl.DataFrame, tier_names: list[tuple[str, str]]) -> list[dict[str, Any]]:
-    g = {r["tier"]: r for r in customers.group_by("tier").agg(
-        pl.len().alias("customers"), pl.col("_recent_value").sum().alias("recent_value"),
-        pl.col("_value_at_risk").sum().alias("value_at_risk"),
-        pl.col("predicted_revenue").sum().alias("predicted_revenue")).iter_rows(named=True)}
-    return [{"tier": label, "customers": int(g.get(key, {}).get("customers", 0)),
-             "recent_value": g.get(key, {}).get("recent_value", 0.0),
-             "value_at_risk": g.get(key, {}).get("value_at_risk", 0.0),
-             "predicted_revenue": g.get(key, {}).get("predicted_revenue")} for key, label in tier_names]
+def risk_by_tier(doc_rows: list[dict[str, Any]], customers: pl.DataFrame,
+                 tier_names: list[tuple[str, str]]) -> list[dict[str, Any]]:
+    """summary.json's value at risk per tier, with display names and the predicted revenue."""
+    predicted = dict(customers.group_by("tier").agg(pl.col("predicted_revenue").sum()).iter_rows())
+    by_code = {r["tier"]: r for r in doc_rows}
+    out = []
+    for key, label in tier_names:
+        r = by_code.get(key, {})
+        out.append({"tier": label, "customers": r.get("customers", 0),
+                    "high_risk_customers": r.get("high_risk_customers", 0),
+                    "recent_value": r.get("recent_value", 0.0), "value_at_risk": r.get("value_at_risk", 0.0),
+                    "medium_risk_value": r.get("medium_risk_value", 0.0), "predicted_revenue": predicted.get(key)})
+    return out
 
 
 def backtest_section(bt: dict[str, Any] | None, L: dict[str, Any]) -> dict[str, Any] | None:
@@ -104,11 +94,18 @@ def clv_section(doc: dict[str, Any], customers: pl.DataFrame, clv: ClvResult | N
            "lost": [], "lost_count": 0, "p_chart": None, "risk_chart": None,
            "backtest": backtest_section(c.get("backtest"), L)}
     df = with_risk(customers, clv)
-    lost = (df.filter((pl.col("churn_risk") == "high") & (pl.col("_recent_value") <= 0))
+    lost = (df.filter((pl.col("churn_risk") == "high") & (pl.col("_recent_value") <= 0)
+                      & pl.col("last_order_date").is_not_null())  # returns only: never a customer to lose
             .sort(["monetary", "customer_id"], descending=[True, False]))
     out["lost_count"] = lost.height
     out["lost"] = lost.head(top_n).select(
         [x for x in ("customer_id", "customer_name", "last_order_date", "monetary") if x in lost.columns]).to_dicts()
+    out["risk"] = risk_by_tier(c.get("value_at_risk") or [], customers, tier_names)
+    out["risk_by_p_alive"] = c.get("value_at_risk_rule") == "p_alive"
+    out["risk_note"] = L["risk_note_p_alive" if out["risk_by_p_alive"] else "risk_note_recency"]
+    out["risk_chart"] = svg.hbars([r["tier"] for r in out["risk"]], [r["value_at_risk"] for r in out["risk"]],
+                                  [svg.compact(r["value_at_risk"], lang == "zh") for r in out["risk"]],
+                                  title=L["risk_by_tier"]) if out["risk"] else None
     if not out["fitted"]:
         return out
     out["facts"] = [
@@ -120,8 +117,4 @@ def clv_section(doc: dict[str, Any], customers: pl.DataFrame, clv: ClvResult | N
     out["bins"] = p_alive_bins(df)
     out["p_chart"] = svg.hbars([b["label"] for b in out["bins"]], [b["customers"] for b in out["bins"]],
                                [f"{b['customers']:,}" for b in out["bins"]], title=L["p_alive_dist"])
-    out["risk"] = risk_by_tier(df, tier_names)
-    out["risk_chart"] = svg.hbars([r["tier"] for r in out["risk"]], [r["value_at_risk"] for r in out["risk"]],
-                                  [svg.compact(r["value_at_risk"], lang == "zh") for r in out["risk"]],
-                                  title=L["risk_by_tier"])
     return out

@@ -72,7 +72,7 @@ def build_context(result: Segmentation, doc: dict[str, Any], *, top_n: int = TOP
         "suggested_tiers": suggested_section(doc, names),
         "sheets": {k.removeprefix("sheet_"): v for k, v in t.items() if k.startswith("sheet_")},
         "currency": doc.get("currency"),
-        "category_values": category_values(cfg, names) if lang == "zh" else {},
+        "category_values": category_values(cfg, names, doc),
     }
     jsonable: dict[str, Any] = to_jsonable(ctx)
     return jsonable
@@ -228,7 +228,7 @@ def rfm_section(doc: dict[str, Any], customers: pl.DataFrame, names: Names, t: d
         "collapsed": [{"metric": names.metric(m), "scores": v.get("collapsed", [])}
                       for m, v in rfm.get("cut_points", {}).items() if v.get("collapsed")],
         "method": rfm.get("method", ""),
-        "score_means": [{"score": k, "mean": v} for k, v in rfm.get("score_means", {}).items()],
+        "score_means": [{"score": t.get(k, k), "mean": v} for k, v in rfm.get("score_means", {}).items()],
         "others_combinations": doc.get("segments_others_combinations", []),
     }
 
@@ -406,7 +406,12 @@ def migration_section(doc: dict[str, Any], names: Names, t: dict[str, Any], top_
                   "previous_tier": names.tier(r.get("previous_tier")),
                   "previous_annual_spend": r.get("previous_annual_spend")} for r in lost]
     unknown = m.get("unknown_previous_tiers") or []
+    at_prev = _at_previous_bounds(m, names, t)
+    if at_prev:
+        for c in changes:
+            c["at_previous"] = at_prev["changes"].get(c["code"], m.get("lost_customers", 0))
     return {
+        "at_previous": at_prev,
         "previous": m.get("previous", ""),
         "unknown_tiers": t["unknown_previous_tiers"].format(tiers=", ".join(unknown)) if unknown else "",
         "changes": changes,
@@ -423,6 +428,26 @@ def migration_section(doc: dict[str, Any], names: Names, t: dict[str, Any], top_
     }
 
 
+def _at_previous_bounds(m: dict[str, Any], names: Names, t: dict[str, Any]) -> dict[str, Any] | None:
+    """The moves with this run re-tiered at the earlier run's bounds (when the bounds changed)."""
+    a = m.get("at_previous_bounds")
+    if not a:
+        return None
+    tiers = set(a["matrix"]["tiers"])
+
+    def label(code: str) -> str:
+        return names.tier(code) if code in tiers else names.change(code)
+
+    b = m.get("tier_bounds") or {}
+    def bounds(ts: list[dict[str, Any]]) -> str:
+        return ", ".join(f"{names.tier(x['name'])} ≥ {x['min']:,.0f}" for x in ts if x.get("min") is not None)
+
+    return {"changes": a["changes"], "rows": [label(c) for c in a["row_labels"]],
+            "columns": [label(c) for c in a["column_labels"]], "counts": a["matrix"]["counts"],
+            "note": t["bounds_changed_note"].format(previous=bounds(b.get("previous", [])),
+                                                    current=bounds(b.get("current", [])))}
+
+
 # --- data quality -----------------------------------------------------------------------------
 
 def quality_section(doc: dict[str, Any], notes: Sequence[str], t: dict[str, Any], names: Names) -> dict[str, Any]:
@@ -431,19 +456,23 @@ def quality_section(doc: dict[str, Any], notes: Sequence[str], t: dict[str, Any]
     counts = [{"label": t[k], "value": q.get(k), "kind": "pct" if k == "rejected_share" else "int"}
               for k in QUALITY_KEYS if k in q]
     data_rows = q.get("data_rows") or 0
-    reasons = [{"reason": reason, "rows": n, "share": n / data_rows if data_rows else None}
+    from segkit.outputs.report.labels import note_text, reason_text
+
+    lang = "zh" if names.zh else "en"
+    reasons = [{"reason": reason_text(reason, lang), "rows": n, "share": n / data_rows if data_rows else None}
                for reason, n in q.get("rejected_reasons", {}).items()]
     inp = doc.get("input", {})
     mapping = [{"role": names.word("role", role), "header": header} for role, header in inp.get("columns", {}).items()]
     details = [{"label": t[key], "value": inp.get(key)} for key in ("format", "encoding", "sheet", "header_row")
                if inp.get(key) is not None]
-    return {"counts": counts, "reasons": reasons, "mapping": mapping, "input": details, "notes": list(notes)}
+    return {"counts": counts, "reasons": reasons, "mapping": mapping, "input": details,
+            "notes": [note_text(n, lang) for n in notes]}
 
 
 # --- customer lists ---------------------------------------------------------------------------
 
-def _list_rows(df: pl.DataFrame, names: Names) -> list[dict[str, Any]]:
-    rows = df.select([c for c in TIER_LIST_COLUMNS if c in df.columns]).to_dicts()
+def _list_rows(df: pl.DataFrame, names: Names, extra: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    rows = df.select([c for c in (*TIER_LIST_COLUMNS, *extra) if c in df.columns]).to_dicts()
     for r in rows:
         r["tier"] = names.tier(r.get("tier"))
         r["rfm_segment"] = names.segment(r.get("rfm_segment"))
@@ -458,11 +487,12 @@ def top_lists(customers: pl.DataFrame, names: Names, t: dict[str, Any], top_n: i
             for c in TIER_LIST_COLUMNS if c in customers.columns]
     by_spend = customers.sort(["annual_spend", "customer_id"], descending=[True, False]).head(top_n)
     churn = churn_warnings(customers, clv, top_n)
+    risk_col = {"key": "_value_at_risk", "label": t["value_at_risk"], "kind": "money"}
     return {
         "columns": cols,
-        "spend": {"title": t["top_spend"].format(n=top_n), "rows": _list_rows(by_spend, names)},
-        "churn": {"title": t["top_churn"].format(n=top_n), "rows": _list_rows(churn, names),
-                  "empty": t["no_high_churn"]},
+        "spend": {"title": t["top_spend"].format(n=top_n), "rows": _list_rows(by_spend, names), "columns": cols},
+        "churn": {"title": t["top_churn"].format(n=top_n), "rows": _list_rows(churn, names, ("_value_at_risk",)),
+                  "empty": t["no_high_churn"], "columns": [*cols, risk_col]},
         "note": t["customers_sheet_note"],
     }
 
@@ -571,16 +601,21 @@ def suggested_section(doc: dict[str, Any], names: Names) -> list[dict[str, Any]]
             for s in conc.get("suggested_tiers", [])]
 
 
-def category_values(cfg: Config, names: Names) -> dict[str, dict[str, str]]:
-    """code -> display name for the category columns of the Customers sheet (Chinese reports)."""
+def category_values(cfg: Config, names: Names, doc: dict[str, Any] | None = None) -> dict[str, dict[str, str]]:
+    """code -> display name, in the report language, for the category columns of the Customers
+    sheet (the files keep the codes: SPEC §3 "codes, not labels")."""
+    from segkit.customers.metrics import VALUE_CLASSES
     from segkit.outputs.report.labels import BUILTIN_SEGMENTS, CHANGE, CHURN, LIFECYCLE
 
     tiers = {code: names.tier(code) for code in names.tier_codes}
     segs = {code: names.segment(code) for code in [s.name for s in cfg.segments] + list(BUILTIN_SEGMENTS)}
+    profiles = ((doc or {}).get("clusters") or {}).get("profiles") or []
     return {
         "tier": tiers, "previous_tier": tiers, "rfm_segment": segs,
         "persona": {p.name: names.persona(p.name) for p in cfg.personas},
         "lifecycle": {k: names.lifecycle(k) for k in LIFECYCLE},
         "churn_risk": {k: names.churn(k) for k in CHURN},
         "tier_change": {k: names.change(k) for k in CHANGE},
+        "value_class": {k: names.value_class(k) for k in VALUE_CLASSES.values()},
+        "cluster_label": {p["label"]: names.cluster(p) for p in profiles if p.get("label")},
     }

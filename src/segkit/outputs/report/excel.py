@@ -38,12 +38,16 @@ OPTIONS = {
     "strings_to_numbers": False,
     "nan_inf_to_errors": True,
 }
+# Numbers end one space short of the cell's right edge ("_ " pads by a space's width), so a
+# right-aligned number never touches the left-aligned text of the next column; dates are
+# left-aligned like text.
 NUMBER_FORMATS = {
-    "int": "#,##0",
-    "money": "#,##0.00",
-    "pct": "0.0%",
-    "float": "#,##0.000",
-    "p": "[<0.0001]0.00E+00;0.0000",
+    "int": "#,##0_ ",
+    "money": "#,##0.00_ ",
+    "change": "+#,##0.00_ ;-#,##0.00_ ;0.00_ ",
+    "pct": "0.0%_ ",
+    "float": "#,##0.000_ ",
+    "p": "[<0.0001]0.00E+00_ ;0.0000_ ",
     "code": "0",
     "date": "yyyy-mm-dd",
     "text": "@",
@@ -82,19 +86,29 @@ class Block:
 class Formats:
     """xlsxwriter formats by (kind, bold, good), created once each."""
 
-    def __init__(self, book: xlsxwriter.Workbook):
+    def __init__(self, book: xlsxwriter.Workbook, footer: str = "Page &P / &N"):
         self.book = book
+        self.footer = f"&L&A&R{footer}"  # sheet name left, page numbers right, in the report language
         self._cache: dict[tuple[str, bool, bool], Format] = {}
         self.title = book.add_format({"bold": True, "font_size": 14, "font_color": "#1f4e79"})
         self.heading = book.add_format({"bold": True, "font_size": 11, "font_color": "#1f4e79"})
         self.header = book.add_format({"bold": True, "bg_color": "#dde6f0", "bottom": 1, "text_wrap": True,
                                        "valign": "top"})
         self.note = book.add_format({"italic": True, "font_color": "#595959"})
+        # numbers are right-aligned one indent in from the cell edge, and so is their header: a
+        # number never touches the left-aligned text of the next column, and sits under its heading
+        self.header_number = book.add_format({"bold": True, "bg_color": "#dde6f0", "bottom": 1, "text_wrap": True,
+                                              "valign": "top", "align": "right", "indent": 1})
+
+    def header_for(self, kind: str) -> Format:
+        return self.header if kind in ("text", "code", "date") else self.header_number
 
     def get(self, kind: str, bold: bool = False, good: bool = False) -> Format:
         key = (kind, bold, good)
         if key not in self._cache:
             spec: dict[str, Any] = {"num_format": NUMBER_FORMATS.get(kind, "General")}
+            if kind == "date":
+                spec["align"] = "left"
             if bold:
                 spec["bold"] = True
             if good:
@@ -110,7 +124,7 @@ class SheetWriter:
         self.book = book
         self.name = name
         self.ws = book.add_worksheet(name)
-        page_setup(self.ws)
+        page_setup(self.ws, formats.footer)
         self.fmt = formats
         self.row = 0
         self.widths: dict[int, int] = {}
@@ -172,7 +186,7 @@ class SheetWriter:
         """A header row then one row per item; ``good`` marks cells to highlight (significant)."""
         header = self.row
         for c, h in enumerate(headers):
-            self.ws.write_string(header, c, h, self.fmt.header)
+            self.ws.write_string(header, c, h, self.fmt.header_for(kinds[c] if c < len(kinds) else "text"))
             self.widths[c] = max(self.widths.get(c, 0), min(display_width(h) + 2, 28))  # headers wrap
         self.row += 1
         for i, values in enumerate(rows):
@@ -193,7 +207,7 @@ class SheetWriter:
         return [self.name, block.first, col, block.last, col]
 
 
-def page_setup(ws: Worksheet) -> None:
+def page_setup(ws: Worksheet, footer: str = "&L&A&RPage &P / &N") -> None:
     """Printable: A4 landscape, one page wide (as many pages tall as needed), sheet name and page
     numbers in the footer, centred horizontally."""
     ws.set_landscape()
@@ -201,7 +215,7 @@ def page_setup(ws: Worksheet) -> None:
     ws.fit_to_pages(1, 0)
     ws.set_margins(left=0.4, right=0.4, top=0.5, bottom=0.6)
     ws.center_horizontally()
-    ws.set_footer("&L&A&RPage &P / &N")
+    ws.set_footer(footer)
 
 
 # --- the workbook ------------------------------------------------------------------------------
@@ -211,7 +225,7 @@ def write_xlsx(ctx: dict[str, Any], customers: pl.DataFrame, path: Path) -> None
     book = xlsxwriter.Workbook(str(path), OPTIONS)
     book.set_properties({"title": ctx["meta"]["title"], "comments": f"segkit {ctx['meta']['segkit_version']}",
                          "created": _created(ctx)})
-    formats = Formats(book)
+    formats = Formats(book, ctx["t"].get("page_footer", "Page &P / &N"))
     for sheet in (summary_sheet, actions_sheet, tiers_sheet, rfm_sheet, clusters_sheet, validation_sheet):
         sheet(book, formats, ctx)
     if ctx.get("clv"):
@@ -392,9 +406,9 @@ def rfm_sheet(book: Workbook, fmt: Formats, ctx: dict[str, Any]) -> None:
     s.table([t["metric"], t["score"], t["customers"], t["min"], t["max"]], ["text", "code", "int", "float", "float"],
             [[r["metric"], r["score"], r["customers"], r["min"], r["max"]] for r in rfm["cut_points"]])
     for c in rfm["collapsed"]:
-        s.note(f"{t['collapsed']}: {c['metric']} {', '.join(str(x) for x in c['scores'])}")
+        s.note(f"{t['collapsed']}{t['colon']}{c['metric']} {', '.join(str(x) for x in c['scores'])}")
     s.skip()
-    s.facts([{"label": f"{t['score_means']}: {m['score']}", "value": m["mean"], "kind": "float"}
+    s.facts([{"label": f"{t['score_means']}{t['colon']}{m['score']}", "value": m["mean"], "kind": "float"}
              for m in rfm["score_means"]])
     s.facts([{"label": t["others_combinations"], "value": ", ".join(rfm["others_combinations"])}])
     chart = book.add_chart({"type": "bar"})
@@ -415,10 +429,12 @@ def clusters_sheet(book: Workbook, fmt: Formats, ctx: dict[str, Any]) -> None:
     s = SheetWriter(book, ctx["sheets"]["clusters"], fmt)
     s.title(t["clusters"])
     if not cl["available"]:
-        s.note(f"{t['clusters_skipped']}: {cl['reason']}")
+        s.note(f"{t['clusters_skipped']}{t['colon']}{cl['reason']}")
         s.finish()
         return
-    s.note(f"{t['k']} = {cl['k']} ({cl['k_choice']})" + (f"; {cl['reduced_reason']}" if cl["reduced_reason"] else ""))
+    zh = ctx.get("lang") == "zh"
+    choice = f"（{cl['k_choice']}）" if zh else f" ({cl['k_choice']})"
+    s.note(f"{t['k']} = {cl['k']}{choice}" + (("；" if zh else "; ") + cl["reduced_reason"] if cl["reduced_reason"] else ""))
     keys = ("cluster", "label", "customers", "share", "mean_recency_days", "median_recency_days", "mean_frequency",
             "median_frequency", "mean_monetary", "median_monetary", "mean_annual_spend", "median_annual_spend",
             "dominant_tier", "dominant_segment", "dominant_persona")
@@ -542,7 +558,7 @@ def clv_sheet(book: Workbook, fmt: Formats, ctx: dict[str, Any]) -> None:
     s = SheetWriter(book, ctx.get("sheets", {}).get("clv", "CLV"), fmt)
     s.title(L["clv"])
     if not c["fitted"]:
-        s.note(f"{L['skipped']}: {c['skipped_reason']}")
+        s.note(f"{L['skipped']}{ctx['t']['colon']}{c['skipped_reason']}")
     else:
         s.facts([{"label": f["label"], "value": f["value"], "kind": "float" if isinstance(f["value"], float) else "int"}
                  for f in c["facts"]])
@@ -552,14 +568,8 @@ def clv_sheet(book: Workbook, fmt: Formats, ctx: dict[str, Any]) -> None:
         s.heading(L["p_alive_dist"])
         bins = s.table([L["p_alive"], L["customers"]], ["text", "int"], [[b["label"], b["customers"]] for b in c["bins"]])
         s.ws.insert_chart(bins.header, 6, _column_chart(book, s, bins, 1, L["p_alive_dist"]))
-        s.skip()
-        s.heading(L["risk_by_tier"])
-        s.table([L["tier"], L["customers"], L["recent_value"], L["value_at_risk"], L["predicted_revenue"]],
-                ["text", "int", "money", "money", "money"],
-                [[r["tier"], r["customers"], r["recent_value"], r["value_at_risk"], r["predicted_revenue"]]
-                 for r in c["risk"]])
-        s.note(L["risk_note"])
-    s.note(f"{L['churn_rule']}: {c['churn_rule']}")
+    _risk_table(s, c)
+    s.note(f"{L['churn_rule']}{ctx['t']['colon']}{c['churn_rule']}")
     bt = c.get("backtest")
     if bt:
         s.skip()
@@ -584,6 +594,24 @@ def clv_sheet(book: Workbook, fmt: Formats, ctx: dict[str, Any]) -> None:
     s.finish()
 
 
+def _risk_table(s: SheetWriter, c: dict[str, Any]) -> None:
+    """Value at risk by tier; the medium-risk value beside it when the recency rule priced the risk."""
+    if not c["risk"]:
+        return
+    L = c["L"]
+    keys = ["customers", "high_risk_customers", "recent_value", "value_at_risk"]
+    if not c["risk_by_p_alive"]:
+        keys.append("medium_risk_value")
+    if c["fitted"]:
+        keys.append("predicted_revenue")
+    kinds = {"customers": "int", "high_risk_customers": "int"}
+    s.skip()
+    s.heading(L["risk_by_tier"])
+    s.table([L["tier"], *[L[k] for k in keys]], ["text", *[kinds.get(k, "money") for k in keys]],
+            [[r["tier"], *[r[k] for k in keys]] for r in c["risk"]])
+    s.note(c["risk_note"])
+
+
 def migration_sheet(book: Workbook, fmt: Formats, ctx: dict[str, Any]) -> None:
     """Tier changes, the previous × current matrix (counts, spend) and every lost customer."""
     t, m = ctx["t"], ctx["migration"]
@@ -591,14 +619,22 @@ def migration_sheet(book: Workbook, fmt: Formats, ctx: dict[str, Any]) -> None:
     s.title(t["migration"])
     s.facts([{"label": t["previous"], "value": m["previous"]}])
     s.note(m["unknown_tiers"])
+    prev = m.get("at_previous")
+    if prev:
+        s.note(prev["note"])
     s.skip()
-    s.table([t["change"], t["customers"]], ["text", "int"], [[c["name"], c["customers"]] for c in m["changes"]])
-    matrices = ((t["migration_counts"], m["counts"], "int"), (t["migration_spend"], m["spend"], "money"))
-    for title, matrix, kind in matrices:
+    extra = [t["at_previous_bounds"]] if prev else []
+    s.table([t["change"], t["customers"], *extra], ["text", "int", *["int"] * len(extra)],
+            [[c["name"], c["customers"], *([c["at_previous"]] if prev else [])] for c in m["changes"]])
+    matrices = [(t["migration_counts"], m["rows"], m["columns"], m["counts"], "int")]
+    if prev:
+        matrices.append((t["migration_counts_previous_bounds"], prev["rows"], prev["columns"], prev["counts"], "int"))
+    matrices.append((t["migration_spend"], m["rows"], m["columns"], m["spend"], "money"))
+    for title, rows, columns, matrix, kind in matrices:
         s.skip()
         s.heading(title)
-        block = s.table(["", *m["columns"]], ["text"] + [kind] * len(m["columns"]),
-                        [[label, *row] for label, row in zip(m["rows"], matrix)])
+        block = s.table(["", *columns], ["text"] + [kind] * len(columns),
+                        [[label, *row] for label, row in zip(rows, matrix)])
         s.ws.conditional_format(block.first, 1, block.last, block.last_col,
                                 {"type": "2_color_scale", "min_color": "#f8fbff", "max_color": "#5b9bd5"})
     s.skip()
@@ -628,7 +664,7 @@ def actions_sheet(book: Workbook, fmt: Formats, ctx: dict[str, Any]) -> None:
             s.print_header = block.header
             s.ws.freeze_panes(block.header + 1, 1)
         s.skip()
-    wrap = book.add_format({"text_wrap": True, "valign": "top"})
+    wrap = book.add_format({"text_wrap": True, "valign": "top", "indent": 1})  # clear of the share beside it
     s.finish()
     s.ws.set_column(4, 3 + len(fields), 30, wrap)
 
@@ -644,7 +680,7 @@ def movers_sheet(book: Workbook, fmt: Formats, ctx: dict[str, Any]) -> None:
     labels = {"movement": t["movement"], "previous_tier": t["previous_tier"], "tier": t["tier"],
               "previous_annual_spend": t["spend_then"], "annual_spend": t["spend_now"],
               "spend_change": t["spend_change"]}
-    kinds = {"previous_annual_spend": "money", "annual_spend": "money", "spend_change": "money"}
+    kinds = {"previous_annual_spend": "money", "annual_spend": "money", "spend_change": "change"}
     block = s.table([labels.get(k, t.get(k, k)) for k in keys], [kinds.get(k, "text") for k in keys],
                     [[r.get(k) for k in keys] for r in m["rows"]])
     s.print_header = block.header
@@ -706,26 +742,40 @@ def translate(df: pl.DataFrame, mapping: dict[str, dict[str, str]]) -> pl.DataFr
     return df.with_columns(exprs) if exprs else df
 
 
+PRINT_COLUMNS = ("customer_id", "customer_name", "tier", "annual_spend", "yoy_growth", "recency_days", "frequency",
+                 "monetary", "last_order_date", "rfm_segment", "value_class", "churn_risk")  # at most 12
+
+
 def customers_sheets(book: Workbook, fmt: Formats, ctx: dict[str, Any], customers: pl.DataFrame) -> None:
-    """Every assignments row; past Excel's row limit the rest continue on 'Customers 2', ..."""
+    """Every assignments row; past Excel's row limit the rest continue on 'Customers 2', ...
+
+    The key columns (PRINT_COLUMNS, those present) come first and are the print area: a printed
+    page holds them at a readable size, landscape, with the header row on every page; the other
+    columns follow on screen and in the filter."""
     per_sheet = EXCEL_MAX_ROWS - 1
-    values = excel_values(translate(customers, ctx.get("category_values") or {}))
+    key = [c for c in PRINT_COLUMNS if c in customers.columns]
+    order = key + [c for c in customers.columns if c not in key]
+    from segkit.outputs.report.context import customer_columns
+
+    shown = translate(customers.select(order), ctx.get("category_values") or {})
+    columns = customer_columns(shown, ctx.get("t"))["columns"]  # widths of the words shown, not of the codes
+    values = excel_values(shown)
     parts = max(1, -(-values.height // per_sheet))
     for part in range(parts):
         base = ctx.get("sheets", {}).get("customers", "Customers")
         name = base if part == 0 else f"{base} {part + 1}"
-        _customer_sheet(book, fmt, ctx["customers_table"]["columns"], name,
-                        values.slice(part * per_sheet, per_sheet))
+        _customer_sheet(book, fmt, columns, name, values.slice(part * per_sheet, per_sheet), len(key))
 
 
-def _customer_sheet(book: Workbook, fmt: Formats, columns: list[dict[str, Any]], name: str, df: pl.DataFrame) -> None:
+def _customer_sheet(book: Workbook, fmt: Formats, columns: list[dict[str, Any]], name: str, df: pl.DataFrame,
+                    printed: int) -> None:
     ws = book.add_worksheet(name)
-    page_setup(ws)
+    page_setup(ws, fmt.footer)
     ws.repeat_rows(0)
-    ws.repeat_columns(0)
+    ws.print_area(0, 0, max(df.height, 1), max(printed, 1) - 1)
     for c, col in enumerate(columns):
         ws.set_column(c, c, col["width"], None if col["kind"] == "text" else fmt.get(col["kind"]))
-        ws.write_string(0, c, col.get("header", col["name"]), fmt.header)
+        ws.write_string(0, c, col.get("header", col["name"]), fmt.header_for(col["kind"]))
     ws.freeze_panes(1, 2 if len(columns) > 1 else 0)
     ws.autofilter(0, 0, max(df.height, 1), len(columns) - 1)
     # the column formats apply to every cell written without one; text never becomes a formula

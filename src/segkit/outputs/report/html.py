@@ -37,7 +37,8 @@ def fmt_p(value: Any) -> str:
 
 
 def fmt_signed(value: Any, digits: int = 2) -> str:
-    return DASH if _missing(value) else f"{value:+.{digits}f}"
+    """A change: its sign always shown, thousands separators (+1,468,513.46)."""
+    return DASH if _missing(value) else f"{value:+,.{digits}f}"
 
 
 def environment() -> Environment:

@@ -9,6 +9,7 @@ come from the config, so a user's own tiers show their own words.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from segkit.config import Config, Tier
@@ -28,6 +29,35 @@ QUALITY_KEYS = ("rows_read", "blank_rows", "totals_rows", "data_rows", "rejected
 def ui(lang: str) -> dict[str, str]:
     """Headings and column titles in ``lang`` (English for anything but ``zh``)."""
     return UI["zh" if lang == "zh" else "en"]
+
+
+READ_NOTE = re.compile(r"^read (?P<path>.+) as (?P<encoding>\S+), delimiter (?P<delimiter>'.*?')(?:, header on row (?P<row>\d+))?$")
+REASON = re.compile(r"^(?P<what>missing|unparsable) (?P<role>\w+)(?: \(not a (?P<kind>\w+)\))?$")
+
+
+def reason_text(reason: str, lang: str) -> str:
+    """A rejected-row reason (English in rejected_rows.csv, a code-like text) in ``lang``."""
+    words = catalog(lang)
+    if reason == "amount too large":
+        return str(words["reason"]["too_large"])
+    m = REASON.match(reason)
+    if m is None:
+        return reason
+    role = words["role"].get(m["role"], m["role"])
+    if m["what"] == "missing":
+        return str(words["reason"]["missing"].format(role=role))
+    kind = words["reason"].get(f"kind_{m['kind']}", m["kind"] or "")
+    return str(words["reason"]["unparsable"].format(role=role, kind=kind))
+
+
+def note_text(note: str, lang: str) -> str:
+    """A reading note ("read X as utf-8, delimiter ','") in ``lang``; other notes as they are."""
+    m = READ_NOTE.match(note)
+    if m is None or lang != "zh":
+        return note
+    r = catalog(lang)["reason"]
+    text = r["read_note"].format(path=m["path"], encoding=m["encoding"], delimiter=m["delimiter"])
+    return str(text + (r["read_note_header"].format(row=m["row"]) if m["row"] else ""))
 
 
 class Names:

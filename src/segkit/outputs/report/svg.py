@@ -47,6 +47,11 @@ def nice_step(span: float, count: int = 5) -> float:
     return 10 * power
 
 
+def _colon(label: str) -> str:
+    """The separator after a label in a tooltip: full-width after Chinese words."""
+    return "：" if label[-1:] >= "\u3000" else ": "
+
+
 def nice_range(lo: float, hi: float, count: int = 5) -> tuple[float, float, list[float]]:
     """Axis limits on round numbers that include ``lo``, ``hi`` and zero, with their ticks."""
     lo, hi = min(lo, 0.0), max(hi, 0.0)
@@ -126,7 +131,7 @@ def pareto(labels: list[str], spend: list[float], cum_share: list[float | None],
         w = band * 0.64
         y_top, y_base = y(max(value, 0.0)), y(min(value, 0.0))
         chart["rects"].append({"x": _r(x0), "y": _r(y_top), "w": _r(w), "h": _r(max(y_base - y_top, 0.5)),
-                               "fill": PALETTE[i % len(PALETTE)], "title": f"{label}: {value:,.0f}"})
+                               "fill": PALETTE[i % len(PALETTE)], "title": f"{label}{_colon(label)}{value:,.0f}"})
         chart["texts"].append({"x": _r(x0 + w / 2), "y": height - bottom + 18, "text": label, "anchor": "middle",
                                "cls": "label"})
         chart["texts"].append({"x": _r(x0 + w / 2), "y": height - bottom + 33, "text": compact(value, zh),
@@ -134,7 +139,7 @@ def pareto(labels: list[str], spend: list[float], cum_share: list[float | None],
         if cum is not None:
             cx, cy = _r(x0 + w / 2), _r(y2(cum))
             points.append(f"{cx},{cy}")
-            chart["circles"].append({"cx": cx, "cy": cy, "r": 4, "cls": "line-dot", "title": f"{label}: {cum:.1%}"})
+            chart["circles"].append({"cx": cx, "cy": cy, "r": 4, "cls": "line-dot", "title": f"{label}{_colon(label)}{cum:.1%}"})
             chart["texts"].append({"x": _r(cx + 8), "y": _r(cy - 8), "text": f"{cum:.0%}", "anchor": "start",
                                    "cls": "line-value"})
     chart["lines"].append({"x1": left, "y1": _r(y(0)), "x2": width - right, "y2": _r(y(0)), "cls": "axis"})
@@ -170,7 +175,7 @@ def hbars(labels: list[str], values: list[float], texts: list[str], *, title: st
         y0 = top + i * row
         w = max(x(max(value, 0.0)) - left, 0.0)
         chart["rects"].append({"x": left, "y": y0 + 4, "w": _r(w), "h": row - 8, "fill": SERIES[0],
-                               "title": f"{label}: {text}"})
+                               "title": f"{label}{_colon(label)}{text}"})
         chart["texts"].append({"x": left - 8, "y": y0 + row / 2 + 4, "text": label, "anchor": "end", "cls": "label"})
         chart["texts"].append({"x": _r(left + w + 6), "y": y0 + row / 2 + 4, "text": text, "anchor": "start",
                                "cls": "value"})
@@ -204,20 +209,27 @@ def heatmap(row_labels: list[str], col_labels: list[str], values: Sequence[Seque
 
 
 def grouped_bars(groups: list[str], series: list[str], values: list[list[float]], *, title: str) -> dict[str, Any]:
-    """Vertical bars per group (e.g. cluster), one per series (e.g. feature), around a zero line."""
+    """Vertical bars per group (e.g. cluster), one per series (e.g. feature), from a zero line.
+
+    The y axis spans the data and zero: negative only when a value is (z-scores), so a chart of
+    counts or means has no empty lower half."""
     width, height = 720, 320
     left, right, top, bottom = 56, 16, 40, 48
     chart = empty_chart(width, height, title)
     if not groups or not series:
         return chart
-    peak = max((abs(v) for row in values for v in row if v is not None), default=1.0) or 1.0
-    lo, hi, ticks = nice_range(-peak, peak, 6)
+    known = [v for row in values for v in row if v is not None]
+    low, high = min([0.0, *known]), max([0.0, *known])
+    if low == high:
+        high = 1.0
+    lo, hi, ticks = nice_range(low, high, 6)
+    signed = lo < 0
     y = _Scale(lo, hi, height - bottom, top)
     band = (width - left - right) / len(groups)
     bar = band * 0.7 / len(series)
     for t in ticks:
         chart["lines"].append({"x1": left, "y1": _r(y(t)), "x2": width - right, "y2": _r(y(t)), "cls": "grid"})
-        chart["texts"].append({"x": left - 6, "y": _r(y(t) + 4), "text": f"{t:+.1f}" if t else "0",
+        chart["texts"].append({"x": left - 6, "y": _r(y(t) + 4), "text": (f"{t:+.1f}" if signed else f"{t:.1f}") if t else "0",
                                "anchor": "end", "cls": "tick"})
     for g, (group, row) in enumerate(zip(groups, values)):
         x_group = left + g * band + band * 0.15
@@ -226,7 +238,7 @@ def grouped_bars(groups: list[str], series: list[str], values: list[list[float]]
             y_top, y_base = y(max(v, 0.0)), y(min(v, 0.0))
             chart["rects"].append({"x": _r(x_group + s * bar), "y": _r(y_top), "w": _r(bar * 0.92),
                                    "h": _r(max(y_base - y_top, 0.5)), "fill": SERIES[s % len(SERIES)],
-                                   "title": f"{group} · {series[s]}: {v:+.2f}"})
+                                   "title": f"{group} · {series[s]}{_colon(series[s])}" + (f"{v:+.2f}" if signed else f"{v:.2f}")})
         chart["texts"].append({"x": _r(left + g * band + band / 2), "y": height - bottom + 18, "text": group,
                                "anchor": "middle", "cls": "label"})
     chart["lines"].append({"x1": left, "y1": _r(y(0)), "x2": width - right, "y2": _r(y(0)), "cls": "axis"})
