@@ -23,7 +23,7 @@ def test_value_at_risk_counts_only_high_risk_customers_when_recency_decides(quan
     out, doc = quantile_run
     # BG/NBD finds no dropout on this year of data: the recency rule decides churn_risk
     assert doc["clv"]["value_at_risk_rule"] == "recency"
-    a = pl.read_csv(out / "assignments.csv", infer_schema_length=None)
+    a = pl.read_csv(out / "assignments.csv", infer_schema_length=None, schema_overrides={"prior_annual_spend": pl.Float64})
     recent = pl.max_horizontal(pl.col("annual_spend").fill_null(0), pl.col("prior_annual_spend").fill_null(0),
                                pl.lit(0.0))
     want = {r["tier"]: r for r in a.group_by("tier").agg(
