@@ -3,7 +3,7 @@
 Usage: python benchmarks/profile_steps.py ORDERS.csv [segment options...]
        e.g. python benchmarks/profile_steps.py benchmarks/data/orders_10m.csv --no-report
 
-Runs the same code path as the CLI (``segkit.cli.main``) in this process with a progress
+Runs the same code path as the CLI (``segkit.cli.app.main``) in this process with a progress
 callback that stamps each pipeline step (read, clean, customers, cluster, validate, migration,
 reports) and the output writing after it; imports are timed separately. For each step it prints
 the wall time, the process's RSS at the end of the step and the peak RSS so far (ru_maxrss).
@@ -81,7 +81,7 @@ def main(argv: list[str]) -> int:
         args.append("-q")
     sys.argv = ["segkit", "segment", *args]
     try:
-        segkit.cli.main()
+        segkit.cli.app.main()
     except SystemExit as exc:
         code = exc.code or 0
     else:

@@ -17,13 +17,15 @@ import time
 from segkit import config
 from segkit.engines import customer_table
 from segkit.customers.metrics import finish
+from segkit.customers.tiers import resolve
 
 
 def main(path: str) -> None:
     t0 = time.perf_counter()
     cfg = config.load()
     base, quality = customer_table(path, cfg)
-    table = finish(base, cfg, quality.windows, quality.roles, quality.counts["excluded_after_as_of"],
+    tiering = resolve(cfg, base["annual"], None, quality.windows)  # the config's tiers: no order lines needed
+    table = finish(base, cfg, quality.windows, tiering, True, quality.roles, quality.counts["excluded_after_as_of"],
                    quality.population_median_gap)
     print(json.dumps({"customers": table.customers.height, "seconds": round(time.perf_counter() - t0, 4)}))
 
