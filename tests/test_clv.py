@@ -22,7 +22,7 @@ from segkit import config, pipeline
 from segkit.result import summary
 from segkit.models import clv
 from segkit.models.backtest import backtest
-from segkit.models.clv_simulate import simulate_bgnbd, simulate_values
+from segkit.models.clv.simulate import simulate_bgnbd, simulate_values
 
 DATA = Path(__file__).parent / "data"
 CFG = config.load(None, use_env=False)

@@ -145,7 +145,7 @@ def add_clv(result: Segmentation, holdout_days: int | None = None) -> Segmentati
 
     A customer-level table has no purchase history: the CLV columns stay empty (the
     customer_input and clv_skipped warnings say why)."""
-    from segkit.models.clv import CLV_COLUMNS, attach, run_clv
+    from segkit.models.clv.run import CLV_COLUMNS, attach, run_clv
 
     if result.input_kind == "customers":
         if holdout_days:

@@ -286,7 +286,7 @@ def print_clv(doc: dict[str, Any], console: Console, lang: str = "en") -> None:
     if gg:
         line += ("；" if lang == "zh" else "; ") + f"Gamma-Gamma p={gg['p']:.3g} q={gg['q']:.3g} v={gg['v']:.3g}"
     console.print(line)
-    from segkit.models.clv import churn_rule_text
+    from segkit.models.clv.run import churn_rule_text
 
     rule = churn_rule_text(c["churn_rule_code"], lang) if c.get("churn_rule_code") else c.get("churn_rule", "")
     console.print(Text(f"{t['term_clv_churn_rule']}{t['colon']}{rule}", style="dim"))

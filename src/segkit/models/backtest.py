@@ -20,7 +20,9 @@ import polars as pl
 
 from segkit.ingest.clean import MICRO
 from segkit.config import ClvSettings
-from segkit.models.clv import bgnbd_expected, fit_clv, model_inputs
+from segkit.models.clv.bgnbd import bgnbd_expected
+from segkit.models.clv.inputs import model_inputs
+from segkit.models.clv.run import fit_clv
 
 TABLE_CAP = 7  # calibration table rows: 0, 1, ..., 6, "7+" repeat purchases
 

@@ -21,7 +21,7 @@ from segkit.models.value_at_risk import with_risk
 from segkit.outputs.report import svg
 
 if TYPE_CHECKING:
-    from segkit.models.clv import ClvResult
+    from segkit.models.clv.run import ClvResult
 
 P_BINS = 10
 
@@ -79,7 +79,7 @@ def backtest_section(bt: dict[str, Any] | None, L: dict[str, Any]) -> dict[str, 
 
 
 def _churn_rule(c: dict[str, Any], lang: str) -> str | None:
-    from segkit.models.clv import churn_rule_text
+    from segkit.models.clv.run import churn_rule_text
 
     rule: str | None = churn_rule_text(c["churn_rule_code"], lang) if c.get("churn_rule_code") else c.get("churn_rule")
     return rule
