@@ -1,4 +1,5 @@
-"""Who is still a customer and what they are worth: BG/NBD and Gamma-Gamma (SPEC §3, CLV).
+"""Who is still a customer and what they are worth: a counting model (BG/NBD by default;
+Pareto/NBD, MBG/NBD, or ``auto``: ``clv.model``) and Gamma-Gamma (SPEC §3, CLV, CLV models).
 
 Conventions are those of the ``lifetimes`` package with daily periods, so the numbers can be
 checked against it:
@@ -39,10 +40,10 @@ import numpy as np
 import polars as pl
 
 from segkit.config import ClvSettings
-from segkit.models.clv.bgnbd import NO_DROPOUT, bgnbd_expected, bgnbd_p_alive, fit_bgnbd
 from segkit.models.clv.fitting import Fit
 from segkit.models.clv.gamma_gamma import fit_gamma_gamma, gg_expected_value
 from segkit.models.clv.inputs import CUSTOMER_INPUTS, inputs_from_base
+from segkit.models.clv.registry import DEFAULT, ModelSpec, get
 
 CLV_COLUMNS = ("p_alive", "expected_purchases", "expected_purchase_value", "predicted_revenue")
 CHURN_LEVELS = ("high", "medium", "low")
@@ -54,7 +55,10 @@ DISCOUNT_STEP_DAYS = 30
 class ClvResult:
     settings: ClvSettings
     values: pl.DataFrame  # customer_id + CLV_COLUMNS (+ repeat_purchases), for customers with a purchase
-    bgnbd: Fit | None = None
+    model: str = DEFAULT  # the counting model used (registry name)
+    counting: Fit | None = None  # its fit on every customer
+    max_T: float = 0.0  # the longest history in days (Pareto/NBD's dropout figure is over it)
+    selection: dict[str, Any] | None = None  # clv.model = auto: what was compared and why this model
     gamma_gamma: Fit | None = None
     customers_fitted: int = 0
     repeat_customers: int = 0
@@ -66,37 +70,57 @@ class ClvResult:
     warnings: list[dict[str, Any]] = field(default_factory=list)
 
     @property
+    def spec(self) -> ModelSpec:
+        return get(self.model)
+
+    @property
+    def bgnbd(self) -> Fit | None:
+        """The counting fit when it is BG/NBD (None for the other models)."""
+        return self.counting if self.model == "bgnbd" else None
+
+    @property
     def fitted(self) -> bool:
-        return self.bgnbd is not None and self.bgnbd.converged and self.skipped_reason is None
+        return self.counting is not None and self.counting.converged and self.skipped_reason is None
+
+    @property
+    def dropout_measure(self) -> tuple[str, float] | None:
+        """How much dropout the fit found, as (what the figure is, value): a/(a+b), the mean
+        probability of dropping out after a purchase, for BG/NBD and MBG/NBD; the share of
+        customers expected to drop out within the longest history for Pareto/NBD."""
+        if not self.fitted or self.counting is None:
+            return None
+        return self.spec.dropout(self.counting.params, self.max_T)
 
     @property
     def dropout(self) -> float | None:
-        """a / (a + b): the mean probability of dropping out after a purchase."""
-        if not self.fitted or self.bgnbd is None:
-            return None
-        _r, _alpha, a, b = self.bgnbd.params
-        return a / (a + b)
+        measure = self.dropout_measure
+        return None if measure is None else measure[1]
 
     @property
     def churn_from_p_alive(self) -> bool:
         """p_alive decides churn_risk only when the model fitted and found dropout at all."""
-        dropout = self.dropout  # None unless the model fitted
-        return dropout is not None and dropout >= NO_DROPOUT
+        return self.counting is not None and self.fitted and not self.spec.no_dropout(self.counting.params, self.max_T)
 
     def summary(self) -> dict[str, Any]:
         """summary.json["clv"] (SPEC §5)."""
         doc: dict[str, Any]
-        if not self.fitted or self.bgnbd is None:
-            doc = {"skipped_reason": self.skipped_reason, "horizon_days": self.settings.horizon_days}
+        if not self.fitted or self.counting is None:
+            doc = {"model": self.model, "skipped_reason": self.skipped_reason,
+                   "horizon_days": self.settings.horizon_days}
         else:
-            params: dict[str, dict[str, float]] = {"bgnbd": dict(zip(("r", "alpha", "a", "b"), self.bgnbd.params))}
-            ll = {"bgnbd": self.bgnbd.log_likelihood}
-            models = ["BG/NBD"]
+            spec = self.spec
+            params: dict[str, dict[str, float]] = {spec.name: dict(zip(spec.param_names, self.counting.params))}
+            ll = {spec.name: self.counting.log_likelihood}
+            models = [spec.label]
+            if self.selection is not None:
+                models = [str(s["label"]) for s in self.selection["scores"]]
             if self.gamma_gamma is not None and self.value_skipped_reason is None:
                 models.append("Gamma-Gamma")
                 params["gamma_gamma"] = dict(zip(("p", "q", "v"), self.gamma_gamma.params))
                 ll["gamma_gamma"] = self.gamma_gamma.log_likelihood
+            measure = self.dropout_measure
             doc = {
+                "model": self.model,
                 "models": models,
                 "params": params,
                 "log_likelihood": ll,
@@ -111,12 +135,15 @@ class ClvResult:
                     "note": "Gamma-Gamma assumes the value per purchase does not depend on purchase "
                             f"frequency; |r| above {INDEPENDENCE_WARN} raises the warning clv_value_dependence.",
                 },
-                "dropout_probability_mean": self.dropout,
+                "dropout_probability_mean": self.dropout if spec.name != "pareto_nbd" else None,
+                "dropout": None if measure is None else {"measure": measure[0], "value": measure[1]},
                 "no_dropout": not self.churn_from_p_alive,
             }
         rule = churn_rule(self)
         doc["churn_rule"] = churn_rule_text(rule)
         doc["churn_rule_code"] = rule
+        if self.selection is not None:
+            doc["selection"] = self.selection
         if self.backtest is not None:
             doc["backtest"] = self.backtest
         return doc
@@ -128,8 +155,9 @@ def churn_rule(res: ClvResult) -> dict[str, Any]:
     s = res.settings
     if res.churn_from_p_alive:
         return {"code": "p_alive", "high": s.churn_high, "medium": s.churn_medium}
-    if res.fitted:
-        return {"code": "recency_no_dropout", "dropout": res.dropout}
+    if res.fitted and res.dropout_measure is not None:
+        measure, value = res.dropout_measure
+        return {"code": "recency_no_dropout", "model": res.spec.label, "measure": measure, "dropout": value}
     return {"code": "recency"}
 
 
@@ -148,27 +176,30 @@ def _empty_values(inputs: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def discounted_revenue(params: tuple[Any, ...], horizon: int, rate: float, x: np.ndarray, t_x: np.ndarray,
+def discounted_revenue(spec: ModelSpec, params: tuple[Any, ...], horizon: int, rate: float, x: np.ndarray, t_x: np.ndarray,
                        T: np.ndarray, value: np.ndarray) -> np.ndarray:
     """Expected value of the purchases in the horizon; with a discount rate, each 30-day step's
     expected purchases are discounted at (1 + rate) ** (step end / 365)."""
     if rate == 0:
-        return bgnbd_expected(params, horizon, x, t_x, T) * value
+        return spec.expected(params, horizon, x, t_x, T) * value
     total, before = np.zeros(x.size), np.zeros(x.size)
     for end in [*range(DISCOUNT_STEP_DAYS, horizon, DISCOUNT_STEP_DAYS), horizon]:
-        cum = bgnbd_expected(params, end, x, t_x, T)
+        cum = spec.expected(params, end, x, t_x, T)
         total += (cum - before) / (1 + rate) ** (end / 365)
         before = cum
     return total * value
 
 
-def fit_clv(inputs: pl.DataFrame, s: ClvSettings) -> ClvResult:
-    """Fit both models on ``model_inputs`` and predict for every customer in it."""
+def fit_clv(inputs: pl.DataFrame, s: ClvSettings, model: str | None = None) -> ClvResult:
+    """Fit the counting model (``model``, else ``s.model``; ``auto`` without a selection falls back
+    to the default) and Gamma-Gamma on ``model_inputs`` and predict for every customer in it."""
+    name = model or s.model
+    spec = get(DEFAULT if name == "auto" else name)
     x = inputs["repeat_purchases"].to_numpy().astype(float)
     t_x = inputs["t_last"].to_numpy().astype(float)
     T = inputs["T"].to_numpy().astype(float)
-    out = ClvResult(s, _empty_values(inputs), customers_fitted=inputs.height,
-                    repeat_customers=int((x > 0).sum()))
+    out = ClvResult(s, _empty_values(inputs), model=spec.name, customers_fitted=inputs.height,
+                    repeat_customers=int((x > 0).sum()), max_T=float(T.max()) if T.size else 0.0)
     if out.repeat_customers < s.min_repeat_customers:
         out.skipped_reason = (f"{out.repeat_customers} customers bought on more than one day; the model needs "
                               f"at least {s.min_repeat_customers} (clv.min_repeat_customers)")
@@ -176,13 +207,13 @@ def fit_clv(inputs: pl.DataFrame, s: ClvSettings) -> ClvResult:
     if float(T.max()) <= 0:
         out.skipped_reason = "every first purchase is on the last day; there is no history to fit"
         return out
-    out.bgnbd = bgnbd = fit_bgnbd(x, t_x, T)
-    if not bgnbd.converged:
-        out.skipped_reason = f"BG/NBD fit did not converge ({bgnbd.message})"
+    out.counting = fit = spec.fit(x, t_x, T)
+    if not fit.converged:
+        out.skipped_reason = f"{spec.label} fit did not converge ({fit.message})"
         return out
-    params = bgnbd.params
-    p_alive = bgnbd_p_alive(params, x, t_x, T)
-    expected = bgnbd_expected(params, s.horizon_days, x, t_x, T)
+    params = fit.params
+    p_alive = spec.p_alive(params, x, t_x, T)
+    expected = spec.expected(params, s.horizon_days, x, t_x, T)
     value, revenue = _value_model(out, inputs, params, x, t_x, T)
     out.values = inputs.select("customer_id", "repeat_purchases").with_columns(
         pl.Series("p_alive", p_alive).fill_nan(None), pl.Series("expected_purchases", expected).fill_nan(None),
@@ -192,7 +223,7 @@ def fit_clv(inputs: pl.DataFrame, s: ClvSettings) -> ClvResult:
     return out
 
 
-def _value_model(out: ClvResult, inputs: pl.DataFrame, bgnbd_params: tuple[float, ...], x: np.ndarray, t_x: np.ndarray,
+def _value_model(out: ClvResult, inputs: pl.DataFrame, params: tuple[float, ...], x: np.ndarray, t_x: np.ndarray,
                  T: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Gamma-Gamma on repeat customers with a positive repeat value; (value, revenue) per customer
     or two arrays of NaN (-> null) with ``value_skipped_reason`` set."""
@@ -216,7 +247,7 @@ def _value_model(out: ClvResult, inputs: pl.DataFrame, bgnbd_params: tuple[float
     m = np.where(use, m_all, 0.0)
     xv = np.where(use, x, 0.0)  # a repeat customer with a non-positive value gets the population mean
     value = gg_expected_value(gg.params, xv, m)
-    revenue = discounted_revenue(bgnbd_params, s.horizon_days, s.annual_discount_rate, x, t_x, T, value)
+    revenue = discounted_revenue(out.spec, params, s.horizon_days, s.annual_discount_rate, x, t_x, T, value)
     return value, revenue
 
 
@@ -243,7 +274,12 @@ def skipped_warnings(res: ClvResult) -> list[dict[str, Any]]:
 
 def attach(customers: pl.DataFrame, res: ClvResult) -> pl.DataFrame:
     """A new customer table with the CLV columns after churn_risk, and churn_risk read from
-    p_alive for repeat customers when the model fitted."""
+    p_alive for repeat customers when the model fitted.
+
+    Only repeat customers: BG/NBD lets customers drop out only after a repeat purchase, so its
+    p_alive is 1 for one-time buyers; Pareto/NBD and MBG/NBD give them a p_alive below 1. To keep
+    churn_risk comparable across ``clv.model`` (and across runs that ``auto`` may send to another
+    model), one-time buyers keep the recency rule ([churn]) whatever the model."""
     s = res.settings
     vals = res.values.rename({"repeat_purchases": "_repeat_purchases"})
     df = customers.drop([c for c in (*CLV_COLUMNS, "_repeat_purchases") if c in customers.columns])
@@ -261,7 +297,7 @@ def attach(customers: pl.DataFrame, res: ClvResult) -> pl.DataFrame:
     return df.select([*cols[:at], *CLV_COLUMNS, *cols[at:]])
 
 
-def run_clv(customers: pl.DataFrame, as_of: dt.date, s: ClvSettings) -> ClvResult:
+def run_clv(customers: pl.DataFrame, as_of: dt.date, s: ClvSettings, model: str | None = None) -> ClvResult:
     """Both models on the CLV inputs the customer table carries (``_purchase_days``,
     ``_first_purchase_day``, ``_last_purchase_day``, ``_repeat_value``): the order lines are not
     read again."""
@@ -271,4 +307,4 @@ def run_clv(customers: pl.DataFrame, as_of: dt.date, s: ClvSettings) -> ClvResul
         res = ClvResult(s, _empty_values(inputs))
         res.skipped_reason = "switched off in the config (clv.enabled = false)"
         return res
-    return fit_clv(inputs, s)
+    return fit_clv(inputs, s, model)

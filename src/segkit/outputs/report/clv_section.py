@@ -34,8 +34,12 @@ def churn_warnings(customers: pl.DataFrame, clv: ClvResult | None, top_n: int) -
 
 
 def _params(doc: dict[str, Any]) -> list[list[Any]]:
+    from segkit.models.clv.registry import DEFAULT, get
+
     rows = []
-    for model, key in (("BG/NBD", "bgnbd"), ("Gamma-Gamma", "gamma_gamma")):
+    name = str(doc.get("model") or DEFAULT)
+    counting = get(name if name in doc.get("params", {}) else DEFAULT)
+    for model, key in ((counting.label, counting.name), ("Gamma-Gamma", "gamma_gamma")):
         for name, value in doc.get("params", {}).get(key, {}).items():
             rows.append([model, name, value])
     return rows
@@ -92,7 +96,8 @@ def clv_section(doc: dict[str, Any], customers: pl.DataFrame, clv: ClvResult | N
     out: dict[str, Any] = {"L": L, "fitted": not c.get("skipped_reason"), "skipped_reason": c.get("skipped_reason"),
            "churn_rule": _churn_rule(c, lang), "params": _params(c), "facts": [], "bins": [], "risk": [],
            "lost": [], "lost_count": 0, "p_chart": None, "risk_chart": None,
-           "backtest": backtest_section(c.get("backtest"), L)}
+           "backtest": backtest_section(c.get("backtest"), L),
+           "selection": (c.get("selection") or {}).get("reason")}
     df = with_risk(customers, clv)
     lost = (df.filter((pl.col("churn_risk") == "high") & (pl.col("_recent_value") <= 0)
                       & pl.col("last_order_date").is_not_null())  # returns only: never a customer to lose
