@@ -4,15 +4,11 @@ tests/data/record_lifetimes_models.py."""
 
 from __future__ import annotations
 
-import csv
-import gzip
-import json
-from pathlib import Path
-
 import numpy as np
 import polars as pl
 import pytest
 
+from clv_fixtures import recorded
 from conftest import dataset
 from segkit import config, pipeline
 from segkit.models.clv import pareto_nbd
@@ -23,16 +19,8 @@ from segkit.models.clv.simulate import simulate_bgnbd_holdout, simulate_mbg_nbd,
     simulate_pareto_nbd_holdout
 from segkit.result import summary
 
-DATA = Path(__file__).resolve().parent / "data"
 CFG = config.load(None, use_env=False)
 PREFIX = {"pareto_nbd": "pnbd", "mbg_nbd": "mbg"}
-
-
-def recorded(name: str) -> tuple[dict, dict[str, np.ndarray]]:
-    ref = json.loads((DATA / f"lifetimes_models_{name}.json").read_text(encoding="utf-8"))
-    with gzip.open(DATA / f"lifetimes_models_{name}.csv.gz", "rt", encoding="utf-8") as fh:
-        rows = list(csv.DictReader(fh))
-    return ref, {k: np.array([float(r[k]) for r in rows]) for k in rows[0] if k != "customer_id"}
 
 
 @pytest.mark.parametrize("model", ["pareto_nbd", "mbg_nbd"])
