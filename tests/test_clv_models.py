@@ -124,3 +124,16 @@ def test_churn_risk_reads_p_alive_for_repeat_customers_only_whatever_the_model()
     assert one_time["p_alive"].min() < 0.5
     assert set(one_time["churn_risk"]) == {"low"}
     assert "high" in set(out.filter(pl.col("repeat_purchases") > 0)["churn_risk"])
+
+
+def test_auto_keeps_the_default_when_the_calibration_period_is_too_thin():
+    import datetime as dt
+
+    from segkit.models.clv.select import select_from_lines
+
+    lines = pl.DataFrame({"customer_id": ["a", "a", "b"],
+                          "order_date": [dt.date(2024, 1, 1), dt.date(2024, 3, 1), dt.date(2024, 2, 1)],
+                          "amount": [10_000_000, 5_000_000, 7_000_000]})
+    chosen, doc = select_from_lines(lines, dt.date(2024, 12, 31), CFG.clv)
+    assert chosen == "bgnbd" and doc["scores"] == [] and "keeping BG/NBD" in doc["reason"]
+    assert doc["holdout_days"] == 90 and doc["calibration_end"] == "2024-10-02"

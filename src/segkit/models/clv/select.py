@@ -114,8 +114,7 @@ def select_from_lines(lines: pl.DataFrame, as_of: dt.date, s: ClvSettings) -> tu
     """Calibration histories and holdout counts from the order lines, then ``select_model``.
     Falls back to the default (with the reason) when the calibration period is too thin."""
     first = lines["order_date"].min()
-    assert isinstance(first, dt.date)
-    days = holdout_days(first, as_of, s)
+    days = holdout_days(first if isinstance(first, dt.date) else as_of, as_of, s)
     end = as_of - dt.timedelta(days=days)
     cal = model_inputs(lines, end)
     x, t_x, T = (cal[c].to_numpy().astype(float) for c in ("repeat_purchases", "t_last", "T"))
