@@ -351,6 +351,7 @@ def backtest_cmd(
     amount_unit: UnitOpt = None,
     date_format: DateFmtOpt = None,
     decimal: DecimalOpt = None,
+    clv_model: Annotated[Optional[str], typer.Option("--clv-model", help="CLV counting model to check: bgnbd (default), pareto_nbd, mbg_nbd, or auto (chosen on the history before the holdout).")] = None,
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
 ) -> None:
@@ -361,7 +362,7 @@ def backtest_cmd(
         _check_streams(input, json_out)
         cfg = _load_config(config_path, as_of=as_of, columns=mapping, sheet=sheet, encoding=encoding,
                            max_bad_rows=max_bad_rows, amount_unit=amount_unit, date_format=date_format,
-                           decimal=decimal)
+                           decimal=decimal, clv_model=clv_model)
         backtest_command(input, cfg, holdout_days, json_out=json_out, quiet=quiet, console=err_console())
 
 

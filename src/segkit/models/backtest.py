@@ -65,7 +65,13 @@ def backtest(lines: pl.DataFrame, as_of: dt.date, holdout_days: int, s: ClvSetti
     if cal.height == 0:
         doc["skipped_reason"] = f"no purchase before {start}; choose a shorter holdout"
         return doc
-    res = fit_clv(cal, s)
+    model = None
+    if s.model == "auto":  # chosen on the history before the holdout only: the holdout stays unseen
+        from segkit.models.clv.select import select_from_lines
+
+        model, selection = select_from_lines(lines.filter(pl.col("order_date") < start), start, s)
+        doc["selection"] = selection
+    res = fit_clv(cal, s, model)
     if not res.fitted or res.counting is None:
         doc["skipped_reason"] = res.skipped_reason
         return doc
