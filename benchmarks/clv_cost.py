@@ -1,6 +1,6 @@
 """Cost of the CLV step (SPEC §8: fitting 100,000 customers takes at most 3 s).
 
-Draws N customers from known BG/NBD and Gamma-Gamma parameters (see segkit.clv_simulate), then
+Draws N customers from known BG/NBD and Gamma-Gamma parameters (see segkit.models.clv.simulate), then
 times the fit of both models and the per-customer predictions, best of --repeat runs, and prints
 the recovered parameters next to the true ones.
 
@@ -18,7 +18,7 @@ import polars as pl
 
 from segkit import config
 from segkit.models import clv
-from segkit.models.clv_simulate import simulate_bgnbd, simulate_values
+from segkit.models.clv.simulate import simulate_bgnbd, simulate_values
 
 TRUE_BG = {"r": 0.8, "alpha": 60.0, "a": 0.8, "b": 2.5}
 TRUE_GG = {"p": 2.0, "q": 3.5, "v": 500.0}

@@ -22,7 +22,8 @@ from segkit import config, pipeline
 from segkit.result import summary
 from segkit.models import clv
 from segkit.models.backtest import backtest
-from segkit.models.clv_simulate import simulate_bgnbd, simulate_values
+from segkit.models.clv.registry import get
+from segkit.models.clv.simulate import simulate_bgnbd, simulate_values
 
 DATA = Path(__file__).parent / "data"
 CFG = config.load(None, use_env=False)
@@ -266,9 +267,9 @@ def test_churn_risk_follows_p_alive_when_the_model_finds_dropout():
 def test_discounting():
     x, t_x, T = np.array([0.0, 3.0, 10.0]), np.array([0.0, 100.0, 300.0]), np.array([50.0, 200.0, 320.0])
     params, value = (0.8, 60.0, 0.8, 2.5), np.array([10.0, 20.0, 30.0])
-    plain = clv.discounted_revenue(params, 365, 0.0, x, t_x, T, value)
+    plain = clv.discounted_revenue(get("bgnbd"), params, 365, 0.0, x, t_x, T, value)
     np.testing.assert_array_equal(plain, clv.bgnbd_expected(params, 365, x, t_x, T) * value)
-    disc = clv.discounted_revenue(params, 365, 0.1, x, t_x, T, value)
+    disc = clv.discounted_revenue(get("bgnbd"), params, 365, 0.1, x, t_x, T, value)
     assert np.all(disc < plain) and np.all(disc > plain / 1.1)
 
 

@@ -141,11 +141,12 @@ class _Preload(threading.Thread):
 
 
 def add_clv(result: Segmentation, holdout_days: int | None = None) -> Segmentation:
-    """BG/NBD + Gamma-Gamma on the cleaned lines; CLV columns after churn_risk (SPEC §3, §5).
+    """The counting model (clv.model; ``auto`` chooses on a holdout of the cleaned lines, see
+    models/clv/select.py) + Gamma-Gamma; CLV columns after churn_risk (SPEC §3, §5).
 
     A customer-level table has no purchase history: the CLV columns stay empty (the
     customer_input and clv_skipped warnings say why)."""
-    from segkit.models.clv import CLV_COLUMNS, attach, run_clv
+    from segkit.models.clv.run import CLV_COLUMNS, attach, run_clv
 
     if result.input_kind == "customers":
         if holdout_days:
@@ -157,7 +158,15 @@ def add_clv(result: Segmentation, holdout_days: int | None = None) -> Segmentati
         return result.with_customers(df.select([*cols[:at], *CLV_COLUMNS, *cols[at:]]))
     win = result.table.windows
     assert win is not None  # order lines always have dates
-    clv = run_clv(result.table.customers, win.as_of, result.config.clv)
+    s = result.config.clv
+    model, selection = None, None
+    if s.enabled and s.model == "auto":
+        from segkit.models.clv.select import select_from_lines
+
+        model, selection = select_from_lines(result.cleaned.lines, win.as_of, s)
+    clv = run_clv(result.table.customers, win.as_of, s, model)
+    if selection is not None:
+        clv = dataclasses.replace(clv, selection=selection)
     if holdout_days:
         from segkit.models.backtest import backtest
 

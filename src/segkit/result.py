@@ -27,7 +27,7 @@ from segkit.outputs.staging import to_jsonable
 
 if TYPE_CHECKING:
     from segkit.customers.migration import Migration
-    from segkit.models.clv import ClvResult
+    from segkit.models.clv.run import ClvResult
     from segkit.models.cluster_validation import Validation
     from segkit.models.kmeans import ClusterResult
 
@@ -185,7 +185,7 @@ def summary(result: Segmentation) -> dict[str, Any]:
     doc.update(_model_sections(result))
     warnings = [*result.warnings]
     if result.clv is not None:
-        from segkit.models.clv import skipped_warnings
+        from segkit.models.clv.run import skipped_warnings
 
         warnings += skipped_warnings(result.clv)
     doc["warnings"] = [with_chinese(w, doc) for w in (*warnings, *derived_warnings(doc))]

@@ -99,7 +99,8 @@ def _load_config(path: Path | None, **values: Any) -> Config:
                 raise UsageError(f"--k {k}: give auto or a whole number of clusters (2 or more)")
             values["k"] = int(k)
     choices = {"tiers": config.CHOICES["tiering.scheme"], "input_kind": config.CHOICES["input.kind"],
-               "engine": config.CHOICES["input.engine"], "decimal": config.CHOICES["input.decimal"]}
+               "engine": config.CHOICES["input.engine"], "decimal": config.CHOICES["input.decimal"],
+               "clv_model": config.CHOICES["clv.model"]}
     for name, allowed in choices.items():
         if values.get(name) is not None and values[name] not in allowed:
             option_flag = "--" + name.replace("_", "-")
@@ -272,6 +273,7 @@ def segment(
     currency: Annotated[Optional[str], typer.Option("--currency", help="Currency of the amounts, e.g. GBP or CNY (default: detected).")] = None,
     summary_json: Annotated[Optional[str], typer.Option("--summary-json", help="Also write summary.json to this path, or - for stderr-free stdout.")] = None,
     backtest: Annotated[Optional[int], typer.Option("--backtest", help="Also backtest the CLV model on the last N days (summary.json clv.backtest and a report chart).")] = None,
+    clv_model: Annotated[Optional[str], typer.Option("--clv-model", help="CLV counting model: bgnbd (default), pareto_nbd, mbg_nbd, or auto (best on a holdout; BG/NBD unless another is clearly better).")] = None,
     engine: Annotated[Optional[str], typer.Option("--engine", help="polars (default, embedded) or spark (pip install 'segkit[spark]'; reads CSV/Parquet paths, globs, folders, URIs).")] = None,
     spark_master: Annotated[Optional[str], typer.Option("--spark-master", help="Spark master for --engine spark, e.g. local[4] or spark://host:7077 (default: the spark-submit session, else $SPARK_REMOTE, else local[*]).")] = None,
     quiet: QuietOpt = False,
@@ -291,7 +293,7 @@ def segment(
                            k=k, seed=seed, lang=lang, reports=reports,
                            output=output if output not in (None, "-") else None, tiers=tiers,
                            input_kind=input_kind, currency=currency,
-                           engine=engine, spark_master=spark_master)
+                           engine=engine, spark_master=spark_master, clv_model=clv_model)
         if no_report:
             cfg = _replace(cfg, reports=())
         progress = _Progress(enabled=not quiet and sys.stderr.isatty())
@@ -349,6 +351,7 @@ def backtest_cmd(
     amount_unit: UnitOpt = None,
     date_format: DateFmtOpt = None,
     decimal: DecimalOpt = None,
+    clv_model: Annotated[Optional[str], typer.Option("--clv-model", help="CLV counting model to check: bgnbd (default), pareto_nbd, mbg_nbd, or auto (chosen on the history before the holdout).")] = None,
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
 ) -> None:
@@ -359,7 +362,7 @@ def backtest_cmd(
         _check_streams(input, json_out)
         cfg = _load_config(config_path, as_of=as_of, columns=mapping, sheet=sheet, encoding=encoding,
                            max_bad_rows=max_bad_rows, amount_unit=amount_unit, date_format=date_format,
-                           decimal=decimal)
+                           decimal=decimal, clv_model=clv_model)
         backtest_command(input, cfg, holdout_days, json_out=json_out, quiet=quiet, console=err_console())
 
 

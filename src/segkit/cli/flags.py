@@ -9,7 +9,7 @@ OVERRIDE_KEYS = {
     "lang": "output.lang", "reports": "output.reports", "output": "output.dir",
     "tiers": "tiering.scheme", "input_kind": "input.kind", "currency": "output.currency",
     "max_unpacked_mb": "input.max_unpacked_mb", "engine": "input.engine", "spark_master": "input.spark_master",
-    "decimal": "input.decimal",
+    "decimal": "input.decimal", "clv_model": "clv.model",
 }
 FLAGS = {key: "--" + name.replace("_", "-") for name, key in OVERRIDE_KEYS.items()} | {
     "clustering.random_state": "--seed", "output.reports": "--report", "output.dir": "--output"}

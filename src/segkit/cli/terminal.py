@@ -277,19 +277,25 @@ def print_clv(doc: dict[str, Any], console: Console, lang: str = "en") -> None:
         if not any(w["code"] == "clv_skipped" for w in doc.get("warnings", [])):  # else the warning says it
             console.print(Text(f"{t['term_clv_skipped']}{t['colon']}", style="yellow") + Text(c["skipped_reason"]))
         return
-    bg = c["params"]["bgnbd"]
-    console.print(t["term_clv"].format(models=" + ".join(c["models"]), customers=c["customers_fitted"],
-                                       days=c["horizon_days"]), markup=False)
-    ab = (t["term_clv_no_dropout"] if c.get("no_dropout") else f"a={bg['a']:.3g} b={bg['b']:.3g}")
-    line = f"  BG/NBD r={bg['r']:.3g} alpha={bg['alpha']:.3g} {ab}"
+    from segkit.models.clv.registry import DEFAULT, get
+
+    spec = get(c.get("model") or DEFAULT)
+    pm = c["params"][spec.name]
     gg = c["params"].get("gamma_gamma")
+    models = [spec.label, *(["Gamma-Gamma"] if gg else [])]
+    console.print(t["term_clv"].format(models=" + ".join(models), customers=c["customers_fitted"],
+                                       days=c["horizon_days"]), markup=False)
+    shape = " ".join(f"{k}={pm[k]:.3g}" for k in spec.param_names[2:])
+    line = f"  {spec.label} r={pm['r']:.3g} alpha={pm['alpha']:.3g} {t['term_clv_no_dropout'] if c.get('no_dropout') else shape}"
     if gg:
         line += ("；" if lang == "zh" else "; ") + f"Gamma-Gamma p={gg['p']:.3g} q={gg['q']:.3g} v={gg['v']:.3g}"
     console.print(line)
-    from segkit.models.clv import churn_rule_text
+    from segkit.models.clv.run import churn_rule_text
 
     rule = churn_rule_text(c["churn_rule_code"], lang) if c.get("churn_rule_code") else c.get("churn_rule", "")
     console.print(Text(f"{t['term_clv_churn_rule']}{t['colon']}{rule}", style="dim"))
+    if c.get("selection"):
+        console.print(Text(f"{t['term_clv_selection']}{t['colon']}{c['selection']['reason']}", style="dim"))
 
 
 def print_backtest(doc: dict[str, Any], console: Console, lang: str = "en") -> None:

@@ -41,6 +41,9 @@ INPUT_KINDS = ("auto", "orders", "customers")
 ENGINES = ("polars", "spark")
 # The one place that lists the settings that must be one of a few words; the command line checks
 # its flags against the same lists (a bad flag is a usage error, a bad file value a config error).
+# counting models of the CLV step; auto chooses on a holdout (docs/clv.md)
+CLV_MODELS = ("bgnbd", "pareto_nbd", "mbg_nbd", "auto")
+
 CHOICES: dict[str, tuple[str, ...]] = {
     "scoring.method": ("quantile", "thresholds"),
     "input.kind": INPUT_KINDS,
@@ -48,6 +51,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "input.decimal": ("auto", ".", ","),
     "output.lang": ("en", "zh"),
     "tiering.scheme": TIER_SCHEMES,
+    "clv.model": CLV_MODELS,
 }
 
 
@@ -96,9 +100,11 @@ class Action:
 
 @dataclass(frozen=True)
 class ClvSettings:
-    """The [clv] table: BG/NBD + Gamma-Gamma over the next ``horizon_days``."""
+    """The [clv] table: a counting model (``model``) + Gamma-Gamma over the next ``horizon_days``."""
 
     enabled: bool = True
+    model: str = "bgnbd"  # bgnbd | pareto_nbd | mbg_nbd | auto (CLV_MODELS)
+    auto_holdout_days: int = 90  # auto: the holdout is this or a quarter of the history, whichever is smaller
     horizon_days: int = 365
     annual_discount_rate: float = 0.0
     min_repeat_customers: int = 20
@@ -556,7 +562,8 @@ def check_choices(data: dict[str, Any]) -> None:
 
 def clv_settings(clv: dict[str, Any]) -> ClvSettings:
     """The [clv] table, checked (keys and types are checked against the defaults before)."""
-    s = ClvSettings(enabled=bool(clv["enabled"]), horizon_days=int(clv["horizon_days"]),
+    s = ClvSettings(enabled=bool(clv["enabled"]), model=str(clv["model"]),
+                    auto_holdout_days=int(clv["auto_holdout_days"]), horizon_days=int(clv["horizon_days"]),
                     annual_discount_rate=float(clv["annual_discount_rate"]),
                     min_repeat_customers=int(clv["min_repeat_customers"]),
                     churn_high=float(clv["churn_high"]), churn_medium=float(clv["churn_medium"]))
@@ -564,6 +571,8 @@ def clv_settings(clv: dict[str, Any]) -> ClvSettings:
         raise ConfigError(f"config: clv.horizon_days must be at least 1, got {s.horizon_days}")
     if s.annual_discount_rate < 0:
         raise ConfigError(f"config: clv.annual_discount_rate must not be negative, got {s.annual_discount_rate}")
+    if s.auto_holdout_days < 1:
+        raise ConfigError(f"config: clv.auto_holdout_days must be at least 1, got {s.auto_holdout_days}")
     if s.min_repeat_customers < 2:
         raise ConfigError(f"config: clv.min_repeat_customers must be at least 2, got {s.min_repeat_customers}")
     if not 0 <= s.churn_high <= s.churn_medium <= 1:

@@ -20,7 +20,8 @@ import polars as pl
 
 from segkit.ingest.clean import MICRO
 from segkit.config import ClvSettings
-from segkit.models.clv import bgnbd_expected, fit_clv, model_inputs
+from segkit.models.clv.inputs import model_inputs
+from segkit.models.clv.run import fit_clv
 
 TABLE_CAP = 7  # calibration table rows: 0, 1, ..., 6, "7+" repeat purchases
 
@@ -64,15 +65,21 @@ def backtest(lines: pl.DataFrame, as_of: dt.date, holdout_days: int, s: ClvSetti
     if cal.height == 0:
         doc["skipped_reason"] = f"no purchase before {start}; choose a shorter holdout"
         return doc
-    res = fit_clv(cal, s)
-    if not res.fitted or res.bgnbd is None:
+    model = None
+    if s.model == "auto":  # chosen on the history before the holdout only: the holdout stays unseen
+        from segkit.models.clv.select import select_from_lines
+
+        model, selection = select_from_lines(lines.filter(pl.col("order_date") < start), start, s)
+        doc["selection"] = selection
+    res = fit_clv(cal, s, model)
+    if not res.fitted or res.counting is None:
         doc["skipped_reason"] = res.skipped_reason
         return doc
-    params = res.bgnbd.params
+    params, spec = res.counting.params, res.spec
     x, t_x, T = (cal[c].to_numpy().astype(float) for c in ("repeat_purchases", "t_last", "T"))
     actual = holdout_actuals(lines, start, as_of)
     df = (
-        cal.with_columns(pl.Series("predicted", bgnbd_expected(params, holdout_days, x, t_x, T)),
+        cal.with_columns(pl.Series("predicted", spec.expected(params, holdout_days, x, t_x, T)),
                          pl.Series("naive", x / np.maximum(T, 1) * holdout_days),
                          res.values["expected_purchase_value"])
         .join(actual, on="customer_id", how="left")
@@ -81,7 +88,8 @@ def backtest(lines: pl.DataFrame, as_of: dt.date, holdout_days: int, s: ClvSetti
     err = (df["predicted"] - df["actual_purchases"]).abs()
     naive_err = (df["naive"] - df["actual_purchases"]).abs()
     doc |= {
-        "params": dict(zip(("r", "alpha", "a", "b"), params)),
+        "model": spec.name,
+        "params": dict(zip(spec.param_names, params)),
         "customers": cal.height,
         "new_in_holdout": int(actual.join(cal, on="customer_id", how="anti").height),
         "totals": {"predicted_purchases": float(df["predicted"].sum()),

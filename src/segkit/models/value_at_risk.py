@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 if TYPE_CHECKING:
-    from segkit.models.clv import ClvResult
+    from segkit.models.clv.run import ClvResult
 
 RECENT = "_recent_value"
 AT_RISK = "_value_at_risk"

@@ -21,7 +21,7 @@ from segkit.models.value_at_risk import with_risk
 from segkit.outputs.report import svg
 
 if TYPE_CHECKING:
-    from segkit.models.clv import ClvResult
+    from segkit.models.clv.run import ClvResult
 
 P_BINS = 10
 
@@ -34,8 +34,12 @@ def churn_warnings(customers: pl.DataFrame, clv: ClvResult | None, top_n: int) -
 
 
 def _params(doc: dict[str, Any]) -> list[list[Any]]:
+    from segkit.models.clv.registry import DEFAULT, get
+
     rows = []
-    for model, key in (("BG/NBD", "bgnbd"), ("Gamma-Gamma", "gamma_gamma")):
+    name = str(doc.get("model") or DEFAULT)
+    counting = get(name if name in doc.get("params", {}) else DEFAULT)
+    for model, key in ((counting.label, counting.name), ("Gamma-Gamma", "gamma_gamma")):
         for name, value in doc.get("params", {}).get(key, {}).items():
             rows.append([model, name, value])
     return rows
@@ -79,7 +83,7 @@ def backtest_section(bt: dict[str, Any] | None, L: dict[str, Any]) -> dict[str, 
 
 
 def _churn_rule(c: dict[str, Any], lang: str) -> str | None:
-    from segkit.models.clv import churn_rule_text
+    from segkit.models.clv.run import churn_rule_text
 
     rule: str | None = churn_rule_text(c["churn_rule_code"], lang) if c.get("churn_rule_code") else c.get("churn_rule")
     return rule
@@ -92,7 +96,8 @@ def clv_section(doc: dict[str, Any], customers: pl.DataFrame, clv: ClvResult | N
     out: dict[str, Any] = {"L": L, "fitted": not c.get("skipped_reason"), "skipped_reason": c.get("skipped_reason"),
            "churn_rule": _churn_rule(c, lang), "params": _params(c), "facts": [], "bins": [], "risk": [],
            "lost": [], "lost_count": 0, "p_chart": None, "risk_chart": None,
-           "backtest": backtest_section(c.get("backtest"), L)}
+           "backtest": backtest_section(c.get("backtest"), L),
+           "selection": (c.get("selection") or {}).get("reason")}
     df = with_risk(customers, clv)
     lost = (df.filter((pl.col("churn_risk") == "high") & (pl.col("_recent_value") <= 0)
                       & pl.col("last_order_date").is_not_null())  # returns only: never a customer to lose

@@ -27,7 +27,7 @@ from segkit.outputs.report.labels import QUALITY_KEYS, Names, ui
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-    from segkit.models.clv import ClvResult
+    from segkit.models.clv.run import ClvResult
     from segkit.config import Config
     from segkit.result import Segmentation
 

@@ -570,6 +570,8 @@ def clv_sheet(book: Workbook, fmt: Formats, ctx: dict[str, Any]) -> None:
         s.ws.insert_chart(bins.header, 6, _column_chart(book, s, bins, 1, L["p_alive_dist"]))
     _risk_table(s, c)
     s.note(f"{L['churn_rule']}{ctx['t']['colon']}{c['churn_rule']}")
+    if c.get("selection"):
+        s.note(f"{L['model_choice']}{ctx['t']['colon']}{c['selection']}")
     bt = c.get("backtest")
     if bt:
         s.skip()
