@@ -1,0 +1,107 @@
+"""Gross profit per customer, by tier and persona; the tier outlook (predicted_tier, outlook.csv).
+
+Expectations are computed by hand from the small files written here."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import run_cli
+
+# C1: growth (1,200,000.10 net), C2: regular (350,000.33), C3: scattered (99.99)
+COST_ROWS = [
+    ("C1", "2025-01-10", "O1", "1000000.10", "600000.05"),
+    ("C1", "2025-03-05", "O2", "250000.00", "100000.00"),
+    ("C1", "2025-03-20", "O3", "-50000.00", "-30000.00"),  # a return: its cost comes back too
+    ("C2", "2025-02-01", "O4", "350,000.33", "360000.00"),  # sold at a loss; thousands separator
+    ("C3", "2025-04-01", "O5", "99.99", "0.01"),
+]
+
+
+def _write(path: Path, header: list[str], rows: list[tuple[str, ...]]) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(header)
+        w.writerows(rows)
+    return path
+
+
+def _run(tmp_path: Path, src: Path) -> tuple[dict, dict[str, dict[str, str]]]:
+    out = tmp_path / "out"
+    r = run_cli("segment", str(src), "-o", str(out), "--no-report", "--quiet")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    with (out / "assignments.csv").open(encoding="utf-8") as f:
+        rows = {row["customer_id"]: row for row in csv.DictReader(f)}
+    return doc, rows
+
+
+def test_cost_column_gives_gross_profit_to_the_cent(tmp_path: Path) -> None:
+    src = _write(tmp_path / "orders.csv", ["customer", "date", "order no", "amount", "cost"], COST_ROWS)
+    doc, rows = _run(tmp_path, src)
+    assert float(rows["C1"]["gross_profit"]) == pytest.approx(530000.05, abs=1e-9)
+    assert float(rows["C2"]["gross_profit"]) == pytest.approx(-9999.67, abs=1e-9)
+    assert float(rows["C3"]["gross_profit"]) == pytest.approx(99.98, abs=1e-9)
+    assert float(rows["C1"]["margin"]) == pytest.approx(530000.05 / 1200000.10, rel=1e-12)
+    header = list(rows["C1"])
+    assert header.index("margin") == header.index("gross_profit") + 1
+    assert header.index("gross_profit") > header.index("churn_risk")
+    profit = doc["profit"]
+    total = 530000.05 - 9999.67 + 99.98
+    assert profit["gross_profit"] == pytest.approx(total, abs=1e-6)
+    by_tier = {t["tier"]: t for t in profit["tiers"]}
+    assert by_tier["growth"]["gross_profit"] == pytest.approx(530000.05, abs=1e-6)
+    assert by_tier["growth"]["share_of_profit"] == pytest.approx(530000.05 / total)
+    assert by_tier["regular"]["gross_profit"] == pytest.approx(-9999.67, abs=1e-6)
+    assert by_tier["scattered"]["customers"] == 1
+    assert by_tier["strategic"]["gross_profit"] == 0
+    # one customer of three holds more than 80% of the profit
+    assert profit["pareto_profit"] == {"customers_for_50": pytest.approx(1 / 3), "customers_for_80": pytest.approx(1 / 3)}
+    # spend: C1 holds 1,200,000.10 of 1,550,100.42 (77%): 50% with one, 80% needs two
+    assert profit["pareto_spend"] == {"customers_for_50": pytest.approx(1 / 3), "customers_for_80": pytest.approx(2 / 3)}
+    personas = {p["persona"]: p for p in profit["personas"]}
+    assert personas["value small"]["gross_profit"] == pytest.approx(-9999.67 + 99.98, abs=1e-6)
+
+
+def test_gross_profit_column_is_summed_as_given(tmp_path: Path) -> None:
+    rows = [(c, d, o, a, f"{float(a.replace(',', '')) - float(k):.2f}") for c, d, o, a, k in COST_ROWS]
+    src = _write(tmp_path / "orders.csv", ["客户编码", "日期", "单号", "金额", "毛利"], rows)
+    _, out = _run(tmp_path, src)
+    assert float(out["C1"]["gross_profit"]) == pytest.approx(530000.05, abs=1e-9)
+    assert float(out["C2"]["gross_profit"]) == pytest.approx(-9999.67, abs=1e-9)
+
+
+def test_unparsable_cost_rejects_the_row(tmp_path: Path) -> None:
+    rows = [*COST_ROWS, ("C3", "2025-04-01", "O6", "10.00", "n/a")]
+    src = _write(tmp_path / "orders.csv", ["customer", "date", "order no", "amount", "cost"], rows)
+    out = tmp_path / "out"
+    r = run_cli("segment", str(src), "-o", str(out), "--no-report", "--quiet", "--max-bad-rows", "0.5")
+    assert r.returncode == 0, r.stderr
+    rejected = (out / "rejected_rows.csv").read_text(encoding="utf-8")
+    assert "unparsable cost" in rejected
+    with (out / "assignments.csv").open(encoding="utf-8") as f:
+        c3 = next(row for row in csv.DictReader(f) if row["customer_id"] == "C3")
+    assert float(c3["monetary"]) == pytest.approx(99.99, abs=1e-9)
+
+
+def test_without_cost_no_profit_columns(tmp_path: Path) -> None:
+    rows = [r[:4] for r in COST_ROWS]
+    src = _write(tmp_path / "orders.csv", ["customer", "date", "order no", "amount"], rows)
+    doc, out = _run(tmp_path, src)
+    assert "gross_profit" not in out["C1"] and "margin" not in out["C1"]
+    assert "profit" not in doc
+
+
+@pytest.mark.spark
+def test_spark_engine_refuses_a_cost_column(tmp_path: Path) -> None:
+    src = _write(tmp_path / "orders.csv", ["customer", "date", "order no", "amount", "cost"], COST_ROWS)
+    r = run_cli("segment", str(src), "--engine", "spark", "-o", str(tmp_path / "out"), "-q")
+    assert r.returncode == 2
+    err = r.stderr.decode()
+    assert "'cost' (cost): gross profit is not computed by the spark engine" in err
+    assert "--engine polars" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
