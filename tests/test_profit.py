@@ -105,3 +105,22 @@ def test_spark_engine_refuses_a_cost_column(tmp_path: Path) -> None:
     assert "'cost' (cost): gross profit is not computed by the spark engine" in err
     assert "--engine polars" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "out").exists()
+
+
+def test_reports_show_profit_beside_spend(tmp_path: Path) -> None:
+    import openpyxl
+
+    src = _write(tmp_path / "orders.csv", ["customer", "date", "order no", "amount", "cost"], COST_ROWS)
+    out = tmp_path / "out"
+    r = run_cli("segment", str(src), "-o", str(out), "--lang", "zh")
+    assert r.returncode == 0, r.stderr
+    assert "毛利 520,100.36（毛利率 33.6%）" in r.stderr.decode()
+    html = (out / "report.html").read_text(encoding="utf-8")
+    section = html[html.index('<section id="profit">'):]
+    section = section[:section.index("</section>")]
+    assert section.count("<svg") == 2  # the spend Pareto and the profit Pareto side by side
+    assert "各层级毛利" in section and "530,000" in section and ">-10,000<" in section
+    ws = openpyxl.load_workbook(out / "report.xlsx")["客户分层"]
+    cells = [c.value for row in ws.iter_rows() for c in row if c.value is not None]
+    at = cells.index("各层级毛利")
+    assert 530000.05 in cells[at:] and -9999.67 in cells[at:]

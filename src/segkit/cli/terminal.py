@@ -121,12 +121,24 @@ def _print_tiers(doc: dict[str, Any], console: Console, t: dict[str, Any], lang:
     columns: tuple[tuple[str, JustifyMethod], ...] = (
         (t["tier"], "left"), (t["customers"], "right"), (t["share"], "right"),
         (t["annual_spend"] + unit, "right"), (t["share_of_spend"], "right"), (t["cumulative"], "right"))
+    profit = {r["tier"]: r for r in doc["profit"]["tiers"]} if "profit" in doc else None
+    if profit is not None:
+        columns += ((t["gross_profit"] + unit, "right"), (t["share_of_profit"], "right"))
     for c, j in columns:
         tb.add_column(c, justify=j)
     for row in doc["tiers"]:
+        extra = [] if profit is None else [_money(profit[row["tier"]]["gross_profit"]),
+                                           _pct(profit[row["tier"]]["share_of_profit"])]
         tb.add_row(_name(row["tier"], row.get("zh"), lang), f"{row['customers']:,}", _pct(row["share_of_customers"]),
-                   _money(row["annual_spend"]), _pct(row["share_of_spend"]), _pct(row["cumulative_share_of_spend"]))
+                   _money(row["annual_spend"]), _pct(row["share_of_spend"]), _pct(row["cumulative_share_of_spend"]),
+                   *extra)
     console.print(tb)
+    if "profit" in doc:
+        from segkit.outputs.report.profit_section import headline
+
+        p = doc["profit"]
+        console.print(t["term_profit"].format(total=_money(p["gross_profit"]), margin=_pct(p["margin"]),
+                                              headline=headline(doc, t)), markup=False)
 
 
 def _print_segments(doc: dict[str, Any], console: Console, t: dict[str, Any], lang: str) -> None:
