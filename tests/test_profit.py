@@ -124,3 +124,41 @@ def test_reports_show_profit_beside_spend(tmp_path: Path) -> None:
     cells = [c.value for row in ws.iter_rows() for c in row if c.value is not None]
     at = cells.index("各层级毛利")
     assert 530000.05 in cells[at:] and -9999.67 in cells[at:]
+
+
+BOUNDS = [("strategic", 10_000_000), ("key", 3_000_000), ("growth", 1_000_000), ("regular", 300_000)]
+RANK = {name: i for i, name in enumerate(["strategic", "key", "growth", "regular", "scattered"])}
+
+
+def _tier_by_hand(value: float) -> str:
+    return next((name for name, low in BOUNDS if value >= low), "scattered")
+
+
+def test_predicted_tier_and_outlook_csv(tmp_path: Path) -> None:
+    from conftest import SAMPLE_DIR
+
+    out = tmp_path / "out"
+    r = run_cli("segment", str(SAMPLE_DIR / "orders_zh.csv"), "-o", str(out), "--no-report", "-q")
+    assert r.returncode == 0, r.stderr
+    with (out / "assignments.csv").open(encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    header = list(rows[0])
+    assert header.index("predicted_tier") == header.index("predicted_revenue") + 1
+    movers = {}
+    for row in rows:
+        assert row["predicted_tier"] == _tier_by_hand(float(row["predicted_revenue"])), row["customer_id"]
+        if row["predicted_tier"] != row["tier"]:
+            up = RANK[row["predicted_tier"]] < RANK[row["tier"]]
+            movers[row["customer_id"]] = (row["tier"], row["predicted_tier"], "up" if up else "down")
+    assert movers  # the sample has customers on their way up and down
+    with (out / "outlook.csv").open(encoding="utf-8") as f:
+        outlook = list(csv.DictReader(f))
+    assert list(outlook[0]) == ["customer_id", "customer_name", "tier", "predicted_tier", "direction", "p_alive",
+                                "predicted_revenue", "annual_spend"]
+    assert {o["customer_id"]: (o["tier"], o["predicted_tier"], o["direction"]) for o in outlook} == movers
+    assert len(outlook) == len(movers)
+    doc = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert doc["outlook"]["upgrade"] == sum(1 for m in movers.values() if m[2] == "up")
+    assert doc["outlook"]["downgrade"] == sum(1 for m in movers.values() if m[2] == "down")
+    import hashlib
+    assert doc["outputs"]["outlook.csv"] == hashlib.sha256((out / "outlook.csv").read_bytes()).hexdigest()

@@ -239,6 +239,9 @@ def _model_sections(result: Segmentation) -> dict[str, Any]:
         doc["clv"] = {"skipped_reason": message("warning", "no_purchase_history", "en")}
     if result.clv is not None:  # a customer-level table has no churn risk to price
         doc["clv"].update(_value_at_risk(result))
+        from segkit.models import outlook
+
+        doc["outlook"] = outlook.summary(result.customers, result.tiers)
     return doc
 
 
