@@ -162,3 +162,32 @@ def test_predicted_tier_and_outlook_csv(tmp_path: Path) -> None:
     assert doc["outlook"]["downgrade"] == sum(1 for m in movers.values() if m[2] == "down")
     import hashlib
     assert doc["outputs"]["outlook.csv"] == hashlib.sha256((out / "outlook.csv").read_bytes()).hexdigest()
+
+
+def test_backtest_scores_the_outlook_against_same_tier_as_last_year() -> None:
+    import datetime as dt
+
+    import polars as pl
+
+    from segkit.config import Tier
+    from segkit.models.outlook import backtest_score
+
+    tiers = (Tier("big", "大", 1000.0), Tier("mid", "中", 100.0), Tier("small", "小", None))
+    start = dt.date(2025, 1, 1)
+    day = dt.date(2024, 6, 1)  # inside the year before the holdout
+    last_year = {"A": 50.0, "B": 500.0, "C": 500.0, "D": 2000.0, "E": 50.0}
+    lines = pl.DataFrame({"customer_id": list(last_year), "order_date": [day] * 5,
+                          "amount": [round(v * 1_000_000) for v in last_year.values()]})
+    # predicted revenue = purchases x value: A 200 (up to mid), B 1500 (up to big), C 500 (same),
+    # D 50 (down to small), E NaN (no prediction)
+    scored = pl.DataFrame({"customer_id": ["A", "B", "C", "D", "E"],
+                           "predicted": [2.0, 3.0, 5.0, 1.0, float("nan")],
+                           "expected_purchase_value": [100.0, 500.0, 100.0, 50.0, 10.0],
+                           # actual: A mid (up as predicted), B mid (stayed), C big (moved up, not
+                           # predicted), D big (stayed), E small (no prediction: not scored)
+                           "actual_revenue": [150.0, 800.0, 1200.0, 3000.0, 0.0]})
+    got = backtest_score(scored, lines, start, 365, tiers)
+    assert got == {"customers": 4, "predicted_to_move": 3, "predicted_up": 2, "predicted_down": 1,
+                   "moved_as_predicted": 1, "reached_predicted_tier": 1, "actually_moved": 2,
+                   "model_tier_right": 1, "naive_tier_right": 2}  # naive: B and D
+    assert "skipped_reason" in backtest_score(scored, lines, start, 90, tiers)

@@ -164,7 +164,7 @@ def add_clv(result: Segmentation, holdout_days: int | None = None) -> Segmentati
         from segkit.models.backtest import backtest
 
         clv = dataclasses.replace(clv, backtest=backtest(result.cleaned.lines, win.as_of, holdout_days,
-                                                         result.config.clv))
+                                                         result.config.clv, result.tiers))
     df = with_predicted_tier(attach(result.customers, clv), result.tiers, clv.settings.horizon_days)
     return result.with_customers(df, clv=clv)
 

@@ -302,7 +302,7 @@ def backtest_command(input_path: str, cfg: Config, holdout_days: int, *, json_ou
                      limits=limits_for(cfg))
     lines = clean(raw, cfg).lines
     as_of = make_windows(cfg, latest_date(lines, cfg, raw.source)).as_of
-    doc = {"input": raw.source, **backtest(lines, as_of, holdout_days, cfg.clv)}
+    doc = {"input": raw.source, **backtest(lines, as_of, holdout_days, cfg.clv, cfg.tiers)}
     data = json_bytes(doc)
     if json_out == "-":
         stdout = stdout if stdout is not None else sys.stdout.buffer

@@ -304,6 +304,18 @@ def print_clv(doc: dict[str, Any], console: Console, lang: str = "en") -> None:
     console.print(Text(f"{t['term_clv_churn_rule']}{t['colon']}{rule}", style="dim"))
 
 
+def _print_backtest_outlook(o: dict[str, Any] | None, console: Console, t: dict[str, Any]) -> None:
+    if o is None:
+        return
+    if "skipped_reason" in o:
+        console.print(t["term_backtest_outlook_skipped"], markup=False)
+        return
+    console.print(t["term_backtest_outlook"].format(
+        moved=o["moved_as_predicted"], movers=o["predicted_to_move"], reached=o["reached_predicted_tier"],
+        actual=o["actually_moved"], model=o["model_tier_right"], n=o["customers"], naive=o["naive_tier_right"]),
+        markup=False)
+
+
 def print_backtest(doc: dict[str, Any], console: Console, lang: str = "en") -> None:
     """The backtest's figures: totals, error against the naive rule, calibration by repeat purchases."""
     from segkit.outputs.report.labels import ui
@@ -325,6 +337,7 @@ def print_backtest(doc: dict[str, Any], console: Console, lang: str = "en") -> N
     if "predicted_revenue" in tot:
         console.print(t["term_backtest_revenue"].format(pred=tot["predicted_revenue"], act=tot["actual_revenue"]),
                       markup=False)
+    _print_backtest_outlook(doc.get("outlook"), console, t)
     tb = Table(title=t["term_backtest_calibration"], title_justify="left")
     for key in ("bt_repeat", "bt_customers", "bt_predicted", "bt_actual", "bt_naive"):
         tb.add_column(t[key], justify="right")

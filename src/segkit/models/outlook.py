@@ -9,11 +9,13 @@ than spend (the retail preset's order count) are not applied: a prediction holds
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import polars as pl
 
 from segkit.config import Tier
+from segkit.ingest.clean import MICRO
 
 YEAR_DAYS = 365
 OUTLOOK_COLUMNS = ("customer_id", "customer_name", "tier", "predicted_tier", "direction", "p_alive",
@@ -21,12 +23,14 @@ OUTLOOK_COLUMNS = ("customer_id", "customer_name", "tier", "predicted_tier", "di
 
 
 def tier_of(col: str, tiers: tuple[Tier, ...]) -> pl.Expr:
-    """The first tier whose lower bound ``col`` (currency units) reaches; null where ``col`` is."""
+    """The first tier whose lower bound ``col`` (currency units) reaches; null where ``col`` is
+    null or NaN (a prediction that failed is no prediction)."""
+    value = pl.col(col).cast(pl.Float64).fill_nan(None)
     expr = pl.lit(tiers[-1].name)
     for t in reversed(tiers[:-1]):
         assert t.min is not None  # only the last tier has no bound
-        expr = pl.when(pl.col(col) >= t.min).then(pl.lit(t.name)).otherwise(expr)
-    return pl.when(pl.col(col).is_not_null()).then(expr).otherwise(pl.lit(None, pl.String))
+        expr = pl.when(value >= t.min).then(pl.lit(t.name)).otherwise(expr)
+    return pl.when(value.is_not_null()).then(expr).otherwise(pl.lit(None, pl.String))
 
 
 def with_predicted_tier(customers: pl.DataFrame, tiers: tuple[Tier, ...], horizon_days: int) -> pl.DataFrame:
@@ -75,4 +79,41 @@ def summary(customers: pl.DataFrame, tiers: tuple[Tier, ...]) -> dict[str, Any]:
         "same": int(counts.get("same", 0)),
         "tiers": names,
         "matrix": [[int(got.get((a, b), 0)) for b in names] for a in names],  # rows: tier, columns: predicted
+    }
+
+
+def backtest_score(scored: pl.DataFrame, lines: pl.DataFrame, start: dt.date, holdout_days: int,
+                   tiers: tuple[Tier, ...]) -> dict[str, Any]:
+    """The outlook in a backtest (docs/clv.md): each scored customer's tier on the year before the
+    holdout (``last_year``), the tier of the model's revenue for the holdout year (``predicted``)
+    and of its actual revenue (``actual``). Of the customers predicted to change tier, how many
+    moved that way and how many reached that tier; beside it the share of all scored customers
+    whose actual tier each rule got right: the model, and "same tier as last year".
+
+    ``scored``: customer_id, predicted (purchase days), expected_purchase_value, actual_revenue."""
+    if holdout_days != YEAR_DAYS:
+        return {"skipped_reason": f"the tier bounds are yearly: the outlook is scored with a {YEAR_DAYS}-day holdout"}
+    prior = (lines.lazy().filter((pl.col("order_date") >= start - dt.timedelta(days=YEAR_DAYS))
+                                 & (pl.col("order_date") < start))
+             .group_by("customer_id").agg((pl.col("amount").sum().cast(pl.Float64) / MICRO).alias("_last"))
+             .collect())
+    df = (scored.join(prior, on="customer_id", how="left")
+          .with_columns(pl.col("_last").fill_null(0.0),
+                        (pl.col("predicted") * pl.col("expected_purchase_value")).alias("_pred"))
+          .with_columns(tier_of("_last", tiers).alias("last_year"), tier_of("_pred", tiers).alias("predicted_tier"),
+                        tier_of("actual_revenue", tiers).alias("actual_tier"))
+          .with_columns(direction(tiers, "last_year", "predicted_tier").alias("_dir"),
+                        direction(tiers, "last_year", "actual_tier").alias("_act")))
+    df = df.filter(pl.col("predicted_tier").is_not_null())
+    movers = df.filter(pl.col("_dir").is_in(["up", "down"]))
+    return {
+        "customers": df.height,
+        "predicted_to_move": movers.height,
+        "predicted_up": movers.filter(pl.col("_dir") == "up").height,
+        "predicted_down": movers.filter(pl.col("_dir") == "down").height,
+        "moved_as_predicted": movers.filter(pl.col("_act") == pl.col("_dir")).height,
+        "reached_predicted_tier": movers.filter(pl.col("actual_tier") == pl.col("predicted_tier")).height,
+        "actually_moved": df.filter(pl.col("_act").is_in(["up", "down"])).height,
+        "model_tier_right": df.filter(pl.col("predicted_tier") == pl.col("actual_tier")).height,
+        "naive_tier_right": df.filter(pl.col("last_year") == pl.col("actual_tier")).height,
     }
