@@ -138,7 +138,7 @@ def test_predicted_tier_and_outlook_csv(tmp_path: Path) -> None:
     from conftest import SAMPLE_DIR
 
     out = tmp_path / "out"
-    r = run_cli("segment", str(SAMPLE_DIR / "orders_zh.csv"), "-o", str(out), "--no-report", "-q")
+    r = run_cli("segment", str(SAMPLE_DIR / "orders_zh.csv"), "-o", str(out), "-q", "--lang", "zh")
     assert r.returncode == 0, r.stderr
     with (out / "assignments.csv").open(encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
@@ -162,6 +162,13 @@ def test_predicted_tier_and_outlook_csv(tmp_path: Path) -> None:
     assert doc["outlook"]["downgrade"] == sum(1 for m in movers.values() if m[2] == "down")
     import hashlib
     assert doc["outputs"]["outlook.csv"] == hashlib.sha256((out / "outlook.csv").read_bytes()).hexdigest()
+    html = (out / "report.html").read_text(encoding="utf-8")
+    section = html[html.index('<section id="outlook">'):]
+    section = section[:section.index("</section>")]
+    ups = sum(1 for m in movers.values() if m[2] == "up")
+    assert f"升级候选 {ups} 个" in section and "主要升级候选客户" in section
+    first_up = next(o for o in outlook if o["direction"] == "up")
+    assert f"<td>{first_up['customer_id']}</td>" in section
 
 
 def test_backtest_scores_the_outlook_against_same_tier_as_last_year() -> None:

@@ -20,6 +20,7 @@ import polars as pl
 from segkit.customers.metrics import LIFECYCLES
 from segkit.customers.migration import movers_of
 from segkit.outputs.staging import to_jsonable
+from segkit.outputs.report.outlook_section import outlook_section
 from segkit.outputs.report.profit_section import profit_section
 from segkit.outputs.report import svg
 from segkit.outputs.report.clv_section import churn_warnings, clv_section
@@ -58,6 +59,7 @@ def build_context(result: Segmentation, doc: dict[str, Any], *, top_n: int = TOP
         "meta": meta_section(doc, t, tiers, names),
         "tiers": tiers,
         "profit": profit_section(doc, names, t),
+        "outlook": outlook_section(doc, customers, result.tiers, names, top_n),
         "mix": mix_section(doc, names, t),
         "rfm": rfm_section(doc, customers, names, t, cfg),
         "clusters": cluster_section(doc, names, t),

@@ -368,7 +368,29 @@ def tiers_sheet(book: Workbook, fmt: Formats, ctx: dict[str, Any]) -> None:
     if ctx["profit"]:
         s.skip()
         _profit_blocks(book, s, ctx)
+    if ctx["outlook"]:
+        s.skip()
+        _outlook_blocks(s, ctx)
     s.finish()
+
+
+def _outlook_blocks(s: SheetWriter, ctx: dict[str, Any]) -> None:
+    """Tier -> predicted tier counts and the largest upgrade and downgrade candidates."""
+    t, o = ctx["t"], ctx["outlook"]
+    s.heading(t["outlook"])
+    s.note(t["outlook_note"].format(up=o["upgrade"], down=o["downgrade"], same=o["same"]))
+    s.heading(t["outlook_matrix"])
+    s.table([t["tier"], *o["columns"]], ["text"] + ["int"] * len(o["columns"]),
+            [[r["name"], *r["counts"]] for r in o["rows"]])
+    headers = [t["customer_id"], t["customer_name"], t["tier"], t["predicted_tier"], t["p_alive"],
+               t["predicted_revenue"], t["annual_spend"]]
+    for title, rows in ((t["outlook_up"], o["up"]), (t["outlook_down"], o["down"])):
+        if rows:
+            s.skip()
+            s.heading(title)
+            s.table(headers, ["text"] * 4 + ["pct", "money", "money"],
+                    [[r["id"], r["name"], r["tier"], r["predicted_tier"], r["p_alive"], r["predicted_revenue"],
+                      r["annual_spend"]] for r in rows])
 
 
 def _profit_blocks(book: Workbook, s: SheetWriter, ctx: dict[str, Any]) -> None:
