@@ -65,7 +65,7 @@ def test_summary_json_is_the_library_summary(runs):
     assert list(movers) == [m for m in ("up", "down", "new", "lost") if m in movers] and movers["new"] == 5
     # the one field the library cannot know: the sha256 of each file the command line wrote
     assert outputs == {name: hashlib.sha256((base / "b" / name).read_bytes()).hexdigest()
-                       for name in ("assignments.csv", "movers.csv")}
+                       for name in ("assignments.csv", "movers.csv", "outlook.csv")}
 
 
 def test_the_result_is_frozen_and_later_steps_derive_a_new_one(runs):

@@ -85,7 +85,7 @@ def test_chinese_gb18030_export_with_title_rows(tmp_path):
 @pytest.mark.parametrize("lang,encoding", [("en", "utf-8"), ("zh", "gb18030")])
 def test_messy_samples(tmp_path, lang, encoding):
     path = tmp_path / f"messy_{lang}.csv"
-    proc = run_cli("sample", "-o", str(path), "--rows", "4000", "--messy", "--lang", lang,
+    proc = run_cli("sample", "-o", str(path), "--no-cost", "--rows", "4000", "--messy", "--lang", lang,
                    "--encoding", encoding, "-q")
     assert proc.returncode == 0, proc.stderr.decode()
     _assert_same_run(tmp_path, path)
@@ -110,7 +110,7 @@ def test_bad_blank_and_totals_rows(tmp_path):
 
 def test_parquet_with_as_of_and_returns(tmp_path):
     path = tmp_path / "orders.parquet"
-    assert run_cli("sample", "-o", str(path), "--rows", "3000", "-q").returncode == 0
+    assert run_cli("sample", "-o", str(path), "--no-cost", "--rows", "3000", "-q").returncode == 0
     _assert_same_run(tmp_path, path, "--as-of", "2025-06-30")
 
 
@@ -204,7 +204,7 @@ def test_clv_inputs_match_the_order_lines(tmp_path, spark, cfg):
     from segkit.ingest.read import read_input
 
     path = tmp_path / "s.csv"
-    assert run_cli("sample", "-o", str(path), "--rows", "3000", "--messy", "-q").returncode == 0
+    assert run_cli("sample", "-o", str(path), "--no-cost", "--rows", "3000", "--messy", "-q").returncode == 0
     out = run(str(path), cfg, session=spark, clv=True)
     lines = clean(read_input(str(path)), cfg).lines
     days = lines.group_by("customer_id", "order_date").agg(pl.col("amount").sum())
@@ -223,7 +223,7 @@ def test_engine_seam_returns_the_polars_customer_table(tmp_path, spark, cfg):
     from segkit.engines import customer_table
 
     path = tmp_path / "s.csv"
-    assert run_cli("sample", "-o", str(path), "--rows", "3000", "--messy", "-q").returncode == 0
+    assert run_cli("sample", "-o", str(path), "--no-cost", "--rows", "3000", "--messy", "-q").returncode == 0
     base_p, q_p = customer_table(str(path), cfg, "polars")
     base_s, q_s = customer_table(str(path), cfg, "spark")
     assert base_s.schema == base_p.schema

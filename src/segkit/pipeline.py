@@ -147,6 +147,7 @@ def add_clv(result: Segmentation, holdout_days: int | None = None) -> Segmentati
     A customer-level table has no purchase history: the CLV columns stay empty (the
     customer_input and clv_skipped warnings say why)."""
     from segkit.models.clv.run import CLV_COLUMNS, attach, run_clv
+    from segkit.models.outlook import with_predicted_tier
 
     if result.input_kind == "customers":
         if holdout_days:
@@ -155,7 +156,8 @@ def add_clv(result: Segmentation, holdout_days: int | None = None) -> Segmentati
         cols = [c for c in df.columns if c not in CLV_COLUMNS]
         at = cols.index("churn_risk") + 1
         df = df.with_columns([pl.lit(None, pl.Float64).alias(c) for c in CLV_COLUMNS])
-        return result.with_customers(df.select([*cols[:at], *CLV_COLUMNS, *cols[at:]]))
+        df = df.select([*cols[:at], *CLV_COLUMNS, *cols[at:]])
+        return result.with_customers(with_predicted_tier(df, result.tiers, result.config.clv.horizon_days))
     win = result.table.windows
     assert win is not None  # order lines always have dates
     s = result.config.clv
@@ -171,8 +173,9 @@ def add_clv(result: Segmentation, holdout_days: int | None = None) -> Segmentati
         from segkit.models.backtest import backtest
 
         clv = dataclasses.replace(clv, backtest=backtest(result.cleaned.lines, win.as_of, holdout_days,
-                                                         result.config.clv))
-    return result.with_customers(attach(result.customers, clv), clv=clv)
+                                                         result.config.clv, result.tiers))
+    df = with_predicted_tier(attach(result.customers, clv), result.tiers, clv.settings.horizon_days)
+    return result.with_customers(df, clv=clv)
 
 
 def _spark_lines(input_path: str, cfg: Config, step: Progress) -> tuple[RawTable, Cleaned]:

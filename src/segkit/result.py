@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from segkit import __version__
+from segkit.customers.profit import has_profit, profit_section
 from segkit.config import Config, Tier
 from segkit.customers.metrics import LIFECYCLES, CustomerTable, with_clusters
 from segkit.customers.tiers import Tiering
@@ -182,6 +183,8 @@ def summary(result: Segmentation) -> dict[str, Any]:
         "data_quality": _data_quality(result),
         "config": to_jsonable(cfg.effective),
     }
+    if has_profit(df):
+        doc["profit"] = profit_section(df, [t.name for t in result.tiers], [p.name for p in cfg.personas])
     doc.update(_model_sections(result))
     warnings = [*result.warnings]
     if result.clv is not None:
@@ -236,6 +239,9 @@ def _model_sections(result: Segmentation) -> dict[str, Any]:
         doc["clv"] = {"skipped_reason": message("warning", "no_purchase_history", "en")}
     if result.clv is not None:  # a customer-level table has no churn risk to price
         doc["clv"].update(_value_at_risk(result))
+        from segkit.models import outlook
+
+        doc["outlook"] = outlook.summary(result.customers, result.tiers)
     return doc
 
 

@@ -52,6 +52,8 @@ NAME_PARTS = {
            ["恒达", "华联", "金鑫", "永辉", "盛世", "佳和", "鸿运", "同福", "万家", "瑞丰", "新星", "德顺"],
            ["商贸有限公司", "便利店", "超市", "食品经营部", "贸易公司", "连锁有限公司"]),
 }
+COST_HEADER = {"en": "cost", "zh": "成本金额"}
+MARGIN_RANGE = (0.05, 0.35)  # gross margin per line, drawn uniformly
 HEADERS = {
     "en": ["order_id", "order_date", "customer_id", "customer_name", "channel", "region",
            "customer_type", "category", "quantity", "unit_price", "amount"],
@@ -76,10 +78,12 @@ class Profiles:
 
 
 def generate(rows: int, customers: int, *, seed: int = 7, lang: str = "en",
-             end: dt.date = END_DATE) -> pl.DataFrame:
+             end: dt.date = END_DATE, cost: bool = False) -> pl.DataFrame:
     """Order lines as a frame with typed columns (dates as Date, money as Float64).
 
     The steps draw from one generator in a fixed order, so a seed always gives the same lines.
+    ``cost`` adds a last column, the cost of each line (a gross margin of 5-35%), drawn from a
+    second generator so the other columns are the same with or without it.
     """
     _check_arguments(rows, customers, lang)
     rng = np.random.default_rng(seed)
@@ -91,7 +95,16 @@ def generate(rows: int, customers: int, *, seed: int = 7, lang: str = "en",
     order_of_line, cust_of_line = _line_orders(lines, n_orders, per_order)
     values = _line_values(rng, prof, lines, cust_of_line)
     cust = _customer_attributes(rng, prof.tier, lang)
-    return _assemble(rng, values, cust, day, order_of_line, cust_of_line, lang, end)
+    df = _assemble(rng, values, cust, day, order_of_line, cust_of_line, lang, end)
+    return with_cost(df, seed, lang) if cost else df
+
+
+def with_cost(df: pl.DataFrame, seed: int, lang: str) -> pl.DataFrame:
+    """``df`` with the cost of each line: amount x (1 - margin), to the cent (returns carry
+    their cost back, so it has the amount's sign)."""
+    margin = np.random.default_rng([seed, 1]).uniform(*MARGIN_RANGE, df.height)
+    amount = df[HEADERS[lang][-1]].to_numpy()
+    return df.with_columns(pl.Series(COST_HEADER[lang], np.round(amount * (1 - margin), 2)))
 
 
 def _check_arguments(rows: int, customers: int, lang: str) -> None:
@@ -253,7 +266,7 @@ def write(df: pl.DataFrame, path: Path, *, encoding: str = "utf-8", messy: bool 
 
 
 def _messy(df: pl.DataFrame, zh: bool) -> pl.DataFrame:
-    amount, date = df.columns[-1], df.columns[1]
+    amount, date = df.columns[len(HEADERS["en"]) - 1], df.columns[1]
     n = df.height
     idx = pl.int_range(0, n)
     money = pl.col(amount)

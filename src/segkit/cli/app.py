@@ -411,6 +411,7 @@ def sample(
     lang: Annotated[str, typer.Option("--lang", help="Header and value language: en or zh.")] = "en",
     encoding: Annotated[str, typer.Option("--encoding", help="CSV encoding, e.g. utf-8 or gb18030.")] = "utf-8",
     messy: Annotated[bool, typer.Option("--messy", help="Imitate an ERP export: title rows, ￥1,234.50 amounts, mixed date styles, a totals row.")] = False,
+    cost: Annotated[bool, typer.Option("--cost/--no-cost", help="Add the cost of each line (gross profit in the reports; the spark engine does not read it).")] = True,
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
 ) -> None:
@@ -419,7 +420,7 @@ def sample(
 
     with handle_errors(debug):
         n_customers = customers if customers is not None else max(10, rows // 100)
-        df = sample_mod.generate(rows, min(n_customers, rows), seed=seed, lang=lang)
+        df = sample_mod.generate(rows, min(n_customers, rows), seed=seed, lang=lang, cost=cost)
         try:
             sample_mod.write(df, output, encoding=encoding, messy=messy)
         except OSError as exc:

@@ -37,7 +37,7 @@ class Progress(Protocol):
 
 
 TEMPLATE_FIELDS = ("as_of", "date")
-SET_FILES = ("assignments.csv", "movers.csv", "rejected_rows.csv", "report.xlsx", "report.html", "summary.json")
+SET_FILES = ("assignments.csv", "movers.csv", "outlook.csv", "rejected_rows.csv", "report.xlsx", "report.html", "summary.json")
 
 
 def output_dir(template: str, as_of: dt.date | None, today: dt.date | None = None) -> Path:
@@ -192,6 +192,12 @@ def _write_set(result: Segmentation, out: Path, summary_json: str | None, progre
             staged.write_bytes("movers.csv", rows_bytes(movers, "csv"))
         else:
             staged.remove_on_commit("movers.csv")
+        if result.clv is not None:
+            from segkit.models.outlook import outlook
+
+            staged.write_bytes("outlook.csv", rows_bytes(outlook(result.assignments, result.tiers), "csv"))
+        else:
+            staged.remove_on_commit("outlook.csv")
         if result.cleaned.rejected.height:
             staged.write_bytes("rejected_rows.csv", rows_bytes(result.cleaned.rejected, "csv"))
         else:
@@ -296,7 +302,7 @@ def backtest_command(input_path: str, cfg: Config, holdout_days: int, *, json_ou
                      limits=limits_for(cfg))
     lines = clean(raw, cfg).lines
     as_of = make_windows(cfg, latest_date(lines, cfg, raw.source)).as_of
-    doc = {"input": raw.source, **backtest(lines, as_of, holdout_days, cfg.clv)}
+    doc = {"input": raw.source, **backtest(lines, as_of, holdout_days, cfg.clv, cfg.tiers)}
     data = json_bytes(doc)
     if json_out == "-":
         stdout = stdout if stdout is not None else sys.stdout.buffer

@@ -121,12 +121,24 @@ def _print_tiers(doc: dict[str, Any], console: Console, t: dict[str, Any], lang:
     columns: tuple[tuple[str, JustifyMethod], ...] = (
         (t["tier"], "left"), (t["customers"], "right"), (t["share"], "right"),
         (t["annual_spend"] + unit, "right"), (t["share_of_spend"], "right"), (t["cumulative"], "right"))
+    profit = {r["tier"]: r for r in doc["profit"]["tiers"]} if "profit" in doc else None
+    if profit is not None:
+        columns += ((t["gross_profit"] + unit, "right"), (t["share_of_profit"], "right"))
     for c, j in columns:
         tb.add_column(c, justify=j)
     for row in doc["tiers"]:
+        extra = [] if profit is None else [_money(profit[row["tier"]]["gross_profit"]),
+                                           _pct(profit[row["tier"]]["share_of_profit"])]
         tb.add_row(_name(row["tier"], row.get("zh"), lang), f"{row['customers']:,}", _pct(row["share_of_customers"]),
-                   _money(row["annual_spend"]), _pct(row["share_of_spend"]), _pct(row["cumulative_share_of_spend"]))
+                   _money(row["annual_spend"]), _pct(row["share_of_spend"]), _pct(row["cumulative_share_of_spend"]),
+                   *extra)
     console.print(tb)
+    if "profit" in doc:
+        from segkit.outputs.report.profit_section import headline
+
+        p = doc["profit"]
+        console.print(t["term_profit"].format(total=_money(p["gross_profit"]), margin=_pct(p["margin"]),
+                                              headline=headline(doc, t)), markup=False)
 
 
 def _print_segments(doc: dict[str, Any], console: Console, t: dict[str, Any], lang: str) -> None:
@@ -298,6 +310,18 @@ def print_clv(doc: dict[str, Any], console: Console, lang: str = "en") -> None:
         console.print(Text(f"{t['term_clv_selection']}{t['colon']}{c['selection']['reason']}", style="dim"))
 
 
+def _print_backtest_outlook(o: dict[str, Any] | None, console: Console, t: dict[str, Any]) -> None:
+    if o is None:
+        return
+    if "skipped_reason" in o:
+        console.print(t["term_backtest_outlook_skipped"], markup=False)
+        return
+    console.print(t["term_backtest_outlook"].format(
+        moved=o["moved_as_predicted"], movers=o["predicted_to_move"], reached=o["reached_predicted_tier"],
+        actual=o["actually_moved"], model=o["model_tier_right"], n=o["customers"], naive=o["naive_tier_right"]),
+        markup=False)
+
+
 def print_backtest(doc: dict[str, Any], console: Console, lang: str = "en") -> None:
     """The backtest's figures: totals, error against the naive rule, calibration by repeat purchases."""
     from segkit.outputs.report.labels import ui
@@ -319,6 +343,7 @@ def print_backtest(doc: dict[str, Any], console: Console, lang: str = "en") -> N
     if "predicted_revenue" in tot:
         console.print(t["term_backtest_revenue"].format(pred=tot["predicted_revenue"], act=tot["actual_revenue"]),
                       markup=False)
+    _print_backtest_outlook(doc.get("outlook"), console, t)
     tb = Table(title=t["term_backtest_calibration"], title_justify="left")
     for key in ("bt_repeat", "bt_customers", "bt_predicted", "bt_actual", "bt_naive"):
         tb.add_column(t[key], justify="right")

@@ -132,7 +132,9 @@ def persona_expr(cfg: Config, present: set[str]) -> pl.Expr:
 BASE_RENAMES = {"monetary": "_monetary", "annual": "_annual", "prior": "_prior", "orders_all": "_orders_all",
                 "bought_in_window": "_bought_in_window", "own_gap": "_own_gap",
                 "purchase_days": "_purchase_days", "first_purchase_day": "_first_purchase_day",
-                "last_purchase_day": "_last_purchase_day", "repeat_value": "_repeat_value"}
+                "last_purchase_day": "_last_purchase_day", "repeat_value": "_repeat_value",
+                "gross_profit": "_gross_profit"}
+PROFIT_COLUMNS = ("gross_profit", "margin")
 
 
 def finish(
@@ -145,12 +147,12 @@ def finish(
     first. ``yoy_available``: the data covers a prior window (``date_coverage``); without one,
     prior_annual_spend, yoy_growth and the lifecycle stages that read them stay empty (a prior
     window holding a few days of data is not a prior year)."""
-    df = base.rename(BASE_RENAMES).with_columns(
+    df = base.rename(BASE_RENAMES, strict=False).with_columns(
         (pl.lit(win.as_of) - pl.col("last_order_date")).dt.total_days().alias("recency_days"),
     )
     df = tiering.with_criteria(df).with_columns(rfm_scores(cfg, df.height))
     means = {k: float(cast(float, df[k].mean())) for k in ("r_score", "f_score", "m_score")}
-    present = set(roles)
+    present = set(roles) | ({"gross_profit"} if "_gross_profit" in df.columns else set())
     yoy = pl.when(pl.col("_prior") > 0).then(pl.col("_annual") / pl.col("_prior") - 1)
     df = df.with_columns(
         pl.concat_str([pl.col("r_score"), pl.col("f_score"), pl.col("m_score")]).alias("rfm_score"),
@@ -167,6 +169,7 @@ def finish(
         to_money(df["_monetary"], "monetary"),
         to_money(df["_annual"], "annual_spend"),
         prior if yoy_available else pl.lit(None, prior.dtype).alias("prior_annual_spend"),
+        *profit_columns(df),
     ).sort(["_annual", "customer_id"], descending=[True, False])
     customers = df.select([*assignment_columns(present, clusters=False),
                            *[c for c in df.columns if c.startswith("_") and c != "_meets_top"]])
@@ -180,6 +183,17 @@ def finish(
         population_median_gap=None if pop_gap is None else float(pop_gap),
         score_means=means,
     )
+
+
+def profit_columns(df: pl.DataFrame) -> list[pl.Series]:
+    """gross_profit in currency units and margin = gross_profit / monetary (empty when monetary is
+    not positive: a share of nothing or of returns means nothing); none without profit figures."""
+    if "_gross_profit" not in df.columns:
+        return []
+    profit = df["_gross_profit"].fill_null(0)
+    margin = df.select(pl.when(pl.col("_monetary") > 0)
+                       .then(profit.cast(pl.Float64) / pl.col("_monetary").cast(pl.Float64)).alias("margin"))
+    return [to_money(profit, "gross_profit"), margin["margin"]]
 
 
 def value_class_expr(means: dict[str, float]) -> pl.Expr:
@@ -238,6 +252,7 @@ def assignment_columns(present: set[str], migration: bool = False, clusters: boo
         "m_score", "rfm_score", "rfm_segment", "value_class", *(CLUSTER_COLUMNS if clusters else ()),
         "persona", "lifecycle", "churn_risk",
     ]
+    cols += list(PROFIT_COLUMNS) if "gross_profit" in present else []
     cols += [r for r in ATTRIBUTE_ROLES if r in present]
     if migration:
         cols += ["previous_tier", "tier_change"]

@@ -10,7 +10,7 @@ from collections.abc import Callable
 import polars as pl
 
 from segkit.ingest.clean import (MICRO, TEXT_ROLES, TOTALS_PATTERN, Cleaned, _collect, _persona_uses, _text, check_quality,
-                     check_money, clean, parse_customer_id, resolve_decimal, parse_date, rejected_reasons)
+                     check_money, clean, parse_customer_id, resolve_decimal, parse_date, rejected_reasons, profit_role)
 from segkit.config import Config
 from segkit.errors import DataError, option
 from segkit.customers.windows import Windows, latest_date, make_windows
@@ -50,9 +50,10 @@ def order_lines(raw: RawTable, cfg: Config, reopen: Callable[[], RawTable]) -> t
 
 def _csv_lines(raw: RawTable, cfg: Config) -> Cleaned:
     """The typed pass, or ``clean.clean`` when the amounts have a decimal comma (polars' CSV
-    parser would read ``1.234`` as one and a bit)."""
+    parser would read ``1.234`` as one and a bit) or the input has a cost or gross profit column
+    (read by the same money rules as the amount, line by line, so profit is exact)."""
     cfg = resolve_decimal(raw, cfg)
-    return clean(raw, cfg) if cfg.decimal == "," else typed_lines(raw, cfg)
+    return clean(raw, cfg) if cfg.decimal == "," or profit_role(raw.mapping) else typed_lines(raw, cfg)
 
 
 # ------------------------------------------------------------------------------ typed CSV pass
@@ -265,7 +266,7 @@ def base_from_lines(
         pl.col("customer_id").cast(pl.String),
         "first_order_date", "last_order_date",
         pl.col("frequency", "orders_all").fill_null(0).cast(pl.Int64),
-        "monetary", "annual", "prior",
+        "monetary", "annual", "prior", *(["gross_profit"] if "profit" in lines.columns else []),
         pl.col("bought_in_window").fill_null(False),
         pl.col("own_gap").cast(pl.Float64),
         pl.col("purchase_days").fill_null(0).cast(pl.Int64),
@@ -298,8 +299,9 @@ def _aggregates(lines: pl.DataFrame, cfg: Config, win: Windows, roles: tuple[str
     in_rfm = pl.lit(True) if win.rfm_start is None else pl.col("order_date") >= win.rfm_start
     in_tier = _between("order_date", win.tier_start, win.tier_end)
     lf = lines.lazy()
+    profit = [pl.col("profit").filter(in_rfm).sum().alias("gross_profit")] if "profit" in lines.columns else []
     money = lf.group_by("cid").agg(
-        pl.col("amount").filter(in_rfm).sum().alias("monetary"),
+        pl.col("amount").filter(in_rfm).sum().alias("monetary"), *profit,
         pl.col("amount").filter(in_tier).sum().alias("annual"),
         pl.col("amount").filter(_between("order_date", win.prior_start, win.prior_end)).sum().alias("prior"),
     )

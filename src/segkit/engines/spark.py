@@ -694,6 +694,7 @@ def run(path: str, cfg: Config, *, master: str | None = None, session: SparkSess
         session.conf.set(key, value)
     try:
         inp = open_input(session, path, encoding=cfg.encoding, mapping=cfg.columns)
+        _refuse_profit(inp)
         roles = tuple(r for r in TEXT_ROLES if r in inp.mapping and (r != "category" or _persona_uses(cfg, r)))
         rows = _classified(session, inp, cfg)
         try:
@@ -719,6 +720,17 @@ def run(path: str, cfg: Config, *, master: str | None = None, session: SparkSess
                 session.conf.set(key, value)
     cleaned = _cleaned(quality, rejected, roles, "order_id" in inp.mapping, order)
     return SparkRun(_raw_table(inp, head), cleaned, base, clv_frame)
+
+
+def _refuse_profit(inp: SparkInput) -> None:
+    """Gross profit is computed by the polars engine only: a cost or gross profit column is refused
+    rather than silently left out of the results."""
+    from segkit.ingest.clean import profit_role
+
+    role = profit_role(inp.mapping)
+    if role:
+        raise SparkInputError(f"{inp.source}: column '{inp.mapping[role]}' ({role}): gross profit is not "
+                              "computed by the spark engine")
 
 
 def _shuffle_conf(session: SparkSessionT) -> dict[str, str]:

@@ -265,7 +265,7 @@ class _Plan:
     headers whose raw cells are copied into rejected rows."""
 
     mapping: dict[str, str]
-    checked: tuple[str, ...]  # customer_id, order_date, then amount (or quantity, unit_price)
+    checked: tuple[str, ...]  # customer_id, order_date, amount (or quantity, unit_price), then cost or gross_profit
     roles: tuple[str, ...]  # optional text roles present
     has_order_id: bool
     header_of: dict[str, str]  # header -> one role
@@ -278,9 +278,17 @@ class _Plan:
         return pl.col(self.mapping[role])
 
 
+def profit_role(mapping: dict[str, str]) -> str | None:
+    """The column that gives profit per line: ``gross_profit`` when the input has one, else
+    ``cost`` (profit = amount - cost), else None (no profit figures)."""
+    return next((r for r in ("gross_profit", "cost") if r in mapping), None)
+
+
 def _plan(raw: RawTable, cfg: Config) -> _Plan:
     m = raw.mapping
     checked = ("customer_id", "order_date") + (("amount",) if "amount" in m else ("quantity", "unit_price"))
+    profit = profit_role(m)
+    checked += (profit,) if profit else ()
     roles = tuple(r for r in TEXT_ROLES if r in m and (r != "category" or _persona_uses(cfg, r)))
     return _Plan(dict(m), checked, roles, "order_id" in m, dict(zip(m.values(), m)))
 
@@ -298,10 +306,13 @@ def clean(raw: RawTable, cfg: Config, *, enforce: bool = True, check: bool = Tru
     plan = _plan(raw, cfg)
     data, skipped = _drop_skipped(_collect(_cell_texts(raw, plan, cfg.decimal), raw.source))
     micro = _amount_micro(plan, cfg)
-    overflow = micro.abs() >= 9.0e18
+    profit = _profit_micro(plan, cfg)
+    overflow = (micro.abs() >= 9.0e18) | (profit.abs() >= 9.0e18).fill_null(False)
     reason, column, value = _reason_exprs(plan, overflow)
     parsed = _parse_cells(data, plan, cfg).with_columns(
-        reason.alias("reason"), pl.when(overflow).then(None).otherwise(micro).cast(pl.Int64).alias("amount"))
+        reason.alias("reason"), pl.when(overflow).then(None).otherwise(micro).cast(pl.Int64).alias("amount"),
+        *([pl.when(overflow).then(None).otherwise(profit).cast(pl.Int64).alias("profit")]
+          if profit_role(plan.mapping) else []))
     bad = parsed.filter(pl.col("reason").is_not_null())
     rejected = _rejected_rows(bad.select("row", column.alias("column"), "reason", value.alias("value")), plan, raw)
     usable = parsed.filter(pl.col("reason").is_null())
@@ -375,13 +386,23 @@ def _amount_micro(plan: _Plan, cfg: Config) -> pl.Expr:
     return (amount * (cfg.amount_unit * MICRO)).round(0)
 
 
+def _profit_micro(plan: _Plan, cfg: Config) -> pl.Expr:
+    """Profit per row in micro-units: the gross_profit cell, or amount - cost, each rounded to
+    micro-units first so the difference is exact (null without either column)."""
+    role = profit_role(plan.mapping)
+    if role is None:
+        return pl.lit(None, pl.Float64)
+    given = (pl.col(f"p:{role}") * (cfg.amount_unit * MICRO)).round(0)
+    return given if role == "gross_profit" else _amount_micro(plan, cfg) - given
+
+
 def _reason_exprs(plan: _Plan, overflow: pl.Expr) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
     """Why a row is rejected, in which column and with which value: the first checked role that is
     missing or unparsable, else an amount too large for micro-units."""
     m = plan.mapping
     reason: pl.Expr = pl.when(overflow).then(pl.lit("amount too large"))
     column: pl.Expr = pl.when(overflow).then(pl.lit(m.get("amount", m.get("quantity"))))
-    value: pl.Expr = pl.when(overflow).then(pl.col(f"p:{plan.checked[-1]}").cast(pl.String))
+    value: pl.Expr = pl.when(overflow).then(pl.col("p:amount" if "amount" in m else "p:unit_price").cast(pl.String))
     for role in reversed(plan.checked):
         txt, parsed = pl.col(f"t:{role}").cast(pl.String), pl.col(f"p:{role}")
         bad_missing = txt.is_null() & parsed.is_null()
@@ -417,17 +438,18 @@ def _sum_lines(usable: pl.DataFrame, plan: _Plan) -> pl.DataFrame:
     one order per customer and date; since the date is part of the key, the order key can be
     filled in after summing."""
     order = [pl.col("t:order_id")] if plan.has_order_id else []
+    profit = [pl.col("profit").sum()] if "profit" in usable.columns else []
     lines = (
         usable.lazy()
         .group_by(pl.col("p:customer_id").alias("customer_id"), pl.col("p:order_date").alias("order_date"),
                   *order, *plan.roles)
-        .agg(pl.col("amount").sum(), pl.len().cast(pl.Int64).alias("n"))
+        .agg(pl.col("amount").sum(), *profit, pl.len().cast(pl.Int64).alias("n"))
         .collect(engine="streaming")
     )
     date_key = pl.col("order_date").cast(pl.String)
     key = pl.coalesce(pl.col("t:order_id").cast(pl.String), date_key) if plan.has_order_id else date_key
     return lines.select(pl.col("customer_id").cast(pl.String), key.alias("order_key"),
-                        "order_date", "amount", *plan.roles, "n")
+                        "order_date", "amount", *[p.meta.output_name() for p in profit], *plan.roles, "n")
 
 
 def rejected_reasons(rejected: pl.DataFrame) -> dict[str, int]:

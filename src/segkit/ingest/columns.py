@@ -31,6 +31,8 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "customer_type": ("customer type", "customer category", "customer group",
                       "客户类型", "客户类别", "客户分类"),
     "category": ("category", "product category", "品类", "产品类别", "商品类别"),
+    "cost": ("cost", "cogs", "成本", "成本金额"),
+    "gross_profit": ("gross profit", "margin amount", "毛利", "毛利额"),
     "payment_terms_days": ("payment terms", "payment terms days", "terms days", "账期", "账期天数"),
 }
 

@@ -19,7 +19,8 @@ import numpy as np
 import polars as pl
 
 from segkit.ingest.clean import MICRO
-from segkit.config import ClvSettings
+from segkit.config import ClvSettings, Tier
+from segkit.models.outlook import backtest_score
 from segkit.models.clv.inputs import model_inputs
 from segkit.models.clv.run import fit_clv
 
@@ -57,8 +58,10 @@ def calibration_table(df: pl.DataFrame) -> list[dict[str, Any]]:
             for b, _o, c, p, a, nv in g.iter_rows()]
 
 
-def backtest(lines: pl.DataFrame, as_of: dt.date, holdout_days: int, s: ClvSettings) -> dict[str, Any]:
-    """The backtest document (also summary.json["clv"]["backtest"] with ``segment --backtest N``)."""
+def backtest(lines: pl.DataFrame, as_of: dt.date, holdout_days: int, s: ClvSettings,
+             tiers: tuple[Tier, ...] = ()) -> dict[str, Any]:
+    """The backtest document (also summary.json["clv"]["backtest"] with ``segment --backtest N``);
+    with ``tiers`` and a value model, the tier outlook's score too (``models.outlook``)."""
     start = as_of - dt.timedelta(days=holdout_days)
     doc: dict[str, Any] = {"holdout_days": holdout_days, "calibration_end": start.isoformat(), "as_of": as_of.isoformat()}
     cal = model_inputs(lines, start)
@@ -102,4 +105,6 @@ def backtest(lines: pl.DataFrame, as_of: dt.date, holdout_days: int, s: ClvSetti
     if res.value_skipped_reason is None:
         doc["totals"]["predicted_revenue"] = float((df["predicted"] * df["expected_purchase_value"]).sum())
         doc["totals"]["actual_revenue"] = float(df["actual_revenue"].sum())
+        if tiers:
+            doc["outlook"] = backtest_score(df, lines, start, holdout_days, tiers)
     return doc

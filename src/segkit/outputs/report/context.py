@@ -20,6 +20,8 @@ import polars as pl
 from segkit.customers.metrics import LIFECYCLES
 from segkit.customers.migration import movers_of
 from segkit.outputs.staging import to_jsonable
+from segkit.outputs.report.outlook_section import outlook_section
+from segkit.outputs.report.profit_section import profit_section
 from segkit.outputs.report import svg
 from segkit.outputs.report.clv_section import churn_warnings, clv_section
 from segkit.outputs.report.labels import QUALITY_KEYS, Names, ui
@@ -35,8 +37,8 @@ TOP_N = 50
 SCORES_DESC = (5, 4, 3, 2, 1)
 SCORES_ASC = (1, 2, 3, 4, 5)
 CHANGES = ("up", "down", "same", "new")
-MONEY_COLUMNS = {"monetary", "annual_spend", "prior_annual_spend", "previous_annual_spend"}
-SHARE_COLUMNS = {"yoy_growth"}
+MONEY_COLUMNS = {"monetary", "annual_spend", "prior_annual_spend", "previous_annual_spend", "gross_profit"}
+SHARE_COLUMNS = {"yoy_growth", "margin"}
 CODE_COLUMNS = {"r_score", "f_score", "m_score", "cluster"}
 TIER_LIST_COLUMNS = ("customer_id", "customer_name", "tier", "annual_spend", "prior_annual_spend", "yoy_growth",
                      "monetary", "recency_days", "frequency", "last_order_date", "rfm_segment", "churn_risk")
@@ -56,6 +58,8 @@ def build_context(result: Segmentation, doc: dict[str, Any], *, top_n: int = TOP
         "t": t,
         "meta": meta_section(doc, t, tiers, names),
         "tiers": tiers,
+        "profit": profit_section(doc, names, t),
+        "outlook": outlook_section(doc, customers, result.tiers, names, top_n),
         "mix": mix_section(doc, names, t),
         "rfm": rfm_section(doc, customers, names, t, cfg),
         "clusters": cluster_section(doc, names, t),

@@ -321,19 +321,20 @@ def summary_sheet(book: Workbook, fmt: Formats, ctx: dict[str, Any]) -> None:
     s.ws.activate()
 
 
-def pareto_chart(book: Workbook, s: SheetWriter, tiers: Block, t: dict[str, Any], spend_col: int = 6, cum_col: int = 8) -> Chart:
-    """Columns of annual spend per tier with the cumulative share of spend on a second axis."""
+def pareto_chart(book: Workbook, s: SheetWriter, tiers: Block, t: dict[str, Any], spend_col: int = 6, cum_col: int = 8,
+                 words: tuple[str, str, str] = ("annual_spend", "cum_share_of_spend", "pareto_chart")) -> Chart:
+    """Columns of annual spend (or ``words``' value) per tier with its cumulative share on a second axis."""
     bars = book.add_chart({"type": "column"})
-    bars.add_series({"name": t["annual_spend"], "categories": s.ref(tiers, 0), "values": s.ref(tiers, spend_col),
+    bars.add_series({"name": t[words[0]], "categories": s.ref(tiers, 0), "values": s.ref(tiers, spend_col),
                      "fill": {"color": SERIES_COLOURS[0]}, "gap": 60})
     line = book.add_chart({"type": "line"})
-    line.add_series({"name": t["cum_share_of_spend"], "categories": s.ref(tiers, 0), "values": s.ref(tiers, cum_col),
+    line.add_series({"name": t[words[1]], "categories": s.ref(tiers, 0), "values": s.ref(tiers, cum_col),
                      "y2_axis": True, "line": {"color": SERIES_COLOURS[1], "width": 2.25},
                      "marker": {"type": "circle", "size": 6, "fill": {"color": SERIES_COLOURS[1]},
                                 "border": {"color": SERIES_COLOURS[1]}},
                      "data_labels": {"value": True, "position": "above", "num_format": "0%"}})
     bars.combine(line)
-    bars.set_title({"name": t["pareto_chart"], "name_font": {"size": 11}})
+    bars.set_title({"name": t[words[2]], "name_font": {"size": 11}})
     bars.set_y_axis({"num_format": "#,##0", "major_gridlines": {"visible": True, "line": {"color": "#e0e0e0"}}})
     line.set_y2_axis({"num_format": "0%", "min": 0, "max": 1})
     bars.set_legend({"position": "bottom"})
@@ -364,7 +365,56 @@ def tiers_sheet(book: Workbook, fmt: Formats, ctx: dict[str, Any]) -> None:
     chart.set_y_axis({"num_format": "#,##0"})
     chart.set_legend({"position": "bottom"})
     s.ws.insert_chart(churn.header - 1, len(tiers["by_lifecycle"]["columns"]) + 3, chart)
+    if ctx["profit"]:
+        s.skip()
+        _profit_blocks(book, s, ctx)
+    if ctx["outlook"]:
+        s.skip()
+        _outlook_blocks(s, ctx)
     s.finish()
+
+
+def _outlook_blocks(s: SheetWriter, ctx: dict[str, Any]) -> None:
+    """Tier -> predicted tier counts and the largest upgrade and downgrade candidates."""
+    t, o = ctx["t"], ctx["outlook"]
+    s.heading(t["outlook"])
+    s.note(t["outlook_note"].format(up=o["upgrade"], down=o["downgrade"], same=o["same"]))
+    s.heading(t["outlook_matrix"])
+    s.table([t["tier"], *o["columns"]], ["text"] + ["int"] * len(o["columns"]),
+            [[r["name"], *r["counts"]] for r in o["rows"]])
+    headers = [t["customer_id"], t["customer_name"], t["tier"], t["predicted_tier"], t["p_alive"],
+               t["predicted_revenue"], t["annual_spend"]]
+    for title, rows in ((t["outlook_up"], o["up"]), (t["outlook_down"], o["down"])):
+        if rows:
+            s.skip()
+            s.heading(title)
+            s.table(headers, ["text"] * 4 + ["pct", "money", "money"],
+                    [[r["id"], r["name"], r["tier"], r["predicted_tier"], r["p_alive"], r["predicted_revenue"],
+                      r["annual_spend"]] for r in rows])
+
+
+def _profit_blocks(book: Workbook, s: SheetWriter, ctx: dict[str, Any]) -> None:
+    """Gross profit: the Pareto of profit beside the Pareto of spend, by tier (with its chart) and
+    by persona."""
+    t, p = ctx["t"], ctx["profit"]
+    s.heading(t["profit"])
+    if p["headline"]:
+        s.note(p["headline"])
+    s.table([t["profit_pareto_share"], t["profit_pareto_profit"], t["profit_pareto_spend"]], ["text", "pct", "pct"],
+            [[f"{r['share']}%", r["profit"], r["spend"]] for r in p["pareto"]])
+    s.skip()
+    headers = [t["group"], t["customers"], t["gross_profit"], t["share_of_profit"], t["cum_share_of_profit"], t["margin"]]
+    kinds = ["text", "int", "money", "pct", "pct", "pct"]
+    for title, rows in ((t["profit_by_tier"], p["tiers"]), (t["profit_by_persona"], p["personas"])):
+        s.heading(title)
+        block = s.table(headers, kinds, [[r["name"], r["customers"], r["gross_profit"], r["share_of_profit"],
+                                          r["cum_share_of_profit"], r["margin"]] for r in rows])
+        if rows is p["tiers"]:
+            s.ws.insert_chart(block.header - 1, len(headers) + 1, pareto_chart(
+                book, s, block, t, 2, 4, ("gross_profit", "cum_share_of_profit", "profit_chart")))
+            s.skip(max(CHART_ROWS - len(rows) - 2, 1))
+        else:
+            s.skip()
 
 
 def _crosstab(s: SheetWriter, tab: dict[str, Any], t: dict[str, Any]) -> Block:
