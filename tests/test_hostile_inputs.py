@@ -4,6 +4,7 @@ nothing may end in exit 1, a Rust abort or a traceback. Each test is named after
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
 import json
 from pathlib import Path
 
@@ -293,3 +294,90 @@ def test_config_nested_20000_deep_is_a_config_error(tmp_path: Path) -> None:
     cfg.write_text("x = " + "[" * 20_000 + "]" * 20_000 + "\n")
     r = run_cli("segment", str(src), "--config", str(cfg), "-o", str(tmp_path / "out"), *FAST)
     assert r.returncode == 78, r.stderr
+
+
+# ------------------------------------------------------------------------------ --summary-json targets
+
+def _summary_run(tmp_path: Path, target: Path | str, *extra: str) -> subprocess.CompletedProcess:
+    src = write_csv(tmp_path / "o.csv", HEADER, orders())
+    return run_cli("segment", str(src), "-o", str(tmp_path / "out"), "--summary-json", str(target), *FAST, *extra)
+
+
+def test_summary_json_at_a_symlink_writes_through_the_link(tmp_path: Path) -> None:
+    real = tmp_path / "elsewhere" / "real.json"
+    real.parent.mkdir()
+    real.write_text("{}")
+    link = tmp_path / "link.json"
+    link.symlink_to(real)
+    r = _summary_run(tmp_path, link)
+    assert r.returncode == 0, r.stderr
+    assert link.is_symlink() and link.readlink() == real
+    assert json.loads(real.read_text())["customers"] == 30
+    assert [p.name for p in real.parent.iterdir()] == ["real.json"]  # no temp file left beside it
+
+
+def test_summary_json_at_a_dangling_link_creates_its_target(tmp_path: Path) -> None:
+    link = tmp_path / "link.json"
+    link.symlink_to(tmp_path / "new.json")
+    r = _summary_run(tmp_path, link)
+    assert r.returncode == 0, r.stderr
+    assert link.is_symlink() and json.loads((tmp_path / "new.json").read_text())["customers"] == 30
+
+
+def test_summary_json_linked_to_a_device_writes_to_it_and_keeps_the_node(tmp_path: Path) -> None:
+    import stat
+
+    link = tmp_path / "null.json"
+    link.symlink_to("/dev/null")
+    r = _summary_run(tmp_path, link)
+    assert r.returncode == 0, r.stderr
+    assert link.is_symlink() and stat.S_ISCHR(Path("/dev/null").stat().st_mode)
+    assert json.loads((tmp_path / "out" / "summary.json").read_text())["customers"] == 30
+
+
+def test_summary_json_at_a_block_device_is_refused_and_the_node_kept(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    node = tmp_path / "disk"
+    try:
+        os.mknod(node, stat.S_IFBLK | 0o600, os.makedev(7, 250))
+    except PermissionError:
+        pytest.skip("creating a device node needs root")
+    r = _summary_run(tmp_path, node)
+    assert r.returncode == 73 and b"block device" in r.stderr, r.stderr
+    assert stat.S_ISBLK(node.lstat().st_mode)
+    assert not (tmp_path / "out" / "summary.json").exists()
+
+
+def test_summary_json_at_a_fifo_is_written_like_a_pipe(tmp_path: Path) -> None:
+    import os
+    import stat
+    import threading
+
+    fifo = tmp_path / "summary.fifo"
+    os.mkfifo(fifo)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    r = _summary_run(tmp_path, fifo)
+    reader.join(timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert stat.S_ISFIFO(fifo.lstat().st_mode)
+    assert json.loads(got[0])["customers"] == 30
+
+
+@pytest.mark.parametrize("to_stdout", [False, True])
+def test_summary_json_at_a_descriptor_like_dev_stdout_writes_to_that_stream(tmp_path: Path, to_stdout: bool) -> None:
+    from conftest import run_process
+
+    link = tmp_path / "stdout"  # what /dev/stdout is: a link to this process's descriptor 1
+    link.symlink_to("/proc/self/fd/1")
+    src = write_csv(tmp_path / "o.csv", HEADER, orders())
+    out = ["-o", "-", "--format", "jsonl"] if to_stdout else ["-o", str(tmp_path / "out")]
+    r = run_process("segment", str(src), *out, "--summary-json", str(link), *FAST, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert link.is_symlink()
+    text = r.stdout.decode()
+    summary = json.loads(text[text.index("{\n"):])
+    assert summary["customers"] == 30

@@ -24,7 +24,7 @@ from segkit.result import Segmentation
 from segkit.config import Config
 from segkit.errors import IOFailure, UsageError
 from segkit.customers.migration import add_migration, find_previous, movers_of
-from segkit.outputs.staging import ROW_FORMATS, StagedDir, json_bytes, rows_bytes
+from segkit.outputs.staging import ROW_FORMATS, StagedDir, json_bytes, rows_bytes, write_file
 from segkit.outputs.safetext import plain
 
 
@@ -119,10 +119,8 @@ def segment_command(
     if out is None:
         _write_stdout(result.assignments, fmt, stdout)
         summary = json_bytes({**result.document, "outputs": {}})
-        if summary_json:
-            with StagedDir(Path(summary_json).parent) as staged:
-                staged.write_elsewhere(Path(summary_json), summary)
-                staged.commit()
+        if summary_json and summary_json != "-":
+            write_file(Path(summary_json), summary)
     else:
         summary = _write_set(result, out, summary_json, progress)
     if summary_json == "-":
@@ -264,9 +262,7 @@ def backtest_command(input_path: str, cfg: Config, holdout_days: int, *, json_ou
         stdout.write(data)
         stdout.flush()
     elif json_out:
-        with StagedDir(Path(json_out).parent) as staged:
-            staged.write_elsewhere(Path(json_out), data)
-            staged.commit()
+        write_file(Path(json_out), data)
     if not quiet:
         from segkit.cli.terminal import make_console, print_backtest
 

@@ -21,6 +21,7 @@ import os
 import re
 import secrets
 import signal
+import stat
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -193,6 +194,7 @@ class StagedDir:
         self._staged: list[tuple[Path, Path]] = []
         self._hashes: dict[str, str] = {}
         self._remove: list[Path] = []
+        self._streams: list[tuple[Path, bytes]] = []
         _make_dir(self.directory)
         clean_stale(self.directory)
 
@@ -221,12 +223,20 @@ class StagedDir:
         self.write(name, lambda p: _write_synced(p, data))
 
     def write_elsewhere(self, final: Path, data: bytes) -> None:
-        """A file outside the folder (``--summary-json PATH``), committed with the set."""
-        final = Path(final)
-        _make_dir(final.parent)
-        clean_stale(final.parent)
-        self.write(final.name, lambda p: _write_synced(p, data), directory=final.parent)
-        self._hashes.pop(final.name, None)
+        """A file outside the folder (``--summary-json PATH``), committed with the set.
+
+        A link is written through (its target is replaced, never the link); a pipe, a character
+        device or a shell's descriptor (``/dev/stdout``, ``>(jq .)``) is written in place after
+        the set is committed (see ``resolve_target``).
+        """
+        target, stream = resolve_target(Path(final))
+        if stream:
+            self._streams.append((target, data))
+            return
+        _make_dir(target.parent)
+        clean_stale(target.parent)
+        self.write(target.name, lambda p: _write_synced(p, data), directory=target.parent)
+        self._hashes.pop(target.name, None)
 
     def hashes(self) -> dict[str, str]:
         return dict(self._hashes)
@@ -271,6 +281,9 @@ class StagedDir:
             _ACTIVE.discard(tmp)
             done.append(final)
         self._staged = []
+        for target, data in self._streams:
+            write_stream(target, data)
+        self._streams = []
         return done
 
     def discard(self) -> None:
@@ -293,6 +306,65 @@ def _make_dir(directory: Path) -> None:
         raise OutputError(msg) from None
     if not os.access(directory, os.W_OK):
         raise OutputError(f"cannot write in output folder {directory}; choose another -o or fix its permissions")
+
+
+_FD_LINK = re.compile(r"^/(proc/(self|thread-self|\d+)|dev)/fd/\d+$")
+
+
+def _names_a_descriptor(path: Path) -> bool:
+    """``path`` or a link it goes through is an open descriptor (/dev/stdout, /dev/fd/63)."""
+    current = os.path.abspath(path)
+    for _ in range(40):  # the kernel's own limit on nested links
+        current = os.path.join(os.path.realpath(os.path.dirname(current)), os.path.basename(current))
+        if _FD_LINK.match(current):
+            return True
+        if not os.path.islink(current):
+            return False
+        current = os.path.join(os.path.dirname(current), os.readlink(current))
+    return False
+
+
+def resolve_target(path: Path) -> tuple[Path, bool]:
+    """Where a file the user named is written: ``(path, True)`` for a stream (a pipe, a character
+    device such as /dev/null or a terminal, a descriptor such as /dev/stdout), written in place;
+    otherwise ``(file, False)``: the regular file the path names through its links (created when
+    missing), replaced atomically so that the link itself stays a link. A block device, a socket
+    or a folder is refused (exit 73)."""
+    if _names_a_descriptor(path):
+        return path, True
+    try:
+        mode = os.stat(path).st_mode  # follows links
+    except FileNotFoundError:
+        return Path(os.path.realpath(path)), False  # a new file, or where a dangling link points
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror}; give another path") from None
+    if stat.S_ISFIFO(mode) or stat.S_ISCHR(mode):
+        return path, True
+    if stat.S_ISREG(mode):
+        return Path(os.path.realpath(path)), False
+    kind = "a folder" if stat.S_ISDIR(mode) else "a block device" if stat.S_ISBLK(mode) else "not a regular file"
+    raise OutputError(f"cannot write {path}: it is {kind}; give the path of a file")
+
+
+def write_stream(path: Path, data: bytes) -> None:
+    """Write ``data`` to a pipe or device as a shell redirection would (no temp file, no rename)."""
+    try:
+        with open(path, "wb") as fh:
+            fh.write(data)
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def write_file(path: Path, data: bytes) -> None:
+    """One file outside an output set (``--summary-json`` with ``-o -``, ``backtest --json``),
+    written atomically, through links, or as a stream (see ``resolve_target``)."""
+    target, stream = resolve_target(Path(path))
+    if stream:
+        write_stream(target, data)
+        return
+    with StagedDir(target.parent) as staged:
+        staged.write_elsewhere(target, data)
+        staged.commit()
 
 
 def _write_synced(path: Path, data: bytes) -> None:
