@@ -66,7 +66,7 @@ def _name(en: str, zh: str | None, lang: str) -> str:
 
 def _flags(text: str) -> str:
     """A note with each setting it names (``errors.option``) shown as its command-line flag."""
-    from segkit.cli.app import flag
+    from segkit.cli.flags import flag
     from segkit.errors import render
 
     return render(text, flag)
