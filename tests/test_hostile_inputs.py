@@ -381,3 +381,79 @@ def test_summary_json_at_a_descriptor_like_dev_stdout_writes_to_that_stream(tmp_
     text = r.stdout.decode()
     summary = json.loads(text[text.index("{\n"):])
     assert summary["customers"] == 30
+
+
+# ------------------------------------------------------------------------------ no exit 1
+
+def test_a_date_in_year_zero_is_a_rejected_row(tmp_path: Path) -> None:
+    rows = orders() + [["ZERO", "0000-01-01", "10.00"], ["ZERO", "00000101", "10.00"]]
+    src = write_csv(tmp_path / "o.csv", HEADER, rows)
+    r = run_cli("segment", str(src), "-o", str(tmp_path / "out"), *FAST)
+    assert r.returncode == 0, r.stderr
+    rejected = pl.read_csv(tmp_path / "out" / "rejected_rows.csv", infer_schema_length=0)
+    assert rejected["value"].to_list() == ["0000-01-01", "00000101"]
+    assert set(rejected["column"]) == {"order_date"}
+
+
+def test_a_date_in_year_zero_with_a_date_format_is_a_rejected_row(tmp_path: Path) -> None:
+    rows = [[c, d.replace("-", "/"), a] for c, d, a in orders()] + [["ZERO", "0000/01/01", "10.00"]]
+    src = write_csv(tmp_path / "o.csv", HEADER, rows)
+    r = run_cli("segment", str(src), "--date-format", "%Y/%m/%d", "-o", str(tmp_path / "out"), *FAST)
+    assert r.returncode == 0, r.stderr
+    assert pl.read_csv(tmp_path / "out" / "rejected_rows.csv")["row"].to_list() == [92]
+
+
+@pytest.mark.parametrize("args", [["segment", "--backtest", "999999999"], ["backtest", "--holdout-days", "999999999"],
+                                  ["segment", "--backtest", "0"]])
+def test_a_backtest_holdout_beyond_a_century_is_a_usage_error(tmp_path: Path, args: list[str]) -> None:
+    src = write_csv(tmp_path / "o.csv", HEADER, orders())
+    out = ["-o", str(tmp_path / "out")] if args[0] == "segment" else []
+    r = run_cli(args[0], str(src), *args[1:], *out, "-q")
+    assert r.returncode == 2, r.stderr
+    assert b"1 to 36,525" in r.stderr
+
+
+@pytest.mark.parametrize("toml", [
+    '[scoring]\nmethod = "thresholds"\nmonetary = [1e300, 2e300, 3e300, 4e300]\n',
+    '[scoring]\nmethod = "thresholds"\nrecency = [1, 2, 3, inf]\n',
+    '[[tiers]]\nname = "top"\nmin = 1e300\n[[tiers]]\nname = "rest"\n',
+    '[[tiers]]\nname = "top"\nmin = nan\n[[tiers]]\nname = "rest"\n',
+])
+def test_thresholds_of_1e300_or_not_finite_are_a_config_error(tmp_path: Path, toml: str) -> None:
+    src = write_csv(tmp_path / "o.csv", HEADER, orders())
+    cfg = tmp_path / "big.toml"
+    cfg.write_text(toml)
+    r = run_cli("segment", str(src), "--config", str(cfg), "-o", str(tmp_path / "out"), *FAST)
+    assert r.returncode == 78, r.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_previous_summary_nested_20000_deep_is_bad_data(tmp_path: Path) -> None:
+    from segkit.errors import DataError
+    from segkit.outputs.staging import verify_set
+
+    src, first = _first_run(tmp_path)
+    (first / "summary.json").write_text('{"outputs": ' + "[" * 20_000 + "]" * 20_000 + "}")
+    r = run_cli("segment", str(src), "-o", str(tmp_path / "second"), "--previous", str(first), *FAST)
+    assert r.returncode == 65 and b"cannot be read as a segkit summary" in r.stderr, r.stderr
+    with pytest.raises(DataError):
+        verify_set(first)
+
+
+def test_parquet_with_unused_list_and_struct_columns_reads_the_rest(tmp_path: Path) -> None:
+    src = tmp_path / "o.parquet"
+    (pl.DataFrame(orders(), schema=HEADER, orient="row")
+     .with_columns(tags=pl.concat_list(pl.col("customer_id"), pl.lit("x")), meta=pl.struct("customer_id", "amount"))
+     .write_parquet(src))
+    r = run_cli("segment", str(src), "-o", str(tmp_path / "out"), *FAST)
+    assert r.returncode == 0, r.stderr
+    assert assignments(tmp_path / "out").height == 30
+
+
+def test_parquet_with_a_list_amount_is_bad_data_naming_the_column(tmp_path: Path) -> None:
+    src = tmp_path / "o.parquet"
+    (pl.DataFrame(orders(), schema=HEADER, orient="row")
+     .with_columns(amount=pl.concat_list(pl.col("amount").cast(pl.Float64))).write_parquet(src))
+    r = run_cli("segment", str(src), "-o", str(tmp_path / "out"), *FAST)
+    assert r.returncode == 65, r.stderr
+    assert b"column 'amount' (amount) holds List" in r.stderr

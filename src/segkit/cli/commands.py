@@ -140,8 +140,10 @@ def _check_options(fmt: str, to_stdout: bool, summary_json: str | None, backtest
         raise UsageError(f"--format {plain(fmt)}: choose one of {', '.join(ROW_FORMATS)}")
     if to_stdout and summary_json == "-":
         raise UsageError("--summary-json - and -o - both want stdout; write the summary to a file instead")
-    if backtest_days is not None and backtest_days < 1:
-        raise UsageError(f"--backtest {backtest_days}: give the holdout length in days, 1 or more")
+    if backtest_days is not None:
+        from segkit.models.backtest import check_holdout
+
+        check_holdout(backtest_days, "backtest")
 
 
 NO_EARLIER_RUN = "--previous auto: no earlier run found; tier migration starts with the next run"
@@ -246,9 +248,10 @@ def backtest_command(input_path: str, cfg: Config, holdout_days: int, *, json_ou
     from segkit.customers.windows import latest_date, make_windows
     from segkit.ingest.read import read_input
 
-    if holdout_days < 1:
-        raise UsageError(f"--holdout-days {holdout_days}: give a whole number of days, 1 or more")
+    from segkit.models.backtest import check_holdout
     from segkit.ingest.sources import limits_for
+
+    check_holdout(holdout_days, "holdout_days")
 
     check_collisions(input_path, None, json_out, None)
     raw = read_input(input_path, encoding=cfg.encoding, sheet=cfg.sheet, mapping=cfg.columns,

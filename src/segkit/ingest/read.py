@@ -470,9 +470,16 @@ def _read_parquet(p: Path, mapping: dict[str, str]) -> RawTable:
         raise DataError(f"{source}: not a readable Parquet file ({str(exc).splitlines()[0]})") from None
     headers = list(schema.names())
     found = resolve(headers, mapping, source)
+    nested = [name for name, dtype in schema.items() if dtype.is_nested() or dtype == pl.Object]
+    for role, name in found.items():
+        if name in nested:
+            msg = (f"{source}: column '{name}' ({role}) holds {schema[name]} values, not one value per "
+                   f"row; flatten it or map another column ({option('columns.' + role)}=...)")
+            raise DataError(msg)
+    headers = [h for h in headers if h not in nested]  # unused lists and structs are left out
     casts = []
-    for name, dtype in schema.items():
-        col = pl.col(name)
+    for name in headers:
+        col, dtype = pl.col(name), schema[name]
         if dtype == pl.Date:
             casts.append(col.dt.strftime("%Y-%m-%d"))
         elif isinstance(dtype, pl.Datetime):

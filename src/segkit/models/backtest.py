@@ -20,9 +20,17 @@ import polars as pl
 
 from segkit.ingest.clean import MICRO
 from segkit.config import ClvSettings
+from segkit.errors import UsageError, option
 from segkit.models.clv import bgnbd_expected, fit_clv, model_inputs
 
 TABLE_CAP = 7  # calibration table rows: 0, 1, ..., 6, "7+" repeat purchases
+MAX_HOLDOUT_DAYS = 36_525  # a century: longer holdouts leave no history to fit on
+
+
+def check_holdout(days: int, name: str) -> None:
+    """Refuse (exit 2) a holdout that is not 1 .. MAX_HOLDOUT_DAYS days; ``name`` is the setting."""
+    if not 1 <= days <= MAX_HOLDOUT_DAYS:
+        raise UsageError(f"{option(name)} {days}: give the holdout length in days, 1 to {MAX_HOLDOUT_DAYS:,}")
 
 
 def holdout_actuals(lines: pl.DataFrame, start: dt.date, end: dt.date) -> pl.DataFrame:
@@ -58,6 +66,8 @@ def calibration_table(df: pl.DataFrame) -> list[dict[str, Any]]:
 
 def backtest(lines: pl.DataFrame, as_of: dt.date, holdout_days: int, s: ClvSettings) -> dict[str, Any]:
     """The backtest document (also summary.json["clv"]["backtest"] with ``segment --backtest N``)."""
+    if holdout_days > (as_of - dt.date.min).days:
+        raise UsageError(f"{option('backtest')} {holdout_days}: the holdout starts before year 1; give fewer days")
     start = as_of - dt.timedelta(days=holdout_days)
     doc: dict[str, Any] = {"holdout_days": holdout_days, "calibration_end": start.isoformat(), "as_of": as_of.isoformat()}
     cal = model_inputs(lines, start)

@@ -376,12 +376,21 @@ def _write_synced(path: Path, data: bytes) -> None:
 
 # ------------------------------------------------------------------------------ reading back
 
+MAX_SUMMARY_BYTES = 256 << 20
+
+
 def verify_set(directory: Path) -> list[str]:
     """Names of outputs in ``directory`` whose sha256 differs from its summary.json (empty: one run's set)."""
     summary = Path(directory) / "summary.json"
     try:
-        recorded = json.loads(summary.read_text(encoding="utf-8"))["outputs"]
-    except (OSError, ValueError, KeyError, TypeError):
+        with open(summary, "rb") as fh:
+            data = fh.read(MAX_SUMMARY_BYTES + 1)  # /dev/zero or a huge file is not a summary
+        if len(data) > MAX_SUMMARY_BYTES:
+            raise ValueError("too large")
+        recorded = json.loads(data.decode("utf-8"))["outputs"]
+        if not isinstance(recorded, dict):
+            raise TypeError("outputs is not a table")
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):
         raise DataError(f"{summary}: missing or without an 'outputs' table; run segkit again") from None
     bad = []
     for name, sha in recorded.items():
