@@ -457,3 +457,25 @@ def test_parquet_with_a_list_amount_is_bad_data_naming_the_column(tmp_path: Path
     r = run_cli("segment", str(src), "-o", str(tmp_path / "out"), *FAST)
     assert r.returncode == 65, r.stderr
     assert b"column 'amount' (amount) holds List" in r.stderr
+
+
+# ------------------------------------------------------------------------------ bounded messages
+
+@pytest.mark.parametrize("where", ["title", "map"])
+def test_one_huge_line_gives_a_bounded_message(tmp_path: Path, where: str) -> None:
+    huge = "Z" * 20_000_000
+    src = tmp_path / "o.csv"
+    body = "customer_id,order_date,amount\n" + "".join(f"{c},{d},{a}\n" for c, d, a in orders())
+    src.write_text((huge + "\n" if where == "title" else "") + body)
+    extra = ["--map", f"customer_id={huge[:100_000]}"] if where == "map" else []
+    r = run_cli("segment", str(src), "-o", str(tmp_path / "out"), *extra, *FAST)
+    assert r.returncode == 65, r.stderr[:500]
+    assert len(r.stderr) < 1_000 and b"characters)" in r.stderr, r.stderr[:2000]
+
+
+def test_an_error_message_on_stderr_is_cut_to_a_few_thousand_characters(capsys: pytest.CaptureFixture[str]) -> None:
+    from segkit.cli.app import MAX_MESSAGE, _eprint
+
+    _eprint("segkit: error: " + "x" * 1_000_000 + " the end")
+    err = capsys.readouterr().err
+    assert len(err) < MAX_MESSAGE + 100 and err.rstrip().endswith("the end") and "characters left out" in err

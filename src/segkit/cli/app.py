@@ -123,10 +123,15 @@ def _load_config(path: Path | None, **values: Any) -> Config:
         raise
 
 
+MAX_MESSAGE = 4000  # characters of one error message on stderr
+
+
 def _eprint(text: str) -> None:
     """One message on stderr, control characters from the input made visible; silent when stderr is gone."""
     from segkit.outputs.safetext import plain
 
+    if len(text) > MAX_MESSAGE:  # a message quoting a huge value in full: its start and end
+        text = f"{text[:MAX_MESSAGE - 500]} … ({len(text) - MAX_MESSAGE:,} characters left out) … {text[-500:]}"
     try:
         print(plain(text, keep_newlines=True), file=sys.stderr, flush=True)
     except (OSError, ValueError):

@@ -20,7 +20,7 @@ import numpy as np
 import polars as pl
 
 from segkit.config import Config
-from segkit.errors import DataError, option
+from segkit.errors import DataError, clip, option
 from segkit.ingest.read import ROW, RawTable
 
 MICRO = 1_000_000
@@ -145,11 +145,11 @@ def pick_decimal(texts: pl.Series, source: str) -> tuple[str, list[str]]:
     name = {".": "point", ",": "comma"}
     notes = []
     if mark == ",":
-        notes.append(f"{source}: amounts read with a decimal comma (detected, e.g. '{ev[','][1]}'); "
+        notes.append(f"{source}: amounts read with a decimal comma (detected, e.g. '{clip(ev[','][1])}'); "
                      f"set the decimal mark with {option('input.decimal')}")
     if ev[other][0]:
         notes.append(f"warning: {source}: {ev[other][0]:,} amount(s) can only be read with a decimal "
-                     f"{name[other]} (e.g. '{ev[other][1]}'), but most read with a decimal {name[mark]}; "
+                     f"{name[other]} (e.g. '{clip(ev[other][1])}'), but most read with a decimal {name[mark]}; "
                      f"they are rejected rows; set the decimal mark with {option('input.decimal')}")
     return mark, notes
 
