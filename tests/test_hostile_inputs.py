@@ -479,3 +479,18 @@ def test_an_error_message_on_stderr_is_cut_to_a_few_thousand_characters(capsys: 
     _eprint("segkit: error: " + "x" * 1_000_000 + " the end")
     err = capsys.readouterr().err
     assert len(err) < MAX_MESSAGE + 100 and err.rstrip().endswith("the end") and "characters left out" in err
+
+
+# ------------------------------------------------------------------------------ output encodings
+
+@pytest.mark.parametrize("command", [["inspect"], ["segment", "-o", "-", "--format", "table"]])
+def test_chinese_text_on_a_cp1252_stdout_is_escaped_not_a_unicode_error(tmp_path: Path, command: list[str]) -> None:
+    from conftest import run_process
+
+    rows = [[c, d, a, f"客户{c}"] for c, d, a in orders()]
+    src = write_csv(tmp_path / "o.csv", ["客户编码", "单据日期", "金额", "客户名称"], rows)
+    r = run_process(command[0], str(src), *command[1:], *(FAST if command[0] == "segment" else []),
+                    env={"PYTHONIOENCODING": "cp1252"}, timeout=120)
+    assert r.returncode == 0, r.stderr
+    out = r.stdout.decode("cp1252")
+    assert "\\u5ba2\\u6237" in out and "UnicodeEncodeError" not in r.stderr.decode("cp1252")

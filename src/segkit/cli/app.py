@@ -442,8 +442,21 @@ def _main(
     """segkit: who your strategic, key, growth, regular and scattered customers are, and why."""
 
 
+def _escape_unencodable() -> None:
+    """Text the output encoding cannot hold (Chinese names under PYTHONIOENCODING=cp1252, a
+    Windows console) is written as \\uXXXX escapes instead of failing with UnicodeEncodeError."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None and (getattr(stream, "encoding", "") or "").lower().replace("-", "") != "utf8":
+            try:
+                reconfigure(errors="backslashreplace")
+            except (ValueError, OSError):
+                continue
+
+
 def main() -> None:
     _reopen_closed_streams()
+    _escape_unencodable()
     from segkit.outputs.staging import install_signal_cleanup
 
     install_signal_cleanup()
