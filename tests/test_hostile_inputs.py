@@ -494,3 +494,57 @@ def test_chinese_text_on_a_cp1252_stdout_is_escaped_not_a_unicode_error(tmp_path
     assert r.returncode == 0, r.stderr
     out = r.stdout.decode("cp1252")
     assert "\\u5ba2\\u6237" in out and "UnicodeEncodeError" not in r.stderr.decode("cp1252")
+
+
+# ------------------------------------------------------------------------------ signals
+
+def test_sighup_is_handled_like_sigterm_in_process(tmp_path: Path) -> None:
+    import os
+    import signal
+    import time
+
+    from segkit.outputs import staging
+
+    old = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+    staging.install_signal_cleanup()
+    try:
+        staged = staging.StagedDir(tmp_path)
+        staged.write_bytes("assignments.csv", b"a,b\n")
+        with pytest.raises(staging.Terminated) as info:
+            os.kill(os.getpid(), signal.SIGHUP)
+            time.sleep(1)
+        assert info.value.exit_code == 129
+        assert list(tmp_path.iterdir()) == []
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+def test_sighup_while_writing_removes_the_temp_files_and_keeps_the_previous_outputs(tmp_path: Path) -> None:
+    import os
+    import signal
+    import sys
+    import time
+
+    from segkit.outputs.staging import TMP_PREFIX
+
+    src = tmp_path / "o.csv"
+    assert run_cli("sample", "-o", str(src), "--rows", "200000", "--customers", "20000", "-q").returncode == 0
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "assignments.csv").write_bytes(b"previous run\n")
+    env = {k: v for k, v in os.environ.items() if k != "SEGKIT_CONFIG"}
+    proc = subprocess.Popen([sys.executable, "-m", "segkit", "segment", str(src), "-o", str(out), "--k", "3", "-q"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None:
+        if any(p.name.startswith(TMP_PREFIX) for p in out.iterdir()):
+            proc.send_signal(signal.SIGHUP)
+            break
+        time.sleep(0.005)
+    err = proc.communicate(timeout=120)[1].decode()
+    assert proc.returncode == 129, f"the run ended ({proc.returncode}) before its files were staged: {err}"
+    assert "terminated" in err and "Traceback" not in err
+    assert sorted(p.name for p in out.iterdir()) == ["assignments.csv"]
+    assert (out / "assignments.csv").read_bytes() == b"previous run\n"

@@ -5,7 +5,7 @@ Every file of a run is first written under a temporary name beside its final pat
 written, so a run that fails before that point leaves the previous outputs untouched.
 ``summary.json`` is renamed last and records the sha256 of each other output under
 ``outputs``: a reader can tell that a set is one run's (see ``verify_set``). Temporary files
-are removed when the run fails, on SIGTERM/SIGINT, and (when a run was killed outright) by the
+are removed when the run fails, on SIGTERM/SIGHUP/SIGINT, and (when a run was killed outright) by the
 next run writing to the same folder.
 """
 
@@ -37,7 +37,7 @@ TMP_PREFIX = ".segkit-tmp-"
 STALE_AFTER_S = 24 * 3600  # a temp file of a live process is stale only after this long
 _TMP_NAME = re.compile(r"^\.segkit-tmp-(\d+)-[0-9a-f]+-")
 _RISKY = "^'*[" + "".join(re.escape(c) for c in INJECTION_START) + "]"  # one more leading ' (undone by --previous)
-_ACTIVE: set[Path] = set()  # temp files of this process, removed on SIGTERM/SIGINT
+_ACTIVE: set[Path] = set()  # temp files of this process, removed on SIGTERM/SIGHUP/SIGINT
 
 
 def defuse_text(df: pl.DataFrame) -> pl.DataFrame:
@@ -148,7 +148,7 @@ def clean_stale(directory: Path, now: float | None = None) -> list[Path]:
 
 
 class Terminated(BaseException):
-    """SIGTERM arrived; carries the exit code (128 + signal number)."""
+    """SIGTERM or SIGHUP arrived; carries the exit code (128 + signal number)."""
 
     def __init__(self, signum: int):
         super().__init__(f"terminated by signal {signum}")
@@ -172,8 +172,15 @@ def _on_signal(signum: int, _frame: FrameType | None) -> None:
 
 
 def install_signal_cleanup() -> None:
-    """On SIGTERM/SIGINT remove this process's temp files, then stop (exit 143/130)."""
-    for sig in (signal.SIGTERM, signal.SIGINT):
+    """On SIGTERM/SIGHUP/SIGINT remove this process's temp files, then stop (exit 143/129/130).
+
+    SIGHUP (the terminal closed, an ssh session dropped) is handled as SIGTERM; a run under
+    ``nohup`` ignores it and goes on.
+    """
+    hangup = getattr(signal, "SIGHUP", None)  # not on Windows
+    for sig in (signal.SIGTERM, signal.SIGINT, *([hangup] if hangup is not None else [])):
+        if sig == hangup and signal.getsignal(sig) == signal.SIG_IGN:  # nohup
+            continue
         try:
             signal.signal(sig, _on_signal)
         except ValueError:  # not the main thread
