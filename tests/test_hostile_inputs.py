@@ -4,6 +4,7 @@ nothing may end in exit 1, a Rust abort or a traceback. Each test is named after
 from __future__ import annotations
 
 import datetime as dt
+import io
 import subprocess
 import json
 from pathlib import Path
@@ -548,3 +549,49 @@ def test_sighup_while_writing_removes_the_temp_files_and_keeps_the_previous_outp
     assert "terminated" in err and "Traceback" not in err
     assert sorted(p.name for p in out.iterdir()) == ["assignments.csv"]
     assert (out / "assignments.csv").read_bytes() == b"previous run\n"
+
+
+# ------------------------------------------------------------------------------ input text as data
+
+def test_a_currency_holding_esc_is_escaped_on_the_terminal(tmp_path: Path) -> None:
+    src = write_csv(tmp_path / "o.csv", HEADER, orders())
+    r = run_cli("segment", str(src), "-o", str(tmp_path / "out"), "--currency", "GB\x1b[31mP[red]", "--k", "2",
+                "--no-report")
+    assert r.returncode == 0, r.stderr
+    assert b"\x1b" not in r.stderr and b"GB\\x1b[31MP[RED]" in r.stderr
+
+
+class _Terminal(io.BytesIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json", "jsonl"])
+def test_rows_written_to_a_terminal_show_esc_in_ids_escaped(fmt: str) -> None:
+    from segkit.cli.commands import _write_stdout
+
+    df = pl.DataFrame({"customer_id": ["\x1b]0;owned\x07C1", "C2"], "monetary": [1.0, 2.0]})
+    tty, pipe = _Terminal(), io.BytesIO()
+    _write_stdout(df, fmt, tty)
+    _write_stdout(df, fmt, pipe)
+    shown = tty.getvalue()
+    assert b"\x1b" not in shown and b"\x07" not in shown
+    assert b"\\x1b]0;owned" in shown or b"\\u001b]0;owned" in shown  # JSON escapes it itself
+    assert b"\x1b" in pipe.getvalue() or b"\\u001b" in pipe.getvalue()  # a pipe gets the data as it is
+
+
+def test_parquet_rows_to_a_terminal_are_refused() -> None:
+    from segkit.cli.commands import _write_stdout
+    from segkit.errors import UsageError
+
+    with pytest.raises(UsageError, match="redirect stdout"):
+        _write_stdout(pl.DataFrame({"customer_id": ["C1"]}), "parquet", _Terminal())
+
+
+def test_rejected_raw_cells_starting_with_tab_or_cr_then_equals_are_neutralised(tmp_path: Path) -> None:
+    rows = orders() + [["C001", "2023-03-01", "\t=cmd|' /C calc'!A0"], ["C002", "2023-03-01", "\r=HYPERLINK(\"x\")"]]
+    src = write_csv(tmp_path / "o.csv", HEADER, rows)
+    r = run_cli("segment", str(src), "-o", str(tmp_path / "out"), *FAST)
+    assert r.returncode == 0, r.stderr
+    rejected = pl.read_csv(tmp_path / "out" / "rejected_rows.csv", infer_schema_length=0)
+    assert rejected["raw:amount"].to_list() == ["'\t=cmd|' /C calc'!A0", "'\r=HYPERLINK(\"x\")"]

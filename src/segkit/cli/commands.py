@@ -173,12 +173,29 @@ def _write_stdout(assignments: pl.DataFrame, fmt: str, stdout: BinaryIO) -> None
         _print_table(assignments, make_console(stderr=False))
     else:
         try:
-            stdout.write(rows_bytes(assignments, fmt))
+            stdout.write(_for_terminal(rows_bytes(assignments, fmt), fmt) if _isatty(stdout) else
+                         rows_bytes(assignments, fmt))
             stdout.flush()
         except BrokenPipeError:
             raise
         except OSError as exc:
             raise IOFailure(f"cannot write the assignments to stdout: {exc.strerror}") from None
+
+
+def _isatty(stream: BinaryIO) -> bool:
+    try:
+        return stream.isatty()
+    except (ValueError, OSError):
+        return False
+
+
+def _for_terminal(data: bytes, fmt: str) -> bytes:
+    """Rows shown on a terminal: control characters from the input (ESC sequences in an id)
+    written as \\x1b and the like, as everywhere on the terminal; Parquet is refused (exit 2).
+    Redirected to a file or a pipe, the rows are written unchanged."""
+    if fmt == "parquet":
+        raise UsageError("--format parquet writes binary data; redirect stdout to a file (> assignments.parquet)")
+    return plain(data.decode("utf-8"), keep_newlines=True).encode("utf-8")
 
 
 def _write_set(result: Segmentation, out: Path, summary_json: str | None, progress: Progress | None) -> bytes:

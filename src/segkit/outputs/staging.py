@@ -31,17 +31,18 @@ import polars as pl
 from segkit.errors import DataError, OutputError, option
 from types import FrameType
 
-INJECTION_START = ("=", "+", "-", "@")
+INJECTION_START = ("=", "+", "-", "@", "\t", "\r")  # OWASP CSV injection: TAB and CR too
 ROW_FORMATS = ("csv", "json", "jsonl", "parquet", "table")
 TMP_PREFIX = ".segkit-tmp-"
 STALE_AFTER_S = 24 * 3600  # a temp file of a live process is stale only after this long
 _TMP_NAME = re.compile(r"^\.segkit-tmp-(\d+)-[0-9a-f]+-")
-_RISKY = "^'*[" + "".join(re.escape(c) for c in INJECTION_START) + "]"  # one more leading ' (undone by --previous)
+_RISKY = "^'*[" + "".join(re.escape(c) if c.isprintable() else f"\\x{ord(c):02x}" for c in INJECTION_START) + "]"
+# (a value already starting with quotes before such a character gets one more; --previous undoes it)
 _ACTIVE: set[Path] = set()  # temp files of this process, removed on SIGTERM/SIGHUP/SIGINT
 
 
 def defuse_text(df: pl.DataFrame) -> pl.DataFrame:
-    """Prefix ``'`` to text cells starting with = + - @ (CWE-1236).
+    """Prefix ``'`` to text cells starting with = + - @, TAB or CR (CWE-1236).
 
     A value that already starts with quotes before such a character gets one more, so
     ``undefuse`` restores every value exactly.
