@@ -595,3 +595,48 @@ def test_rejected_raw_cells_starting_with_tab_or_cr_then_equals_are_neutralised(
     assert r.returncode == 0, r.stderr
     rejected = pl.read_csv(tmp_path / "out" / "rejected_rows.csv", infer_schema_length=0)
     assert rejected["raw:amount"].to_list() == ["'\t=cmd|' /C calc'!A0", "'\r=HYPERLINK(\"x\")"]
+
+
+# ------------------------------------------------------------------------------ formulas without values
+
+def _formula_workbook(path: Path, formula_rows: int) -> Path:
+    """xlsxwriter, like many exporters, stores formulas with a cached value of 0 (nothing computed)."""
+    import xlsxwriter
+
+    wb = xlsxwriter.Workbook(str(path))
+    ws = wb.add_worksheet("Orders")
+    ws.write_row(0, 0, ["customer_id", "order_date", "qty", "price", "amount"])
+    for i, (c, d, a) in enumerate(orders(), start=1):
+        ws.write_row(i, 0, [c, d, 2, float(a) / 2])
+        if i <= formula_rows:
+            ws.write_formula(i, 4, f"=C{i + 1}*D{i + 1}")
+        else:
+            ws.write_number(i, 4, float(a))
+    wb.close()
+    return path
+
+
+def test_amount_column_of_formulas_without_values_is_bad_data(tmp_path: Path) -> None:
+    src = _formula_workbook(tmp_path / "f.xlsx", formula_rows=90)
+    r = run_cli("segment", str(src), "-o", str(tmp_path / "out"), *FAST)
+    assert r.returncode == 65, r.stderr
+    assert b"formulas saved without their values" in r.stderr and b"'amount'" in r.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_few_formulas_without_values_are_a_warning(tmp_path: Path) -> None:
+    src = _formula_workbook(tmp_path / "f.xlsx", formula_rows=3)
+    r = run_cli("segment", str(src), "-o", str(tmp_path / "out"), "--k", "2", "--no-report")
+    assert r.returncode == 0, r.stderr
+    warnings = json.loads((tmp_path / "out" / "summary.json").read_text())["warnings"]
+    found = [w for w in warnings if w["code"] == "formulas_without_values"]
+    assert len(found) == 1 and found[0]["message"].startswith("3 cells of the amount column 'amount'")
+    assert b"formulas_without_values" in r.stderr or b"3 cells of the amount column" in r.stderr
+
+
+def test_a_workbook_of_plain_numbers_has_no_formula_warning(tmp_path: Path) -> None:
+    src = _formula_workbook(tmp_path / "f.xlsx", formula_rows=0)
+    r = run_cli("segment", str(src), "-o", str(tmp_path / "out"), *FAST)
+    assert r.returncode == 0, r.stderr
+    codes = [w["code"] for w in json.loads((tmp_path / "out" / "summary.json").read_text())["warnings"]]
+    assert "formulas_without_values" not in codes

@@ -3,7 +3,7 @@
 Warnings are ``{"code", "message", "message_zh"}``; every one the run raises is in
 ``summary.json["warnings"]`` and shown by the terminal summary and both reports. Codes:
 ``tier_concentration``, ``short_coverage``, ``implausible_dates``, ``clv_skipped``,
-``low_expected_counts``, ``customer_input``, ``clv_value_dependence``.
+``low_expected_counts``, ``customer_input``, ``clv_value_dependence``, ``formulas_without_values``.
 """
 
 from __future__ import annotations
