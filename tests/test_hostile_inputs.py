@@ -640,3 +640,29 @@ def test_a_workbook_of_plain_numbers_has_no_formula_warning(tmp_path: Path) -> N
     assert r.returncode == 0, r.stderr
     codes = [w["code"] for w in json.loads((tmp_path / "out" / "summary.json").read_text())["warnings"]]
     assert "formulas_without_values" not in codes
+
+
+# ------------------------------------------------------------------------------ many distinct values
+
+def test_cross_tables_keep_the_top_levels_and_sum_the_others() -> None:
+    from segkit.models.cluster_validation import OTHERS, TOP_LEVELS, cross_table
+
+    n = 5_000
+    a = pl.Series([i % 3 for i in range(n)])
+    b = pl.Series(["common" if i % 2 else f"R{i}" for i in range(n)])
+    table = cross_table(a, b)
+    assert len(table["columns"]) == TOP_LEVELS + 1 and table["columns"][-1] == OTHERS
+    assert "common" in table["columns"]
+    assert sum(map(sum, table["counts"])) == n
+
+
+def test_a_region_per_customer_keeps_summary_json_small(tmp_path: Path) -> None:
+    n = 3_000
+    rows = [[f"C{i:05d}", f"2023-{1 + i % 12:02d}-{1 + i % 28:02d}", f"{100 + i % 977}.25", f"R{i}"] for i in range(n)]
+    src = write_csv(tmp_path / "o.csv", [*HEADER, "region"], rows)
+    r = run_cli("segment", str(src), "-o", str(tmp_path / "out"), *FAST)
+    assert r.returncode == 0, r.stderr
+    summary = tmp_path / "out" / "summary.json"
+    assert summary.stat().st_size < 100_000
+    chi2 = json.loads(summary.read_text())["validation"]["chi2"]["region"]
+    assert chi2["levels"] == n
