@@ -4,6 +4,8 @@ nothing may end in exit 1, a Rust abort or a traceback. Each test is named after
 from __future__ import annotations
 
 import datetime as dt
+import io
+import subprocess
 import json
 from pathlib import Path
 
@@ -293,3 +295,374 @@ def test_config_nested_20000_deep_is_a_config_error(tmp_path: Path) -> None:
     cfg.write_text("x = " + "[" * 20_000 + "]" * 20_000 + "\n")
     r = run_cli("segment", str(src), "--config", str(cfg), "-o", str(tmp_path / "out"), *FAST)
     assert r.returncode == 78, r.stderr
+
+
+# ------------------------------------------------------------------------------ --summary-json targets
+
+def _summary_run(tmp_path: Path, target: Path | str, *extra: str) -> subprocess.CompletedProcess:
+    src = write_csv(tmp_path / "o.csv", HEADER, orders())
+    return run_cli("segment", str(src), "-o", str(tmp_path / "out"), "--summary-json", str(target), *FAST, *extra)
+
+
+def test_summary_json_at_a_symlink_writes_through_the_link(tmp_path: Path) -> None:
+    real = tmp_path / "elsewhere" / "real.json"
+    real.parent.mkdir()
+    real.write_text("{}")
+    link = tmp_path / "link.json"
+    link.symlink_to(real)
+    r = _summary_run(tmp_path, link)
+    assert r.returncode == 0, r.stderr
+    assert link.is_symlink() and link.readlink() == real
+    assert json.loads(real.read_text())["customers"] == 30
+    assert [p.name for p in real.parent.iterdir()] == ["real.json"]  # no temp file left beside it
+
+
+def test_summary_json_at_a_dangling_link_creates_its_target(tmp_path: Path) -> None:
+    link = tmp_path / "link.json"
+    link.symlink_to(tmp_path / "new.json")
+    r = _summary_run(tmp_path, link)
+    assert r.returncode == 0, r.stderr
+    assert link.is_symlink() and json.loads((tmp_path / "new.json").read_text())["customers"] == 30
+
+
+def test_summary_json_linked_to_a_device_writes_to_it_and_keeps_the_node(tmp_path: Path) -> None:
+    import stat
+
+    link = tmp_path / "null.json"
+    link.symlink_to("/dev/null")
+    r = _summary_run(tmp_path, link)
+    assert r.returncode == 0, r.stderr
+    assert link.is_symlink() and stat.S_ISCHR(Path("/dev/null").stat().st_mode)
+    assert json.loads((tmp_path / "out" / "summary.json").read_text())["customers"] == 30
+
+
+def test_summary_json_at_a_block_device_is_refused_and_the_node_kept(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    node = tmp_path / "disk"
+    try:
+        os.mknod(node, stat.S_IFBLK | 0o600, os.makedev(7, 250))
+    except PermissionError:
+        pytest.skip("creating a device node needs root")
+    r = _summary_run(tmp_path, node)
+    assert r.returncode == 73 and b"block device" in r.stderr, r.stderr
+    assert stat.S_ISBLK(node.lstat().st_mode)
+    assert not (tmp_path / "out" / "summary.json").exists()
+
+
+def test_summary_json_at_a_fifo_is_written_like_a_pipe(tmp_path: Path) -> None:
+    import os
+    import stat
+    import threading
+
+    fifo = tmp_path / "summary.fifo"
+    os.mkfifo(fifo)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    r = _summary_run(tmp_path, fifo)
+    reader.join(timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert stat.S_ISFIFO(fifo.lstat().st_mode)
+    assert json.loads(got[0])["customers"] == 30
+
+
+@pytest.mark.parametrize("to_stdout", [False, True])
+def test_summary_json_at_a_descriptor_like_dev_stdout_writes_to_that_stream(tmp_path: Path, to_stdout: bool) -> None:
+    from conftest import run_process
+
+    link = tmp_path / "stdout"  # what /dev/stdout is: a link to this process's descriptor 1
+    link.symlink_to("/proc/self/fd/1")
+    src = write_csv(tmp_path / "o.csv", HEADER, orders())
+    out = ["-o", "-", "--format", "jsonl"] if to_stdout else ["-o", str(tmp_path / "out")]
+    r = run_process("segment", str(src), *out, "--summary-json", str(link), *FAST, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert link.is_symlink()
+    text = r.stdout.decode()
+    summary = json.loads(text[text.index("{\n"):])
+    assert summary["customers"] == 30
+
+
+# ------------------------------------------------------------------------------ no exit 1
+
+def test_a_date_in_year_zero_is_a_rejected_row(tmp_path: Path) -> None:
+    rows = orders() + [["ZERO", "0000-01-01", "10.00"], ["ZERO", "00000101", "10.00"]]
+    src = write_csv(tmp_path / "o.csv", HEADER, rows)
+    r = run_cli("segment", str(src), "-o", str(tmp_path / "out"), *FAST)
+    assert r.returncode == 0, r.stderr
+    rejected = pl.read_csv(tmp_path / "out" / "rejected_rows.csv", infer_schema_length=0)
+    assert rejected["value"].to_list() == ["0000-01-01", "00000101"]
+    assert set(rejected["column"]) == {"order_date"}
+
+
+def test_a_date_in_year_zero_with_a_date_format_is_a_rejected_row(tmp_path: Path) -> None:
+    rows = [[c, d.replace("-", "/"), a] for c, d, a in orders()] + [["ZERO", "0000/01/01", "10.00"]]
+    src = write_csv(tmp_path / "o.csv", HEADER, rows)
+    r = run_cli("segment", str(src), "--date-format", "%Y/%m/%d", "-o", str(tmp_path / "out"), *FAST)
+    assert r.returncode == 0, r.stderr
+    assert pl.read_csv(tmp_path / "out" / "rejected_rows.csv")["row"].to_list() == [92]
+
+
+@pytest.mark.parametrize("args", [["segment", "--backtest", "999999999"], ["backtest", "--holdout-days", "999999999"],
+                                  ["segment", "--backtest", "0"]])
+def test_a_backtest_holdout_beyond_a_century_is_a_usage_error(tmp_path: Path, args: list[str]) -> None:
+    src = write_csv(tmp_path / "o.csv", HEADER, orders())
+    out = ["-o", str(tmp_path / "out")] if args[0] == "segment" else []
+    r = run_cli(args[0], str(src), *args[1:], *out, "-q")
+    assert r.returncode == 2, r.stderr
+    assert b"1 to 36,525" in r.stderr
+
+
+@pytest.mark.parametrize("toml", [
+    '[scoring]\nmethod = "thresholds"\nmonetary = [1e300, 2e300, 3e300, 4e300]\n',
+    '[scoring]\nmethod = "thresholds"\nrecency = [1, 2, 3, inf]\n',
+    '[[tiers]]\nname = "top"\nmin = 1e300\n[[tiers]]\nname = "rest"\n',
+    '[[tiers]]\nname = "top"\nmin = nan\n[[tiers]]\nname = "rest"\n',
+])
+def test_thresholds_of_1e300_or_not_finite_are_a_config_error(tmp_path: Path, toml: str) -> None:
+    src = write_csv(tmp_path / "o.csv", HEADER, orders())
+    cfg = tmp_path / "big.toml"
+    cfg.write_text(toml)
+    r = run_cli("segment", str(src), "--config", str(cfg), "-o", str(tmp_path / "out"), *FAST)
+    assert r.returncode == 78, r.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_previous_summary_nested_20000_deep_is_bad_data(tmp_path: Path) -> None:
+    from segkit.errors import DataError
+    from segkit.outputs.staging import verify_set
+
+    src, first = _first_run(tmp_path)
+    (first / "summary.json").write_text('{"outputs": ' + "[" * 20_000 + "]" * 20_000 + "}")
+    r = run_cli("segment", str(src), "-o", str(tmp_path / "second"), "--previous", str(first), *FAST)
+    assert r.returncode == 65 and b"cannot be read as a segkit summary" in r.stderr, r.stderr
+    with pytest.raises(DataError):
+        verify_set(first)
+
+
+def test_parquet_with_unused_list_and_struct_columns_reads_the_rest(tmp_path: Path) -> None:
+    src = tmp_path / "o.parquet"
+    (pl.DataFrame(orders(), schema=HEADER, orient="row")
+     .with_columns(tags=pl.concat_list(pl.col("customer_id"), pl.lit("x")), meta=pl.struct("customer_id", "amount"))
+     .write_parquet(src))
+    r = run_cli("segment", str(src), "-o", str(tmp_path / "out"), *FAST)
+    assert r.returncode == 0, r.stderr
+    assert assignments(tmp_path / "out").height == 30
+
+
+def test_parquet_with_a_list_amount_is_bad_data_naming_the_column(tmp_path: Path) -> None:
+    src = tmp_path / "o.parquet"
+    (pl.DataFrame(orders(), schema=HEADER, orient="row")
+     .with_columns(amount=pl.concat_list(pl.col("amount").cast(pl.Float64))).write_parquet(src))
+    r = run_cli("segment", str(src), "-o", str(tmp_path / "out"), *FAST)
+    assert r.returncode == 65, r.stderr
+    assert b"column 'amount' (amount) holds List" in r.stderr
+
+
+# ------------------------------------------------------------------------------ bounded messages
+
+@pytest.mark.parametrize("where", ["title", "map"])
+def test_one_huge_line_gives_a_bounded_message(tmp_path: Path, where: str) -> None:
+    huge = "Z" * 20_000_000
+    src = tmp_path / "o.csv"
+    body = "customer_id,order_date,amount\n" + "".join(f"{c},{d},{a}\n" for c, d, a in orders())
+    src.write_text((huge + "\n" if where == "title" else "") + body)
+    extra = ["--map", f"customer_id={huge[:100_000]}"] if where == "map" else []
+    r = run_cli("segment", str(src), "-o", str(tmp_path / "out"), *extra, *FAST)
+    assert r.returncode == 65, r.stderr[:500]
+    assert len(r.stderr) < 1_000 and b"characters)" in r.stderr, r.stderr[:2000]
+
+
+def test_an_error_message_on_stderr_is_cut_to_a_few_thousand_characters(capsys: pytest.CaptureFixture[str]) -> None:
+    from segkit.cli.app import MAX_MESSAGE, _eprint
+
+    _eprint("segkit: error: " + "x" * 1_000_000 + " the end")
+    err = capsys.readouterr().err
+    assert len(err) < MAX_MESSAGE + 100 and err.rstrip().endswith("the end") and "characters left out" in err
+
+
+# ------------------------------------------------------------------------------ output encodings
+
+@pytest.mark.parametrize("command", [["inspect"], ["segment", "-o", "-", "--format", "table"]])
+def test_chinese_text_on_a_cp1252_stdout_is_escaped_not_a_unicode_error(tmp_path: Path, command: list[str]) -> None:
+    from conftest import run_process
+
+    rows = [[c, d, a, f"客户{c}"] for c, d, a in orders()]
+    src = write_csv(tmp_path / "o.csv", ["客户编码", "单据日期", "金额", "客户名称"], rows)
+    r = run_process(command[0], str(src), *command[1:], *(FAST if command[0] == "segment" else []),
+                    env={"PYTHONIOENCODING": "cp1252"}, timeout=120)
+    assert r.returncode == 0, r.stderr
+    out = r.stdout.decode("cp1252")
+    assert "\\u5ba2\\u6237" in out and "UnicodeEncodeError" not in r.stderr.decode("cp1252")
+
+
+# ------------------------------------------------------------------------------ signals
+
+def test_sighup_is_handled_like_sigterm_in_process(tmp_path: Path) -> None:
+    import os
+    import signal
+    import time
+
+    from segkit.outputs import staging
+
+    old = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+    staging.install_signal_cleanup()
+    try:
+        staged = staging.StagedDir(tmp_path)
+        staged.write_bytes("assignments.csv", b"a,b\n")
+        with pytest.raises(staging.Terminated) as info:
+            os.kill(os.getpid(), signal.SIGHUP)
+            time.sleep(1)
+        assert info.value.exit_code == 129
+        assert list(tmp_path.iterdir()) == []
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+def test_sighup_while_writing_removes_the_temp_files_and_keeps_the_previous_outputs(tmp_path: Path) -> None:
+    import os
+    import signal
+    import sys
+    import time
+
+    from segkit.outputs.staging import TMP_PREFIX
+
+    src = tmp_path / "o.csv"
+    assert run_cli("sample", "-o", str(src), "--rows", "200000", "--customers", "20000", "-q").returncode == 0
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "assignments.csv").write_bytes(b"previous run\n")
+    env = {k: v for k, v in os.environ.items() if k != "SEGKIT_CONFIG"}
+    proc = subprocess.Popen([sys.executable, "-m", "segkit", "segment", str(src), "-o", str(out), "--k", "3", "-q"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None:
+        if any(p.name.startswith(TMP_PREFIX) for p in out.iterdir()):
+            proc.send_signal(signal.SIGHUP)
+            break
+        time.sleep(0.005)
+    err = proc.communicate(timeout=120)[1].decode()
+    assert proc.returncode == 129, f"the run ended ({proc.returncode}) before its files were staged: {err}"
+    assert "terminated" in err and "Traceback" not in err
+    assert sorted(p.name for p in out.iterdir()) == ["assignments.csv"]
+    assert (out / "assignments.csv").read_bytes() == b"previous run\n"
+
+
+# ------------------------------------------------------------------------------ input text as data
+
+def test_a_currency_holding_esc_is_escaped_on_the_terminal(tmp_path: Path) -> None:
+    src = write_csv(tmp_path / "o.csv", HEADER, orders())
+    r = run_cli("segment", str(src), "-o", str(tmp_path / "out"), "--currency", "GB\x1b[31mP[red]", "--k", "2",
+                "--no-report")
+    assert r.returncode == 0, r.stderr
+    assert b"\x1b" not in r.stderr and b"GB\\x1b[31MP[RED]" in r.stderr
+
+
+class _Terminal(io.BytesIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json", "jsonl"])
+def test_rows_written_to_a_terminal_show_esc_in_ids_escaped(fmt: str) -> None:
+    from segkit.cli.commands import _write_stdout
+
+    df = pl.DataFrame({"customer_id": ["\x1b]0;owned\x07C1", "C2"], "monetary": [1.0, 2.0]})
+    tty, pipe = _Terminal(), io.BytesIO()
+    _write_stdout(df, fmt, tty)
+    _write_stdout(df, fmt, pipe)
+    shown = tty.getvalue()
+    assert b"\x1b" not in shown and b"\x07" not in shown
+    assert b"\\x1b]0;owned" in shown or b"\\u001b]0;owned" in shown  # JSON escapes it itself
+    assert b"\x1b" in pipe.getvalue() or b"\\u001b" in pipe.getvalue()  # a pipe gets the data as it is
+
+
+def test_parquet_rows_to_a_terminal_are_refused() -> None:
+    from segkit.cli.commands import _write_stdout
+    from segkit.errors import UsageError
+
+    with pytest.raises(UsageError, match="redirect stdout"):
+        _write_stdout(pl.DataFrame({"customer_id": ["C1"]}), "parquet", _Terminal())
+
+
+def test_rejected_raw_cells_starting_with_tab_or_cr_then_equals_are_neutralised(tmp_path: Path) -> None:
+    rows = orders() + [["C001", "2023-03-01", "\t=cmd|' /C calc'!A0"], ["C002", "2023-03-01", "\r=HYPERLINK(\"x\")"]]
+    src = write_csv(tmp_path / "o.csv", HEADER, rows)
+    r = run_cli("segment", str(src), "-o", str(tmp_path / "out"), *FAST)
+    assert r.returncode == 0, r.stderr
+    rejected = pl.read_csv(tmp_path / "out" / "rejected_rows.csv", infer_schema_length=0)
+    assert rejected["raw:amount"].to_list() == ["'\t=cmd|' /C calc'!A0", "'\r=HYPERLINK(\"x\")"]
+
+
+# ------------------------------------------------------------------------------ formulas without values
+
+def _formula_workbook(path: Path, formula_rows: int) -> Path:
+    """xlsxwriter, like many exporters, stores formulas with a cached value of 0 (nothing computed)."""
+    import xlsxwriter
+
+    wb = xlsxwriter.Workbook(str(path))
+    ws = wb.add_worksheet("Orders")
+    ws.write_row(0, 0, ["customer_id", "order_date", "qty", "price", "amount"])
+    for i, (c, d, a) in enumerate(orders(), start=1):
+        ws.write_row(i, 0, [c, d, 2, float(a) / 2])
+        if i <= formula_rows:
+            ws.write_formula(i, 4, f"=C{i + 1}*D{i + 1}")
+        else:
+            ws.write_number(i, 4, float(a))
+    wb.close()
+    return path
+
+
+def test_amount_column_of_formulas_without_values_is_bad_data(tmp_path: Path) -> None:
+    src = _formula_workbook(tmp_path / "f.xlsx", formula_rows=90)
+    r = run_cli("segment", str(src), "-o", str(tmp_path / "out"), *FAST)
+    assert r.returncode == 65, r.stderr
+    assert b"formulas saved without their values" in r.stderr and b"'amount'" in r.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_few_formulas_without_values_are_a_warning(tmp_path: Path) -> None:
+    src = _formula_workbook(tmp_path / "f.xlsx", formula_rows=3)
+    r = run_cli("segment", str(src), "-o", str(tmp_path / "out"), "--k", "2", "--no-report")
+    assert r.returncode == 0, r.stderr
+    warnings = json.loads((tmp_path / "out" / "summary.json").read_text())["warnings"]
+    found = [w for w in warnings if w["code"] == "formulas_without_values"]
+    assert len(found) == 1 and found[0]["message"].startswith("3 cells of the amount column 'amount'")
+    assert b"formulas_without_values" in r.stderr or b"3 cells of the amount column" in r.stderr
+
+
+def test_a_workbook_of_plain_numbers_has_no_formula_warning(tmp_path: Path) -> None:
+    src = _formula_workbook(tmp_path / "f.xlsx", formula_rows=0)
+    r = run_cli("segment", str(src), "-o", str(tmp_path / "out"), *FAST)
+    assert r.returncode == 0, r.stderr
+    codes = [w["code"] for w in json.loads((tmp_path / "out" / "summary.json").read_text())["warnings"]]
+    assert "formulas_without_values" not in codes
+
+
+# ------------------------------------------------------------------------------ many distinct values
+
+def test_cross_tables_keep_the_top_levels_and_sum_the_others() -> None:
+    from segkit.models.cluster_validation import OTHERS, TOP_LEVELS, cross_table
+
+    n = 5_000
+    a = pl.Series([i % 3 for i in range(n)])
+    b = pl.Series(["common" if i % 2 else f"R{i}" for i in range(n)])
+    table = cross_table(a, b)
+    assert len(table["columns"]) == TOP_LEVELS + 1 and table["columns"][-1] == OTHERS
+    assert "common" in table["columns"]
+    assert sum(map(sum, table["counts"])) == n
+
+
+def test_a_region_per_customer_keeps_summary_json_small(tmp_path: Path) -> None:
+    n = 3_000
+    rows = [[f"C{i:05d}", f"2023-{1 + i % 12:02d}-{1 + i % 28:02d}", f"{100 + i % 977}.25", f"R{i}"] for i in range(n)]
+    src = write_csv(tmp_path / "o.csv", [*HEADER, "region"], rows)
+    r = run_cli("segment", str(src), "-o", str(tmp_path / "out"), *FAST)
+    assert r.returncode == 0, r.stderr
+    summary = tmp_path / "out" / "summary.json"
+    assert summary.stat().st_size < 100_000
+    chi2 = json.loads(summary.read_text())["validation"]["chi2"]["region"]
+    assert chi2["levels"] == n

@@ -35,3 +35,37 @@ def test_spark_detects_the_decimal_comma_like_polars(tmp_path: Path, spark) -> N
         r = run_cli("segment", str(src), "-o", str(outs[engine]), "--engine", engine, *FAST)
         assert r.returncode == 0, (engine, r.stderr)
     assert (outs["polars"] / "assignments.csv").read_bytes() == (outs["spark"] / "assignments.csv").read_bytes()
+
+
+@pytest.mark.parametrize("kind", ["bz2", "gz"])
+def test_spark_refuses_a_compressed_input_by_name(tmp_path: Path, kind: str) -> None:
+    import bz2
+    import gzip
+
+    src = write_csv(tmp_path / "o.csv", HEADER, orders())
+    packed = tmp_path / f"o.csv.{kind}"
+    packed.write_bytes((bz2 if kind == "bz2" else gzip).compress(src.read_bytes()))
+    r = run_cli("segment", str(packed), "-o", str(tmp_path / "out"), "--engine", "spark", *FAST)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.decode().startswith(f"segkit: error: {packed.name}: a ") and b"compressed" in r.stderr
+    assert b"NUL bytes" not in r.stderr
+
+
+def test_spark_refuses_a_compressed_file_without_its_extension(tmp_path: Path) -> None:
+    import bz2
+
+    src = write_csv(tmp_path / "o.csv", HEADER, orders())
+    hidden = tmp_path / "orders.csv"
+    hidden.write_bytes(bz2.compress(src.read_bytes()))
+    r = run_cli("segment", str(hidden), "-o", str(tmp_path / "out"), "--engine", "spark", *FAST)
+    assert r.returncode == 2 and b"bzip2-compressed" in r.stderr, r.stderr
+
+
+def test_spark_errors_are_one_line_without_jvm_output(tmp_path: Path) -> None:
+    from conftest import run_process
+
+    src = write_csv(tmp_path / "o.csv", ["customer_id", "order_date"], [["C1", "2024-01-01"]])
+    r = run_process("segment", str(src), "-o", str(tmp_path / "out"), "--engine", "spark", *FAST, timeout=240)
+    assert r.returncode == 65, r.stderr
+    lines = r.stderr.decode().strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("segkit: error: "), lines

@@ -22,6 +22,16 @@ def option(key: str) -> str:
     return f"\x1e{key}\x1f"
 
 
+MAX_SHOWN = 80  # characters of one input value (a header, a cell) quoted in a message
+
+
+def clip(value: object, limit: int = MAX_SHOWN) -> str:
+    """Input text quoted in a message, cut to ``limit`` characters: a 200 MB header or cell is
+    named by its start and its length, so a message stays one or two lines."""
+    text = str(value)
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text):,} characters)"
+
+
 def render(text: str, name: Callable[[str], str] = str) -> str:
     """``text`` with each ``option(key)`` shown as ``name(key)``."""
     return _OPTION.sub(lambda m: name(m.group(1)), text)

@@ -217,5 +217,5 @@ def _orders(raw: RawTable, cleaned: Cleaned, cfg: Config) -> Segmentation:
     currency, source = detect_currency(raw, cfg)
     tiering, guidance = tier_guidance(table.customers, tiering, cfg, cov, currency)
     return Segmentation(cfg, raw, cleaned, table, notes=tuple(raw.notes), coverage=cov, tiering=tiering,
-                        currency=currency, currency_source=source, warnings=(*warnings, *guidance),
+                        currency=currency, currency_source=source, warnings=(*raw.warnings, *warnings, *guidance),
                         excluded_implausible_dates=implausible)

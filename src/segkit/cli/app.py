@@ -18,6 +18,7 @@ import typer
 from rich.console import Console
 
 from segkit import __version__
+from segkit.cli.flags import FLAGS, OVERRIDE_KEYS, flag
 from segkit.errors import ConfigError, IOFailure, SegkitError, UsageError, render
 from segkit.cli.flags import FLAGS, OVERRIDE_KEYS, flag
 from collections.abc import Iterator
@@ -124,10 +125,15 @@ def _load_config(path: Path | None, **values: Any) -> Config:
         raise
 
 
+MAX_MESSAGE = 4000  # characters of one error message on stderr
+
+
 def _eprint(text: str) -> None:
     """One message on stderr, control characters from the input made visible; silent when stderr is gone."""
     from segkit.outputs.safetext import plain
 
+    if len(text) > MAX_MESSAGE:  # a message quoting a huge value in full: its start and end
+        text = f"{text[:MAX_MESSAGE - 500]} … ({len(text) - MAX_MESSAGE:,} characters left out) … {text[-500:]}"
     try:
         print(plain(text, keep_newlines=True), file=sys.stderr, flush=True)
     except (OSError, ValueError):
@@ -444,8 +450,21 @@ def _main(
     """segkit: who your strategic, key, growth, regular and scattered customers are, and why."""
 
 
+def _escape_unencodable() -> None:
+    """Text the output encoding cannot hold (Chinese names under PYTHONIOENCODING=cp1252, a
+    Windows console) is written as \\uXXXX escapes instead of failing with UnicodeEncodeError."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None and (getattr(stream, "encoding", "") or "").lower().replace("-", "") != "utf8":
+            try:
+                reconfigure(errors="backslashreplace")
+            except (ValueError, OSError):
+                continue
+
+
 def main() -> None:
     _reopen_closed_streams()
+    _escape_unencodable()
     from segkit.outputs.staging import install_signal_cleanup
 
     install_signal_cleanup()

@@ -24,7 +24,7 @@ from segkit.result import Segmentation
 from segkit.config import Config
 from segkit.errors import IOFailure, UsageError
 from segkit.customers.migration import add_migration, find_previous, movers_of
-from segkit.outputs.staging import ROW_FORMATS, StagedDir, json_bytes, rows_bytes
+from segkit.outputs.staging import ROW_FORMATS, StagedDir, json_bytes, rows_bytes, write_file
 from segkit.outputs.safetext import plain
 
 
@@ -119,10 +119,8 @@ def segment_command(
     if out is None:
         _write_stdout(result.assignments, fmt, stdout)
         summary = json_bytes({**result.document, "outputs": {}})
-        if summary_json:
-            with StagedDir(Path(summary_json).parent) as staged:
-                staged.write_elsewhere(Path(summary_json), summary)
-                staged.commit()
+        if summary_json and summary_json != "-":
+            write_file(Path(summary_json), summary)
     else:
         summary = _write_set(result, out, summary_json, progress)
     if summary_json == "-":
@@ -142,8 +140,10 @@ def _check_options(fmt: str, to_stdout: bool, summary_json: str | None, backtest
         raise UsageError(f"--format {plain(fmt)}: choose one of {', '.join(ROW_FORMATS)}")
     if to_stdout and summary_json == "-":
         raise UsageError("--summary-json - and -o - both want stdout; write the summary to a file instead")
-    if backtest_days is not None and backtest_days < 1:
-        raise UsageError(f"--backtest {backtest_days}: give the holdout length in days, 1 or more")
+    if backtest_days is not None:
+        from segkit.models.backtest import check_holdout
+
+        check_holdout(backtest_days, "backtest")
 
 
 NO_EARLIER_RUN = "--previous auto: no earlier run found; tier migration starts with the next run"
@@ -173,12 +173,29 @@ def _write_stdout(assignments: pl.DataFrame, fmt: str, stdout: BinaryIO) -> None
         _print_table(assignments, make_console(stderr=False))
     else:
         try:
-            stdout.write(rows_bytes(assignments, fmt))
+            stdout.write(_for_terminal(rows_bytes(assignments, fmt), fmt) if _isatty(stdout) else
+                         rows_bytes(assignments, fmt))
             stdout.flush()
         except BrokenPipeError:
             raise
         except OSError as exc:
             raise IOFailure(f"cannot write the assignments to stdout: {exc.strerror}") from None
+
+
+def _isatty(stream: BinaryIO) -> bool:
+    try:
+        return stream.isatty()
+    except (ValueError, OSError):
+        return False
+
+
+def _for_terminal(data: bytes, fmt: str) -> bytes:
+    """Rows shown on a terminal: control characters from the input (ESC sequences in an id)
+    written as \\x1b and the like, as everywhere on the terminal; Parquet is refused (exit 2).
+    Redirected to a file or a pipe, the rows are written unchanged."""
+    if fmt == "parquet":
+        raise UsageError("--format parquet writes binary data; redirect stdout to a file (> assignments.parquet)")
+    return plain(data.decode("utf-8"), keep_newlines=True).encode("utf-8")
 
 
 def _write_set(result: Segmentation, out: Path, summary_json: str | None, progress: Progress | None) -> bytes:
@@ -293,9 +310,10 @@ def backtest_command(input_path: str, cfg: Config, holdout_days: int, *, json_ou
     from segkit.customers.windows import latest_date, make_windows
     from segkit.ingest.read import read_input
 
-    if holdout_days < 1:
-        raise UsageError(f"--holdout-days {holdout_days}: give a whole number of days, 1 or more")
+    from segkit.models.backtest import check_holdout
     from segkit.ingest.sources import limits_for
+
+    check_holdout(holdout_days, "holdout_days")
 
     check_collisions(input_path, None, json_out, None)
     raw = read_input(input_path, encoding=cfg.encoding, sheet=cfg.sheet, mapping=cfg.columns,
@@ -309,9 +327,7 @@ def backtest_command(input_path: str, cfg: Config, holdout_days: int, *, json_ou
         stdout.write(data)
         stdout.flush()
     elif json_out:
-        with StagedDir(Path(json_out).parent) as staged:
-            staged.write_elsewhere(Path(json_out), data)
-            staged.commit()
+        write_file(Path(json_out), data)
     if not quiet:
         from segkit.cli.terminal import make_console, print_backtest
 

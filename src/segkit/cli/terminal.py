@@ -111,12 +111,12 @@ def _print_headline(doc: dict[str, Any], console: Console, t: dict[str, Any]) ->
         console.print(t["term_headline"].format(customers=doc["customers"], rows=rows, as_of=doc["as_of"],
                                                 start=win["tier_start"], end=win["tier_end"]), markup=False)
     console.print(f"{t['covered_range']}{t['colon']}{covered} · {t['currency']}{t['colon']}"
-                  f"{doc.get('currency') or t['currency_unknown']}",
+                  f"{plain(doc.get('currency') or t['currency_unknown'])}",
                   markup=False)
 
 
 def _print_tiers(doc: dict[str, Any], console: Console, t: dict[str, Any], lang: str) -> None:
-    unit = f" ({doc['currency']})" if doc.get("currency") else ""
+    unit = f" ({esc(doc['currency'])})" if doc.get("currency") else ""
     tb = Table(title=t["term_tiers"], title_justify="left")
     columns: tuple[tuple[str, JustifyMethod], ...] = (
         (t["tier"], "left"), (t["customers"], "right"), (t["share"], "right"),

@@ -355,8 +355,9 @@ def _tiers(items: list[Any]) -> tuple[Tier, ...]:
             msg = (f"config: {origin} ('{item['name']}') is the last tier and must have no min: "
                    "it holds every customer below the tier above")
             raise ConfigError(msg)
-        if not last and (lo is None or isinstance(lo, bool) or not isinstance(lo, (int, float))):
-            msg = f"config: {origin} ('{item['name']}') needs a numeric min (inclusive lower bound of annual_spend)"
+        if not last and not _is_amount(lo):
+            msg = (f"config: {origin} ('{item['name']}') needs a numeric min (inclusive lower bound of "
+                   f"annual_spend) of at most {MAX_AMOUNT:,.0f} in absolute value, got {lo!r}")
             raise ConfigError(msg)
         if tiers and lo is not None and tiers[-1].min is not None and lo >= tiers[-1].min:
             msg = (f"config: tiers must be sorted from the highest min down without overlap: "
@@ -444,11 +445,21 @@ def _tiering(tie: dict[str, Any]) -> tuple[str, tuple[float, ...], float]:
     return tie["scheme"], tuple(float(v) for v in shares), float(tie["concentration"])
 
 
+# The largest amount a setting may name: what segkit sums exactly (ingest.clean.MONEY_LIMIT_MICRO
+# in currency units). A larger tier bound or cut point could never be reached, and 1e300 or inf
+# would not fit the Int64 micro-units the amounts are compared in.
+MAX_AMOUNT = 9.0e12
+
+
+def _is_amount(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and -MAX_AMOUNT <= v <= MAX_AMOUNT  # NaN: False
+
+
 def _thresholds(name: str, value: list[Any]) -> tuple[float, ...]:
-    ok = (len(value) == 4 and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
-          and all(a < b for a, b in zip(value, value[1:])))
+    ok = (len(value) == 4 and all(_is_amount(v) for v in value) and all(a < b for a, b in zip(value, value[1:])))
     if not ok:
-        msg = f"config: scoring.{name} must be four ascending numbers, got {value!r}"
+        msg = (f"config: scoring.{name} must be four ascending numbers of at most {MAX_AMOUNT:,.0f} "
+               f"in absolute value, got {value!r}")
         raise ConfigError(msg)
     return tuple(float(v) for v in value)
 

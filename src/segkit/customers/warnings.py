@@ -3,8 +3,9 @@
 Warnings are ``{"code", "message", "message_zh"}``; every one the run raises is in
 ``summary.json["warnings"]`` and shown by the terminal summary and both reports. Codes:
 ``tier_concentration``, ``short_coverage``, ``implausible_dates``, ``clv_skipped``,
-``low_expected_counts``, ``customer_input``, ``clv_value_dependence``, ``tier_bounds_changed``
-(raised by ``customers/migration.py`` when the earlier run of ``--previous`` used other tier bounds).
+``low_expected_counts``, ``customer_input``, ``clv_value_dependence``, ``formulas_without_values``,
+``tier_bounds_changed`` (raised by ``customers/migration.py`` when the earlier run of
+``--previous`` used other tier bounds).
 """
 
 from __future__ import annotations

@@ -27,6 +27,9 @@ import glob
 import io
 import os
 import re
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -86,7 +89,44 @@ def local_session(master: str, conf: dict[str, str] | None = None):
     builder = SparkSession.builder.appName("segkit").master(master).config("spark.ui.enabled", "false")
     for key, value in {**BASE_CONF, **(conf or {})}.items():
         builder = builder.config(key, value)
-    return builder.getOrCreate()
+    with _jvm_output_captured() as log:
+        try:
+            return builder.getOrCreate()
+        except Exception as exc:  # py4j / JVM start-up errors: the JVM's last line says why
+            last = _last_line(log)
+            raise RuntimeError(f"{exc}".strip().splitlines()[0] if str(exc).strip() else last or type(exc).__name__) from None
+
+
+@contextmanager
+def _jvm_output_captured() -> Iterator[Path]:
+    """Point file descriptor 2 at a log file while the local JVM starts: the JVM inherits it, so
+    its start-up notices and log4j lines (a dozen before any message of segkit's) never reach
+    the terminal; segkit's own messages go to stderr as before once it is restored. The log is
+    removed when the session stops (the JVM keeps it open until then)."""
+    import tempfile
+
+    fd, name = tempfile.mkstemp(prefix="segkit-spark-", suffix=".log")
+    saved = os.dup(2)
+    try:
+        sys.stderr.flush()
+        os.dup2(fd, 2)
+        yield Path(name)
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(fd)
+        try:
+            os.unlink(name)
+        except OSError:
+            pass
+
+
+def _last_line(log: Path) -> str:
+    try:
+        lines = [ln for ln in log.read_text(encoding="utf-8", errors="replace").splitlines() if ln.strip()]
+    except OSError:
+        return ""
+    return lines[-1][:200] if lines else ""
 
 
 def get_session(master: str | None = None):
@@ -196,13 +236,40 @@ def _local_files(path: str) -> list[Path]:
         if f.suffix.lower() in EXCEL_EXT:
             raise SparkInputError(f"{f}: Excel workbooks are read by the polars engine only; "
                                   "save the sheet as CSV or Parquet to use the spark engine")
+        _refuse_compressed(f.name, _magic_compression(f))
     return files
+
+
+COMPRESSED_EXT = {".gz": "gzip", ".gzip": "gzip", ".bz2": "bzip2", ".xz": "xz", ".zst": "zstd", ".zstd": "zstd",
+                  ".zip": "zip", ".lz4": "lz4", ".snappy": "snappy", ".deflate": "deflate", ".7z": "7z"}
+
+
+def _magic_compression(p: Path) -> str | None:
+    from segkit.ingest.sources import _compression
+
+    try:
+        with p.open("rb") as fh:
+            head = fh.read(8)
+    except OSError:
+        return None
+    return _compression(head) or ("zip" if head.startswith(b"PK\x03\x04") else None)
+
+
+def _refuse_compressed(name: str, found: str | None = None) -> None:
+    """Compressed text inputs are refused by name (exit 2): Spark would split or number their lines
+    differently from the file (bz2 splits) or not read them at all (xz, zstd, zip)."""
+    kind = found or COMPRESSED_EXT.get(Path(name.rstrip("/")).suffix.lower())
+    if kind is not None:
+        raise SparkInputError(f"{name}: a {kind}-compressed file; the spark engine reads plain CSV and Parquet: "
+                              "unpack it first (or convert it to Parquet)")
 
 
 def _format_of(names: list[str], source: str) -> str:
     from segkit.ingest.read import EXCEL_EXT
 
     exts = {Path(n.rstrip("/")).suffix.lower() for n in names}
+    for n in names:
+        _refuse_compressed(n)
     if exts & EXCEL_EXT:
         raise SparkInputError(f"{source}: Excel workbooks are read by the polars engine only; "
                               "save the sheet as CSV or Parquet to use the spark engine")

@@ -140,10 +140,15 @@ def parse_date(c: Column, fmt: str = "") -> Column:
     """Text -> date, null when empty or unparsable (``clean.parse_date``)."""
     s = strip(c)
     if fmt:
-        return parse_date_format(s, fmt)
+        return _in_calendar(parse_date_format(s, fmt))
     iso = (F.length(s) == 10) & (_non_digits(s) == "--") & (F.substring(s, 5, 1) == "-") & (F.substring(s, 8, 1) == "-")
     iso_date = _ymd_date(F.substring(s, 1, 4), F.substring(s, 6, 2), F.substring(s, 9, 2))
-    return F.when(iso, iso_date).otherwise(_parse_date_rules(s))
+    return _in_calendar(F.when(iso, iso_date).otherwise(_parse_date_rules(s)))
+
+
+def _in_calendar(date: Column) -> Column:
+    """Null outside years 1..9999, as ``clean._in_calendar``."""
+    return F.when(date.between(F.lit("0001-01-01").cast("date"), F.lit("9999-12-31").cast("date")), date)
 
 
 def _parse_date_rules(s: Column) -> Column:

@@ -20,7 +20,7 @@ import numpy as np
 import polars as pl
 
 from segkit.config import Config
-from segkit.errors import DataError, option
+from segkit.errors import DataError, clip, option
 from segkit.ingest.read import ROW, RawTable
 
 MICRO = 1_000_000
@@ -145,11 +145,11 @@ def pick_decimal(texts: pl.Series, source: str) -> tuple[str, list[str]]:
     name = {".": "point", ",": "comma"}
     notes = []
     if mark == ",":
-        notes.append(f"{source}: amounts read with a decimal comma (detected, e.g. '{ev[','][1]}'); "
+        notes.append(f"{source}: amounts read with a decimal comma (detected, e.g. '{clip(ev[','][1])}'); "
                      f"set the decimal mark with {option('input.decimal')}")
     if ev[other][0]:
         notes.append(f"warning: {source}: {ev[other][0]:,} amount(s) can only be read with a decimal "
-                     f"{name[other]} (e.g. '{ev[other][1]}'), but most read with a decimal {name[mark]}; "
+                     f"{name[other]} (e.g. '{clip(ev[other][1])}'), but most read with a decimal {name[mark]}; "
                      f"they are rejected rows; set the decimal mark with {option('input.decimal')}")
     return mark, notes
 
@@ -163,10 +163,10 @@ def parse_date(expr: pl.Expr, fmt: str = "") -> pl.Expr:
     """
     s = expr.str.strip_chars()
     if fmt:
-        return pl.coalesce(
+        return _in_calendar(pl.coalesce(
             s.str.to_date(fmt, strict=False),
             s.str.to_datetime(fmt, strict=False).dt.date(),
-        )
+        ))
     ymd = s.str.extract_groups(
         r"^(?P<y>\d{4})\s*[-/.年]\s*(?P<m>\d{1,2})\s*[-/.月]\s*(?P<d>\d{1,2})\s*日?"
         r"(?:(?:[ T]+\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:Z|[+-]\d{2}:?\d{2})?)|(?:\s+00:00:00))?$"
@@ -180,7 +180,16 @@ def parse_date(expr: pl.Expr, fmt: str = "") -> pl.Expr:
     from_serial = pl.when((serial >= 1) & (serial <= MAX_SERIAL)).then(
         pl.lit(EXCEL_EPOCH) + pl.duration(days=serial)
     )
-    return pl.coalesce(d1, compact, from_serial.cast(pl.Date))
+    return _in_calendar(pl.coalesce(d1, compact, from_serial.cast(pl.Date)))
+
+
+FIRST_DAY, LAST_DAY = dt.date(1, 1, 1), dt.date(9999, 12, 31)
+
+
+def _in_calendar(date: pl.Expr) -> pl.Expr:
+    """Null for a date outside years 1..9999 (``0000-01-01``): such a row is rejected as an
+    unparsable date, where it would otherwise fail later as a date no program can hold."""
+    return pl.when(date.is_between(pl.lit(FIRST_DAY), pl.lit(LAST_DAY))).then(date)
 
 
 def parse_customer_id(expr: pl.Expr) -> pl.Expr:

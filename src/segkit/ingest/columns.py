@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from segkit.errors import DataError, option
+from segkit.errors import DataError, clip, option
 
 ALIASES: dict[str, tuple[str, ...]] = {
     "customer_id": ("customer", "customer id", "customerid", "customer code", "customer no",
@@ -67,9 +67,9 @@ def resolve(headers: Sequence[str], mapping: dict[str, str], source: str) -> dic
     for role, header in mapping.items():
         if header not in headers:
             close = [h for h in headers if normalize(h) == normalize(header)]
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
-            msg = (f"{source}: {option('columns.' + role)}={header}: no column '{header}'{hint}; "
-                   f"columns are: {', '.join(map(str, headers))}")
+            hint = f" (did you mean '{clip(close[0])}'?)" if close else ""
+            msg = (f"{source}: {option('columns.' + role)}={clip(header)}: no column '{clip(header)}'{hint}; "
+                   f"columns are: {_shown(headers)}")
             raise DataError(msg)
         found[role] = header
     mapped_headers = set(found.values())
@@ -82,8 +82,8 @@ def resolve(headers: Sequence[str], mapping: dict[str, str], source: str) -> dic
             candidates.setdefault(alias_role, []).append(header)
     for role, hs in candidates.items():
         if len(hs) > 1:
-            msg = (f"{source}: columns '{hs[0]}' and '{hs[1]}' both look like {role}; "
-                   f"choose one with {option('columns.' + role)}=\"{hs[0]}\"")
+            msg = (f"{source}: columns '{clip(hs[0])}' and '{clip(hs[1])}' both look like {role}; "
+                   f"choose one with {option('columns.' + role)}=\"{clip(hs[0])}\"")
             raise DataError(msg)
         found[role] = hs[0]
     for role in REQUIRED:
@@ -94,9 +94,14 @@ def resolve(headers: Sequence[str], mapping: dict[str, str], source: str) -> dic
     return found
 
 
+def _shown(headers: Sequence[str], most: int = 12) -> str:
+    """The first ``most`` headers, each clipped (a message stays short for any header row)."""
+    return ", ".join(clip(h) for h in headers[:most]) + (" ..." if len(headers) > most else "")
+
+
 def _missing_message(source: str, role: str, headers: Sequence[str]) -> str:
     examples = ", ".join(ALIASES[role][:4])
-    shown = ", ".join(map(str, headers[:12])) + (" ..." if len(headers) > 12 else "")
+    shown = _shown(headers)
     extra = " (or quantity and unit_price)" if role == "amount" else ""
     return (f"{source}: no {role} column{extra} among: {shown}; "
             f"name it with {option('columns.' + role)}=\"<header>\" (recognised names include {examples})")

@@ -13,6 +13,8 @@ Parquet is read as is and its columns cast to text.
 
 from __future__ import annotations
 
+from typing import Any
+
 import codecs
 import csv
 import hashlib
@@ -53,6 +55,7 @@ class RawTable:
     sheet: str | None = None
     notes: list[str] = field(default_factory=list)
     csv_source: Path | bytes | None = None  # what ``frame`` scans (CSV only), for ``scan_typed``
+    warnings: list[dict[str, Any]] = field(default_factory=list)  # summary.json warnings the reading raises
     pending: _FileCheck | None = None  # sha256 and the UTF-8 check still running (``background``)
 
     def verify(self) -> bool:
@@ -444,7 +447,40 @@ def _sheet_table(p: Path, name: str, df: pl.DataFrame, mapping: dict[str, str], 
     notes = [f"read {source}, sheet '{name}'"
              + (f", header on row {offset + header_idx}" if offset + header_idx > 1 else "")]
     return RawTable(source, body.lazy(), headers, found, "excel", offset + header_idx, size,
-                    _sha256(p), sheet=name, notes=notes)
+                    _sha256(p), sheet=name, notes=notes, warnings=_formula_warnings(p, name, body, headers, found))
+
+
+MOSTLY = 0.5  # an amount column with more formula cells without values than this share: exit 65
+
+
+def _formula_warnings(p: Path, name: str, body: pl.DataFrame, headers: list[str],
+                      found: dict[str, str]) -> list[dict[str, Any]]:
+    """``formulas_without_values`` for each money column (amount, quantity, unit_price) holding
+    formula cells saved without a value (a program that writes formulas without computing them:
+    each reads as 0 or empty); a DataError when they are most of the column's rows. The sheet's
+    XML is scanned only when the column holds a 0 or an empty cell."""
+    roles = [r for r in ("amount", "quantity", "unit_price") if r in found]
+    if p.suffix.lower() not in (".xlsx", ".xlsm") or body.height == 0 or not roles:
+        return []
+    zero = [pl.col(found[r]).str.strip_chars().fill_null("").is_in(["", "0", "0.0"]).any().alias(r) for r in roles]
+    if not any(body.select(zero).row(0)):
+        return []
+    from segkit.customers.warnings import catalog_warning
+    from segkit.ingest.xlsx_guard import formulas_without_values
+
+    counts, first = formulas_without_values(p, name)
+    out = []
+    for role in roles:
+        header = found[role]
+        cells = counts.get(first + headers.index(header), 0)
+        if cells > MOSTLY * body.height:
+            msg = (f"{p}: {cells:,} of {body.height:,} cells of the {role} column '{header}' (sheet '{name}') are "
+                   "formulas saved without their values, so they would read as 0 or empty; open the workbook in "
+                   "Excel or LibreOffice and save it again (that stores the values), or export it as CSV")
+            raise DataError(msg)
+        if cells:
+            out.append(catalog_warning("formulas_without_values", cells=cells, role=role, column=header))
+    return out
 
 
 def _unique_headers(cells: Sequence[object]) -> list[str]:
@@ -470,9 +506,16 @@ def _read_parquet(p: Path, mapping: dict[str, str]) -> RawTable:
         raise DataError(f"{source}: not a readable Parquet file ({str(exc).splitlines()[0]})") from None
     headers = list(schema.names())
     found = resolve(headers, mapping, source)
+    nested = [name for name, dtype in schema.items() if dtype.is_nested() or dtype == pl.Object]
+    for role, name in found.items():
+        if name in nested:
+            msg = (f"{source}: column '{name}' ({role}) holds {schema[name]} values, not one value per "
+                   f"row; flatten it or map another column ({option('columns.' + role)}=...)")
+            raise DataError(msg)
+    headers = [h for h in headers if h not in nested]  # unused lists and structs are left out
     casts = []
-    for name, dtype in schema.items():
-        col = pl.col(name)
+    for name in headers:
+        col, dtype = pl.col(name), schema[name]
         if dtype == pl.Date:
             casts.append(col.dt.strftime("%Y-%m-%d"))
         elif isinstance(dtype, pl.Datetime):

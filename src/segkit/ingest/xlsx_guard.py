@@ -168,3 +168,72 @@ def _declared_strings(head: bytes, max_strings: int, source: str) -> None:
         n = int(m.group(1))
         if n > max_strings:
             raise _refuse(source, f"declares {n:,} shared strings", f"{max_strings:,}")
+
+
+_CELL = re.compile(rb'<c r="([A-Z]{1,3})\d+"[^>]*?(?:/>|>(.*?)</c>)', re.S)
+_VALUE = re.compile(rb"<v>([^<]*)</v>")
+
+
+def _sheet_member(archive: zipfile.ZipFile, sheet_name: str) -> str | None:
+    """The archive member holding the sheet called ``sheet_name`` (workbook.xml and its rels)."""
+    import html
+
+    try:
+        book = archive.read("xl/workbook.xml")[: 16 * MB]
+        rels = archive.read("xl/_rels/workbook.xml.rels")[: 16 * MB]
+    except (KeyError, zipfile.BadZipFile, zlib.error, OSError):
+        return None
+    rid = None
+    for tag in re.findall(rb"<(?:\w+:)?sheet\b[^>]*>", book):
+        name = re.search(rb'\bname="([^"]*)"', tag)
+        ref = re.search(rb'\br:id="([^"]*)"', tag) or re.search(rb'\b\w+:id="([^"]*)"', tag)
+        if name and ref and html.unescape(name.group(1).decode("utf-8", "replace")) == sheet_name:
+            rid = ref.group(1)
+    for tag in re.findall(rb"<Relationship\b[^>]*>", rels):
+        if rid is not None and re.search(rb'\bId="' + re.escape(rid) + rb'"', tag):
+            target = re.search(rb'\bTarget="([^"]*)"', tag)
+            if target:
+                path = target.group(1).decode("utf-8", "replace")
+                return path.lstrip("/") if path.startswith("/") else "xl/" + path
+    return None
+
+
+def formulas_without_values(p: Path, sheet_name: str) -> tuple[dict[int, int], int]:
+    """Per column (1 = A) of one sheet: formula cells whose saved value is missing or 0 (a
+    workbook written by a program that does not compute formulas: every such amount reads as 0
+    or empty); and the sheet's first used column. Empty when the sheet cannot be found."""
+    counts: dict[int, int] = {}
+    first = 0
+    try:
+        with zipfile.ZipFile(p) as archive:
+            member = _sheet_member(archive, sheet_name)
+            if member is None:
+                return counts, 1
+            with archive.open(member) as fh:
+                tail = b""
+                while chunk := fh.read(CHUNK):
+                    window = tail + chunk
+                    end = max(window.rfind(b"<c "), 0)  # the last cell may go on in the next chunk
+                    first = _count_formulas(window[:end], counts, first)
+                    tail = window[end:] if end or len(window) < 16 * CHUNK else b""  # never one huge cell
+                first = _count_formulas(tail, counts, first)
+    except (zipfile.BadZipFile, KeyError, zlib.error, OSError, EOFError, NotImplementedError):
+        return {}, 1
+    return counts, first or 1
+
+
+def _count_formulas(xml: bytes, counts: dict[int, int], first: int) -> int:
+    for m in _CELL.finditer(xml):
+        col = _col_number(m.group(1))
+        first = col if not first else min(first, col)
+        body = m.group(2) or b""
+        if b"<f" not in body:
+            continue
+        value = _VALUE.search(body)
+        try:
+            empty = value is None or float(value.group(1)) == 0
+        except ValueError:
+            empty = False  # a text or error value
+        if empty:
+            counts[col] = counts.get(col, 0) + 1
+    return first

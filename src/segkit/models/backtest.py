@@ -23,8 +23,16 @@ from segkit.config import ClvSettings, Tier
 from segkit.models.outlook import backtest_score
 from segkit.models.clv.inputs import model_inputs
 from segkit.models.clv.run import fit_clv
+from segkit.errors import UsageError, option
 
 TABLE_CAP = 7  # calibration table rows: 0, 1, ..., 6, "7+" repeat purchases
+MAX_HOLDOUT_DAYS = 36_525  # a century: longer holdouts leave no history to fit on
+
+
+def check_holdout(days: int, name: str) -> None:
+    """Refuse (exit 2) a holdout that is not 1 .. MAX_HOLDOUT_DAYS days; ``name`` is the setting."""
+    if not 1 <= days <= MAX_HOLDOUT_DAYS:
+        raise UsageError(f"{option(name)} {days}: give the holdout length in days, 1 to {MAX_HOLDOUT_DAYS:,}")
 
 
 def holdout_actuals(lines: pl.DataFrame, start: dt.date, end: dt.date) -> pl.DataFrame:
@@ -62,6 +70,8 @@ def backtest(lines: pl.DataFrame, as_of: dt.date, holdout_days: int, s: ClvSetti
              tiers: tuple[Tier, ...] = ()) -> dict[str, Any]:
     """The backtest document (also summary.json["clv"]["backtest"] with ``segment --backtest N``);
     with ``tiers`` and a value model, the tier outlook's score too (``models.outlook``)."""
+    if holdout_days > (as_of - dt.date.min).days:
+        raise UsageError(f"{option('backtest')} {holdout_days}: the holdout starts before year 1; give fewer days")
     start = as_of - dt.timedelta(days=holdout_days)
     doc: dict[str, Any] = {"holdout_days": holdout_days, "calibration_end": start.isoformat(), "as_of": as_of.isoformat()}
     cal = model_inputs(lines, start)

@@ -86,12 +86,29 @@ def eta_squared(values: np.ndarray, labels: np.ndarray) -> float:
     return float(between / total) if total > 0 else float("nan")
 
 
-def cross_table(a: pl.Series, b: pl.Series) -> dict[str, Any]:
-    """Counts of two categorical series (rows: sorted levels of a; nulls left out); no test."""
+TOP_LEVELS = 50  # columns of a cross table: the most frequent levels, then OTHERS
+OTHERS = "(others)"
+
+
+def cross_table(a: pl.Series, b: pl.Series, top: int = TOP_LEVELS) -> dict[str, Any]:
+    """Counts of two categorical series (rows: sorted levels of a; nulls left out); no test.
+
+    The columns are the ``top`` most frequent levels of ``b`` (``TOP_LEVELS``, 50; ties broken
+    by name) and, when ``b`` has more, one column ``"(others)"`` summing the rest: a column with
+    200,000 distinct regions gives a table of 51 columns, in time linear in the rows, and
+    summary.json stays small (``chi_square`` reports the number of distinct levels as ``levels``).
+    """
+    df = pl.DataFrame({"a": a, "b": b}).drop_nulls().with_columns(pl.col("b").cast(pl.String))
+    freq = df.group_by("b").len().sort(["len", "b"], descending=[True, False])
+    kept = freq["b"].head(top)
+    if freq.height > top:
+        df = df.with_columns(pl.when(pl.col("b").is_in(kept.implode())).then(pl.col("b"))
+                             .otherwise(pl.lit(OTHERS)).alias("b"))
     # the "=" prefix keeps a level named like the index column ("a") from colliding with it
-    df = pl.DataFrame({"a": a, "b": b}).drop_nulls().with_columns((pl.lit("=") + pl.col("b").cast(pl.String)).alias("b"))
+    df = df.with_columns((pl.lit("=") + pl.col("b")).alias("b"))
     table = df.group_by("a", "b").len().pivot(on="b", index="a", values="len").fill_null(0).sort("a")
-    cols = sorted(c for c in table.columns if c != "a")
+    cols = sorted(c for c in table.columns if c != "a" and c != "=" + OTHERS)
+    cols += ["=" + OTHERS] if "=" + OTHERS in table.columns else []
     return {"rows": [str(r) for r in table["a"].to_list()], "columns": [c[1:] for c in cols],
             "counts": table.select(cols).to_numpy().astype(np.int64).tolist()}
 
@@ -109,7 +126,8 @@ def chi_square(a: pl.Series, b: pl.Series) -> dict[str, Any]:
     v = math.sqrt(chi2 / (n * (min(obs.shape) - 1)))
     low = float((expected < 5).mean())
     return {"chi2": float(chi2), "dof": int(dof), "p": float(p), "cramers_v": v,
-            "low_expected_share": low, "n": int(n), "levels": len(table["columns"]), "table": table}
+            "low_expected_share": low, "n": int(n), "table": table,
+            "levels": pl.DataFrame({"a": a, "b": b}).drop_nulls()["b"].n_unique()}
 
 
 def silhouette_reading(s: float | None) -> tuple[str, str] | None:

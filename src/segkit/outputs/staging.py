@@ -5,7 +5,7 @@ Every file of a run is first written under a temporary name beside its final pat
 written, so a run that fails before that point leaves the previous outputs untouched.
 ``summary.json`` is renamed last and records the sha256 of each other output under
 ``outputs``: a reader can tell that a set is one run's (see ``verify_set``). Temporary files
-are removed when the run fails, on SIGTERM/SIGINT, and (when a run was killed outright) by the
+are removed when the run fails, on SIGTERM/SIGHUP/SIGINT, and (when a run was killed outright) by the
 next run writing to the same folder.
 """
 
@@ -21,6 +21,7 @@ import os
 import re
 import secrets
 import signal
+import stat
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -30,17 +31,18 @@ import polars as pl
 from segkit.errors import DataError, OutputError, option
 from types import FrameType
 
-INJECTION_START = ("=", "+", "-", "@")
+INJECTION_START = ("=", "+", "-", "@", "\t", "\r")  # OWASP CSV injection: TAB and CR too
 ROW_FORMATS = ("csv", "json", "jsonl", "parquet", "table")
 TMP_PREFIX = ".segkit-tmp-"
 STALE_AFTER_S = 24 * 3600  # a temp file of a live process is stale only after this long
 _TMP_NAME = re.compile(r"^\.segkit-tmp-(\d+)-[0-9a-f]+-")
-_RISKY = "^'*[" + "".join(re.escape(c) for c in INJECTION_START) + "]"  # one more leading ' (undone by --previous)
-_ACTIVE: set[Path] = set()  # temp files of this process, removed on SIGTERM/SIGINT
+_RISKY = "^'*[" + "".join(re.escape(c) if c.isprintable() else f"\\x{ord(c):02x}" for c in INJECTION_START) + "]"
+# (a value already starting with quotes before such a character gets one more; --previous undoes it)
+_ACTIVE: set[Path] = set()  # temp files of this process, removed on SIGTERM/SIGHUP/SIGINT
 
 
 def defuse_text(df: pl.DataFrame) -> pl.DataFrame:
-    """Prefix ``'`` to text cells starting with = + - @ (CWE-1236).
+    """Prefix ``'`` to text cells starting with = + - @, TAB or CR (CWE-1236).
 
     A value that already starts with quotes before such a character gets one more, so
     ``undefuse`` restores every value exactly.
@@ -147,7 +149,7 @@ def clean_stale(directory: Path, now: float | None = None) -> list[Path]:
 
 
 class Terminated(BaseException):
-    """SIGTERM arrived; carries the exit code (128 + signal number)."""
+    """SIGTERM or SIGHUP arrived; carries the exit code (128 + signal number)."""
 
     def __init__(self, signum: int):
         super().__init__(f"terminated by signal {signum}")
@@ -171,8 +173,15 @@ def _on_signal(signum: int, _frame: FrameType | None) -> None:
 
 
 def install_signal_cleanup() -> None:
-    """On SIGTERM/SIGINT remove this process's temp files, then stop (exit 143/130)."""
-    for sig in (signal.SIGTERM, signal.SIGINT):
+    """On SIGTERM/SIGHUP/SIGINT remove this process's temp files, then stop (exit 143/129/130).
+
+    SIGHUP (the terminal closed, an ssh session dropped) is handled as SIGTERM; a run under
+    ``nohup`` ignores it and goes on.
+    """
+    hangup = getattr(signal, "SIGHUP", None)  # not on Windows
+    for sig in (signal.SIGTERM, signal.SIGINT, *([hangup] if hangup is not None else [])):
+        if sig == hangup and signal.getsignal(sig) == signal.SIG_IGN:  # nohup
+            continue
         try:
             signal.signal(sig, _on_signal)
         except ValueError:  # not the main thread
@@ -193,6 +202,7 @@ class StagedDir:
         self._staged: list[tuple[Path, Path]] = []
         self._hashes: dict[str, str] = {}
         self._remove: list[Path] = []
+        self._streams: list[tuple[Path, bytes]] = []
         _make_dir(self.directory)
         clean_stale(self.directory)
 
@@ -221,12 +231,20 @@ class StagedDir:
         self.write(name, lambda p: _write_synced(p, data))
 
     def write_elsewhere(self, final: Path, data: bytes) -> None:
-        """A file outside the folder (``--summary-json PATH``), committed with the set."""
-        final = Path(final)
-        _make_dir(final.parent)
-        clean_stale(final.parent)
-        self.write(final.name, lambda p: _write_synced(p, data), directory=final.parent)
-        self._hashes.pop(final.name, None)
+        """A file outside the folder (``--summary-json PATH``), committed with the set.
+
+        A link is written through (its target is replaced, never the link); a pipe, a character
+        device or a shell's descriptor (``/dev/stdout``, ``>(jq .)``) is written in place after
+        the set is committed (see ``resolve_target``).
+        """
+        target, stream = resolve_target(Path(final))
+        if stream:
+            self._streams.append((target, data))
+            return
+        _make_dir(target.parent)
+        clean_stale(target.parent)
+        self.write(target.name, lambda p: _write_synced(p, data), directory=target.parent)
+        self._hashes.pop(target.name, None)
 
     def hashes(self) -> dict[str, str]:
         return dict(self._hashes)
@@ -271,6 +289,9 @@ class StagedDir:
             _ACTIVE.discard(tmp)
             done.append(final)
         self._staged = []
+        for target, data in self._streams:
+            write_stream(target, data)
+        self._streams = []
         return done
 
     def discard(self) -> None:
@@ -295,6 +316,65 @@ def _make_dir(directory: Path) -> None:
         raise OutputError(f"cannot write in output folder {directory}; choose another -o or fix its permissions")
 
 
+_FD_LINK = re.compile(r"^/(proc/(self|thread-self|\d+)|dev)/fd/\d+$")
+
+
+def _names_a_descriptor(path: Path) -> bool:
+    """``path`` or a link it goes through is an open descriptor (/dev/stdout, /dev/fd/63)."""
+    current = os.path.abspath(path)
+    for _ in range(40):  # the kernel's own limit on nested links
+        current = os.path.join(os.path.realpath(os.path.dirname(current)), os.path.basename(current))
+        if _FD_LINK.match(current):
+            return True
+        if not os.path.islink(current):
+            return False
+        current = os.path.join(os.path.dirname(current), os.readlink(current))
+    return False
+
+
+def resolve_target(path: Path) -> tuple[Path, bool]:
+    """Where a file the user named is written: ``(path, True)`` for a stream (a pipe, a character
+    device such as /dev/null or a terminal, a descriptor such as /dev/stdout), written in place;
+    otherwise ``(file, False)``: the regular file the path names through its links (created when
+    missing), replaced atomically so that the link itself stays a link. A block device, a socket
+    or a folder is refused (exit 73)."""
+    if _names_a_descriptor(path):
+        return path, True
+    try:
+        mode = os.stat(path).st_mode  # follows links
+    except FileNotFoundError:
+        return Path(os.path.realpath(path)), False  # a new file, or where a dangling link points
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror}; give another path") from None
+    if stat.S_ISFIFO(mode) or stat.S_ISCHR(mode):
+        return path, True
+    if stat.S_ISREG(mode):
+        return Path(os.path.realpath(path)), False
+    kind = "a folder" if stat.S_ISDIR(mode) else "a block device" if stat.S_ISBLK(mode) else "not a regular file"
+    raise OutputError(f"cannot write {path}: it is {kind}; give the path of a file")
+
+
+def write_stream(path: Path, data: bytes) -> None:
+    """Write ``data`` to a pipe or device as a shell redirection would (no temp file, no rename)."""
+    try:
+        with open(path, "wb") as fh:
+            fh.write(data)
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def write_file(path: Path, data: bytes) -> None:
+    """One file outside an output set (``--summary-json`` with ``-o -``, ``backtest --json``),
+    written atomically, through links, or as a stream (see ``resolve_target``)."""
+    target, stream = resolve_target(Path(path))
+    if stream:
+        write_stream(target, data)
+        return
+    with StagedDir(target.parent) as staged:
+        staged.write_elsewhere(target, data)
+        staged.commit()
+
+
 def _write_synced(path: Path, data: bytes) -> None:
     with open(path, "wb") as fh:
         fh.write(data)
@@ -304,12 +384,21 @@ def _write_synced(path: Path, data: bytes) -> None:
 
 # ------------------------------------------------------------------------------ reading back
 
+MAX_SUMMARY_BYTES = 256 << 20
+
+
 def verify_set(directory: Path) -> list[str]:
     """Names of outputs in ``directory`` whose sha256 differs from its summary.json (empty: one run's set)."""
     summary = Path(directory) / "summary.json"
     try:
-        recorded = json.loads(summary.read_text(encoding="utf-8"))["outputs"]
-    except (OSError, ValueError, KeyError, TypeError):
+        with open(summary, "rb") as fh:
+            data = fh.read(MAX_SUMMARY_BYTES + 1)  # /dev/zero or a huge file is not a summary
+        if len(data) > MAX_SUMMARY_BYTES:
+            raise ValueError("too large")
+        recorded = json.loads(data.decode("utf-8"))["outputs"]
+        if not isinstance(recorded, dict):
+            raise TypeError("outputs is not a table")
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):
         raise DataError(f"{summary}: missing or without an 'outputs' table; run segkit again") from None
     bad = []
     for name, sha in recorded.items():
