@@ -86,12 +86,21 @@ def workdir(tmp_path: Path) -> Path:
 @pytest.mark.parametrize("page, line, cmds", cases())
 def test_command_examples_run_as_written(workdir: Path, page: str, line: int, cmds: list[str]):
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-           "NO_COLOR": "1"}
+           "NO_COLOR": "1",
+           # a Spark daemon the block starts keeps its pid and logs here, not in /tmp, and is stopped below
+           "SPARK_PID_DIR": str(workdir), "SPARK_LOG_DIR": str(workdir / "spark-logs")}
     for name in ("SEGKIT_CONFIG", "COLUMNS", "LINES"):
         env.pop(name, None)
-    for cmd in cmds:
-        m = EXITS.search(cmd)
-        want = int(m.group(1)) if m else 0
-        proc = subprocess.run(["bash", "-o", "pipefail", "-c", cmd], cwd=workdir, env=env, capture_output=True,
-                              stdin=subprocess.DEVNULL, timeout=300)
-        assert proc.returncode == want, f"{page}:{line}: {cmd}\n{proc.stderr.decode(errors='replace')[-2000:]}"
+    try:
+        for cmd in cmds:
+            m = EXITS.search(cmd)
+            want = int(m.group(1)) if m else 0
+            proc = subprocess.run(["bash", "-o", "pipefail", "-c", cmd], cwd=workdir, env=env, capture_output=True,
+                                  stdin=subprocess.DEVNULL, timeout=300)
+            assert proc.returncode == want, f"{page}:{line}: {cmd}\n{proc.stderr.decode(errors='replace')[-2000:]}"
+    finally:
+        if any("start-connect-server" in c for c in cmds):  # a failed block must not leave the server running
+            import pyspark
+
+            stop = Path(pyspark.__file__).parent / "sbin" / "stop-connect-server.sh"
+            subprocess.run(["bash", str(stop)], cwd=workdir, env=env, capture_output=True, timeout=120)
