@@ -157,11 +157,15 @@ def test_fixed_k_and_determinism(tmp_path):
     n, k, ch = doc["clusters"]["customers_clustered"], 4, v["calinski_harabasz"]
     assert v["r2"] == pytest.approx(ch * (k - 1) / (ch * (k - 1) + n - k), rel=1e-9)
     assert -1 <= v["silhouette"] <= 1 and v["davies_bouldin"] > 0
-    assert v["verdict"].startswith("4 distinct customer groups" if v["distinct"] else "No evidence")
+    assert v["verdict_text"].startswith("4 distinct customer groups" if v["distinct"] else "No evidence")
     assert "4 个" in v["verdict_zh"]
-    assert set(v["null_test"]) >= {"method", "statistic", "null_mean", "null_sd", "replicates", "p"}
+    assert v["k_rule"] == "fixed" and v["verdict"] in ("distinct", "none", "inconclusive")
+    for t in v["null_tests"]:  # a fixed k is tested at that k
+        assert set(t) >= {"null", "method", "statistic", "null_mean", "null_sd", "replicates", "p"} and t["k"] == 4
     assert set(v["stability"]) >= {"per_cluster", "mean"} and len(v["stability"]["per_cluster"]) == 4
-    assert v["distinct"] == (v["null_test"]["p"] < 0.01)
+    assert v["distinct"] == all(t["p"] < 0.01 for t in v["null_tests"])
+    assert v["verdict"] == ("distinct" if v["distinct"] else
+                            "inconclusive" if any(t["p"] < 0.01 for t in v["null_tests"]) else "none")
     assert set(v["anova"]) == set(v["kruskal"]) == {"log_recency_days", "log_frequency", "log_monetary"}
 
 

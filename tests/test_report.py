@@ -140,7 +140,7 @@ def test_summary_sheet_shows_tier_pareto_table(sample):
     cell = ws.cell(row=header_at + 2, column=5)
     assert cell.number_format == "0.0%_ "
     texts = [r[0] for r in rows if isinstance(r[0], str)]
-    assert sample["doc"]["validation"]["verdict"] in texts
+    assert sample["doc"]["validation"]["verdict_text"] in texts
     assert sample["doc"]["as_of"] in [r[1] for r in rows]
 
 
@@ -160,13 +160,18 @@ def test_validation_sheet_leads_with_the_null_test_and_labels_the_rest_descripti
     rows = list(ws.iter_rows())
     values = [r[0].value for r in rows]
     v = sample["doc"]["validation"]
-    assert values[1] == v["verdict"]
+    assert values[1] == v["verdict_text"]
     at = values.index("Are there distinct groups at all? Null-reference test")
-    facts = {r[0].value: r[1].value for r in rows[at + 1: at + 11]}
-    assert facts["R² of k-means at the chosen k (test sample)"] == pytest.approx(v["null_test"]["statistic"])
-    assert facts["Replicates"] == v["null_test"]["replicates"]
-    assert facts["Monte-Carlo p"] == pytest.approx(v["null_test"]["p"])
-    assert facts["Distinct groups (p < significance level)"] == ("yes" if v["distinct"] else "no")
+    facts = {r[0].value: r[1].value for r in rows[at + 1: at + 8]}
+    assert facts["Distinct groups (every null rejects)"] == ("yes" if v["distinct"] else "no")
+    assert facts["Verdict"].startswith(v["verdict"]) and facts["Groups the data support"] == v["groups"]
+    # then one row per null: its statistic at k against its replicates
+    head = next(i for i in range(at, len(rows)) if values[i] == "One-population null")
+    table = [[c.value for c in r[:9]] for r in rows[head + 1: head + 1 + len(v["null_tests"])]]
+    for row, t in zip(table, v["null_tests"]):
+        assert row[2] == t["k"] and row[3] == pytest.approx(t["statistic"]) and row[4] == pytest.approx(t["null_mean"])
+        assert row[6] == t["replicates"] and row[7] == pytest.approx(t["p"])
+        assert row[8] == ("yes" if t["p"] < 0.01 else "no")
     # the circular tests come after the descriptive note, without a "significant" column
     desc = values.index("Descriptive statistics: how the clusters differ")
     assert values[desc + 1] == v["descriptive_note"] and "not evidence" in values[desc + 1]
@@ -511,7 +516,7 @@ def test_html_validation_section_says_what_decides_and_what_only_describes(sampl
     section = section[:section.index("</section>")]
     t = UI[lang]
     v = page["result"].validation.summary()
-    verdict = v["verdict"] if lang == "en" else v["verdict_zh"]
+    verdict = v["verdict_text"] if lang == "en" else v["verdict_zh"]
     assert verdict.replace("'", "&#39;") in section
     # the null test comes first, the descriptive tables after their note, and no claim of reality
     order = [section.index(t[key]) for key in ("null_test_title", "stability_title", "descriptive_title",

@@ -1,4 +1,4 @@
-"""run(): read -> clean -> customer table -> clustering -> validation -> CLV, as one result.
+"""run(): read -> clean -> customer table -> clustering -> CLV -> validation, as one result.
 
 Orchestration only: each step lives in its stage's package and returns a new value; nothing edits
 what an earlier step returned. The result is a frozen ``segkit.result.Segmentation``; a later step
@@ -50,7 +50,8 @@ def run(
     if cluster:
         result = add_clusters(result, step)
     step("clv")
-    return add_clv(result, backtest_days)
+    result = add_clv(result, backtest_days)
+    return add_validation(result, step) if cluster else result
 
 
 def _customers(input_path: str, cfg: Config, step: Progress, stdin: io.BufferedIOBase | None,
@@ -93,15 +94,36 @@ def _customers(input_path: str, cfg: Config, step: Progress, stdin: io.BufferedI
 
 
 def add_clusters(result: Segmentation, step: Progress) -> Segmentation:
-    """k-means on the customer table, then its validation: a new result with both."""
+    """k-means on the customer table (auto-k by silhouette): a new result with the clusters."""
     from segkit.models.kmeans import cluster_customers
-    from segkit.models.cluster_validation import validate
 
     step("cluster")
     clusters = cluster_customers(result.customers, result.config, result.cluster_features)
+    return result.with_customers(clusters.customers, clusters=clusters)
+
+
+def add_validation(result: Segmentation, step: Progress) -> Segmentation:
+    """The nulls (the buy-till-you-die one reads the CLV fit, so this runs after ``add_clv``),
+    stability and the descriptive statistics. When every null rejects at a k other than the
+    silhouette's, the customers are clustered again at the nulls' k (SPEC §4: "k distinct groups"
+    names a k the nulls support)."""
+    from segkit.models.cluster_validation import btyd_inputs, evidence_for, validate
+    from segkit.models.kmeans import cluster_customers, k_choice_by_nulls
+
+    first = clusters = result.clusters
+    assert clusters is not None
     step("validate")
-    validation = validate(clusters, result.config, result.cleaned.roles)
-    return result.with_customers(clusters.customers, clusters=clusters, validation=validation)
+    if clusters.labels is None:
+        return dataclasses.replace(result, validation=validate(clusters, result.config))
+    as_of = result.table.windows.as_of if result.table.windows else None
+    evidence = evidence_for(clusters, result.config, btyd_inputs(clusters, result.customers, result.clv, as_of))
+    if evidence.verdict.code == "distinct" and evidence.choice.k != clusters.k:
+        cfg = dataclasses.replace(result.config, k=evidence.choice.k)
+        clusters = k_choice_by_nulls(cluster_customers(result.customers, cfg, result.cluster_features),
+                                     result.config, clusters)
+    validation = validate(clusters, result.config, result.cleaned.roles, evidence)
+    customers = result.customers if clusters is first else clusters.customers
+    return result.with_customers(customers, clusters=clusters, validation=validation)
 
 
 def _as_customer_table(input_path: str, cfg: Config, stdin: io.BufferedIOBase | None,

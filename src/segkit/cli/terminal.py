@@ -89,7 +89,7 @@ def print_summary(result: Segmentation, console: Console, out: Path | None) -> N
     _print_segments(doc, console, t, lang)
     _print_clusters(doc, console, t, Names(result.config, lang, result.tiers))
     val = doc.get("validation")
-    if val and val.get("verdict"):
+    if val and val.get("verdict_text"):
         print_validation(val, console, lang)
     print_clv(doc, console, lang)
     backtest = (doc.get("clv") or {}).get("backtest")
@@ -207,7 +207,7 @@ def print_validation(val: dict[str, Any], console: Console, lang: str = "en") ->
 
     t = ui(lang)
     zh = lang == "zh"
-    verdict = (val.get("verdict_zh") if zh else None) or val["verdict"]
+    verdict = (val.get("verdict_zh") if zh else None) or val["verdict_text"]
     console.print(Text(f"{t['verdict']}{t['colon']}", style="bold") + Text(verdict))
     stab = val.get("stability")
     if stab:

@@ -1,9 +1,11 @@
 """Cluster validation: are there distinct groups at all, and how do the bands differ?
 
-The question that decides the verdict is answered by ``models.nulls``: the clustering's R² against
-one-population replicates (a Gaussian copula of the observed features with empirical marginals)
-and bootstrap stability per cluster. ``distinct`` is true only when that test rejects at p < 0.01;
-otherwise the clusters are value bands cut from a continuum (k = 1 is an allowed conclusion).
+The question that decides the verdict is answered by ``models.nulls``: the clustering's strength
+against every plausible one-population null (a copula of the observed features, one-time and
+repeat buyers apart; customers simulated from the run's own buy-till-you-die fit), and bootstrap
+stability per cluster. ``verdict`` is ``distinct`` only when every null rejects at p < 0.01,
+``none`` when none does, ``inconclusive`` otherwise; unless distinct, the clusters are value bands
+cut from a continuum (k = 1 is an allowed conclusion).
 
 Everything else here is descriptive and labelled so. Tests of the clustering features across the
 clusters found from them are significant by construction, also on one smooth population (Chen &
@@ -40,7 +42,10 @@ from segkit.models.kmeans import ClusterResult, silhouette
 from segkit.config import Config
 from segkit.customers.metrics import ATTRIBUTE_ROLES
 from segkit.i18n import message
-from segkit.models.nulls import ALPHA, NullTest, Stability, null_test, stability
+from segkit.models.btyd_null import NotRun, btyd_params, rfm_features
+from segkit.models.nulls import (ALPHA, BtydInputs, Evidence, Stability, candidate_ks, null_evidence,
+                                 stability)
+from segkit.models.verdict import DISTINCT
 
 LOW_EXPECTED_WARN = 0.2
 CATEGORICAL = ATTRIBUTE_ROLES  # attributes not used to build the clusters
@@ -143,7 +148,7 @@ class Validation:
     tukey: dict[str, Any] = field(default_factory=dict)
     chi2: dict[str, Any] = field(default_factory=dict)
     cross_tables: dict[str, Any] = field(default_factory=dict)
-    null_test: NullTest | None = None
+    evidence: Evidence | None = None
     stability: Stability | None = None
     r2: float | None = None
     silhouette: float | None = None
@@ -157,14 +162,18 @@ class Validation:
 
     @property
     def distinct(self) -> bool:
-        return self.null_test is not None and self.null_test.rejects
+        return self.evidence is not None and self.evidence.verdict.code == DISTINCT
 
     def summary(self) -> dict[str, Any]:
         reading = silhouette_reading(self.silhouette)
+        ev = self.evidence
+        tests = ev.summary() if ev else []
         return {
             "distinct": self.distinct, "groups": (self.k if self.distinct else 1) if self.k else None,
-            "verdict": self.verdict, "verdict_zh": self.verdict_zh,
-            "null_test": self.null_test.summary() if self.null_test else None,
+            "verdict": ev.verdict.code if ev else None, "verdict_text": self.verdict, "verdict_zh": self.verdict_zh,
+            "null_tests": tests, "null_test": tests[0] if tests else None,
+            "k_rule": ev.choice.rule if ev else None,
+            "k_supported": list(ev.choice.supported) if ev else [],
             "stability": dict(self.stability.summary(), note=STABILITY_NOTE, note_zh=STABILITY_NOTE_ZH)
             if self.stability else None,
             "descriptive_note": DESCRIPTIVE_NOTE, "descriptive_note_zh": DESCRIPTIVE_NOTE_ZH,
@@ -181,7 +190,37 @@ class Validation:
         }
 
 
-def validate(cr: ClusterResult, cfg: Config, roles: tuple[str, ...] = ()) -> Validation:
+def btyd_inputs(cr: ClusterResult, customers: pl.DataFrame, clv: Any, as_of: Any) -> BtydInputs | NotRun:
+    """The buy-till-you-die null's inputs for the clustered customers (``cr.ids``), from the run's
+    CLV result (``models.clv.run.ClvResult``) and ``as_of``; or why it cannot be drawn."""
+    if clv is None or cr.ids is None or "_purchase_days" not in customers.columns:
+        return NotRun("no purchase history to fit a purchase model to")
+    gg = clv.gamma_gamma
+    params = btyd_params(clv.model, clv.counting.params if clv.counting else None, gg.params if gg else None,
+                         clv.skipped_reason, bool(gg and gg.converged))
+    if isinstance(params, NotRun):
+        return params
+    first = pl.coalesce("_first_purchase_day", "first_order_date")
+    df = pl.DataFrame({"customer_id": cr.ids}).join(customers.select(
+        "customer_id", (pl.lit(as_of) - first).dt.total_days().alias("T"), "recency_days",
+        pl.col("_purchase_days").clip(lower_bound=1).alias("days"), "monetary",
+    ), on="customer_id", how="left", maintain_order="left")
+    T = df["T"].fill_null(0).to_numpy().astype(np.int64)
+    x = rfm_features(df["recency_days"].to_numpy(), df["days"].to_numpy(), df["monetary"].to_numpy())
+    return BtydInputs(params, np.maximum(T, 1), x)
+
+
+def evidence_for(cr: ClusterResult, cfg: Config, btyd: BtydInputs | NotRun) -> Evidence:
+    """Every null against the clustering features of ``cr``, at the k the run tests."""
+    fit = cr.fitted()
+    ks = candidate_ks(fit.x_raw, fit.k, cfg.k_min, cfg.k_max)
+    return null_evidence(fit.x_raw, cr.features, fit.k, cfg.random_state, btyd, ks, fixed_k=cfg.k != "auto")
+
+
+def validate(cr: ClusterResult, cfg: Config, roles: tuple[str, ...] = (), evidence: Evidence | None = None,
+             btyd: BtydInputs | NotRun | None = None) -> Validation:
+    """The verdict (from ``evidence``, else computed with ``btyd``), stability and the descriptive
+    statistics of a clustering."""
     v = Validation()
     if cr.labels is None:
         v.skipped_reason = cr.skipped_reason
@@ -189,7 +228,7 @@ def validate(cr: ClusterResult, cfg: Config, roles: tuple[str, ...] = ()) -> Val
         return v
     fit = cr.fitted()
     v.k = fit.k
-    v.null_test = null_test(fit.x_raw, fit.k, cfg.random_state)
+    v.evidence = evidence or evidence_for(cr, cfg, btyd or NotRun("no purchase-model fit"))
     v.stability = stability(fit.x, fit.labels, fit.k, cfg.random_state)
     describe_features(v, cr)
     customers = cr.customers.filter(pl.col("cluster").is_not_null())
@@ -205,7 +244,7 @@ def validate(cr: ClusterResult, cfg: Config, roles: tuple[str, ...] = ()) -> Val
                 "the chi-square p-value is approximate"
             )
     fit_indices(v, cr)
-    v.verdict, v.verdict_zh = verdict(v.null_test, fit.k)
+    v.verdict, v.verdict_zh = verdict(v.evidence, fit.k)
     return v
 
 
@@ -248,16 +287,45 @@ def fit_indices(v: Validation, cr: ClusterResult) -> None:
         v.davies_bouldin = finite(davies_bouldin_score(x, labels))
 
 
-def verdict(nt: NullTest, k: int) -> tuple[str, str]:
-    """The one-sentence answer, in English and Chinese, from the null-reference test alone."""
-    key = "groups" if nt.rejects else "continuum"
-    return _in_both(lambda lang: message("verdict", key, lang, k=k, figures=_figures(nt, lang)))
+def verdict(ev: Evidence, k: int) -> tuple[str, str]:
+    """The one-sentence answer, in English and Chinese, from the nulls alone (SPEC §4)."""
+    return _in_both(lambda lang: _verdict_text(ev, k, lang))
 
 
-def _figures(nt: NullTest, lang: str) -> str:
-    sampled = message("verdict", "sampled", lang, sample_size=nt.sample_size) if nt.sample_size < nt.customers else ""
-    return message("verdict", "figures", lang, statistic=nt.statistic, null_mean=nt.null_mean, null_sd=nt.null_sd,
-                   replicates=nt.replicates, p=nt.p, sampled=sampled)
+def _verdict_text(ev: Evidence, k: int, lang: str) -> str:
+    v = ev.verdict
+
+    def names(nulls: tuple[str, ...]) -> str:
+        return message("verdict", "and", lang).join(message("verdict", f"null_{n}", lang) for n in nulls)
+
+    figures = _figures(ev, lang)
+    if v.code == DISTINCT:
+        return message("verdict", "groups", lang, k=k, rejected=names(v.rejected), figures=figures)
+    if not v.rejected:
+        return message("verdict", "continuum", lang, k=k, kept=names(v.not_rejected), figures=figures)
+    if not v.not_rejected:
+        reason = next(t.reason for t in ev.tests if not t.ran)
+        return message("verdict", "not_run", lang, k=k, rejected=names(v.rejected), missing=names(v.not_run),
+                       reason=reason, figures=figures)
+    meaning = message("verdict", "meaning_btyd" if "btyd" in v.not_rejected else "meaning_copula", lang)
+    return message("verdict", "inconclusive", lang, k=k, rejected=names(v.rejected), kept=names(v.not_rejected),
+                   meaning=meaning, figures=figures)
+
+
+def _figures(ev: Evidence, lang: str) -> str:
+    parts = []
+    for t in ev.tests:
+        name = message("verdict", f"short_{t.null}", lang)
+        if not t.ran:
+            parts.append(message("verdict", "null_not_run", lang, name=name, reason=t.reason))
+            continue
+        parts.append(message("verdict", "null_figure", lang, name=name, k=t.k, p=t.p, statistic=t.statistic,
+                             statistic_name=message("verdict", f"stat_{t.statistic_name}", lang),
+                             null_mean=t.null_mean, null_sd=t.null_sd))
+    sampled = message("verdict", "sampled", lang, sample_size=ev.sample_size) if ev.sample_size < ev.customers else ""
+    replicates = max(t.replicates for t in ev.tests)
+    return message("verdict", "figures", lang, tests=message("verdict", "sep", lang).join(parts), replicates=replicates,
+                   k_low=ev.ks[0], k_top=ev.ks[-1], sampled=sampled)
 
 
 def _in_both(text: Callable[[str], str]) -> tuple[str, str]:

@@ -264,6 +264,7 @@ class ClusterResult:
     silhouette_by_k: dict[int, float] = field(default_factory=dict)
     profiles: list[dict[str, Any]] = field(default_factory=list)
     excluded_customers: int = 0
+    ids: pl.Series | None = None  # customer_id of each clustered row (the order of x, x_raw, labels)
 
     def fitted(self) -> Fitted:
         """The arrays of a clustering that ran; only call it when ``labels`` is set."""
@@ -348,6 +349,19 @@ def k_choice(cfg: Config, n: int) -> tuple[str, str]:
             f"自动：在{where_zh}客户上取 k = {cfg.k_min}..{cfg.k_max} 中轮廓系数最高者")
 
 
+def k_choice_by_nulls(refit: ClusterResult, cfg: Config, first: ClusterResult) -> ClusterResult:
+    """``refit`` (clustered again at the k the nulls chose) saying so, with the silhouettes of the
+    first, silhouette-chosen clustering."""
+    import dataclasses
+
+    en, zh = k_choice(cfg, len(refit.labels) if refit.labels is not None else 0)
+    return dataclasses.replace(
+        refit, silhouette_by_k=first.silhouette_by_k,
+        k_choice=f"{en}; k = {first.k} was not supported by the one-population nulls, k = {refit.k} is the "
+                 "smallest k at which every null rejects",
+        k_choice_zh=f"{zh}；k = {first.k} 未获单一总体零假设检验支持，k = {refit.k} 是所有零假设检验均拒绝的最小 k")
+
+
 def cluster_customers(customers: pl.DataFrame, cfg: Config,
                       custom: dict[str, pl.Expr] | None = None) -> ClusterResult:
     features, frame = feature_frame(customers, cfg.extra_features, custom)
@@ -383,6 +397,7 @@ def cluster_customers(customers: pl.DataFrame, cfg: Config,
     result.reduced_reason = model.reduced_reason_
     result.x, result.x_raw, result.labels = x, x_raw, model.labels_
     result.sample_index = model.sample_index_
+    result.ids = frame["customer_id"]
     result.silhouette_by_k = model.silhouette_by_k_
     result.profiles = profiles
     return result

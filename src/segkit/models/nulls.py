@@ -1,24 +1,34 @@
-"""Are there distinct groups at all? A null-reference test and bootstrap stability of k-means.
+"""Are there distinct groups at all? One-population nulls, the verdict, and bootstrap stability.
 
 Tests on the clustering features across the clusters found from them are significant by
-construction, also on one smooth population. This module asks the question that is not circular:
+construction, also on one smooth population. This module asks the question that is not circular
+(SPEC §4), against every plausible one-population null at once:
 
-- **Null-reference test** (in the spirit of SigClust, Liu, Hayes, Nobel & Marron 2008): the
-  clustering's strength, R² of k-means at the chosen k, is compared with the same statistic on
-  replicates drawn from a *one-population* null that keeps each feature's marginal distribution
-  and their rank correlation: a Gaussian copula with empirical marginals. Each replicate draws a
-  multivariate normal with the features' normal-score correlation and maps each coordinate back
-  through the observed feature's empirical quantile function, so it draws observed values and
-  reproduces ties such as the spike of customers who bought once. The copula correlation is
-  calibrated so that the replicates' normal-score correlation matches the data's (ties would
-  otherwise weaken it and make the null too easy to beat). Observed data and every replicate go
-  through the same procedure (standardise, k-means with the same ``n_init``), on a fixed-seed
-  sample of at most ``sample`` customers. Monte-Carlo p = (1 + #{null >= observed}) / (B + 1).
+- **Statistic** (``models.kcurve``): a k-means chain on the fixed-seed sample of at most
+  ``SAMPLE`` customers gives, for every k in the run's range, R² and the mean simplified
+  silhouette. The data and every replicate go through the same procedure, so the Monte-Carlo p is
+  exact for any such statistic; one max-T test per null covers every (statistic, k) pair.
+- **Copula null** (after SigClust, Liu, Hayes, Nobel & Marron 2008): a Gaussian copula with the
+  features' empirical marginals and rank correlation, drawn *separately* for one-time buyers
+  (frequency 1: recency and spend only) and repeat buyers (``SplitCopula``): a split into one-time
+  and repeat buyers is what one population of buyers produces, so it is part of the null. Each
+  replicate maps a multivariate normal through the observed feature's empirical quantile function,
+  so it draws observed values and keeps ties; the copula correlation is calibrated so that the
+  replicates' normal-score correlation matches the data's.
+- **Buy-till-you-die null** (``models.btyd_null``): customers simulated from the run's own CLV fit
+  (counting model + Gamma-Gamma), each with their own observation time T.
+- **Verdict** (``models.verdict``): ``distinct`` only when every null rejects at p < ``ALPHA`` at
+  the same k (intersection-union), ``none`` when none rejects, ``inconclusive`` otherwise; a null
+  that could not be run never rejects. k is the silhouette's when the nulls support it, else the
+  smallest k they support.
 - **Stability** (Hennig 2007, ``fpc::clusterboot``): for each bootstrap resample of the same
   sample, k-means is refitted; each reported cluster, restricted to the resampled customers, is
   matched to its best new cluster by Jaccard similarity; the mean over resamples per cluster is
   its stability (>= 0.75 stable, < 0.5 dissolved). Stability is high on one population too, so it
   does not show that groups exist.
+
+The false-"distinct" rate and the power of this design were measured on simulated books where
+the truth is known (``benchmarks/validation_sim``, docs/statistics.md).
 """
 
 from __future__ import annotations
@@ -26,8 +36,9 @@ from __future__ import annotations
 from typing import Any
 
 import warnings
-from collections.abc import Callable
 from contextlib import contextmanager
+import dataclasses
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,16 +46,25 @@ from scipy.special import ndtr, ndtri
 from scipy.stats import rankdata
 from collections.abc import Iterator
 
-ALPHA = 0.01
+from segkit.models.btyd_null import BtydParams, BtydSampler, NotRun
+from segkit.models.kcurve import Sampler, chain, curve_test
+from segkit.models.verdict import ALPHA as ALPHA, KChoice, NullResult, Verdict, choose_k, not_run, results_at, verdict
+
 REPLICATES = 100  # the smallest B with which p < 0.01 is reachable: 1 / (B + 1) = 0.0099
 RESAMPLES = 20
-# 121 k-means fits (data, 100 replicates, 20 resamples) must stay within 5 s on 2 cores at any k up
-# to 8: 2,000 customers and 3 starts each cost 1.4 s of CPU at k = 8 (benchmarks/validation_cost.py).
-# Three starts, not one, so that a well separated structure is not missed by a poor start.
+# The nulls and stability run on a fixed-seed sample of at most SAMPLE customers: their cost does
+# not grow with the book (benchmarks/validation_sim/bench_costs.py). Stability refits with N_INIT
+# starts, so that a well separated structure is not missed by a poor start.
 SAMPLE = 2000
 N_INIT = 3
-METHOD = ("R² of k-means at the chosen k against one-population replicates "
-          "(Gaussian copula with the observed marginals and rank correlation)")
+METHODS = {
+    "split_copula": "Gaussian copula with the features' empirical marginals and rank correlation, "
+                    "one-time and repeat buyers drawn apart",
+    "copula": "Gaussian copula with the features' empirical marginals and rank correlation",
+    "btyd": "customers simulated from the run's own purchase model + Gamma-Gamma fit, each with their own T",
+}
+STATISTIC = ("k-means chain on the standardised features: R² and mean simplified silhouette for each k, "
+             "one max-T test per null over every (statistic, k)")
 STABLE, DISSOLVED = 0.75, 0.5
 
 
@@ -71,16 +91,6 @@ def standardised(x: np.ndarray) -> np.ndarray:
     std = x.std(axis=0)
     std[std == 0] = 1.0
     return (x - x.mean(axis=0)) / std
-
-
-def kmeans_r2(x_raw: np.ndarray, k: int, seed: int, n_init: int = N_INIT) -> float:
-    """R² = 1 - within SS / total SS of k-means at ``k`` on the standardised columns of ``x_raw``."""
-    x = standardised(x_raw)
-    total = float(((x - x.mean(axis=0)) ** 2).sum())
-    if total == 0:
-        return 0.0
-    _, inertia = _kmeans_labels(x, k, seed, n_init)
-    return 1.0 - inertia / total
 
 
 def normal_scores(x: np.ndarray) -> np.ndarray:
@@ -131,41 +141,37 @@ class GaussianCopula:
         return self._draw(self.latent_, m, rng)
 
 
-@dataclass
-class NullTest:
-    method: str
-    statistic: float
-    null_statistics: list[float]
-    sample_size: int
-    customers: int
-    n_init: int
+MIN_PART = 20  # with fewer one-time or repeat buyers than this, one copula for all customers
 
-    @property
-    def replicates(self) -> int:
-        return len(self.null_statistics)
 
-    @property
-    def p(self) -> float:
-        null = np.asarray(self.null_statistics)
-        return float((1 + np.sum(null >= self.statistic)) / (len(null) + 1))
+class SplitCopula:
+    """One-population null that keeps one-time and repeat buyers apart: the observed number of
+    one-time buyers from a copula of their own (recency, spend) with frequency 1, the repeat buyers
+    from a copula of all their features. One latent correlation cannot reproduce "frequency 1 means
+    recency = tenure"; a split into one-time and repeat buyers is what one population of buyers
+    produces, so only structure *within* the parts can beat this null."""
 
-    @property
-    def null_mean(self) -> float:
-        return float(np.mean(self.null_statistics))
+    def __init__(self, x_raw: np.ndarray, seed: int, frequency_column: int = 1):
+        one = x_raw[:, frequency_column] <= np.log1p(1.0) + 1e-12
+        self.shape = x_raw.shape
+        self.fcol = frequency_column
+        self.n_one = int(one.sum())
+        self.others = [c for c in range(x_raw.shape[1]) if c != frequency_column]
+        small = min(self.n_one, self.shape[0] - self.n_one) < MIN_PART
+        self.fallback = GaussianCopula(x_raw, seed) if small else None
+        self.one = None if small else GaussianCopula(x_raw[one][:, self.others], seed)
+        self.rep = None if small else GaussianCopula(x_raw[~one], seed)
 
-    @property
-    def null_sd(self) -> float:
-        return float(np.std(self.null_statistics, ddof=1))
-
-    @property
-    def rejects(self) -> bool:
-        return self.p < ALPHA
-
-    def summary(self) -> dict[str, Any]:
-        return {"method": self.method, "statistic": self.statistic, "null_mean": self.null_mean,
-                "null_sd": self.null_sd, "replicates": self.replicates, "p": self.p, "alpha": ALPHA,
-                "sample_size": self.sample_size, "customers": self.customers, "n_init": self.n_init,
-                "null_statistics": self.null_statistics}
+    def sample(self, m: int, rng: np.random.Generator) -> np.ndarray:
+        if self.fallback is not None:
+            return self.fallback.sample(m, rng)
+        assert self.one is not None and self.rep is not None
+        n_one = self.n_one if m == self.shape[0] else int(rng.binomial(m, self.n_one / self.shape[0]))
+        out = np.empty((m, self.shape[1]))
+        out[:n_one, self.others] = self.one.sample(n_one, rng)
+        out[:n_one, self.fcol] = np.log1p(1.0)
+        out[n_one:] = self.rep.sample(m - n_one, rng)
+        return out
 
 
 def sample_rows(n: int, size: int, seed: int) -> np.ndarray:
@@ -175,20 +181,73 @@ def sample_rows(n: int, size: int, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng([seed, 2]).choice(n, size=size, replace=False))
 
 
-Statistic = Callable[[np.ndarray, int, int, int], float]  # (x_raw, k, seed, n_init) -> strength
+@dataclass(frozen=True)
+class BtydInputs:
+    """What the buy-till-you-die null needs, row for row with the clustering features: the fitted
+    parameters, each customer's observation time T (days) and the observed features with purchase
+    days as the frequency (what the purchase model counts)."""
+
+    params: BtydParams
+    T: np.ndarray
+    features: np.ndarray
 
 
-def null_test(x_raw: np.ndarray, k: int, seed: int, replicates: int = REPLICATES, sample: int = SAMPLE,
-              n_init: int = N_INIT, statistic: Statistic = kmeans_r2) -> NullTest:
-    """R² at ``k`` on a fixed-seed sample of ``x_raw`` against ``replicates`` one-population draws."""
+@dataclass(frozen=True)
+class Evidence:
+    """Every null's figures at the reported k, the k choice and the verdict."""
+
+    tests: tuple[NullResult, ...]
+    choice: KChoice
+    verdict: Verdict
+    ks: tuple[int, ...]
+    sample_size: int
+    customers: int
+
+    def summary(self) -> list[dict[str, Any]]:
+        """``validation.null_tests``: one entry per null."""
+        return [dict(t.summary(), method=METHODS[t.null], alpha=ALPHA, sample_size=self.sample_size,
+                     customers=self.customers) for t in self.tests]
+
+
+def candidate_ks(x: np.ndarray, k: int, k_min: int, k_max: int) -> tuple[int, ...]:
+    """The k the nulls test: the run's auto-k range (and a fixed k), at most the distinct rows - 1."""
+    cap = min(np.unique(x, axis=0).shape[0], x.shape[0] - 1)
+    low, top = max(2, min(k_min, k)), min(max(k_max, k), cap)
+    return tuple(range(low, max(top, low) + 1))
+
+
+def null_evidence(x_raw: np.ndarray, features: list[str], k: int, seed: int, btyd: BtydInputs | NotRun,
+                  ks: tuple[int, ...], fixed_k: bool = False, replicates: int = REPLICATES,
+                  sample: int = SAMPLE) -> Evidence:
+    """The copula and buy-till-you-die nulls on one fixed-seed sample; k and the verdict (module note)."""
     rows = sample_rows(x_raw.shape[0], sample, seed)
     xs = x_raw[rows]
-    copula = GaussianCopula(xs, seed)
-    rng = np.random.default_rng([seed, 3])
-    with _one_thread():
-        observed = statistic(xs, k, seed, n_init)
-        null = [statistic(copula.sample(len(rows), rng), k, seed, n_init) for _ in range(replicates)]
-    return NullTest(METHOD, float(observed), [float(s) for s in null], len(rows), x_raw.shape[0], n_init)
+    observed = chain(xs, seed, ks=ks)
+    split = len(features) > 1 and features[1] == "log_frequency"
+    jobs: list[tuple[str, np.ndarray, Sampler, dict[str, np.ndarray] | None]] = [("split_copula" if split else "copula", xs, (SplitCopula(xs, seed) if split else GaussianCopula(xs, seed)).sample,
+             observed)]
+    missing: list[NullResult] = []
+    if isinstance(btyd, NotRun):
+        missing.append(not_run("btyd", btyd.reason))
+    else:
+        xb = btyd.features[rows]
+        same = xs.shape[1] == xb.shape[1] and np.array_equal(xs, xb)
+        jobs.append(("btyd", xb, BtydSampler(btyd.params, btyd.T[rows]).sample, observed if same else None))
+    # numpy releases the GIL in the replicates' array work: the nulls run side by side on two cores
+    with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
+        curves = list(pool.map(lambda j: curve_test(j[0], j[1], j[2], seed, replicates, ks=ks, observed=j[3]), jobs))
+    choice = _choice(choose_k(curves, k), k, fixed_k, bool(missing))
+    tests = results_at(curves, choice, missing)
+    return Evidence(tuple(tests), choice, verdict(tests), ks, len(rows), x_raw.shape[0])
+
+
+def _choice(found: KChoice, k: int, fixed_k: bool, missing: bool) -> KChoice:
+    """A fixed k is tested as given; without every null, the nulls do not move k."""
+    if fixed_k:  # k outside the tested range (fewer distinct customers): strongest k, as without a choice
+        return dataclasses.replace(found, k=k, rule="fixed" if k in found.excess else "silhouette")
+    if missing and found.rule in ("null evidence", "silhouette confirmed"):
+        return dataclasses.replace(found, k=k, rule="silhouette")
+    return found
 
 
 def jaccard_best(original: np.ndarray, new: np.ndarray, k: int, k_new: int) -> np.ndarray:

@@ -320,7 +320,7 @@ def validation_section(doc: dict[str, Any], names: Names, t: dict[str, Any], lan
         return {"available": False, "verdict": t["not_available"]}
     zh = lang == "zh"
     alpha = v.get("alpha", 0.01)
-    verdict = (v.get("verdict_zh") or v.get("verdict", "")) if zh else v.get("verdict", "")
+    verdict = (v.get("verdict_zh") or v.get("verdict_text", "")) if zh else v.get("verdict_text", "")
     if v.get("skipped_reason"):
         return {"available": False, "verdict": verdict}
     features = []
@@ -345,26 +345,39 @@ def validation_section(doc: dict[str, Any], names: Names, t: dict[str, Any], lan
            {"label": t["calinski_harabasz"], "value": v.get("calinski_harabasz"), "kind": "float"},
            {"label": t["davies_bouldin"], "value": v.get("davies_bouldin"), "kind": "float"}]
     return {"available": True, "verdict": verdict, "alpha": alpha,
-            "null_test": null_test_facts(v, t), "stability": stability_rows(doc, names, t, zh),
+            "null_test": null_test_facts(v, t), "null_tests": null_test_rows(v, t, lang), "stability": stability_rows(doc, names, t, zh),
             "descriptive_note": v.get("descriptive_note_zh" if zh else "descriptive_note", ""),
             "features": features, "fit": fit, "chi2": chi2, "tukey": tukey,
             "cross_tables": cross_tables(v, names, t), "warnings": _validation_warnings(doc, v, lang)}
 
 
 def null_test_facts(v: dict[str, Any], t: dict[str, Any]) -> list[dict[str, Any]]:
-    nt = v.get("null_test") or {}
-    if not nt:
+    """The verdict's facts: its code, the groups it supports, how k was chosen, the test sample."""
+    tests = v.get("null_tests") or []
+    if not tests:
         return []
-    return [{"label": t["null_statistic"], "value": nt["statistic"], "kind": "float"},
-            {"label": t["null_mean"], "value": nt["null_mean"], "kind": "float"},
-            {"label": t["null_sd"], "value": nt["null_sd"], "kind": "float"},
-            {"label": t["replicates"], "value": nt["replicates"], "kind": "int"},
-            {"label": t["p_monte_carlo"], "value": nt["p"], "kind": "p"},
-            {"label": t["test_sample"], "value": nt["sample_size"], "kind": "int"},
-            {"label": t["alpha"], "value": v.get("alpha", 0.01), "kind": "p"},
+    return [{"label": t["verdict_code"], "value": t[f"verdict_{v.get('verdict')}"], "kind": "text"},
             {"label": t["distinct"], "value": t["yes"] if v.get("distinct") else t["no"], "kind": "text"},
             {"label": t["groups"], "value": v.get("groups"), "kind": "int"},
+            {"label": t["k_rule"], "value": t.get(f"k_rule_{str(v.get('k_rule')).replace(' ', '_')}", v.get("k_rule")),
+             "kind": "text"},
+            {"label": t["test_sample"], "value": tests[0]["sample_size"], "kind": "int"},
+            {"label": t["alpha"], "value": v.get("alpha", 0.01), "kind": "p"},
             {"label": t["null_method"], "value": t["null_method_text"], "kind": "text"}]
+
+
+def null_test_rows(v: dict[str, Any], t: dict[str, Any], lang: str) -> list[dict[str, Any]]:
+    """One row per one-population null: its statistic at k against its replicates, or why it did not run."""
+    from segkit.i18n import message
+
+    rows = []
+    for n in v.get("null_tests") or []:
+        stat = message("verdict", f"stat_{n['statistic_name']}", lang) if n.get("statistic_name") else None
+        rejects = (t["yes"] if n["p"] < n.get("alpha", 0.01) else t["no"]) if n["ran"] else t["not_run"]
+        rows.append({"null": message("verdict", f"null_{n['null']}", lang), "statistic_name": stat, "k": n.get("k"),
+                     "statistic": n["statistic"], "null_mean": n["null_mean"], "null_sd": n["null_sd"],
+                     "replicates": n["replicates"], "p": n["p"], "rejects": rejects, "reason": n.get("reason")})
+    return rows
 
 
 def stability_rows(doc: dict[str, Any], names: Names, t: dict[str, Any], zh: bool) -> dict[str, Any]:

@@ -544,6 +544,12 @@ def _evidence_tables(s: SheetWriter, t: dict[str, Any], v: dict[str, Any]) -> No
         s.skip()
         s.heading(t["null_test_title"])
         s.facts(v["null_test"])
+        s.skip()
+        s.table([t["null_name"], t["null_statistic"], "k", t["observed"], t["null_mean"], t["null_sd"],
+                 t["replicates"], t["p_monte_carlo"], t["rejects"], t["reason"]],
+                ["text", "text", "int", "float", "float", "float", "int", "p", "text", "text"],
+                [[r["null"], r["statistic_name"], r["k"], r["statistic"], r["null_mean"], r["null_sd"],
+                  r["replicates"], r["p"], r["rejects"], r["reason"]] for r in v["null_tests"]])
     if v["stability"]["rows"]:
         s.skip()
         s.heading(t["stability_title"])

@@ -1,6 +1,7 @@
-"""The buy-till-you-die null: one customer population drawn from the run's own BG/NBD + Gamma-Gamma fit.
+"""The buy-till-you-die null: one customer population drawn from the run's own CLV fit.
 
-SPEC §4 (b). Each replicate redraws every sampled customer from the fitted models, keeping the
+SPEC §4 (b). The run's counting model (BG/NBD by default; MBG/NBD and Pareto/NBD when the CLV
+step used them) and its Gamma-Gamma are the population. Each replicate redraws every sampled customer from the fitted models, keeping the
 customer's own observation time ``T`` (whole days from the first purchase day to ``as_of``), and
 builds recency, frequency and monetary exactly as segkit builds them from order lines:
 
@@ -18,10 +19,12 @@ builds recency, frequency and monetary exactly as segkit builds them from order 
   so the customer's total over x + 1 purchase days is Gamma((x + 1) p, rate nu): ``monetary`` =
   total net spend (the first purchase day is drawn from the same model; returns are not modelled).
 
-The features are then those of ``segkit.cluster.feature_frame``: log1p(recency_days),
-log1p(frequency), log1p(max(monetary, 0)) (standardised later by the statistic).
+The features are then those of ``models.kmeans.feature_frame``: log1p(recency_days),
+log1p(frequency), log1p(max(monetary, 0)) (standardised later by the statistic). The model counts
+purchase *days*, so the data side of this null uses purchase days as its frequency too (equal to
+``frequency`` when an export has no order ids or one order a day; ``cluster_validation``).
 
-Where the BG/NBD did not fit (CLV skipped) or the Gamma-Gamma did not (too few repeat customers with
+Where the counting model did not fit (CLV skipped) or the Gamma-Gamma did not (too few repeat customers with
 a positive value, or no convergence) the null cannot be drawn: ``btyd_params`` returns a ``NotRun``
 with the reason and the verdict cannot be "distinct". A converged Gamma-Gamma with q <= 1 is used:
 its mean is infinite (so CLV reports no expected value) but it is a proper distribution to draw from.
@@ -41,16 +44,14 @@ METHOD = ("R² of k-means against customers simulated from the run's own BG/NBD 
 
 @dataclass(frozen=True)
 class BtydParams:
-    """Fitted parameters: BG/NBD (r, alpha in days, a, b) and Gamma-Gamma (p, q, v)."""
+    """The run's fitted counting model (``model``: bgnbd, mbg_nbd or pareto_nbd, its parameters
+    in days as ``models.clv`` reports them) and Gamma-Gamma (p, q, v)."""
 
-    r: float
-    alpha: float
-    a: float
-    b: float
+    model: str
+    counting: tuple[float, ...]
     p: float
     q: float
     v: float
-    model: str = "bgnbd"  # or "mbgnbd": the run's CLV model (MBG/NBD may also drop out after the first purchase)
 
 
 @dataclass(frozen=True)
@@ -60,32 +61,39 @@ class NotRun:
     reason: str
 
 
-def btyd_params(bgnbd: Sequence[float] | None, gamma_gamma: Sequence[float] | None,
-                bgnbd_reason: str | None = None, gamma_gamma_converged: bool = True) -> BtydParams | NotRun:
-    """Parameters for the null from the CLV step's fits (``ClvResult.bgnbd.params``,
+MODELS = ("bgnbd", "mbg_nbd", "pareto_nbd")
+
+
+def btyd_params(model: str, counting: Sequence[float] | None, gamma_gamma: Sequence[float] | None,
+                counting_reason: str | None = None, gamma_gamma_converged: bool = True) -> BtydParams | NotRun:
+    """Parameters for the null from the CLV step's fits (``ClvResult.counting.params``,
     ``ClvResult.gamma_gamma.params``), or why the null cannot be drawn.
 
-    ``bgnbd_reason``: the CLV step's ``skipped_reason`` (the BG/NBD did not fit or was switched
-    off). The Gamma-Gamma counts as fitted when its fit converged, also with q <= 1, which leaves
-    the *expected* value undefined (so CLV skips it) but is a proper spend distribution to draw from.
+    ``counting_reason``: the CLV step's ``skipped_reason`` (the counting model did not fit or was
+    switched off). The Gamma-Gamma counts as fitted when its fit converged, also with q <= 1, which
+    leaves the *expected* value undefined (so CLV skips it) but is a proper spend distribution to
+    draw from.
     """
-    if bgnbd is None or bgnbd_reason:
-        return NotRun(f"BG/NBD not fitted: {bgnbd_reason or 'CLV skipped'}")
+    if counting is None or counting_reason:
+        return NotRun(f"purchase model not fitted: {counting_reason or 'CLV skipped'}")
+    if model not in MODELS:
+        return NotRun(f"no simulator for the purchase model {model}")
     if gamma_gamma is None:
         return NotRun("Gamma-Gamma not fitted: too few repeat customers with a positive value")
     if not gamma_gamma_converged:
         return NotRun("Gamma-Gamma fit did not converge")
-    r, alpha, a, b = (float(v) for v in bgnbd)
+    c = tuple(float(v) for v in counting)
     p, q, v = (float(v) for v in gamma_gamma)
-    if not all(np.isfinite([r, alpha, a, b, p, q, v])) or min(r, alpha, b, p, q, v) <= 0 or a < 0:
+    low = min(c[0], c[1], c[3], p, q, v) if len(c) == 4 else -1.0
+    if not all(np.isfinite([*c, p, q, v])) or low <= 0 or c[2] < 0:
         return NotRun("fitted parameters out of range")
-    return BtydParams(r, alpha, a, b, p, q, v)
+    return BtydParams(model, c, p, q, v)
 
 
 def simulate_purchase_days(r: float, alpha: float, a: float, b: float, T: np.ndarray,
                            rng: np.random.Generator, model: str = "bgnbd") -> tuple[np.ndarray, np.ndarray]:
     """BG/NBD repeat purchase days ``x`` in (0, T) and the time ``t_x`` of the last one (0 without).
-    ``model="mbgnbd"``: MBG/NBD (Batislam et al. 2007), where a customer may also leave right after
+    ``model="mbg_nbd"``: MBG/NBD (Batislam et al. 2007), where a customer may also leave right after
     the first purchase (M ~ Geometric(p) - 1)."""
     n = T.size
     Tf = T.astype(np.float64)
@@ -93,20 +101,43 @@ def simulate_purchase_days(r: float, alpha: float, a: float, b: float, T: np.nda
     drop = rng.beta(a, b, n) if a > 0 else np.zeros(n)
     big = np.iinfo(np.int64).max // 4
     m = np.where(drop > 1e-12, rng.geometric(np.clip(drop, 1e-12, 1.0)), big)
-    if model == "mbgnbd":
+    if model == "mbg_nbd":
         m = m - 1
     events = rng.poisson(lam * Tf)
     x = np.minimum(events, m)
+    return x.astype(np.int64), _last_of(x, events, Tf, rng)
+
+
+def simulate_pareto_days(r: float, alpha: float, s: float, beta: float, T: np.ndarray,
+                         rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Pareto/NBD (Schmittlein, Morrison & Colombo 1987): lambda ~ Gamma(r, alpha), a lifetime
+    ~ Exponential(mu) with mu ~ Gamma(s, beta); the repeat purchases are the Poisson events of the
+    alive part of (0, T), the last one the x-th of x uniform times there."""
+    n = T.size
+    Tf = T.astype(np.float64)
+    lam = rng.gamma(r, 1.0 / alpha, n)
+    mu = rng.gamma(s, 1.0 / beta, n)
+    alive = np.minimum(rng.exponential(1.0, n) / np.maximum(mu, 1e-300), Tf)
+    x = rng.poisson(lam * alive)
+    return x.astype(np.int64), _last_of(x, x, alive, rng)
+
+
+def _last_of(x: np.ndarray, events: np.ndarray, span: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Time of the x-th of ``events`` uniform times on (0, span) (0 where x = 0)."""
     has = x > 0
-    frac = np.zeros(n)
+    frac = np.zeros(x.size)
     frac[has] = rng.beta(x[has], events[has] - x[has] + 1)
-    return x.astype(np.int64), frac * Tf
+    return np.asarray(frac * span, dtype=np.float64)
 
 
 def simulate_rfm(params: BtydParams, T: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(recency_days, frequency, monetary) of one simulated population with observation times T."""
     T = np.asarray(T, dtype=np.int64)
-    x, t_x = simulate_purchase_days(params.r, params.alpha, params.a, params.b, T, rng, params.model)
+    c1, c2, c3, c4 = params.counting
+    if params.model == "pareto_nbd":
+        x, t_x = simulate_pareto_days(c1, c2, c3, c4, T, rng)
+    else:
+        x, t_x = simulate_purchase_days(c1, c2, c3, c4, T, rng, params.model)
     last_day = np.minimum(np.floor(t_x).astype(np.int64), np.maximum(T - 1, 0))
     frequency = np.minimum(x + 1, np.maximum(T, 1))
     nu = rng.gamma(params.q, 1.0 / params.v, T.size)

@@ -1,7 +1,7 @@
 """Behaviour on data with known truth; each number checked against scipy / scikit-learn.
 
-Run: .venv/bin/python -m pytest -q benchmarks/validation_sim/tests (from the repository root)
-(segkit is needed only by the end-to-end tests, which are skipped without it).
+The modules behind the verdict (SPEC §4): the buy-till-you-die simulator, the k-means chain and
+its max-T test, the copula nulls and the intersection-union verdict.
 """
 
 from __future__ import annotations
@@ -13,9 +13,10 @@ import pytest
 from scipy import stats
 from scipy.special import betaln, gammaln
 
-import btyd_null as bn
-import kcurve
-import verdict as vd
+from segkit.models import btyd_null as bn
+from segkit.models import kcurve
+from segkit.models import verdict as vd
+from segkit.models.nulls import GaussianCopula, SplitCopula
 
 CDNOW_DAYS = (0.243, 4.414 * 7, 0.793, 2.426)
 
@@ -57,7 +58,7 @@ def test_last_purchase_time_is_the_xth_of_the_poisson_events():
 
 
 def test_rfm_is_built_as_the_data_would_be():
-    params = bn.BtydParams(*CDNOW_DAYS, 6.25, 3.74, 15.44)
+    params = bn.BtydParams("bgnbd", CDNOW_DAYS, 6.25, 3.74, 15.44)
     T = np.random.default_rng(3).integers(1, 300, 5000)
     rec, freq, mon = bn.simulate_rfm(params, T, np.random.default_rng(4))
     assert rec.dtype.kind == "i" and np.all(rec >= 1) and np.all(rec <= T)
@@ -69,7 +70,7 @@ def test_rfm_is_built_as_the_data_would_be():
 
 def test_spend_follows_gamma_gamma():
     # mean value per purchase day = p v / (q - 1); the customer mean of many days -> p / nu
-    params = bn.BtydParams(5.0, 1.0, 1e-9, 1.0, 2.0, 6.0, 50.0)  # ~ 500 purchase days each
+    params = bn.BtydParams("bgnbd", (5.0, 1.0, 1e-9, 1.0), 2.0, 6.0, 50.0)  # ~ 500 purchase days each
     T = np.full(20000, 100)
     _, freq, mon = bn.simulate_rfm(params, T, np.random.default_rng(5))
     per_day = mon / freq
@@ -79,15 +80,17 @@ def test_spend_follows_gamma_gamma():
 
 
 def test_btyd_params_not_run_without_a_fit():
-    assert isinstance(bn.btyd_params(None, (1, 1, 1), "only 3 repeat customers"), bn.NotRun)
-    assert isinstance(bn.btyd_params((1, 1, 1, 1), None), bn.NotRun)
-    assert isinstance(bn.btyd_params((1, 1, 1, 1), (1, 2, 3), gamma_gamma_converged=False), bn.NotRun)
-    ok = bn.btyd_params((0.2, 30, 0.8, 2.4), (6, 0.9, 15))  # q <= 1 is still a distribution to draw
+    assert isinstance(bn.btyd_params("bgnbd", None, (1, 1, 1), "only 3 repeat customers"), bn.NotRun)
+    assert isinstance(bn.btyd_params("bgnbd", (1, 1, 1, 1), None), bn.NotRun)
+    assert isinstance(bn.btyd_params("bgnbd", (1, 1, 1, 1), (1, 2, 3), gamma_gamma_converged=False), bn.NotRun)
+    assert isinstance(bn.btyd_params("bgnbd", (1, -1, 1, 1), (1, 2, 3)), bn.NotRun)
+    ok = bn.btyd_params("bgnbd", (0.2, 30, 0.8, 2.4), (6, 0.9, 15))  # q <= 1 is still a distribution to draw
     assert isinstance(ok, bn.BtydParams) and ok.q == 0.9
+    assert isinstance(bn.btyd_params("pareto_nbd", (0.5, 10, 0.6, 30), (6, 4, 15)), bn.BtydParams)
 
 
 def test_sampler_keeps_each_customers_T():
-    params = bn.BtydParams(*CDNOW_DAYS, 6.25, 3.74, 15.44)
+    params = bn.BtydParams("bgnbd", CDNOW_DAYS, 6.25, 3.74, 15.44)
     T = np.array([5] * 1000 + [400] * 1000)
     x = bn.BtydSampler(params, T).sample(2000, np.random.default_rng(6))
     assert np.all(np.expm1(x[:1000, 0]) <= 5) and np.expm1(x[1000:, 0]).max() > 5
@@ -128,7 +131,7 @@ def test_simplified_silhouette_by_hand():
         a = dist[i, labels[i]]
         b = np.min(np.delete(dist[i], labels[i]))
         want.append((b - a) / max(a, b) if max(a, b) > 0 else 0.0)
-    assert kcurve._simplified_silhouette(d, labels) == pytest.approx(np.mean(want))
+    assert kcurve._simplified_silhouette(d[None], labels[None])[0] == pytest.approx(np.mean(want))
 
 
 def test_max_t_p_values():
@@ -166,7 +169,7 @@ def test_intersection_union_verdict():
     assert vd.verdict([nr("copula", 0.2), nr("btyd", 0.3)]).code == vd.NONE
     assert vd.verdict([nr("copula", 0.01), nr("btyd", 0.0099)]).code == vd.INCONCLUSIVE  # p < 0.01, strictly
     missing = vd.verdict([nr("copula", 0.0099), vd.not_run("btyd", "CLV skipped")])
-    assert missing.code == vd.INCONCLUSIVE and missing.not_run == ("btyd",) and "not run" in missing.text
+    assert missing.code == vd.INCONCLUSIVE and missing.not_run == ("btyd",) and missing.rejected == ("copula",)
     assert vd.verdict([nr("copula", 0.5), vd.not_run("btyd", "CLV skipped")]).code == vd.NONE
     with pytest.raises(ValueError):
         vd.verdict([])
@@ -191,12 +194,14 @@ def test_choose_k_from_the_weaker_null():
     b = fake_curve("btyd", [9.0, 4.0, 8.0], [0.0099, 0.0099, 0.0099])
     choice = vd.choose_k([a, b], 4, how="max_excess")
     assert choice.k == 3 and choice.rule == "null evidence"  # weakest excess 3, 4, 4: a tie goes to the smaller k
-    assert vd.choose_k([a, b], 4).k == 2  # default: the smallest supported k
+    assert vd.choose_k([a, b], 4, how="smallest").k == 2
+    assert vd.choose_k([a, b], 4) == vd.KChoice(4, "silhouette confirmed", (2, 3, 4), {2: 3.0, 3: 4.0, 4: 4.0})
+    assert vd.choose_k([a, b], 5).k == 2  # the silhouette's k not supported: the smallest supported k
     assert vd.choose_k([a, b], 4, how="gap").k == 2  # weakest 3, 4, 4: k = 3 adds only one SD
     c = fake_curve("btyd", [9.0, 4.0, 8.0], [0.5, 0.0099, 0.0099])
-    assert vd.choose_k([a, c], 4).k == 3 and vd.choose_k([a, c], 4, how="max_excess").k == 3
+    assert vd.choose_k([a, c], 2).k == 3 and vd.choose_k([a, c], 4, how="max_excess").k == 3
     g = fake_curve("btyd", [3.0, 9.0, 9.0], [0.0099, 0.0099, 0.0099])
-    assert vd.choose_k([g, g], 4, how="gap").k == 3 and vd.choose_k([g, g], 4).k == 2
+    assert vd.choose_k([g, g], 4, how="gap").k == 3 and vd.choose_k([g, g], 4, how="smallest").k == 2
     e = fake_curve("btyd", [9.0, 4.0, 8.0], [0.0099, 0.5, 0.5])
     e.p = 0.0099
     f = fake_curve("copula", [3.0, 5.0, 4.0], [0.5, 0.0099, 0.5])
@@ -208,7 +213,7 @@ def test_choose_k_from_the_weaker_null():
 # ----------------------------------------------------------------- end to end, known truth
 
 def test_one_btyd_population_is_not_rejected_by_its_own_null():
-    params = bn.BtydParams(*CDNOW_DAYS, 6.25, 3.74, 15.44)
+    params = bn.BtydParams("bgnbd", CDNOW_DAYS, 6.25, 3.74, 15.44)
     T = np.random.default_rng(11).integers(189, 274, 600)
     sampler = bn.BtydSampler(params, T)
     ps = [kcurve.curve_test("btyd", sampler.sample(600, np.random.default_rng(s)), sampler, 42, 39).p
@@ -217,8 +222,8 @@ def test_one_btyd_population_is_not_rejected_by_its_own_null():
 
 
 def test_separated_groups_are_distinct_and_one_population_is_not():
-    copula = pytest.importorskip("segkit.models.nulls").GaussianCopula
-    params = bn.BtydParams(0.8, 60.0, 1.2, 4.0, 2.0, 3.0, 200.0)
+    copula = GaussianCopula
+    params = bn.BtydParams("bgnbd", (0.8, 60.0, 1.2, 4.0), 2.0, 3.0, 200.0)
     # three well separated groups of RFM customers (occasional small, regular, frequent large)
     rng = np.random.default_rng(12)
     parts = [(rng.gamma(20, r / 20, 150), 1 + rng.poisson(f - 1, 150), rng.lognormal(math.log(m), 0.25, 150))
@@ -227,11 +232,13 @@ def test_separated_groups_are_distinct_and_one_population_is_not():
     T = np.maximum(np.expm1(groups[:, 0]).round().astype(int), 1) + 100
     curves = [kcurve.curve_test("copula", groups, copula(groups, 42).sample, 42, 100),
               kcurve.curve_test("btyd", groups, bn.BtydSampler(params, T).sample, 42, 100)]
-    choice = vd.choose_k(curves, 2)
+    choice = vd.choose_k(curves, 3)
     v = vd.verdict(vd.results_at(curves, choice))
     assert v.code == vd.DISTINCT and choice.supported == tuple(range(2, 9))
-    # every k is supported: the smallest-k default says 2, the gap rule finds the planted 3
-    assert choice.k == 2 and vd.choose_k(curves, 2, how="gap").k == 3
+    # every k is supported: the silhouette's 3 is confirmed; the smallest-k rule would say 2,
+    # the gap rule finds the planted 3 as well
+    assert (choice.k, choice.rule) == (3, "silhouette confirmed")
+    assert vd.choose_k(curves, 3, how="smallest").k == 2 and vd.choose_k(curves, 2, how="gap").k == 3
     # one population: the BTYD null's own draws are "none" or at most "inconclusive"
     one = bn.BtydSampler(params, T).sample(T.size, np.random.default_rng(13))
     curves = [kcurve.curve_test("copula", one, copula(one, 42).sample, 42, 100),
@@ -241,39 +248,24 @@ def test_separated_groups_are_distinct_and_one_population_is_not():
 
 # ------------------------------------------------------------------------- split_copula
 
-class Bootstrap:
-    """A stand-in for a copula: resamples the rows it was built from."""
-
-    def __init__(self, x: np.ndarray, seed: int):
-        self.x = x
-
-    def sample(self, m: int, rng: np.random.Generator) -> np.ndarray:
-        return self.x[rng.integers(0, self.x.shape[0], m)]
-
-
 def test_split_copula_keeps_one_time_buyers_apart():
-    from split_copula import SplitCopula
-
     rng = np.random.default_rng(14)
     n_one = 600
     freq = np.concatenate([np.ones(n_one), 2 + rng.poisson(3, 400)])
     rec = np.concatenate([rng.integers(100, 700, n_one), rng.integers(1, 60, 400)])
     x = bn.rfm_features(rec, freq, rng.lognormal(5, 1, 1000))
-    draw = SplitCopula(x, 0, Bootstrap).sample(1000, np.random.default_rng(15))
+    draw = SplitCopula(x, 0).sample(1000, np.random.default_rng(15))
     one = draw[:, 1] == np.log1p(1.0)
     assert one.sum() == n_one
     assert np.expm1(draw[one, 0]).min() >= 100 and np.expm1(draw[~one, 0]).max() < 60  # recency stays with its part
-    assert SplitCopula(x[n_one - 10:], 0, Bootstrap).fallback is not None  # 10 one-time buyers: one copula
+    assert SplitCopula(x[n_one - 10:], 0).fallback is not None  # 10 one-time buyers: one copula
 
 
 def test_split_copula_contains_a_one_time_repeat_population():
-    copula = pytest.importorskip("segkit.models.nulls").GaussianCopula
-    from split_copula import SplitCopula
-
     rng = np.random.default_rng(16)
     n_one = 700
     T = rng.integers(30, 730, 1200)
     freq = np.concatenate([np.ones(n_one), 1 + np.maximum(1, rng.poisson(T[n_one:] / 60))])
     rec = np.concatenate([T[:n_one], np.maximum(1, (T[n_one:] * rng.beta(1, 4, 500)).astype(int))])
     x = bn.rfm_features(rec, freq, rng.lognormal(6, 1, 1200) * freq)
-    assert kcurve.curve_test("split", x, SplitCopula(x, 42, copula).sample, 42, 39).p > 0.05
+    assert kcurve.curve_test("split", x, SplitCopula(x, 42).sample, 42, 39).p > 0.05

@@ -15,7 +15,7 @@ supported by every null, the silhouette's k is kept and the verdict cannot be ``
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -60,7 +60,6 @@ class Verdict:
     rejected: tuple[str, ...]
     not_rejected: tuple[str, ...]
     not_run: tuple[str, ...]
-    text: str = field(default="")
 
     @property
     def distinct(self) -> bool:
@@ -80,21 +79,7 @@ def verdict(tests: Sequence[NullResult]) -> Verdict:
         code = NONE
     else:
         code = INCONCLUSIVE
-    return Verdict(code, rejected, kept, missing, _text(code, rejected, kept, missing))
-
-
-def _text(code: str, rejected: tuple[str, ...], kept: tuple[str, ...], missing: tuple[str, ...]) -> str:
-    names = {"copula": "a Gaussian copula of the same marginals",
-             "split_copula": "a Gaussian copula of the same marginals with one-time and repeat buyers apart",
-             "btyd": "one buy-till-you-die population (the run's own BG/NBD + Gamma-Gamma fit)"}
-    say = lambda ns: " and ".join(names.get(n, n) for n in ns)  # noqa: E731
-    if code == DISTINCT:
-        return f"Distinct groups: the clustering is stronger than {say(rejected)}."
-    tail = f" ({say(missing)}: not run)" if missing else ""
-    if code == NONE:
-        return f"No evidence of distinct groups: the clustering is as strong as {say(kept)}{tail}."
-    return (f"Inconclusive: stronger than {say(rejected)}, but as strong as {say(kept)}{tail}; "
-            "the split may be what one population produces.")
+    return Verdict(code, rejected, kept, missing)
 
 
 # ----------------------------------------------------------------------------- choosing k
@@ -107,17 +92,19 @@ class KChoice:
     excess: dict[int, float]  # weakest-null excess per k
 
 
-K_RULES = ("smallest", "gap", "max_excess")
+K_RULES = ("confirm", "smallest", "gap", "max_excess")
 GAP_TOLERANCE = 1.0  # null SDs: the next k must add more than this to the weakest excess
 
 
-def choose_k(curves: Sequence[Any], k_silhouette: int, alpha: float = ALPHA, how: str = "smallest") -> KChoice:
+def choose_k(curves: Sequence[Any], k_silhouette: int, alpha: float = ALPHA, how: str = "confirm") -> KChoice:
     """k from the nulls' curves (``kcurve.CurveTest``, all over the same ks); see the module note.
 
     The excess of a null at k is its largest standardised excess over the statistics at k
     (``CurveTest.excess_by_k``); the weakest-null excess is the smallest across nulls. Rules in
     order: (1) ``null evidence``: among the supported k (every null rejects there, max-T adjusted
-    p < alpha): ``how="smallest"`` (default), the smallest supported k (best k accuracy on the
+    p < alpha): ``how="confirm"`` (default), the silhouette's k when the nulls support it, else
+    the smallest supported k (rule ``silhouette confirmed`` or ``null evidence``);
+    ``how="smallest"``, the smallest supported k (best k accuracy on the
     planted books of RESULTS.md; it says 2 for three very well separated groups, where every k is
     supported); ``how="gap"``, the smallest supported k whose weakest-null excess the next k does
     not beat by more than GAP_TOLERANCE null SDs (Tibshirani, Walther & Hastie's gap rule with the
@@ -132,7 +119,9 @@ def choose_k(curves: Sequence[Any], k_silhouette: int, alpha: float = ALPHA, how
     supported = tuple(k for k, good in zip(ks, ok) if good)
     excess = {k: float(e) for k, e in zip(ks, weakest)}
     if supported:
-        if how == "smallest":
+        if how == "confirm" and k_silhouette in supported:
+            return KChoice(k_silhouette, "silhouette confirmed", supported, excess)
+        if how in ("smallest", "confirm"):
             k = min(supported)
         elif how == "max_excess":
             k = max(supported, key=lambda kk: (excess[kk], -kk))
