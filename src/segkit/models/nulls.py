@@ -120,7 +120,10 @@ def _nearest_correlation(r: np.ndarray) -> np.ndarray:
 class GaussianCopula:
     """One-population null of a sample: empirical marginals joined by a Gaussian copula."""
 
-    def __init__(self, x: np.ndarray, seed: int, calibration_rounds: int = 4, calibration_size: int = 20000):
+    def __init__(self, x: np.ndarray, seed: int, calibration_rounds: int = 4, calibration_size: int | None = None):
+        # ten draws per customer, 5,000 to 20,000: the data's own correlation is known to about
+        # 1/sqrt(n), so more draws than that would not make the calibration more accurate
+        calibration_size = calibration_size or min(20000, max(5000, 10 * x.shape[0]))
         self.sorted_ = np.sort(x, axis=0)
         self.target_ = _corr(normal_scores(x))
         r = self.target_.copy()
