@@ -117,13 +117,18 @@ def _nearest_correlation(r: np.ndarray) -> np.ndarray:
     return r / np.outer(d, d)
 
 
+def calibration_draws(n: int) -> int:
+    """Draws per calibration round of a copula of n customers: ten per customer, 5,000 to 20,000
+    (the data's own correlation is known to about 1/sqrt(n); more draws would not make the
+    calibration more accurate). At the 2,000-customer test sample: 20,000."""
+    return min(20000, max(5000, 10 * n))
+
+
 class GaussianCopula:
     """One-population null of a sample: empirical marginals joined by a Gaussian copula."""
 
     def __init__(self, x: np.ndarray, seed: int, calibration_rounds: int = 4, calibration_size: int | None = None):
-        # ten draws per customer, 5,000 to 20,000: the data's own correlation is known to about
-        # 1/sqrt(n), so more draws than that would not make the calibration more accurate
-        calibration_size = calibration_size or min(20000, max(5000, 10 * x.shape[0]))
+        calibration_size = calibration_size or calibration_draws(x.shape[0])
         self.sorted_ = np.sort(x, axis=0)
         self.target_ = _corr(normal_scores(x))
         r = self.target_.copy()
@@ -161,9 +166,10 @@ class SplitCopula:
         self.n_one = int(one.sum())
         self.others = [c for c in range(x_raw.shape[1]) if c != frequency_column]
         small = min(self.n_one, self.shape[0] - self.n_one) < MIN_PART
+        size = calibration_draws(self.shape[0])  # both parts calibrated as precisely as the whole
         self.fallback = GaussianCopula(x_raw, seed) if small else None
-        self.one = None if small else GaussianCopula(x_raw[one][:, self.others], seed)
-        self.rep = None if small else GaussianCopula(x_raw[~one], seed)
+        self.one = None if small else GaussianCopula(x_raw[one][:, self.others], seed, calibration_size=size)
+        self.rep = None if small else GaussianCopula(x_raw[~one], seed, calibration_size=size)
 
     def sample(self, m: int, rng: np.random.Generator) -> np.ndarray:
         if self.fallback is not None:
