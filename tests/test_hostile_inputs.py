@@ -246,6 +246,53 @@ def test_a_shared_string_longer_than_excel_allows_is_refused(tmp_path: Path) -> 
     assert b"32,767" in r.stderr
 
 
+def _wide_workbook(path: Path) -> Path:
+    """A title row, a header on row 3 starting in column B, unmapped columns between and after the
+    mapped ones (one with a blank header), dates as Excel dates, a few empty amounts."""
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws["C1"] = "Sales report 2023"
+    header = ["No.", "Customer ID", "note", "Order Date", "", "Amount (USD)", *[f"extra_{i}" for i in range(12)]]
+    for j, h in enumerate(header, start=2):
+        ws.cell(3, j, h)
+    for i in range(240):
+        row = [i, f"C{i % 40:03d}", "x" * (i % 3), dt.datetime(2023, 1, 1) + dt.timedelta(days=i), None,
+               (10.25 + i) if i % 7 else None, *[f"e{i}-{k}" for k in range(12)]]
+        for j, v in enumerate(row, start=2):
+            ws.cell(4 + i, j, v)
+    wb.save(path)
+    return path
+
+
+def test_a_large_sheet_is_read_with_only_its_mapped_columns(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from segkit.ingest import read, xlsx_columns
+
+    src = _wide_workbook(tmp_path / "wide.xlsx")
+    whole = read.read_input(str(src))
+    assert "extra_3" in whole.headers and "note" in whole.headers  # a small sheet is read whole
+    monkeypatch.setattr(xlsx_columns, "WIDE_CELLS", 1000)  # this sheet now counts as large
+    narrow = read.read_input(str(src))
+    names = narrow.frame.collect_schema().names()
+    assert names == [read.ROW, "No.", "Customer ID", "Order Date", "Amount (USD)"]
+    assert narrow.headers == names[1:] and narrow.mapping == whole.mapping
+    assert narrow.header_row == whole.header_row == 3
+    assert any("read 4 of the sheet's 18 columns" in n for n in narrow.notes)
+    # each kept cell reads as it does when the whole sheet is read (row numbers, dates, empty cells)
+    assert narrow.frame.collect().equals(whole.frame.select(names).collect())
+
+
+def test_a_large_sheet_with_a_missing_column_is_refused_naming_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from segkit.errors import DataError
+    from segkit.ingest import read, xlsx_columns
+
+    monkeypatch.setattr(xlsx_columns, "WIDE_CELLS", 1000)
+    src = _wide_workbook(tmp_path / "wide.xlsx")
+    with pytest.raises(DataError, match="no column 'Revenue'"):
+        read.read_input(str(src), mapping={"amount": "Revenue"})
+
+
 # ------------------------------------------------------------------------------ --previous
 
 def _first_run(tmp_path: Path) -> tuple[Path, Path]:

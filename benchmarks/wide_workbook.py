@@ -1,0 +1,107 @@
+"""A wide .xlsx that unpacks far beyond its size: ROWS order lines of customer_id, order_date and
+amount followed by WIDTH - 3 filler columns (issue 25's workbook bomb: 400,000 rows x 200
+columns, about 3 MB that unpack to about 1.2 GB of sheet XML).
+
+    python benchmarks/wide_workbook.py OUT.xlsx [ROWS] [WIDTH]
+
+The sheet XML is streamed into the archive, so writing takes little memory at any size.
+"""
+
+from __future__ import annotations
+
+import sys
+import zipfile
+from pathlib import Path
+
+_CONTENT_TYPES = (
+    '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+    '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+    '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+    '<Default Extension="xml" ContentType="application/xml"/>'
+    '<Override PartName="/xl/workbook.xml" '
+    'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
+    '<Override PartName="/xl/worksheets/sheet1.xml" '
+    'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'
+    '<Override PartName="/xl/sharedStrings.xml" '
+    'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"/>'
+    "</Types>"
+)
+_ROOT_RELS = (
+    '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+    '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+    '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/'
+    'officeDocument" Target="xl/workbook.xml"/></Relationships>'
+)
+_WORKBOOK = (
+    '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+    '<workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
+    'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships">'
+    '<sheets><sheet name="orders" sheetId="1" r:id="rId1"/></sheets></workbook>'
+)
+_BOOK_RELS = (
+    '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+    '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+    '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/'
+    'worksheet" Target="worksheets/sheet1.xml"/>'
+    '<Relationship Id="rId2" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/'
+    'sharedStrings" Target="sharedStrings.xml"/></Relationships>'
+)
+DATES = 360  # distinct order dates, held as shared strings (2023-01-01 + i days)
+CUSTOMERS = 5_000
+
+
+def _shared_strings(width: int) -> tuple[bytes, int]:
+    """Shared strings: the header cells, then the dates; and the index of the first date."""
+    import datetime as dt
+
+    headers = ["customer_id", "order_date", "amount", *[f"extra_{i}" for i in range(4, width + 1)]]
+    day0 = dt.date(2023, 1, 1)
+    dates = [(day0 + dt.timedelta(days=i)).isoformat() for i in range(DATES)]
+    items = "".join(f"<si><t>{s}</t></si>" for s in [*headers, *dates])
+    n = len(headers) + len(dates)
+    xml = ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+           f'<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" count="{n}" '
+           f'uniqueCount="{n}">{items}</sst>')
+    return xml.encode(), len(headers)
+
+
+def _rows(rows: int, width: int, first_date: int) -> bytes:
+    """Yield the sheet XML in blocks of rows (filler cells hold the small number 7)."""
+    filler = "<c><v>7</v></c>" * (width - 3)
+    header = "".join(f'<c t="s"><v>{i}</v></c>' for i in range(width))
+    yield (f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<worksheet '
+           f'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>'
+           f'<row r="1">{header}</row>').encode()
+    block: list[str] = []
+    for r in range(2, rows + 2):
+        customer = 100_000 + (r * 7919) % CUSTOMERS
+        day = first_date + (r * 31) % DATES
+        block.append(f'<row r="{r}"><c><v>{customer}</v></c><c t="s"><v>{day}</v></c>'
+                     f'<c><v>{10 + r % 490}.5</v></c>{filler}</row>')
+        if len(block) == 2000:
+            yield "".join(block).encode()
+            block = []
+    yield ("".join(block) + "</sheetData></worksheet>").encode()
+
+
+def write(path: Path, rows: int = 400_000, width: int = 200) -> Path:
+    """Write the workbook to ``path`` and return it."""
+    strings, first_date = _shared_strings(width)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as z:
+        z.writestr("[Content_Types].xml", _CONTENT_TYPES)
+        z.writestr("_rels/.rels", _ROOT_RELS)
+        z.writestr("xl/workbook.xml", _WORKBOOK)
+        z.writestr("xl/_rels/workbook.xml.rels", _BOOK_RELS)
+        z.writestr("xl/sharedStrings.xml", strings)
+        with z.open("xl/worksheets/sheet1.xml", "w", force_zip64=True) as sheet:
+            for chunk in _rows(rows, width, first_date):
+                sheet.write(chunk)
+    return path
+
+
+if __name__ == "__main__":
+    out = Path(sys.argv[1])
+    n_rows = int(sys.argv[2]) if len(sys.argv) > 2 else 400_000
+    n_width = int(sys.argv[3]) if len(sys.argv) > 3 else 200
+    write(out, n_rows, n_width)
+    print(f"{out}: {out.stat().st_size:,} bytes")
