@@ -713,3 +713,41 @@ def test_a_region_per_customer_keeps_summary_json_small(tmp_path: Path) -> None:
     assert summary.stat().st_size < 100_000
     chi2 = json.loads(summary.read_text())["validation"]["chi2"]["region"]
     assert chi2["levels"] == n
+
+
+# ------------------------------------------------------------------------------ unknown columns, absurd units
+
+def test_a_table_of_unknown_columns_is_refused_not_read_as_customers(tmp_path: Path) -> None:
+    src = write_csv(tmp_path / "ab.csv", ["a", "b"], [[i, 2 * i] for i in range(1, 40)])
+    r = run_cli("segment", str(src), "-o", str(tmp_path / "out"), *FAST)
+    assert r.returncode == 65, r.stderr
+    err = r.stderr.decode().strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert "ab.csv" in err and "columns: a, b" in err
+    assert "customer_id, order_date and amount" in err and "--map" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_customer_table_whose_columns_map_is_still_detected(tmp_path: Path) -> None:
+    src = write_csv(tmp_path / "c.csv", ["customer", "annual sales"], [[f"C{i:03d}", 100 + 37 * i] for i in range(40)])
+    r = run_cli("segment", str(src), "-o", str(tmp_path / "out"), *FAST)
+    assert r.returncode == 0, r.stderr
+    assert len(assignments(tmp_path / "out")) == 40
+
+
+@pytest.mark.parametrize("unit", ["1e-300", "1e-7", "1e12"])
+def test_an_absurd_amount_unit_in_the_config_is_a_config_error(tmp_path: Path, unit: str) -> None:
+    src = write_csv(tmp_path / "o.csv", HEADER, orders())
+    cfg = tmp_path / "segkit.toml"
+    cfg.write_text(f"[input]\namount_unit = {unit}\n", encoding="utf-8")
+    r = run_cli("segment", str(src), "-o", str(tmp_path / "out"), "--config", str(cfg), *FAST)
+    assert r.returncode == 78, r.stderr
+    err = r.stderr.decode().strip()
+    assert len(err.splitlines()) == 1 and "input.amount_unit" in err and "1e-06..1,000,000,000" in err
+
+
+@pytest.mark.parametrize("unit", ["0.01", "10000"])
+def test_a_plausible_amount_unit_is_accepted(tmp_path: Path, unit: str) -> None:
+    src = write_csv(tmp_path / "o.csv", HEADER, orders())
+    r = run_cli("segment", str(src), "-o", str(tmp_path / "out"), "--amount-unit", unit, *FAST)
+    assert r.returncode == 0, r.stderr
