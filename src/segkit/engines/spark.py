@@ -267,7 +267,7 @@ def _refuse_compressed(name: str, found: str | None = None) -> None:
     kind = found or COMPRESSED_EXT.get(Path(name.rstrip("/")).suffix.lower())
     if kind is not None:
         unpack = f" (`{UNPACK[kind]} {name}`)" if kind in UNPACK else ""
-        polars = ", or read it with --engine polars, which unpacks every stream" if kind in POLARS_READS else ""
+        polars = f", or read it with {option('input.engine')} polars, which unpacks every stream" if kind in POLARS_READS else ""
         raise SparkInputError(f"{name}: a {kind}-compressed file; the spark engine reads plain CSV and Parquet only: "
                               f"unpack it first{unpack} or convert it to Parquet{polars}")
 
