@@ -485,6 +485,8 @@ def _read_wide(p: Path, name: str, mapping: dict[str, str], size: int, cells: di
     from segkit.ingest import xlsx_columns as xc
     from segkit.ingest.xlsx_guard import sheet_member
 
+    if max(cells.values(), default=0) <= xc.WIDE_CELLS:
+        return None  # every sheet is small (or the workbook is not a zip: .xls)
     with zipfile.ZipFile(p) as book:
         member = sheet_member(book, name)
         if member is None or cells.get(member, 0) <= xc.WIDE_CELLS:
