@@ -2,7 +2,9 @@
 amount followed by WIDTH - 3 filler columns (issue 25's workbook bomb: 400,000 rows x 200
 columns, about 3 MB that unpack to about 1.2 GB of sheet XML).
 
-    python benchmarks/wide_workbook.py OUT.xlsx [ROWS] [WIDTH]
+    python benchmarks/wide_workbook.py OUT.xlsx [ROWS] [WIDTH] [refs]
+
+(``refs``: every filler cell carries its reference, r="D2", as Excel writes it.)
 
 The sheet XML is streamed into the archive, so writing takes little memory at any size.
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import sys
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 _CONTENT_TYPES = (
@@ -65,9 +68,12 @@ def _shared_strings(width: int) -> tuple[bytes, int]:
     return xml.encode(), len(headers)
 
 
-def _rows(rows: int, width: int, first_date: int) -> bytes:
-    """Yield the sheet XML in blocks of rows (filler cells hold the small number 7)."""
+def _rows(rows: int, width: int, first_date: int, refs: bool = False) -> Iterator[bytes]:
+    """Yield the sheet XML in blocks of rows (filler cells hold the small number 7; with ``refs``
+    each filler cell carries its reference, as Excel writes them)."""
     filler = "<c><v>7</v></c>" * (width - 3)
+    if refs:
+        filler = "".join(f'<c r="{_letters(j)}%(r)d"><v>7</v></c>' for j in range(4, width + 1))
     header = "".join(f'<c t="s"><v>{i}</v></c>' for i in range(width))
     yield (f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<worksheet '
            f'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>'
@@ -76,15 +82,24 @@ def _rows(rows: int, width: int, first_date: int) -> bytes:
     for r in range(2, rows + 2):
         customer = 100_000 + (r * 7919) % CUSTOMERS
         day = first_date + (r * 31) % DATES
-        block.append(f'<row r="{r}"><c><v>{customer}</v></c><c t="s"><v>{day}</v></c>'
-                     f'<c><v>{10 + r % 490}.5</v></c>{filler}</row>')
+        a, b, c = (f' r="{col}{r}"' if refs else "" for col in "ABC")
+        block.append(f'<row r="{r}"><c{a}><v>{customer}</v></c><c{b} t="s"><v>{day}</v></c>'
+                     f'<c{c}><v>{10 + r % 490}.5</v></c>{filler % {"r": r} if refs else filler}</row>')
         if len(block) == 2000:
             yield "".join(block).encode()
             block = []
     yield ("".join(block) + "</sheetData></worksheet>").encode()
 
 
-def write(path: Path, rows: int = 400_000, width: int = 200) -> Path:
+def _letters(n: int) -> str:
+    out = ""
+    while n:
+        n, rem = divmod(n - 1, 26)
+        out = chr(65 + rem) + out
+    return out
+
+
+def write(path: Path, rows: int = 400_000, width: int = 200, refs: bool = False) -> Path:
     """Write the workbook to ``path`` and return it."""
     strings, first_date = _shared_strings(width)
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as z:
@@ -94,7 +109,7 @@ def write(path: Path, rows: int = 400_000, width: int = 200) -> Path:
         z.writestr("xl/_rels/workbook.xml.rels", _BOOK_RELS)
         z.writestr("xl/sharedStrings.xml", strings)
         with z.open("xl/worksheets/sheet1.xml", "w", force_zip64=True) as sheet:
-            for chunk in _rows(rows, width, first_date):
+            for chunk in _rows(rows, width, first_date, refs):
                 sheet.write(chunk)
     return path
 
@@ -103,5 +118,5 @@ if __name__ == "__main__":
     out = Path(sys.argv[1])
     n_rows = int(sys.argv[2]) if len(sys.argv) > 2 else 400_000
     n_width = int(sys.argv[3]) if len(sys.argv) > 3 else 200
-    write(out, n_rows, n_width)
+    write(out, n_rows, n_width, refs=len(sys.argv) > 4 and sys.argv[4] == "refs")
     print(f"{out}: {out.stat().st_size:,} bytes")

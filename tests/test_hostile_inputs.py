@@ -283,6 +283,27 @@ def test_a_large_sheet_is_read_with_only_its_mapped_columns(tmp_path: Path, monk
     assert narrow.frame.collect().equals(whole.frame.select(names).collect())
 
 
+@pytest.mark.parametrize("refs", [False, True])  # cells by position, and cells with their reference
+def test_a_large_generated_sheet_reads_its_mapped_cells_as_the_whole_sheet_does(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, refs: bool) -> None:
+    import importlib.util
+
+    from segkit.ingest import read, xlsx_columns
+
+    spec = importlib.util.spec_from_file_location("wide_workbook", Path(__file__).parents[1] / "benchmarks" / "wide_workbook.py")
+    assert spec is not None and spec.loader is not None
+    wide = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(wide)
+    src = wide.write(tmp_path / "wide.xlsx", rows=300, width=30, refs=refs)
+    whole = read.read_input(str(src))
+    monkeypatch.setattr(xlsx_columns, "WIDE_CELLS", 1000)
+    narrow = read.read_input(str(src))
+    names = narrow.frame.collect_schema().names()
+    assert names == [read.ROW, "customer_id", "order_date", "amount"] and len(whole.headers) == 30
+    got = narrow.frame.collect()
+    assert got.height == 300 and got.equals(whole.frame.select(names).collect())
+
+
 def test_a_large_sheet_with_a_missing_column_is_refused_naming_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from segkit.errors import DataError
     from segkit.ingest import read, xlsx_columns

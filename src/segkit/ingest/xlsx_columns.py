@@ -78,9 +78,12 @@ def sheet_rows(fh: IO[bytes]) -> Iterator[tuple[int, bytes]]:
         raise NotPlain
 
 
-def row_cells(body: bytes, wanted: dict[int, int] | None) -> Iterator[tuple[int, bytes]]:
-    """(1-based column, the cell's XML after ``<c``) for the cells of one row whose column is in
-    ``wanted`` (every cell when None)."""
+def row_cells(body: bytes, wanted: dict[int, int] | None, number: int = 0) -> Iterator[tuple[int, bytes]]:
+    """(1-based column, the cell's XML after ``<c``) for the cells of one row (row ``number``)
+    whose column is in ``wanted`` (every cell when None)."""
+    if wanted and number and body.count(b'<c r="') == body.count(b"<c ") + body.count(b"<c>"):
+        yield from _by_reference(body, wanted, number)  # every cell starts with its reference
+        return
     pieces = _CELL_SPLIT.split(body)
     if b' r="' not in body:  # cells by position
         for col in (wanted or range(1, len(pieces))):
@@ -96,11 +99,23 @@ def row_cells(body: bytes, wanted: dict[int, int] | None) -> Iterator[tuple[int,
             yield col, piece
 
 
+def _by_reference(body: bytes, wanted: dict[int, int], number: int) -> Iterator[tuple[int, bytes]]:
+    """The wanted cells of a row whose cells all start with ``r="<column><number>"``, found by
+    their reference (no look at the other cells)."""
+    for col in wanted:
+        at = body.find(b'<c r="%s%d"' % (col_letters(col), number))
+        if at < 0:
+            continue
+        tag_end = body.find(b">", at)
+        end = tag_end + 1 if body[tag_end - 1:tag_end] == b"/" else body.find(b"</c>", tag_end) + 4
+        yield col, body[at + 2:end]
+
+
 def rewrite_row(number: int, body: bytes, wanted: dict[int, int] | None, shift: int = 0) -> bytes:
     """Row ``number`` with only the ``wanted`` columns, each moved to ``wanted[col]`` (every cell,
     ``shift`` columns to the right, when None); b"" when no cell is left."""
     cells = [b'<c r="%s%d"' % (col_letters(wanted[col] if wanted else col + shift), number)
-             + _CELL_REF.sub(b"", piece, count=1) for col, piece in row_cells(body, wanted)]
+             + _CELL_REF.sub(b"", piece, count=1) for col, piece in row_cells(body, wanted, number)]
     return b'<row r="%d">' % number + b"".join(cells) + b"</row>" if cells else b""
 
 
