@@ -246,6 +246,74 @@ def test_a_shared_string_longer_than_excel_allows_is_refused(tmp_path: Path) -> 
     assert b"32,767" in r.stderr
 
 
+def _wide_workbook(path: Path) -> Path:
+    """A title row, a header on row 3 starting in column B, unmapped columns between and after the
+    mapped ones (one with a blank header), dates as Excel dates, a few empty amounts."""
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws["C1"] = "Sales report 2023"
+    header = ["No.", "Customer ID", "note", "Order Date", "", "Amount (USD)", *[f"extra_{i}" for i in range(12)]]
+    for j, h in enumerate(header, start=2):
+        ws.cell(3, j, h)
+    for i in range(240):
+        row = [i, f"C{i % 40:03d}", "x" * (i % 3), dt.datetime(2023, 1, 1) + dt.timedelta(days=i), None,
+               (10.25 + i) if i % 7 else None, *[f"e{i}-{k}" for k in range(12)]]
+        for j, v in enumerate(row, start=2):
+            ws.cell(4 + i, j, v)
+    wb.save(path)
+    return path
+
+
+def test_a_large_sheet_is_read_with_only_its_mapped_columns(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from segkit.ingest import read, xlsx_columns
+
+    src = _wide_workbook(tmp_path / "wide.xlsx")
+    whole = read.read_input(str(src))
+    assert "extra_3" in whole.headers and "note" in whole.headers  # a small sheet is read whole
+    monkeypatch.setattr(xlsx_columns, "WIDE_CELLS", 1000)  # this sheet now counts as large
+    narrow = read.read_input(str(src))
+    names = narrow.frame.collect_schema().names()
+    assert names == [read.ROW, "No.", "Customer ID", "Order Date", "Amount (USD)"]
+    assert narrow.headers == names[1:] and narrow.mapping == whole.mapping
+    assert narrow.header_row == whole.header_row == 3
+    assert any("read 4 of the sheet's 18 columns" in n for n in narrow.notes)
+    # each kept cell reads as it does when the whole sheet is read (row numbers, dates, empty cells)
+    assert narrow.frame.collect().equals(whole.frame.select(names).collect())
+
+
+@pytest.mark.parametrize("refs", [False, True])  # cells by position, and cells with their reference
+def test_a_large_generated_sheet_reads_its_mapped_cells_as_the_whole_sheet_does(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, refs: bool) -> None:
+    import importlib.util
+
+    from segkit.ingest import read, xlsx_columns
+
+    spec = importlib.util.spec_from_file_location("wide_workbook", Path(__file__).parents[1] / "benchmarks" / "wide_workbook.py")
+    assert spec is not None and spec.loader is not None
+    wide = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(wide)
+    src = wide.write(tmp_path / "wide.xlsx", rows=300, width=30, refs=refs)
+    whole = read.read_input(str(src))
+    monkeypatch.setattr(xlsx_columns, "WIDE_CELLS", 1000)
+    narrow = read.read_input(str(src))
+    names = narrow.frame.collect_schema().names()
+    assert names == [read.ROW, "customer_id", "order_date", "amount"] and len(whole.headers) == 30
+    got = narrow.frame.collect()
+    assert got.height == 300 and got.equals(whole.frame.select(names).collect())
+
+
+def test_a_large_sheet_with_a_missing_column_is_refused_naming_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from segkit.errors import DataError
+    from segkit.ingest import read, xlsx_columns
+
+    monkeypatch.setattr(xlsx_columns, "WIDE_CELLS", 1000)
+    src = _wide_workbook(tmp_path / "wide.xlsx")
+    with pytest.raises(DataError, match="no column 'Revenue'"):
+        read.read_input(str(src), mapping={"amount": "Revenue"})
+
+
 # ------------------------------------------------------------------------------ --previous
 
 def _first_run(tmp_path: Path) -> tuple[Path, Path]:
@@ -666,3 +734,41 @@ def test_a_region_per_customer_keeps_summary_json_small(tmp_path: Path) -> None:
     assert summary.stat().st_size < 100_000
     chi2 = json.loads(summary.read_text())["validation"]["chi2"]["region"]
     assert chi2["levels"] == n
+
+
+# ------------------------------------------------------------------------------ unknown columns, absurd units
+
+def test_a_table_of_unknown_columns_is_refused_not_read_as_customers(tmp_path: Path) -> None:
+    src = write_csv(tmp_path / "ab.csv", ["a", "b"], [[i, 2 * i] for i in range(1, 40)])
+    r = run_cli("segment", str(src), "-o", str(tmp_path / "out"), *FAST)
+    assert r.returncode == 65, r.stderr
+    err = r.stderr.decode().strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert "ab.csv" in err and "columns: a, b" in err
+    assert "customer_id, order_date and amount" in err and "--map" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_customer_table_whose_columns_map_is_still_detected(tmp_path: Path) -> None:
+    src = write_csv(tmp_path / "c.csv", ["customer", "annual sales"], [[f"C{i:03d}", 100 + 37 * i] for i in range(40)])
+    r = run_cli("segment", str(src), "-o", str(tmp_path / "out"), *FAST)
+    assert r.returncode == 0, r.stderr
+    assert len(assignments(tmp_path / "out")) == 40
+
+
+@pytest.mark.parametrize("unit", ["1e-300", "1e-7", "1e12"])
+def test_an_absurd_amount_unit_in_the_config_is_a_config_error(tmp_path: Path, unit: str) -> None:
+    src = write_csv(tmp_path / "o.csv", HEADER, orders())
+    cfg = tmp_path / "segkit.toml"
+    cfg.write_text(f"[input]\namount_unit = {unit}\n", encoding="utf-8")
+    r = run_cli("segment", str(src), "-o", str(tmp_path / "out"), "--config", str(cfg), *FAST)
+    assert r.returncode == 78, r.stderr
+    err = r.stderr.decode().strip()
+    assert len(err.splitlines()) == 1 and "input.amount_unit" in err and "1e-06..1,000,000,000" in err
+
+
+@pytest.mark.parametrize("unit", ["0.01", "10000"])
+def test_a_plausible_amount_unit_is_accepted(tmp_path: Path, unit: str) -> None:
+    src = write_csv(tmp_path / "o.csv", HEADER, orders())
+    r = run_cli("segment", str(src), "-o", str(tmp_path / "out"), "--amount-unit", unit, *FAST)
+    assert r.returncode == 0, r.stderr

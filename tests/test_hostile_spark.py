@@ -37,18 +37,24 @@ def test_spark_detects_the_decimal_comma_like_polars(tmp_path: Path, spark) -> N
     assert (outs["polars"] / "assignments.csv").read_bytes() == (outs["spark"] / "assignments.csv").read_bytes()
 
 
-@pytest.mark.parametrize("kind", ["bz2", "gz"])
-def test_spark_refuses_a_compressed_input_by_name(tmp_path: Path, kind: str) -> None:
+@pytest.mark.parametrize("kind, unpack", [("bz2", "bunzip2 -k"), ("gz", "gunzip -k"), ("xz", "unxz -k")])
+def test_spark_refuses_a_compressed_input_naming_the_fix(tmp_path: Path, kind: str, unpack: str) -> None:
     import bz2
     import gzip
+    import lzma
 
     src = write_csv(tmp_path / "o.csv", HEADER, orders())
     packed = tmp_path / f"o.csv.{kind}"
-    packed.write_bytes((bz2 if kind == "bz2" else gzip).compress(src.read_bytes()))
+    packed.write_bytes({"bz2": bz2, "gz": gzip, "xz": lzma}[kind].compress(src.read_bytes()))
     r = run_cli("segment", str(packed), "-o", str(tmp_path / "out"), "--engine", "spark", *FAST)
     assert r.returncode == 2, r.stderr
-    assert r.stderr.decode().startswith(f"segkit: error: {packed.name}: a ") and b"compressed" in r.stderr
-    assert b"NUL bytes" not in r.stderr
+    err = r.stderr.decode().strip()
+    assert err.startswith(f"segkit: error: {packed.name}: a ") and "compressed" in err and len(err.splitlines()) == 1
+    assert f"`{unpack} {packed.name}`" in err and "--engine polars" in err
+    assert "NUL bytes" not in err
+    # the fix the message names works
+    r = run_cli("segment", str(packed), "-o", str(tmp_path / "out"), "--engine", "polars", *FAST)
+    assert r.returncode == 0, r.stderr
 
 
 def test_spark_refuses_a_compressed_file_without_its_extension(tmp_path: Path) -> None:

@@ -131,11 +131,14 @@ def _as_customer_table(input_path: str, cfg: Config, stdin: io.BufferedIOBase | 
     """An order export that failed to read may be a customer-level table (``input.kind = auto``):
     read it as one when it looks like one, else raise the reader's error. A pipe cannot be read
     twice, so only a regular file is tried again."""
-    from segkit.ingest.customer_table import looks_like_customer_table, run_customers
+    from segkit.ingest.customer_table import looks_like_customer_table, run_customers, unrecognised
 
     streamed = input_path == "-" or not Path(input_path).is_file()
     if cfg.input_kind != "auto" or streamed or not looks_like_customer_table(input_path, cfg, exc):
         raise exc
+    unknown = unrecognised(input_path, cfg)
+    if unknown:
+        raise DataError(unknown) from None
     try:
         return run_customers(input_path, cfg, stdin=stdin, detected=True)
     except DataError:

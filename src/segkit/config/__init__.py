@@ -490,6 +490,9 @@ BOUNDS: tuple[tuple[str, float, float], ...] = (
     ("churn.min_orders", 1, 1000),
 )
 FIRST_YEAR, LAST_YEAR = 1900, 2200
+# input.amount_unit: amounts are held in micro-units, so a smaller unit rounds every amount to 0,
+# and a larger one leaves room for sums of a few thousand units only
+UNIT_LOW, UNIT_HIGH = 1e-6, 1e9
 
 
 def bad_value(key: str, msg: str) -> ConfigError:
@@ -530,8 +533,11 @@ def check_values(data: dict[str, Any]) -> None:
         if not lo <= value <= hi:
             what = "0 (last 365 days) or a year in" if key == "analysis.year" else "in"
             raise bad_value(key, f"config: {key} must be {what} {lo:,}..{hi:,}, got {value}")
-    if data["input"]["amount_unit"] <= 0:
-        raise bad_value("input.amount_unit", f"config: input.amount_unit must be positive, got {data['input']['amount_unit']}")
+    unit = data["input"]["amount_unit"]
+    if not UNIT_LOW <= unit <= UNIT_HIGH:
+        msg = (f"config: input.amount_unit must lie in {UNIT_LOW:g}..{UNIT_HIGH:,.0f} (1 for amounts in the currency, "
+               f"10000 for 万元, 0.01 for cents), got {unit:g}")
+        raise bad_value("input.amount_unit", msg)
     clu = data["clustering"]
     if clu["k_min"] > clu["k_max"]:
         raise bad_value("clustering.k_min", f"config: clustering needs 2 <= k_min <= k_max, got {clu['k_min']}..{clu['k_max']}")

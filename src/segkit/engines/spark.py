@@ -255,13 +255,21 @@ def _magic_compression(p: Path) -> str | None:
     return _compression(head) or ("zip" if head.startswith(b"PK\x03\x04") else None)
 
 
+UNPACK = {"gzip": "gunzip -k", "bzip2": "bunzip2 -k", "xz": "unxz -k", "zstd": "unzstd", "zip": "unzip"}
+POLARS_READS = {"gzip", "bzip2", "xz", "zstd"}  # compressions the polars engine reads (ingest/sources.py)
+
+
 def _refuse_compressed(name: str, found: str | None = None) -> None:
     """Compressed text inputs are refused by name (exit 2): Spark would split or number their lines
-    differently from the file (bz2 splits) or not read them at all (xz, zstd, zip)."""
+    differently from the file (bz2 splits) or not read them at all (xz, zstd, zip); unpacking them
+    in the driver would undo what the engine is for (files larger than one machine's disk and
+    memory, read in parallel). The message names the fix (docs/large-data.md)."""
     kind = found or COMPRESSED_EXT.get(Path(name.rstrip("/")).suffix.lower())
     if kind is not None:
-        raise SparkInputError(f"{name}: a {kind}-compressed file; the spark engine reads plain CSV and Parquet: "
-                              "unpack it first (or convert it to Parquet)")
+        unpack = f" (`{UNPACK[kind]} {name}`)" if kind in UNPACK else ""
+        polars = f", or read it with {option('input.engine')} polars, which unpacks every stream" if kind in POLARS_READS else ""
+        raise SparkInputError(f"{name}: a {kind}-compressed file; the spark engine reads plain CSV and Parquet only: "
+                              f"unpack it first{unpack} or convert it to Parquet{polars}")
 
 
 def _format_of(names: list[str], source: str) -> str:

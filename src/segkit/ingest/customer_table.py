@@ -67,6 +67,21 @@ def looks_like_customer_table(input_path: str, cfg: Config, exc: DataError) -> b
 DATE_ALIASES = {normalize(a) for a in (*ALIASES["order_date"], "order_date")}
 
 
+def unrecognised(input_path: str, cfg: Config) -> str | None:
+    """For auto-detection: a message when no column of the table is one segkit knows (neither an
+    order export's nor a customer table's), so a file of arbitrary columns is not read as
+    customers; None when some column maps."""
+    from segkit.ingest.columns import _shown
+
+    headers = _headers(input_path)
+    if resolve(headers, cfg.columns):
+        return None
+    return (f"{input_path}: no column is one segkit recognises (columns: {_shown(headers) or 'none'}); expected "
+            "order lines with customer_id, order_date and amount (or quantity and unit_price), or a customer table "
+            f"with a customer id and a spend column (annual sales, amount); name the columns with {option('columns')} "
+            "role=header")
+
+
 def _headers(input_path: str) -> list[str]:
     p = Path(input_path)
     if p.suffix.lower() in (".xlsx", ".xlsm", ".xls", ".parquet"):

@@ -119,8 +119,8 @@ def read_input(
     if ext in EXCEL_EXT or head.startswith(b"PK\x03\x04") or head.startswith(b"\xd0\xcf\x11\xe0"):
         from segkit.ingest.xlsx_guard import check_workbook
 
-        check_workbook(p, limits)
-        return _read_excel(p, sheet, mapping, size)
+        cells = check_workbook(p, limits)
+        return _read_excel(p, sheet, mapping, size, cells)
     return _read_csv_path(p, encoding, mapping, background)
 
 
@@ -375,8 +375,10 @@ def _first_used_row(p: Path, sheet_name: str) -> int:
     return 1
 
 
-def _read_excel(p: Path, sheet: str | int, mapping: dict[str, str], size: int) -> RawTable:
-    """The chosen sheet, or the first whose header row holds the required columns."""
+def _read_excel(p: Path, sheet: str | int, mapping: dict[str, str], size: int,
+                cells: dict[str, int] | None = None) -> RawTable:
+    """The chosen sheet, or the first whose header row holds the required columns (a sheet of more
+    than ``xlsx_columns.WIDE_CELLS`` cells: only the columns the run needs, see ``_read_wide``)."""
     import fastexcel
 
     source = str(p)
@@ -394,10 +396,19 @@ def _read_excel(p: Path, sheet: str | int, mapping: dict[str, str], size: int) -
     errors: list[str] = []
     for name in chosen:
         try:
-            df = reader.load_sheet(name, header_row=None, dtypes="string").to_polars()
+            wide = _read_wide(p, name, mapping, size, cells or {})
+            df = pl.DataFrame() if wide else reader.load_sheet(name, header_row=None, dtypes="string").to_polars()
         except fastexcel.FastExcelError as exc:
             errors.append(f"sheet '{name}': {str(exc).splitlines()[0]}")
             continue
+        except DataError as exc:
+            wide, df = None, pl.DataFrame()
+            if len(chosen) == 1:
+                raise
+            errors.append(exc.args[0])
+            continue
+        if wide is not None:
+            return wide
         if df.height == 0:
             errors.append(f"sheet '{name}' is empty")
             continue
@@ -429,25 +440,95 @@ def _chosen_sheets(source: str, names: list[str], sheet: str | int) -> list[str]
     raise DataError(f"{source}: no sheet '{sheet}'; sheets are: {', '.join(names)}")
 
 
-def _sheet_table(p: Path, name: str, df: pl.DataFrame, mapping: dict[str, str], size: int) -> RawTable:
-    """One sheet's cells as text below the header row found by alias score (DataError when the
-    header lacks a required column or repeats one)."""
-    source = str(p)
+def _header(df: pl.DataFrame, mapping: dict[str, str], label: str) -> tuple[int, list[str], dict[str, str]]:
+    """The header row among the first rows of ``df`` (the most recognised names), its column
+    names, and the role of each (DataError when a required column is missing or repeated)."""
     head = df.head(HEADER_SCAN_ROWS).rows()
     scores = [alias_score(r) for r in head]
     header_idx = max(range(len(scores)), key=lambda i: (scores[i], -i))
     headers = _unique_headers(head[header_idx])
     texts = [str(c).strip() if c is not None and str(c).strip() else h for c, h in zip(head[header_idx], headers)]
-    check_duplicate_headers(texts, headers, mapping, f"{source} (sheet '{name}')")
-    found = resolve(headers, mapping, f"{source} (sheet '{name}')")
-    offset = _first_used_row(p, name)
+    check_duplicate_headers(texts, headers, mapping, label)
+    return header_idx, headers, resolve(headers, mapping, label)
+
+
+def _sheet_table(p: Path, name: str, df: pl.DataFrame, mapping: dict[str, str], size: int) -> RawTable:
+    """One sheet's cells as text below the header row found by alias score (DataError when the
+    header lacks a required column or repeats one)."""
+    header_idx, headers, found = _header(df, mapping, f"{p} (sheet '{name}')")
+    header_row = _first_used_row(p, name) + header_idx
     body = df.slice(header_idx + 1)
     body.columns = headers
-    body = body.with_row_index(ROW, offset=offset + header_idx + 1)
-    notes = [f"read {source}, sheet '{name}'"
-             + (f", header on row {offset + header_idx}" if offset + header_idx > 1 else "")]
-    return RawTable(source, body.lazy(), headers, found, "excel", offset + header_idx, size,
-                    _sha256(p), sheet=name, notes=notes, warnings=_formula_warnings(p, name, body, headers, found))
+    return _excel_table(p, name, body, (headers, headers), found, header_row, size)
+
+
+def _excel_table(p: Path, name: str, body: pl.DataFrame, headers: tuple[list[str], list[str]],
+                 found: dict[str, str], header_row: int, size: int) -> RawTable:
+    """The RawTable of a sheet's ``body`` (the rows below ``header_row``, columns ``headers[0]``
+    of the sheet's ``headers[1]``)."""
+    source = str(p)
+    body = body.with_row_index(ROW, offset=header_row + 1)
+    notes = [f"read {source}, sheet '{name}'" + (f", header on row {header_row}" if header_row > 1 else "")]
+    kept, every = headers
+    if len(kept) < len(every):
+        notes.append(f"read {len(kept)} of the sheet's {len(every)} columns (a large sheet: only the columns used)")
+    return RawTable(source, body.lazy(), kept, found, "excel", header_row, size, _sha256(p), sheet=name,
+                    notes=notes, warnings=_formula_warnings(p, name, body, every, found))
+
+
+def _read_wide(p: Path, name: str, mapping: dict[str, str], size: int, cells: dict[str, int]) -> RawTable | None:
+    """A sheet of more than ``WIDE_CELLS`` cells, reading only its mapped columns and its first
+    column (None for a smaller sheet, or one whose XML is not plain: the whole sheet is read)."""
+    import tempfile
+    import zipfile
+
+    from segkit.ingest import xlsx_columns as xc
+    from segkit.ingest.xlsx_guard import sheet_member
+
+    if max(cells.values(), default=0) <= xc.WIDE_CELLS:
+        return None  # every sheet is small (or the workbook is not a zip: .xls)
+    with zipfile.ZipFile(p) as book:
+        member = sheet_member(book, name)
+        if member is None or cells.get(member, 0) <= xc.WIDE_CELLS:
+            return None
+        with tempfile.TemporaryDirectory(prefix="segkit-xlsx-") as tmp:
+            try:
+                with book.open(member) as fh:
+                    head = xc.head_rows(fh)
+            except xc.NotPlain:
+                return None
+            xc.write_copy(p, member, Path(tmp) / "head.xlsx", head[1])
+            df, top = _trimmed(_load_sheet(Path(tmp) / "head.xlsx", name))
+            header_idx, headers, found = _header(df, mapping, f"{p} (sheet '{name}')")
+            kept = [h for h in headers if h == headers[0] or h in found.values()]
+            header_row = head[0] + top[0] + header_idx
+            with book.open(member) as fh:
+                rows = xc.narrow_rows(fh, [top[1] + 1 + headers.index(h) for h in kept], header_row)
+                xc.write_copy(p, member, Path(tmp) / "narrow.xlsx", rows)
+            body = _load_sheet(Path(tmp) / "narrow.xlsx", name).slice(1)
+    body = body.select(body.columns[: len(kept)])
+    body = body.with_columns(pl.lit(None, pl.String).alias(f"_{i}") for i in range(body.width, len(kept)))
+    body.columns = kept
+    return _excel_table(p, name, body, (kept, headers), found, header_row, size)
+
+
+def _trimmed(df: pl.DataFrame) -> tuple[pl.DataFrame, tuple[int, int]]:
+    """``df`` without its first row and column (``xlsx_columns.head_rows``' marker) and without the
+    leading rows and columns that hold no value, as the reader trims a sheet; and how many rows
+    and columns that dropped after the marker."""
+    df = df.slice(1).select(df.columns[1:])
+    used = [c for c in df.columns if df[c].null_count() < df.height]
+    col = df.columns.index(used[0]) if used else 0
+    df = df.select(df.columns[col:])
+    filled = df.select(pl.any_horizontal(pl.all().is_not_null()).arg_true().first()).item() if df.width else None
+    row = int(filled) if filled is not None else 0
+    return df.slice(row), (row, col)
+
+
+def _load_sheet(p: Path, name: str) -> pl.DataFrame:
+    import fastexcel
+
+    return fastexcel.read_excel(str(p)).load_sheet(name, header_row=None, dtypes="string").to_polars()
 
 
 MOSTLY = 0.5  # an amount column with more formula cells without values than this share: exit 65

@@ -35,13 +35,16 @@ def _refuse(source: str, what: str, limit_text: str) -> DataError:
                      f"workbook); raise it with {option('input.max_unpacked_mb')} if you trust the file, or export it as CSV/Parquet")
 
 
-def check_workbook(p: Path, limits: Limits) -> None:
-    """Raise DataError when the workbook at ``p`` exceeds ``limits``; other zip damage is left to the reader."""
+def check_workbook(p: Path, limits: Limits) -> dict[str, int]:
+    """Raise DataError when the workbook at ``p`` exceeds ``limits``; other zip damage is left to the reader.
+
+    Returns the number of cells each sheet's XML holds, by archive member (empty for a non-zip)."""
     source = str(p)
     try:
         archive = zipfile.ZipFile(p)
     except (zipfile.BadZipFile, OSError):
-        return  # not a zip (.xls) or unreadable: the reader reports it
+        return {}  # not a zip (.xls) or unreadable: the reader reports it
+    cells: dict[str, int] = {}
     with archive:
         infos = archive.infolist()
         declared = sum(i.file_size for i in infos)
@@ -50,7 +53,8 @@ def check_workbook(p: Path, limits: Limits) -> None:
             raise _refuse(source, f"declares {declared / MB:,.0f} MB unpacked", f"{limit // MB:,} MB")
         total = 0
         for info in infos:
-            total = _unpack(archive, info, total, limit, limits.shared_strings, source)
+            total = _unpack(archive, info, total, limit, limits.shared_strings, source, cells)
+    return cells
 
 
 def _col_number(letters: bytes) -> int:
@@ -69,12 +73,13 @@ class _Scan:
         self.shared = lower.endswith("sharedstrings.xml")
         self.sheet = lower.startswith("xl/worksheets/") and lower.endswith(".xml")
         self.name, self.max_strings, self.source, self.limit = name, max_strings, source, limit
-        self.strings, self.tail, self.since, self.rows, self.cols = 0, b"", 0, 0, 0
+        self.strings, self.tail, self.since, self.rows, self.cols, self.cells = 0, b"", 0, 0, 0, 0
 
     def feed(self, chunk: bytes) -> None:
         if self.shared:
             self._strings(chunk)
         elif self.sheet:
+            self.cells += chunk.count(b"<c ") + chunk.count(b"<c>")
             rows = _ROW.findall(chunk)
             if rows:
                 self.rows = max(self.rows, int(rows[-1]))
@@ -144,8 +149,9 @@ def hidden_sheets(p: Path) -> set[str]:
 
 
 def _unpack(archive: zipfile.ZipFile, info: zipfile.ZipInfo, total: int, limit: int,
-            max_strings: int, source: str) -> int:
-    """Stream one member, counting bytes (and shared strings, or a sheet's span); return the running total."""
+            max_strings: int, source: str, cells: dict[str, int]) -> int:
+    """Stream one member, counting bytes (and shared strings, or a sheet's span and cells into
+    ``cells``); return the running total."""
     scan = _Scan(info.filename, max_strings, source, limit)
     try:
         with archive.open(info) as fh:
@@ -160,6 +166,8 @@ def _unpack(archive: zipfile.ZipFile, info: zipfile.ZipInfo, total: int, limit: 
     except NotImplementedError:
         return total  # a compression method zipfile lacks: the reader decides
     scan.done()
+    if scan.sheet:
+        cells[info.filename] = scan.cells
     return total
 
 
@@ -174,7 +182,7 @@ _CELL = re.compile(rb'<c r="([A-Z]{1,3})\d+"[^>]*?(?:/>|>(.*?)</c>)', re.S)
 _VALUE = re.compile(rb"<v>([^<]*)</v>")
 
 
-def _sheet_member(archive: zipfile.ZipFile, sheet_name: str) -> str | None:
+def sheet_member(archive: zipfile.ZipFile, sheet_name: str) -> str | None:
     """The archive member holding the sheet called ``sheet_name`` (workbook.xml and its rels)."""
     import html
 
@@ -206,7 +214,7 @@ def formulas_without_values(p: Path, sheet_name: str) -> tuple[dict[int, int], i
     first = 0
     try:
         with zipfile.ZipFile(p) as archive:
-            member = _sheet_member(archive, sheet_name)
+            member = sheet_member(archive, sheet_name)
             if member is None:
                 return counts, 1
             with archive.open(member) as fh:

@@ -9,7 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from segkit.models.clv.fitting import Fit, by_count as _by_count, maximise
+from segkit.models.clv.fitting import Fit, GroupedLogLik, Histories, maximise_grouped, subsample
+from segkit.models.clv.fitting import by_count as _by_count
 
 NAMES = ("r", "alpha", "a", "b")
 BGNBD_STARTS = [np.log([1.0, 1.0, 1.0, 1.0]), np.log([0.5, 2.0, 0.5, 2.0]), np.log([0.2, 0.5, 2.0, 8.0])]
@@ -80,24 +81,32 @@ def bgnbd_expected(params: tuple[Any, ...], t: float, x: np.ndarray, t_x: np.nda
 # ----------------------------------------------------------------------------- Gamma-Gamma
 
 
+def _grouped(h: Histories) -> GroupedLogLik:
+    """The log-likelihood of distinct histories ``h``: per row, and with ``grad`` the gradient of
+    the weighted total (each row stands for ``h.weight`` customers)."""
+    counts = _by_count(h.x)
+
+    def f(theta: np.ndarray, grad: bool) -> Any:
+        if not grad:
+            return bgnbd_loglik(theta, h.x, h.t_x, h.T, False, counts)
+        ll, g = bgnbd_loglik(theta, h.x, h.t_x, h.T, True, counts)
+        return ll, h.weight @ g
+    return f
+
+
 def fit_bgnbd(x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> Fit:
     """MLE of (r, alpha, a, b) in days. Time is rescaled to max(T) = 10 while fitting (as lifetimes
     does), which changes only alpha's scale. a -> 0 (with b free) is the no-dropout edge of the
-    model and a valid optimum; r or alpha at the edge is not."""
+    model and a valid optimum; r or alpha at the edge is not. The likelihood is evaluated once per
+    distinct (x, t_x, T), weighted by how many customers share it (as lifetimes does)."""
     scale = 10.0 / float(T.max())
-    xs, ts, Ts = x.astype(float), t_x * scale, T * scale
-    counts = _by_count(xs)
-
-    def loglik(th: np.ndarray, grad: bool, rows: np.ndarray | None) -> Any:
-        if rows is None:
-            return bgnbd_loglik(th, xs, ts, Ts, grad, counts)
-        return bgnbd_loglik(th, xs[rows], ts[rows], Ts[rows], grad)
-
-    fit = maximise(loglik, BGNBD_STARTS, x.size, NAMES)
+    xs, tf, Tf = x.astype(float), t_x.astype(float), T.astype(float)
+    data = Histories.group(xs, tf, Tf).scaled(scale)
+    sample = subsample(xs, tf, Tf)
+    fit = maximise_grouped(_grouped, data, BGNBD_STARTS, NAMES, sample=sample.scaled(scale) if sample else None)
     r, alpha, a, b = fit.params
     fit.params = (r, alpha / scale, a, b)
     fit.converged = fit.converged and not {"r", "alpha"} & set(fit.at_bound)
     # in days the log-likelihood differs from the rescaled one by the Jacobian of the rescaling
-    fit.log_likelihood = float(bgnbd_loglik(np.array(fit.params), xs, t_x.astype(float), T.astype(float),
-                                            counts=counts).sum())
+    fit.log_likelihood = float(bgnbd_loglik(np.array(fit.params), xs, tf, Tf, counts=_by_count(xs)).sum())
     return fit

@@ -7,7 +7,8 @@ Design (both optimisers): parameters are searched on their logarithms inside a b
 log-likelihood; a line search that stops on a flat ridge still counts when the projected gradient
 is ~0, otherwise Nelder-Mead continues from where L-BFGS-B stopped; with more than
 ``MULTISTART_SAMPLE`` customers the starts are compared on a fixed-seed sample and the best sample
-optimum is refined on all customers. ``maximise`` works on one row per customer (BG/NBD,
+optimum is refined on all customers (when no start converged on the sample, only the best sample
+optimum is refined, by L-BFGS-B alone). ``maximise`` works on one row per customer (BG/NBD,
 Gamma-Gamma); ``maximise_grouped`` on weighted ``Histories`` with per-parameter bounds and an
 optional stop rule that abandons a search path (Pareto/NBD uses it at its no-dropout edge, which
 it fits in closed form).
@@ -233,18 +234,20 @@ def _one_blas_thread() -> Iterator[None]:
         yield
 
 
-def minimise(f: Objective, z0: np.ndarray, bounds: Bounds | None = None) -> tuple[np.ndarray, float, bool, str]:
+def minimise(f: Objective, z0: np.ndarray, bounds: Bounds | None = None,
+             polish: bool = True) -> tuple[np.ndarray, float, bool, str]:
     """L-BFGS-B from ``z0`` inside ``bounds`` (default: ``default_bounds``); Nelder-Mead
-    continues when the projected gradient is not ~0. Returns (z, value, converged, message);
-    a path abandoned by the objective's stop rule returns where it stopped, not converged."""
+    continues when the projected gradient is not ~0 (unless ``polish`` is False). Returns (z,
+    value, converged, message); a path abandoned by the objective's stop rule returns where it
+    stopped, not converged."""
     box = default_bounds(z0.size) if bounds is None else bounds
     try:
-        return _minimise(f, np.clip(z0, box[:, 0], box[:, 1]), box)
+        return _minimise(f, np.clip(z0, box[:, 0], box[:, 1]), box, polish)
     except _Abandoned as stop:
         return stop.z, stop.value, False, ABANDONED
 
 
-def _minimise(f: Objective, z0: np.ndarray, box: Bounds) -> tuple[np.ndarray, float, bool, str]:
+def _minimise(f: Objective, z0: np.ndarray, box: Bounds, polish: bool = True) -> tuple[np.ndarray, float, bool, str]:
     from scipy.optimize import minimize
 
     with _one_blas_thread():
@@ -253,6 +256,8 @@ def _minimise(f: Objective, z0: np.ndarray, box: Bounds) -> tuple[np.ndarray, fl
     z, msg = res.x, str(res.message)
     if np.max(np.abs(_projected(z, f(z)[1], box))) < GRAD_TOL:
         return z, float(res.fun), True, msg
+    if not polish:
+        return z, float(res.fun), False, msg
     nm = minimize(lambda v: f(np.clip(v, box[:, 0], box[:, 1]))[0], z, method="Nelder-Mead",
                   options={"maxfev": 1500, "xatol": 1e-9, "fatol": 1e-14})
     z = np.clip(nm.x, box[:, 0], box[:, 1])
@@ -306,10 +311,14 @@ def maximise_grouped(loglik: Callable[[Histories], GroupedLogLik], data: Histori
     tried = sorted((minimise(f_first, z0, box) for z0 in starts), key=lambda t: (not t[2], t[1]))
     if sample is not None:
         f_all = _weighted_objective(loglik(data), data.weight, stop(data) if stop else None)
-        for z, value, ok, msg in tried:
+        # the sample optima are refined in turn until one converges; when none converged on the
+        # sample (a likelihood rising along a ridge to the edge), only the best is refined, with
+        # L-BFGS-B alone: each Nelder-Mead pass on all the data would cost up to 1,500 evaluations
+        settled = [t for t in tried if t[2]] or tried[:1]
+        for z, value, ok, msg in settled:
             if msg == ABANDONED:
                 continue
-            z, value, ok, msg = minimise(f_all, z, box)
+            z, value, ok, msg = minimise(f_all, z, box, polish=settled[0][2])
             if ok:
                 break
         tried = [(z, value, ok, msg)]
