@@ -727,7 +727,7 @@ def reduce(path: str, cfg: Config, *, master: str | None = None, session: SparkS
     from segkit.ingest.clean import TEXT_ROLES, _persona_uses, check_money
 
     session = session or get_session(master)
-    with _run_conf(session):
+    with _run_conf(session), job_failures(path):
         inp = open_input(session, path, encoding=cfg.encoding, mapping=cfg.columns)
         _refuse_profit(inp)
         roles = tuple(r for r in TEXT_ROLES if r in inp.mapping and (r != "category" or _persona_uses(cfg, r)))
@@ -762,6 +762,54 @@ def _run_conf(session: SparkSessionT) -> Iterator[None]:
                 session.conf.unset(key)
             else:
                 session.conf.set(key, value)
+
+
+JOB_HINTS = (  # (words in Spark's message, what to do), the first that matches
+    ("maxResultSize", "give the driver a larger limit, e.g. --conf spark.driver.maxResultSize=1g"),
+    ("OutOfMemoryError", "give the driver or executors more memory (spark.driver.memory, spark.executor.memory)"),
+    ("xecutor", "an executor was lost; check the cluster's logs, then run again"),
+    ("FileNotFound", "a file of the input went away while Spark read it; check the path"),
+)
+
+
+@contextmanager
+def job_failures(source: str) -> Iterator[None]:
+    """A Spark job that fails (the driver's result limit, a lost executor, a file gone, the JVM
+    gone) becomes one line and exit 74 (``IOFailure``) instead of a Java stack; segkit's own
+    errors pass through."""
+    from py4j.protocol import Py4JError
+    from pyspark.errors import PySparkException
+
+    try:
+        yield
+    except (Py4JError, PySparkException, ConnectionError) as exc:
+        raise job_failure(source, exc) from None
+
+
+def job_failure(source: str, exc: BaseException) -> IOFailure:
+    """The first line of what Spark says went wrong (the first message in the Java cause chain
+    that is not a wrapper's), without class names, and what to do."""
+    messages = _java_messages(getattr(exc, "java_exception", None)) or [str(exc) or type(exc).__name__]
+    lines = [next((ln.strip() for ln in m.splitlines() if ln.strip()), "") for m in messages]
+    first = next((ln for ln in lines if ln and not ln.endswith(":")), lines[-1] or type(exc).__name__)
+    first = re.sub(r"^(?:[\w$]+\.)+[\w$]*(?:Exception|Error):\s*", "", first)[:300]
+    text = "\n".join(messages)
+    hint = next((h for words, h in JOB_HINTS if words in text), "check the Spark logs, then run again")
+    return IOFailure(f"{source}: the Spark job failed: {first}; {hint}")
+
+
+def _java_messages(java: Any, depth: int = 8) -> list[str]:
+    """The messages of a Java exception and its causes (empty when the JVM is gone)."""
+    from py4j.protocol import Py4JError
+
+    out: list[str] = []
+    try:
+        while java is not None and len(out) < depth:
+            out.append(str(java.getMessage() or java.toString()))
+            java = java.getCause()
+    except (Py4JError, ConnectionError):  # the JVM is gone: the Python text says it
+        return []
+    return out
 
 
 def _reduce_lines(lines: SparkFrame, source: str, cfg: Config, roles: tuple[str, ...], days: bool
