@@ -765,7 +765,7 @@ def _run_conf(session: SparkSessionT) -> Iterator[None]:
 
 
 JOB_HINTS = (  # (words in Spark's message, what to do), the first that matches
-    ("maxResultSize", "give the driver a larger limit, e.g. --conf spark.driver.maxResultSize=1g"),
+    ("maxResultSize", "give the driver a larger result limit, spark.driver.maxResultSize (e.g. 1g)"),
     ("OutOfMemoryError", "give the driver or executors more memory (spark.driver.memory, spark.executor.memory)"),
     ("xecutor", "an executor was lost; check the cluster's logs, then run again"),
     ("FileNotFound", "a file of the input went away while Spark read it; check the path"),
