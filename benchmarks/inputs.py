@@ -9,8 +9,9 @@ from pathlib import Path
 from common import DATA, ROOT, human_bytes, log, python_exe, segkit_cmd, total_ram
 from harness import measure
 
-def generate(path: Path, rows: int, customers: int, *, seed: int | None = None) -> float:
-    """``segkit sample`` into ``path`` unless it exists; returns seconds spent (0 when reused)."""
+def generate(path: Path, rows: int, customers: int, *, seed: int | None = None, extra: tuple[str, ...] = ()) -> float:
+    """``segkit sample`` (with ``extra`` options) into ``path`` unless it exists; returns seconds
+    spent (0 when reused)."""
     if path.exists() and path.stat().st_size > 0:
         return 0.0
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -18,6 +19,7 @@ def generate(path: Path, rows: int, customers: int, *, seed: int | None = None) 
     cmd = [*segkit_cmd(), "sample", "-o", str(tmp), "--rows", str(rows), "--customers", str(customers), "-q"]
     if seed is not None:
         cmd += ["--seed", str(seed)]
+    cmd += list(extra)
     log(f"generating {path.name}: {' '.join(cmd[1:])}")
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, cwd=ROOT, stdin=subprocess.DEVNULL, capture_output=True, text=True)

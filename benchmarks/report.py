@@ -219,13 +219,16 @@ def render(res: dict) -> str:
 
 
 SPARK_RESULTS = Path(__file__).resolve().parent / "spark-results.md"
+SPARK_RATIO = Path(__file__).resolve().parent / "spark-ratio.md"
 
 
 def spark_lines() -> list[str]:
-    """The Spark engine's figures (written by benchmarks/spark_engine.py), kept across runs."""
-    if not SPARK_RESULTS.exists():
+    """The Spark engine's figures (written by benchmarks/spark_engine.py and
+    benchmarks/spark_ratio.py), kept across runs."""
+    parts = [p.read_text(encoding="utf-8").strip() for p in (SPARK_RATIO, SPARK_RESULTS) if p.exists()]
+    if not parts:
         return []
-    return ["## Spark engine", "", SPARK_RESULTS.read_text(encoding="utf-8").strip(), ""]
+    return ["## Spark engine", "", "\n\n".join(parts), ""]
 
 
 def strip_private(obj):

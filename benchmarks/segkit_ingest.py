@@ -24,7 +24,7 @@ def main(path: str) -> None:
     t0 = time.perf_counter()
     cfg = config.load()
     base, quality = customer_table(path, cfg)
-    tiering = resolve(cfg, base["annual"], None, quality.windows)  # the config's tiers: no order lines needed
+    tiering = resolve(cfg, base["annual"], None)  # the config's tiers: no activity needed
     table = finish(base, cfg, quality.windows, tiering, True, quality.roles, quality.counts["excluded_after_as_of"],
                    quality.population_median_gap)
     print(json.dumps({"customers": table.customers.height, "seconds": round(time.perf_counter() - t0, 4)}))

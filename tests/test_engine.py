@@ -14,7 +14,7 @@ from conftest import dataset
 from segkit import config
 from segkit.ingest.clean import clean
 from segkit.engines import BASE_SCHEMA, COUNT_KEYS, customer_table
-from segkit.engines.polars import from_cleaned
+from segkit.engines.polars import reduce_lines
 from segkit.ingest.read import read_input
 
 HOSTILE = """Sales detail export,,,,,
@@ -53,7 +53,8 @@ def cfg():
 
 def text_path(path, cfg):
     raw = read_input(str(path), encoding=cfg.encoding, mapping=cfg.columns)
-    return from_cleaned(raw, clean(raw, cfg), cfg)
+    reduced = reduce_lines(raw, clean(raw, cfg), cfg)
+    return reduced.base, reduced.quality()
 
 
 def assert_same_as_text_path(path, cfg):

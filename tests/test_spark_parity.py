@@ -200,12 +200,12 @@ def _clean_outputs(tmp_path):
 def test_clv_inputs_match_the_order_lines(tmp_path, spark, cfg):
     """The seam's CLV columns (purchase days, first/last, repeat value) against the polars lines."""
     from segkit.ingest.clean import clean
-    from segkit.engines.spark import run
+    from segkit.engines.spark import reduce
     from segkit.ingest.read import read_input
 
     path = tmp_path / "s.csv"
     assert run_cli("sample", "-o", str(path), "--no-cost", "--rows", "3000", "--messy", "-q").returncode == 0
-    out = run(str(path), cfg, session=spark, clv=True)
+    out = reduce(str(path), cfg, session=spark)
     lines = clean(read_input(str(path)), cfg).lines
     days = lines.group_by("customer_id", "order_date").agg(pl.col("amount").sum())
     pos = days.filter(pl.col("amount") > 0).sort("order_date")
@@ -213,7 +213,7 @@ def test_clv_inputs_match_the_order_lines(tmp_path, spark, cfg):
         pl.len().cast(pl.Int64).alias("purchase_days"), pl.col("order_date").min().alias("first_purchase_day"),
         pl.col("order_date").max().alias("last_purchase_day"),
         (pl.col("amount").sum() - pl.col("amount").first()).alias("repeat_value"))
-    got = out.clv.filter(pl.col("purchase_days") > 0).select(want.columns)
+    got = out.base.filter(pl.col("purchase_days") > 0).select(want.columns)
     assert got.sort("customer_id").equals(want.sort("customer_id"))
     assert want.height > 5 and want["repeat_value"].sum() > 0
 

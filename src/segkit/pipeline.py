@@ -22,10 +22,10 @@ import polars as pl
 from segkit.config import Config
 from segkit.customers import date_coverage as coverage
 from segkit.customers.currency import detect_currency
-from segkit.customers.dates import check_dates
 from segkit.customers.metrics import CustomerTable, finish
 from segkit.customers.tiers import Tiering, resolve as resolve_tiers, tier_guidance
-from segkit.engines.polars import base_from_lines
+from segkit.engines.contract import Reduced
+from segkit.engines.polars import reduce_lines
 from segkit.errors import DataError
 from segkit.ingest.clean import Cleaned
 from segkit.ingest.read import RawTable, read_input
@@ -46,7 +46,8 @@ def run(
 ) -> Segmentation:
     step = progress or (lambda _s: None)
     step("read")
-    result = _customers(input_path, cfg, step, stdin, preload=cluster)
+    days = bool(backtest_days) or (cfg.clv.enabled and cfg.clv.model == "auto")
+    result = _customers(input_path, cfg, step, stdin, preload=cluster, days=days)
     if cluster:
         result = add_clusters(result, step)
     step("clv")
@@ -55,15 +56,16 @@ def run(
 
 
 def _customers(input_path: str, cfg: Config, step: Progress, stdin: io.BufferedIOBase | None,
-               *, preload: bool) -> Segmentation:
-    """The read-to-customer-table part, for each engine and input kind."""
+               *, preload: bool, days: bool = False) -> Segmentation:
+    """The read-to-customer-table part, for each engine and input kind. ``days``: keep each
+    customer's net per day (CLV model selection, backtest)."""
     if cfg.engine == "spark" and cfg.input_kind != "customers":
         try:
-            raw, cleaned = _spark_lines(input_path, cfg, step)
+            reduced = _spark_reduced(input_path, cfg, step, days)
         except DataError as exc:  # a customer-level table is small: read as the polars engine does
             return _as_customer_table(input_path, cfg, stdin, exc)
         step("customers")
-        return _orders(raw, cleaned, cfg)
+        return _orders(reduced, cfg)
     if cfg.input_kind == "customers":
         from segkit.ingest.customer_table import run_customers
 
@@ -87,7 +89,7 @@ def _customers(input_path: str, cfg: Config, step: Progress, stdin: io.BufferedI
     if preload and not early:
         loader = _Preload("segkit.models.kmeans", "segkit.models.cluster_validation")
     step("customers")
-    result = _orders(raw, cleaned, cfg)
+    result = _orders(reduce_lines(raw, cleaned, cfg, days=days), cfg)
     if loader is not None:
         loader.join()
     return result
@@ -190,40 +192,44 @@ def add_clv(result: Segmentation, holdout_days: int | None = None) -> Segmentati
     if s.enabled and s.model == "auto":
         from segkit.models.clv.select import select_from_lines
 
-        model, selection = select_from_lines(result.cleaned.lines, win.as_of, s)
+        model, selection = select_from_lines(_days(result), win.as_of, s)
     clv = run_clv(result.table.customers, win.as_of, s, model)
     if selection is not None:
         clv = dataclasses.replace(clv, selection=selection)
     if holdout_days:
         from segkit.models.backtest import backtest
 
-        clv = dataclasses.replace(clv, backtest=backtest(result.cleaned.lines, win.as_of, holdout_days,
+        clv = dataclasses.replace(clv, backtest=backtest(_days(result), win.as_of, holdout_days,
                                                          result.config.clv, result.tiers))
     df = with_predicted_tier(attach(result.customers, clv), result.tiers, clv.settings.horizon_days)
     return result.with_customers(df, clv=clv)
 
 
-def _spark_lines(input_path: str, cfg: Config, step: Progress) -> tuple[RawTable, Cleaned]:
-    """The spark engine reads and checks every row and sums them to order lines (one row per
-    customer, order and date); the polars steps after that are the same for both engines."""
-    from segkit.engines.spark import get_session, run as spark_run
+def _days(result: Segmentation) -> pl.DataFrame:
+    """Each customer's net per day, which ``run`` keeps when CLV selection or a backtest reads it."""
+    if result.days is None:
+        raise ValueError("this result kept no purchase days: run the pipeline with backtest_days or clv.model auto")
+    return result.days
+
+
+def _spark_reduced(input_path: str, cfg: Config, step: Progress, days: bool) -> Reduced:
+    """The spark engine reads and checks every row and reduces them where the data is; the
+    polars steps after that are the same for both engines."""
+    from segkit.engines.spark import get_session, reduce
 
     step("session")
     session = get_session(cfg.spark_master or None)
     step("spark")
-    out = spark_run(input_path, cfg, session=session, lines=True)
-    assert isinstance(out.raw, RawTable) and isinstance(out.cleaned, Cleaned)
-    return out.raw, out.cleaned
+    return reduce(input_path, cfg, session=session, days=days)
 
 
 def customer_steps(lines: pl.DataFrame, cfg: Config, roles: tuple[str, ...] = (),
                    source: str = "input") -> tuple[CustomerTable, Tiering, dict[str, Any]]:
     """Order lines -> the customer table, the tiering it used and the date coverage."""
-    base, win, excluded, pop_gap = base_from_lines(lines, cfg, roles, source)
-    cov = coverage.assess(lines, win, cfg)
-    tiering = resolve_tiers(cfg, base["annual"], lines, win)
-    table = finish(base, cfg, win, tiering, cov["yoy_available"], roles, excluded, pop_gap)
-    return table, tiering, cov
+
+    raw = RawTable(source, pl.LazyFrame(), [], {}, "csv", 1, 0, "")
+    reduced = reduce_lines(raw, Cleaned(lines, pl.DataFrame(), {}, roles), cfg)
+    return _tables(reduced, cfg)
 
 
 def build_customers(lines: pl.DataFrame, cfg: Config, roles: tuple[str, ...] = (),
@@ -232,15 +238,25 @@ def build_customers(lines: pl.DataFrame, cfg: Config, roles: tuple[str, ...] = (
     return customer_steps(lines, cfg, roles, source)[0]
 
 
-def _orders(raw: RawTable, cleaned: Cleaned, cfg: Config) -> Segmentation:
-    """Customer table of an order-line input, each step once and in order: plausible dates, the
-    engine's base table and windows, date coverage, the tier scheme, the labels (``finish``),
+def _tables(reduced: Reduced, cfg: Config) -> tuple[CustomerTable, Tiering, dict[str, Any]]:
+    """The customer table, the tiering it used and the date coverage, from the engine's aggregates."""
+    facts, roles = reduced.facts, reduced.cleaned.roles
+    cov = coverage.assess(facts.dates, facts.windows, cfg)
+    tiering = resolve_tiers(cfg, reduced.base["annual"], reduced.activity)
+    table = finish(reduced.base, cfg, facts.windows, tiering, cov["yoy_available"], roles,
+                   facts.excluded_after_as_of, reduced.population_median_gap)
+    return table, tiering, cov
+
+
+def _orders(reduced: Reduced, cfg: Config) -> Segmentation:
+    """Customer table of an order-line input, each step once and in order (the engine has checked
+    the dates and built the base table): date coverage, the tier scheme, the labels (``finish``),
     then currency and the tier guidance."""
-    lines, implausible, warnings = check_dates(cleaned.lines, cfg, raw.source)
-    cleaned = dataclasses.replace(cleaned, lines=lines)  # later steps (CLV) read only plausible dates
-    table, tiering, cov = customer_steps(lines, cfg, cleaned.roles, raw.source)
+    raw, facts = reduced.raw, reduced.facts
+    table, tiering, cov = _tables(reduced, cfg)
     currency, source = detect_currency(raw, cfg)
     tiering, guidance = tier_guidance(table.customers, tiering, cfg, cov, currency)
-    return Segmentation(cfg, raw, cleaned, table, notes=tuple(raw.notes), coverage=cov, tiering=tiering,
-                        currency=currency, currency_source=source, warnings=(*raw.warnings, *warnings, *guidance),
-                        excluded_implausible_dates=implausible)
+    return Segmentation(cfg, raw, reduced.cleaned, table, notes=tuple(raw.notes), coverage=cov, tiering=tiering,
+                        currency=currency, currency_source=source,
+                        warnings=(*raw.warnings, *facts.warnings, *guidance),
+                        excluded_implausible_dates=facts.implausible, days=reduced.days)

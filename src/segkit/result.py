@@ -55,6 +55,7 @@ class Segmentation:
     warnings: tuple[dict[str, Any], ...] = ()
     excluded_implausible_dates: int = 0
     cluster_features: dict[str, Any] | None = None  # clustering features replacing the RFM ones (customer-level input)
+    days: pl.DataFrame | None = None  # customer_id, order_date, amount: net per day (CLV selection, backtest)
 
     @property
     def tiers(self) -> tuple[Tier, ...]:

@@ -95,13 +95,16 @@ def suggested_tiers(tiers: tuple[Tier, ...], cfg: Config, annual: pl.Series) -> 
 
 
 def window_activity(lines: pl.DataFrame, windows: Windows) -> pl.DataFrame:
-    """Per customer: purchase orders and months with a purchase in the tier window."""
+    """Per customer: purchase orders (``_window_orders``) and 30-day periods with a purchase
+    (``_window_periods``, the last 12 of the tier window) in the tier window: what the retail
+    preset's criteria read. The polars engine's reduction of its lines; the Spark engine computes
+    the same in Spark (``engines.spark.window_activity``)."""
     w = lines.filter(pl.col("order_date").is_between(pl.lit(windows.tier_start), pl.lit(windows.tier_end)))
     orders = w.group_by("customer_id", "order_key").agg(pl.col("order_date").min(), pl.col("amount").sum())
     orders = orders.filter(pl.col("amount") > 0)
     period = ((pl.lit(windows.tier_end) - pl.col("order_date")).dt.total_days() // 30).clip(upper_bound=11)
     return orders.group_by("customer_id").agg(
-        pl.len().alias("_window_orders"), (period.n_unique() / 12).alias("_repurchase_rate"))
+        pl.len().cast(pl.Int64).alias("_window_orders"), period.n_unique().cast(pl.Int64).alias("_window_periods"))
 
 
 @dataclass(frozen=True)
@@ -138,9 +141,9 @@ class Tiering:
         return dataclasses.replace(self, info={**self.info, **more})
 
 
-def resolve(cfg: Config, annual: pl.Series, lines: pl.DataFrame | None, windows: Windows | None) -> Tiering:
+def resolve(cfg: Config, annual: pl.Series, activity: pl.DataFrame | None) -> Tiering:
     """The tiering for ``cfg.tier_scheme``, from every customer's annual spend (micro-units) and,
-    for the retail preset, the order lines of the tier window (None: a customer-level table)."""
+    for the retail preset, each customer's ``window_activity`` (None: a customer-level table)."""
     info: dict[str, Any] = {"scheme": cfg.tier_scheme}
     if cfg.tier_scheme == "config":
         return Tiering(cfg.tiers, info)
@@ -152,7 +155,7 @@ def resolve(cfg: Config, annual: pl.Series, lines: pl.DataFrame | None, windows:
         tiers = PRESETS[cfg.tier_scheme]
         info["criteria"] = {"min_orders_exclusive": RETAIL_MIN_ORDERS,
                             "min_repurchase_rate_exclusive": RETAIL_MIN_REPURCHASE}
-        meets = None if lines is None or windows is None else retail_criteria(lines, windows)
+        meets = None if activity is None else retail_criteria(activity)
         if meets is None:
             info["note"] = ("retail tiers: A uses annual spend only "
                             "(no order lines for the order-count and repurchase criteria)")
@@ -160,12 +163,17 @@ def resolve(cfg: Config, annual: pl.Series, lines: pl.DataFrame | None, windows:
     return Tiering(tiers, info, meets)
 
 
-def retail_criteria(lines: pl.DataFrame, windows: Windows) -> pl.DataFrame:
+def uses_activity(cfg: Config) -> bool:
+    """Whether the tier scheme reads ``window_activity`` (a preset with criteria)."""
+    return cfg.tier_scheme not in ("config", "quantile")
+
+
+def retail_criteria(activity: pl.DataFrame) -> pl.DataFrame:
     """customer_id, _meets_top: more than RETAIL_MIN_ORDERS purchase orders in the tier window and
-    a repurchase rate above RETAIL_MIN_REPURCHASE."""
-    act = window_activity(lines, windows)
-    return act.select("customer_id", ((pl.col("_window_orders") > RETAIL_MIN_ORDERS)
-                                      & (pl.col("_repurchase_rate") > RETAIL_MIN_REPURCHASE)).alias("_meets_top"))
+    a repurchase rate (periods with a purchase / 12) above RETAIL_MIN_REPURCHASE."""
+    rate = pl.col("_window_periods") / 12
+    return activity.select("customer_id", ((pl.col("_window_orders") > RETAIL_MIN_ORDERS)
+                                           & (rate > RETAIL_MIN_REPURCHASE)).alias("_meets_top"))
 
 
 def concentration(customers: pl.DataFrame, tiers: tuple[Tier, ...], cfg: Config) -> dict[str, Any] | None:

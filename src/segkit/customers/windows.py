@@ -25,11 +25,14 @@ class Windows:
 
 
 def latest_date(lines: pl.DataFrame, cfg: Config, source: str) -> dt.date:
-    """The latest order date, refused when it is a placeholder such as 9999-12-31 and no as_of is set."""
+    """The latest order date, refused when it is a placeholder such as 9999-12-31 and no as_of is set.
+
+    ``lines``: order lines, or their ``customers.dates.day_counts`` (order_date, n, lines)."""
     latest = lines["order_date"].max()
     assert isinstance(latest, dt.date)  # order_date is a Date column with a usable line
     if cfg.as_of is None and latest.year > LAST_YEAR:  # e.g. 9999-12-31, an ERP's "open end"
-        n = lines.filter(pl.col("order_date").dt.year() > LAST_YEAR).height
+        late = lines.filter(pl.col("order_date").dt.year() > LAST_YEAR)
+        n = int(late["lines"].sum()) if "lines" in late.columns else late.height  # day_counts or lines
         msg = (f"{source}: {n:,} order(s) dated after {LAST_YEAR} (latest {latest}), placeholders rather than "
                f"order dates; fix those rows, or give {option('analysis.as_of')} YYYY-MM-DD so later rows are left out")
         raise DataError(msg)

@@ -1,5 +1,9 @@
 """Engines: one input file -> the customer base table and the data-quality record (SPEC §9).
 
+Each engine reduces the order lines where they are to ``contract.Reduced`` (the base table, the
+lines per date, the tier activity, net per customer-day when asked), which the pipeline reads;
+``customer_table`` below is its base table and quality.
+
 An engine does the heavy part (reading every order line); everything after it (scores, segments,
 tiers, lifecycle, churn, personas, clustering, validation, CLV, reports) is shared code that takes
 only what ``customer_table`` returns. Engines must agree byte for byte on what they return.
@@ -13,7 +17,8 @@ Line rules (SPEC §2/§3), the same in every engine:
 - A line's amount in micro-units is ``round(amount * cfg.amount_unit * 1_000_000)`` computed per
   source row from the Float64 value (amount = quantity * unit_price when there is no amount
   column), rounded half away from zero; all money below is an exact Int64 sum of these.
-- Lines dated before 1990 or after today are left out first (``customers.dates.check_dates``).
+- Lines dated before 1990 or after today are left out first (``customers.dates.date_facts``, on
+  the usable lines per date, ``customers.dates.day_counts``).
 - ``as_of`` = ``cfg.as_of`` or the day after the latest usable line date (``customers.windows.latest_date``:
   without ``cfg.as_of``, a latest date after ``config.LAST_YEAR`` is a placeholder and a DataError). Lines dated on or after
   ``as_of`` are left out of everything and counted (``excluded_after_as_of``).

@@ -12,12 +12,13 @@ import polars as pl
 from segkit.ingest.clean import (MICRO, TEXT_ROLES, TOTALS_PATTERN, Cleaned, _collect, _persona_uses, _text, check_quality,
                      check_money, clean, parse_customer_id, resolve_decimal, parse_date, rejected_reasons, profit_role)
 from segkit.config import Config
-from segkit.errors import DataError, option
-from segkit.customers.windows import Windows, latest_date, make_windows
-from segkit.customers.dates import check_dates
+from segkit.errors import DataError
+from segkit.customers.windows import Windows
+from segkit.customers.dates import date_facts, day_counts
+from segkit.customers.tiers import uses_activity, window_activity
 from segkit.ingest.read import ROW, RawTable, read_input, scan_typed
 from segkit.ingest.sources import limits_for
-from segkit.engines.contract import COUNT_KEYS, InputInfo, Quality
+from segkit.engines.contract import Quality, Reduced
 
 
 def customer_table(source: str, cfg: Config, *, stdin: io.BufferedIOBase | None = None) -> tuple[pl.DataFrame, Quality]:
@@ -25,9 +26,8 @@ def customer_table(source: str, cfg: Config, *, stdin: io.BufferedIOBase | None 
         return read_input(source, encoding=cfg.encoding, sheet=cfg.sheet, mapping=cfg.columns, stdin=stdin,
                           limits=limits_for(cfg), background=background)
 
-    raw, cleaned = order_lines(reopen(True), cfg, reopen)
-    lines, implausible, _warnings = check_dates(cleaned.lines, cfg, raw.source)
-    return from_cleaned(raw, dataclasses.replace(cleaned, lines=lines), cfg, implausible)
+    reduced = reduce_lines(*order_lines(reopen(True), cfg, reopen), cfg)
+    return reduced.base, reduced.quality()
 
 
 def order_lines(raw: RawTable, cfg: Config, reopen: Callable[[], RawTable]) -> tuple[RawTable, Cleaned]:
@@ -213,45 +213,39 @@ def _empty(raw: RawTable) -> RawTable:
     return RawTable(raw.source, frame, raw.headers, raw.mapping, raw.format, raw.header_row, raw.size, raw.sha256)
 
 
-def input_info(raw: RawTable) -> InputInfo:
-    return InputInfo(raw.source, raw.size, raw.sha256, raw.format, raw.header_row, raw.mapping,
-                     headers=raw.headers, encoding=raw.encoding, delimiter=raw.delimiter,
-                     sheet=raw.sheet, notes=list(raw.notes))
-
-
-def from_cleaned(raw: RawTable, cleaned: Cleaned, cfg: Config, implausible: int = 0) -> tuple[pl.DataFrame, Quality]:
-    base, windows, excluded, pop_gap = base_from_lines(cleaned.lines, cfg, cleaned.roles, raw.source)
-    counts = {**cleaned.quality, "excluded_after_as_of": excluded, "excluded_implausible_dates": implausible}
-    counts = {k: counts[k] for k in COUNT_KEYS}
-    return base, Quality(counts, cleaned.rejected, windows, pop_gap, cleaned.roles, input_info(raw))
+def reduce_lines(raw: RawTable, cleaned: Cleaned, cfg: Config, *, days: bool = False) -> Reduced:
+    """Summed order lines -> ``contract.Reduced``: the date checks and windows on their
+    ``day_counts``, then the customer base table, the tier scheme's activity and (``days``) each
+    customer's net per day, all from the plausible lines; the lines are not kept."""
+    lines = cleaned.lines
+    facts = date_facts(day_counts(lines), cfg, raw.source)
+    if facts.implausible:
+        lo, hi = facts.plausible()
+        lines = lines.filter(pl.col("order_date").is_between(pl.lit(lo), pl.lit(hi)))
+    activity = window_activity(lines, facts.windows) if uses_activity(cfg) else None
+    daily = lines.group_by("customer_id", "order_date").agg(pl.col("amount").sum()) if days else None
+    base, pop_gap = base_table(lines, cfg, facts.windows, cleaned.roles)
+    cleaned = dataclasses.replace(cleaned, lines=cleaned.lines.clear())
+    return Reduced(raw, cleaned, base, facts, pop_gap, activity, daily)
 
 
 def _between(col: str, start: dt.date, end: dt.date) -> pl.Expr:
     return pl.col(col).is_between(pl.lit(start), pl.lit(end), closed="both")
 
 
-def base_from_lines(
-    lines: pl.DataFrame, cfg: Config, roles: tuple[str, ...] = (), source: str = "input"
-) -> tuple[pl.DataFrame, Windows, int, float | None]:
-    """Order lines -> (base table, windows, source rows after as_of, population median gap).
+def base_table(lines: pl.DataFrame, cfg: Config, win: Windows, roles: tuple[str, ...] = ()
+               ) -> tuple[pl.DataFrame, float | None]:
+    """Plausible order lines -> (base table, population median gap), for the windows
+    ``customers.dates.date_facts`` gave; lines on or after as_of are left out here.
 
     ``lines``: customer_id, order_key, order_date, amount (micro-units), optionally n (source rows
     behind each line) and the text roles; keys may repeat (they are summed here).
     """
-    if lines.height == 0:
-        raise DataError(f"{source}: no usable order lines; see rejected_rows.csv or run `segkit inspect`")
     lines = lines.rechunk()  # no-op for the typed pass (it rechunks); the group-bys below are faster on one chunk
     if "n" not in lines.columns:
         lines = lines.with_columns(pl.lit(1, pl.Int64).alias("n"))
-    win = make_windows(cfg, latest_date(lines, cfg, source))
-    excluded = 0
     if cfg.as_of is not None:
-        late = pl.col("order_date") >= win.as_of
-        excluded = int(lines.select(pl.col("n").filter(late).sum()).item())
-        lines = lines.filter(~late)
-    if lines.height == 0:
-        msg = f"{source}: every transaction is on or after as_of {win.as_of}; choose a later {option('analysis.as_of')}"
-        raise DataError(msg)
+        lines = lines.filter(pl.col("order_date") < win.as_of)
     # customers as integer codes (a Categorical's physical value): every group-by below is on
     # integers, and (customer, day) pairs are one Int64 key
     lines = lines.with_columns(pl.col("customer_id").cast(pl.String).cast(pl.Categorical))
@@ -274,7 +268,7 @@ def base_from_lines(
         pl.col("repeat_value").fill_null(0).cast(pl.Int64),
         *[pl.col(r).cast(pl.String) for r in roles],
     ).collect()
-    return out, win, excluded, pop_gap
+    return out, pop_gap
 
 
 DAY_BITS = 32

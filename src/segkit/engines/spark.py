@@ -15,9 +15,9 @@ configured encoding) are read whole per file (at most 2 GB each).
 
 Every row is classified once and kept (memory, then disk). Jobs: (A) data-quality counts per
 reason and the latest date; (C) only when rows were rejected: the first ``REJECTED_SAMPLE`` of them
-with their row numbers; (B) either the order lines of ``clean.Cleaned`` (what the pipeline uses
-today: the guidance steps and CLV read them) or the customer base table of the engine seam, in
-two shuffles after the lines.
+with their row numbers; (B) the order lines, kept, reduced to what ``contract.Reduced`` holds: the
+lines per date, the customer base table (two shuffles after the lines), and, when the run reads
+them, the tier activity and each customer's net per day. No order line comes back to the driver.
 """
 
 from __future__ import annotations
@@ -46,8 +46,9 @@ if TYPE_CHECKING:
 
     from segkit.ingest.clean import Cleaned
     from segkit.config import Config
+    from segkit.customers.dates import DateFacts
     from segkit.customers.windows import Windows
-    from segkit.engines.contract import Quality
+    from segkit.engines.contract import Quality, Reduced
 
 REJECTED_SAMPLE = 10_000
 CONNECT_PROBE_RETRIES = 4  # back-off 0.05 + 0.2 + 0.8 + 3.2 s before a server is called unreachable
@@ -716,58 +717,25 @@ def _to_polars_base(base: pl.DataFrame, roles: tuple[str, ...]) -> pl.DataFrame:
 
 # ----------------------------------------------------------------------------------- the run
 
-@dataclass
-class CustomerBase:
-    """The customer base table as Spark computes it (underscore names as in customers.metrics.finish)."""
-
-    frame: pl.DataFrame
-    windows: object  # customers.windows.Windows
-    population_median_gap: float | None
-    excluded_after_as_of: int
-
-
-@dataclass
-class SparkRun:
-    raw: object  # ingest.read.RawTable describing the input (frame left empty)
-    cleaned: object  # clean.Cleaned with quality and the rejected sample (lines left empty)
-    base: object  # the base table
-    clv: pl.DataFrame | None = None  # customer_id + the CLV inputs of the engine seam
-
-
 def customer_table(source: str, cfg: Config, *, stdin: io.BufferedIOBase | None = None,
                    session: SparkSessionT | None = None) -> tuple[pl.DataFrame, Quality]:
     """The engine seam (``segkit.engines.customer_table``): (base, quality) with the columns,
     dtypes and units its docstring fixes, computed by Spark."""
-    from segkit.engines.contract import BASE_SCHEMA, InputInfo, Quality
-
     if stdin is not None or source == "-":
         raise SparkInputError("the spark engine reads files and URIs, not stdin; give a path")
-    out = run(source, cfg, master=cfg.spark_master or None, session=session, clv=True)
-    b = out.base
-    renamed = b.frame.rename({c: c.lstrip("_") for c in b.frame.columns if c.startswith("_")})
-    base = renamed.join(out.clv, on="customer_id", how="left").select(
-        *[pl.col(c).cast(getattr(pl, t)) for c, t in BASE_SCHEMA.items()], *out.cleaned.roles)
-    base = base.with_columns(pl.col("purchase_days").fill_null(0), pl.col("repeat_value").fill_null(0))
-    raw = out.raw
-    info = InputInfo(raw.source, raw.size, raw.sha256, raw.format, raw.header_row, raw.mapping, raw.headers,
-                     raw.encoding, raw.delimiter, None, list(raw.notes))
-    counts = {**out.cleaned.quality, "excluded_after_as_of": b.excluded_after_as_of}
-    quality = Quality(counts, out.cleaned.rejected, b.windows, b.population_median_gap, out.cleaned.roles, info)
-    return base, quality
+    reduced = reduce(source, cfg, master=cfg.spark_master or None, session=session)
+    return reduced.base, reduced.quality()
 
 
-def run(path: str, cfg: Config, *, master: str | None = None, session: SparkSessionT | None = None, clv: bool = False,
-        lines: bool = False) -> SparkRun:
-    """Input -> data-quality counts and either the customer base table or (``lines``) the order
-    lines of ``clean.Cleaned`` (one row per customer, order, date and attributes), by Spark."""
+def reduce(path: str, cfg: Config, *, master: str | None = None, session: SparkSessionT | None = None,
+           days: bool = False) -> Reduced:
+    """Input -> ``contract.Reduced``, by Spark: the data-quality counts, the rejected sample, the
+    customer base table and the small aggregates the later steps read; no order line comes back."""
+    from segkit.engines.contract import Reduced
     from segkit.ingest.clean import TEXT_ROLES, _persona_uses, check_money
 
     session = session or get_session(master)
-    conf = {**RUN_CONF, **_shuffle_conf(session)}
-    saved = {k: session.conf.get(k, None) for k in conf}
-    for key, value in conf.items():
-        session.conf.set(key, value)
-    try:
+    with _run_conf(session), job_failures(path):
         inp = open_input(session, path, encoding=cfg.encoding, mapping=cfg.columns)
         _refuse_profit(inp)
         roles = tuple(r for r in TEXT_ROLES if r in inp.mapping and (r != "category" or _persona_uses(cfg, r)))
@@ -779,22 +747,110 @@ def run(path: str, cfg: Config, *, master: str | None = None, session: SparkSess
             _check_quality(inp, cfg, quality, counts, rejected)
             check_money(inp.source, float(counts["abs"].fill_null(0.0).sum()))
             head = _head_rows(rows, inp)
-            if lines:
-                base, clv_frame = None, None
-                order = _collect_lines(order_lines(rows, inp, roles), roles)
-            else:
-                order = pl.DataFrame()
-                base, clv_frame = _base(session, rows, counts, inp, cfg, roles, clv)
+            facts, base, pop_gap, activity, daily = _reduce_lines(order_lines(rows, inp, roles), inp.source, cfg,
+                                                                  roles, days)
         finally:
             rows.unpersist()
+    cleaned = _cleaned(quality, rejected, roles, "order_id" in inp.mapping)
+    return Reduced(_raw_table(inp, head), cleaned, base, facts, pop_gap, activity, daily)
+
+
+@contextmanager
+def _run_conf(session: SparkSessionT) -> Iterator[None]:
+    """The run's session settings, set for the run and put back after it."""
+    conf = {**RUN_CONF, **_shuffle_conf(session)}
+    saved = {k: session.conf.get(k, None) for k in conf}
+    for key, value in conf.items():
+        session.conf.set(key, value)
+    try:
+        yield
     finally:
         for key, value in saved.items():
             if value is None:
                 session.conf.unset(key)
             else:
                 session.conf.set(key, value)
-    cleaned = _cleaned(quality, rejected, roles, "order_id" in inp.mapping, order)
-    return SparkRun(_raw_table(inp, head), cleaned, base, clv_frame)
+
+
+JOB_HINTS = (  # (words in Spark's message, what to do), the first that matches
+    ("maxResultSize", "give the driver a larger result limit, spark.driver.maxResultSize (e.g. 1g)"),
+    ("OutOfMemoryError", "give the driver or executors more memory (spark.driver.memory, spark.executor.memory)"),
+    ("xecutor", "an executor was lost; check the cluster's logs, then run again"),
+    ("FileNotFound", "a file of the input went away while Spark read it; check the path"),
+)
+
+
+@contextmanager
+def job_failures(source: str) -> Iterator[None]:
+    """A Spark job that fails (the driver's result limit, a lost executor, a file gone, the JVM
+    gone) becomes one line and exit 74 (``IOFailure``) instead of a Java stack; segkit's own
+    errors pass through."""
+    from py4j.protocol import Py4JError
+    from pyspark.errors import PySparkException
+
+    try:
+        yield
+    except (Py4JError, PySparkException, ConnectionError) as exc:
+        raise job_failure(source, exc) from None
+
+
+def job_failure(source: str, exc: BaseException) -> IOFailure:
+    """The first line of what Spark says went wrong (the first message in the Java cause chain
+    that is not a wrapper's), without class names, and what to do."""
+    messages = _java_messages(getattr(exc, "java_exception", None)) or [str(exc) or type(exc).__name__]
+    lines = [next((ln.strip() for ln in m.splitlines() if ln.strip()), "") for m in messages]
+    first = next((ln for ln in lines if ln and not ln.endswith(":")), lines[-1] or type(exc).__name__)
+    first = re.sub(r"^(?:[\w$]+\.)+[\w$]*(?:Exception|Error):\s*", "", first)[:300]
+    text = "\n".join(messages)
+    hint = next((h for words, h in JOB_HINTS if words in text), "check the Spark logs, then run again")
+    return IOFailure(f"{source}: the Spark job failed: {first}; {hint}")
+
+
+def _java_messages(java: Any, depth: int = 8) -> list[str]:
+    """The messages of a Java exception and its causes (empty when the JVM is gone)."""
+    from py4j.protocol import Py4JError
+
+    out: list[str] = []
+    try:
+        while java is not None and len(out) < depth:
+            out.append(str(java.getMessage() or java.toString()))
+            java = java.getCause()
+    except (Py4JError, ConnectionError):  # the JVM is gone: the Python text says it
+        return []
+    return out
+
+
+def _reduce_lines(lines: SparkFrame, source: str, cfg: Config, roles: tuple[str, ...], days: bool
+                  ) -> tuple[DateFacts, pl.DataFrame, float | None, pl.DataFrame | None, pl.DataFrame | None]:
+    """The order lines (kept while the jobs below read them) -> the date facts (from the lines per
+    date), the base table, the population median gap, the tier activity and the days."""
+    from pyspark.sql import functions as F
+
+    from segkit.customers.dates import date_facts
+    from segkit.customers.tiers import uses_activity
+
+    lines = lines.persist()
+    try:
+        per_date = lines.groupBy("order_date").agg(F.sum("n").alias("n"), F.count(F.lit(1)).alias("lines"))
+        dates = _arrow(per_date).select(pl.col("order_date").cast(pl.Date), pl.col("n").cast(pl.Int64),
+                                        pl.col("lines").cast(pl.Int64)).sort("order_date")
+        facts = date_facts(dates, cfg, source)
+        kept = lines
+        if facts.implausible:
+            lo, hi = facts.plausible()
+            kept = lines.where(F.col("order_date").between(F.lit(lo), F.lit(hi)))
+        base, pop_gap = _base(kept, facts.windows, roles)
+        activity = _activity(kept, facts.windows) if uses_activity(cfg) else None
+        daily = _days(kept) if days else None
+    finally:
+        lines.unpersist()
+    return facts, base, pop_gap, activity, daily
+
+
+def _arrow(frame: SparkFrame) -> pl.DataFrame:
+    df = pl.from_arrow(frame.toArrow())
+    assert isinstance(df, pl.DataFrame)
+    return df
 
 
 def _refuse_profit(inp: SparkInput) -> None:
@@ -831,16 +887,6 @@ def _head_rows(rows: SparkFrame, inp: SparkInput, n: int = 2000) -> pl.DataFrame
     return pl.from_arrow(first.toArrow())
 
 
-def _collect_lines(lines: SparkFrame, roles: tuple[str, ...]) -> pl.DataFrame:
-    """The order lines as polars, with ``clean.clean``'s dtypes (roles categorical)."""
-    df = pl.from_arrow(lines.toArrow())  # empty when no row is usable: the shared step says so
-    return df.select(
-        pl.col("customer_id").cast(pl.String), pl.col("order_key").cast(pl.String),
-        pl.col("order_date").cast(pl.Date), pl.col("amount").cast(pl.Int64),
-        *[pl.col(r).cast(pl.String).cast(pl.Categorical) for r in roles], pl.col("n").cast(pl.Int64),
-    ).sort("customer_id", "order_date", "order_key")
-
-
 def resolve_decimal(raw: SparkFrame, inp: SparkInput, cfg: Config) -> Config:
     """``cfg`` with the decimal mark of the amounts (``clean.resolve_decimal``, on the first rows)."""
     import dataclasses
@@ -875,31 +921,45 @@ def _classified(session: SparkSessionT, inp: SparkInput, cfg: Config) -> SparkFr
     return rows.select(*keep, *[F.col(f"`{h}`") for h in headers]).persist(StorageLevel.MEMORY_AND_DISK)
 
 
-def _base(session: SparkSessionT, rows: SparkFrame, counts: pl.DataFrame, inp: SparkInput, cfg: Config,
-          roles: tuple[str, ...], clv: bool = False) -> tuple[CustomerBase, pl.DataFrame | None]:
-    from segkit.customers.windows import make_windows
+def _base(lines: SparkFrame, win: Windows, roles: tuple[str, ...]) -> tuple[pl.DataFrame, float | None]:
+    """The customer base table (``contract.BASE_SCHEMA`` then the roles) and the population
+    median gap, from the plausible order lines."""
+    from segkit.engines.contract import BASE_SCHEMA
 
-    max_date = counts["max_date"].max()
-    if max_date is None:
-        raise DataError(f"{inp.source}: no usable order lines; see rejected_rows.csv or run `segkit inspect`")
-    win = make_windows(cfg, max_date)
-    after = int(counts["after"].sum()) if cfg.as_of else 0
-    if after == int(counts.filter(pl.col("_skip").is_null() & pl.col("_reason").is_null())["n"].sum()):
-        msg = f"{inp.source}: every transaction is on or after as_of {win.as_of}; choose a later {option('analysis.as_of')}"
-        raise DataError(msg)
-    lines = order_lines(rows, inp, roles).persist()
-    try:
-        base, hist = customer_base(lines, win)
-        frame = pl.from_arrow(base.toArrow())
-        if roles:
-            modes = pl.from_arrow(role_modes(lines, win, roles).toArrow())
-            frame = frame.join(modes, on="customer_id", how="left")
-        frame = _to_polars_base(frame, roles)
-        gaps = pl.from_arrow(hist.toArrow())
-        clv_frame = pl.from_arrow(purchase_days(lines, win).toArrow()) if clv else None
-    finally:
-        lines.unpersist()
-    return CustomerBase(frame, win, median_of_histogram(gaps), after), clv_frame
+    base, hist = customer_base(lines, win)
+    frame = _arrow(base)
+    if roles:
+        frame = frame.join(_arrow(role_modes(lines, win, roles)), on="customer_id", how="left")
+    frame = _to_polars_base(frame, roles).join(_arrow(purchase_days(lines, win)), on="customer_id", how="left")
+    frame = frame.rename({c: c.lstrip("_") for c in frame.columns if c.startswith("_")})
+    frame = frame.select(*[pl.col(c).cast(getattr(pl, t)) for c, t in BASE_SCHEMA.items()], *roles)
+    frame = frame.with_columns(pl.col("purchase_days").fill_null(0), pl.col("repeat_value").fill_null(0))
+    return frame, median_of_histogram(_arrow(hist))
+
+
+def _activity(lines: SparkFrame, win: Windows) -> pl.DataFrame:
+    """``customers.tiers.window_activity`` in Spark: purchase orders and 30-day periods with a
+    purchase in the tier window, per customer."""
+    from pyspark.sql import functions as F
+
+    d = F.col("order_date")
+    w = lines.where(d.between(F.lit(win.tier_start), F.lit(win.tier_end)))
+    orders = (w.groupBy("customer_id", "order_key").agg(F.min(d).alias("order_date"), F.sum("amount").alias("amount"))
+              .where(F.col("amount") > 0))
+    period = F.least(F.floor(F.datediff(F.lit(win.tier_end), d) / 30), F.lit(11))
+    act = orders.groupBy("customer_id").agg(F.count(F.lit(1)).alias("_window_orders"),
+                                            F.countDistinct(period).alias("_window_periods"))
+    return _arrow(act).select(pl.col("customer_id").cast(pl.String), pl.col("_window_orders").cast(pl.Int64),
+                              pl.col("_window_periods").cast(pl.Int64))
+
+
+def _days(lines: SparkFrame) -> pl.DataFrame:
+    """Each customer's net per day (every plausible day): what CLV selection and the backtest read."""
+    from pyspark.sql import functions as F
+
+    daily = lines.groupBy("customer_id", "order_date").agg(F.sum("amount").alias("amount"))
+    return _arrow(daily).select(pl.col("customer_id").cast(pl.String), pl.col("order_date").cast(pl.Date),
+                                pl.col("amount").cast(pl.Int64))
 
 
 def _check_quality(inp: SparkInput, cfg: Config, q: dict[str, Any], counts: pl.DataFrame, rejected: pl.DataFrame) -> None:
@@ -934,8 +994,7 @@ def _raw_table(inp: SparkInput, head: pl.DataFrame):
                     delimiter=inp.delimiter, notes=inp.notes)
 
 
-def _cleaned(quality: dict[str, Any], rejected: pl.DataFrame, roles: tuple[str, ...], has_order_id: bool,
-             lines: pl.DataFrame) -> Cleaned:
+def _cleaned(quality: dict[str, Any], rejected: pl.DataFrame, roles: tuple[str, ...], has_order_id: bool) -> Cleaned:
     from segkit.ingest.clean import Cleaned
 
-    return Cleaned(lines, rejected, quality, roles, has_order_id)
+    return Cleaned(pl.DataFrame(), rejected, quality, roles, has_order_id)

@@ -197,7 +197,7 @@ def build(df: pl.DataFrame, cfg: Config, source: str) -> tuple[CustomerTable, Ti
     if base["customer_id"].n_unique() != base.height:
         dup = base.filter(pl.col("customer_id").is_duplicated())["customer_id"][0]
         raise DataError(f"{source}: customer id '{dup}' appears twice; a customer-level table has one row per customer")
-    tiering = resolve_tiers(cfg, base["_annual"], None, None)
+    tiering = resolve_tiers(cfg, base["_annual"], None)
     table = _table(base, cfg, found, tiering)
     features = {f"log_{c}": pl.col(f"_spend:{c}") for c in spend} if len(spend) > 1 else {
         "log_monetary": pl.col("monetary").clip(lower_bound=0).log1p()}
