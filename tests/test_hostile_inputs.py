@@ -772,3 +772,20 @@ def test_a_plausible_amount_unit_is_accepted(tmp_path: Path, unit: str) -> None:
     src = write_csv(tmp_path / "o.csv", HEADER, orders())
     r = run_cli("segment", str(src), "-o", str(tmp_path / "out"), "--amount-unit", unit, *FAST)
     assert r.returncode == 0, r.stderr
+
+
+def test_a_backtest_whose_fit_predicts_no_finite_number_is_skipped_with_its_reason(tmp_path):
+    """orders_zh.csv with a 365-day holdout: the calibration fit's expectation is not finite for some
+    customers; the backtest says so instead of the reports failing on the missing numbers (exit 1)."""
+    from conftest import SAMPLE_DIR
+
+    out = tmp_path / "o"
+    proc = run_cli("segment", str(SAMPLE_DIR / "orders_zh.csv"), "--tiers", "retail", "--backtest", "365",
+                   "-o", str(out), "-q")
+    assert proc.returncode == 0, proc.stderr.decode()
+    bt = json.loads((out / "summary.json").read_text(encoding="utf-8"))["clv"]["backtest"]
+    if "skipped_reason" in bt:
+        assert "no finite number of purchases" in bt["skipped_reason"]
+    else:
+        assert bt["mae_per_customer"] is not None and bt["totals"]["predicted_purchases"] is not None
+    assert (out / "report.html").stat().st_size > 0 and (out / "report.xlsx").stat().st_size > 0

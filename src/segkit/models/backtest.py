@@ -90,9 +90,17 @@ def backtest(lines: pl.DataFrame, as_of: dt.date, holdout_days: int, s: ClvSetti
         return doc
     params, spec = res.counting.params, res.spec
     x, t_x, T = (cal[c].to_numpy().astype(float) for c in ("repeat_purchases", "t_last", "T"))
+    predicted = np.asarray(spec.expected(params, holdout_days, x, t_x, T), dtype=float)
+    if not np.isfinite(predicted).all():  # a fit at the edge of its range: no number to score
+        bad = int((~np.isfinite(predicted)).sum())
+        doc["skipped_reason"] = (f"the {spec.label} fit on the calibration period predicts no finite number of "
+                                 f"purchases for {bad:,} of {predicted.size:,} customers "
+                                 f"({', '.join(f'{n}={v:.3g}' for n, v in zip(spec.param_names, params))}); "
+                                 "choose another holdout or --clv-model")
+        return doc
     actual = holdout_actuals(lines, start, as_of)
     df = (
-        cal.with_columns(pl.Series("predicted", spec.expected(params, holdout_days, x, t_x, T)),
+        cal.with_columns(pl.Series("predicted", predicted),
                          pl.Series("naive", x / np.maximum(T, 1) * holdout_days),
                          res.values["expected_purchase_value"])
         .join(actual, on="customer_id", how="left")
