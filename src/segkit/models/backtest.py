@@ -96,7 +96,7 @@ def backtest(lines: pl.DataFrame, as_of: dt.date, holdout_days: int, s: ClvSetti
         doc["skipped_reason"] = (f"the {spec.label} fit on the calibration period predicts no finite number of "
                                  f"purchases for {bad:,} of {predicted.size:,} customers "
                                  f"({', '.join(f'{n}={v:.3g}' for n, v in zip(spec.param_names, params))}); "
-                                 "choose another holdout or --clv-model")
+                                 "choose another holdout length or CLV model")
         return doc
     actual = holdout_actuals(lines, start, as_of)
     df = (
