@@ -44,7 +44,8 @@ def col_letters(n: int) -> bytes:
     return out
 
 
-def _col_number(letters: bytes) -> int:
+def col_number(letters: bytes) -> int:
+    """A column's number from its letters (A = 1, XFD = 16384)."""
     n = 0
     for ch in letters:
         n = n * 26 + ch - 64
@@ -94,7 +95,7 @@ def row_cells(body: bytes, wanted: dict[int, int] | None, number: int = 0) -> It
     for piece in pieces[1:]:
         tag = piece[: piece.find(b">") + 1] or piece
         ref = _CELL_REF.search(tag)
-        col = _col_number(ref.group(1)) if ref else col + 1
+        col = col_number(ref.group(1)) if ref else col + 1
         if wanted is None or col in wanted:
             yield col, piece
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from segkit.errors import DataError, option
 from segkit.ingest.sources import MB, Limits
+from segkit.ingest.xlsx_columns import col_number
 
 _COUNT = re.compile(rb'uniqueCount="(\d+)"')
 CHUNK = 1 << 20
@@ -57,13 +58,6 @@ def check_workbook(p: Path, limits: Limits) -> dict[str, int]:
     return cells
 
 
-def _col_number(letters: bytes) -> int:
-    n = 0
-    for ch in letters:
-        n = n * 26 + ch - 64
-    return n
-
-
 class _Scan:
     """What one member's stream shows, chunk by chunk: shared strings (count, longest), or a
     sheet's last row and widest column."""
@@ -84,7 +78,7 @@ class _Scan:
             if rows:
                 self.rows = max(self.rows, int(rows[-1]))
             for letters in set(_COL.findall(self.tail + chunk)):
-                self.cols = max(self.cols, _col_number(letters))
+                self.cols = max(self.cols, col_number(letters))
             self.tail = chunk[-16:]
 
     def _strings(self, chunk: bytes) -> None:
@@ -232,7 +226,7 @@ def formulas_without_values(p: Path, sheet_name: str) -> tuple[dict[int, int], i
 
 def _count_formulas(xml: bytes, counts: dict[int, int], first: int) -> int:
     for m in _CELL.finditer(xml):
-        col = _col_number(m.group(1))
+        col = col_number(m.group(1))
         first = col if not first else min(first, col)
         body = m.group(2) or b""
         if b"<f" not in body:
