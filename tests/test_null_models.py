@@ -199,7 +199,10 @@ def test_choose_k_from_the_weaker_null():
     assert vd.choose_k([a, b], 5).k == 2  # the silhouette's k not supported: the smallest supported k
     assert vd.choose_k([a, b], 4, how="gap").k == 2  # weakest 3, 4, 4: k = 3 adds only one SD
     c = fake_curve("btyd", [9.0, 4.0, 8.0], [0.5, 0.0099, 0.0099])
-    assert vd.choose_k([a, c], 2).k == 3 and vd.choose_k([a, c], 4, how="max_excess").k == 3
+    # k = 2 not supported by c (adjusted p 0.5), but both excesses there are >= CONFIRM_Z null SDs
+    assert vd.choose_k([a, c], 2) == vd.KChoice(2, "silhouette confirmed", (3, 4), {2: 3.0, 3: 4.0, 4: 4.0})
+    weak = fake_curve("copula", [2.0, 5.0, 4.0], [0.0099, 0.0099, 0.0099])
+    assert vd.choose_k([weak, c], 2).k == 3 and vd.choose_k([a, c], 4, how="max_excess").k == 3
     g = fake_curve("btyd", [3.0, 9.0, 9.0], [0.0099, 0.0099, 0.0099])
     assert vd.choose_k([g, g], 4, how="gap").k == 3 and vd.choose_k([g, g], 4, how="smallest").k == 2
     e = fake_curve("btyd", [9.0, 4.0, 8.0], [0.0099, 0.5, 0.5])
@@ -269,3 +272,24 @@ def test_split_copula_contains_a_one_time_repeat_population():
     rec = np.concatenate([T[:n_one], np.maximum(1, (T[n_one:] * rng.beta(1, 4, 500)).astype(int))])
     x = bn.rfm_features(rec, freq, rng.lognormal(6, 1, 1200) * freq)
     assert kcurve.curve_test("split", x, SplitCopula(x, 42).sample, 42, 39).p > 0.05
+
+
+def test_a_pointwise_confirmed_k_keeps_the_verdict_of_the_max_t_test():
+    """Both nulls reject at k = 3 only (max-T over 10 pairs); the silhouette's k = 2 beats both
+    nulls by more than CONFIRM_Z null SDs: k = 2 is named, with each null's figures there and its
+    max-T p, and the groups stay distinct."""
+    rng = np.random.default_rng(3)
+    curves = []
+    for name in ("split_copula", "btyd"):
+        null = rng.standard_normal((100, 2, 5))
+        observed = np.zeros((2, 5))
+        observed[:, 0], observed[:, 1] = 2.5, 10.0
+        curves.append(kcurve.CurveTest(name, (2, 3, 4, 5, 6), ("r2", "ssil"), observed, null))
+    assert all(c.p_by_k[0] >= vd.ALPHA and c.p_by_k[1] < vd.ALPHA for c in curves)
+    choice = vd.choose_k(curves, 2)
+    assert choice.k == 2 and choice.rule == "silhouette confirmed" and choice.supported == (3,)
+    tests = vd.results_at(curves, choice)
+    assert [t.k for t in tests] == [2, 2] and all(t.p == c.p < vd.ALPHA for t, c in zip(tests, curves))
+    assert all(abs(t.statistic - 2.5) < 1e-12 for t in tests)
+    assert vd.verdict(tests).code == vd.DISTINCT
+    assert vd.choose_k(curves, 2, how="smallest").k == 3

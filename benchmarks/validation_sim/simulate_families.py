@@ -159,7 +159,7 @@ def _fmt(v: Any, pct: bool = False) -> str:
 COLUMNS = [
     ("family", "family", None), ("k", "planted_k", None), ("seeds", "seeds", None),
     ("\"distinct\"", "distinct", "%"), ("inconclusive", "inconclusive", "%"),
-    ("k acc. (segkit: silhouette's k if supported, else smallest supported)", "acc_k", "%"),
+    ("k acc. (segkit: silhouette's k if backed, else smallest supported)", "acc_k", "%"),
     ("k acc. (smallest supported)", "acc_k_smallest", "%"), ("k acc. (gap rule)", "acc_k_gap", "%"),
     ("k acc. (max excess)", "acc_k_max_excess", "%"), ("silhouette k acc.", "k_sil_acc", "%"),
     ("copula rejects", "reject_split_copula", "%"), ("BTYD rejects", "reject_btyd", "%"),

@@ -213,7 +213,7 @@ def btyd_inputs(cr: ClusterResult, customers: pl.DataFrame, clv: Any, as_of: Any
 def evidence_for(cr: ClusterResult, cfg: Config, btyd: BtydInputs | NotRun) -> Evidence:
     """Every null against the clustering features of ``cr``, at the k the run tests."""
     fit = cr.fitted()
-    ks = candidate_ks(fit.x_raw, fit.k, cfg.k_min, cfg.k_max)
+    ks = candidate_ks(cr.distinct_rows, fit.x_raw.shape[0], fit.k, cfg.k_min, cfg.k_max)
     return null_evidence(fit.x_raw, cr.features, fit.k, cfg.random_state, btyd, ks, fixed_k=cfg.k != "auto")
 
 

@@ -55,7 +55,7 @@ RESAMPLES = 20
 # The nulls and stability run on a fixed-seed sample of at most SAMPLE customers: their cost does
 # not grow with the book (benchmarks/validation_sim/bench_costs.py). Stability refits with N_INIT
 # starts, so that a well separated structure is not missed by a poor start.
-SAMPLE = 2000
+SAMPLE = 1000
 N_INIT = 3
 METHODS = {
     "split_copula": "Gaussian copula with the features' empirical marginals and rank correlation, "
@@ -71,7 +71,7 @@ STABLE, DISSOLVED = 0.75, 0.5
 @contextmanager
 def _one_thread() -> Iterator[None]:
     """One OpenMP thread for a loop of small k-means fits (see cluster.CustomerKMeans); entered
-    once per loop, since entering it costs as much as a fit on 2,000 customers."""
+    once per loop, since entering it costs as much as a fit on 1,000 customers."""
     from sklearn.exceptions import ConvergenceWarning
     from threadpoolctl import threadpool_limits
 
@@ -120,7 +120,7 @@ def _nearest_correlation(r: np.ndarray) -> np.ndarray:
 def calibration_draws(n: int) -> int:
     """Draws per calibration round of a copula of n customers: ten per customer, 5,000 to 20,000
     (the data's own correlation is known to about 1/sqrt(n); more draws would not make the
-    calibration more accurate). At the 2,000-customer test sample: 20,000."""
+    calibration more accurate). At the 1,000-customer test sample: 10,000."""
     return min(20000, max(5000, 10 * n))
 
 
@@ -218,9 +218,10 @@ class Evidence:
                      customers=self.customers) for t in self.tests]
 
 
-def candidate_ks(x: np.ndarray, k: int, k_min: int, k_max: int) -> tuple[int, ...]:
-    """The k the nulls test: the run's auto-k range (and a fixed k), at most the distinct rows - 1."""
-    cap = min(np.unique(x, axis=0).shape[0], x.shape[0] - 1)
+def candidate_ks(distinct: int, n: int, k: int, k_min: int, k_max: int) -> tuple[int, ...]:
+    """The k the nulls test: the run's auto-k range (and a fixed k), at most the ``distinct`` rows
+    of the ``n`` customers - 1."""
+    cap = min(distinct, n - 1)
     low, top = max(2, min(k_min, k)), min(max(k_max, k), cap)
     return tuple(range(low, max(top, low) + 1))
 

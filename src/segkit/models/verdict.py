@@ -6,10 +6,15 @@ describes the data), ``none`` when no null rejects, ``inconclusive`` otherwise. 
 not be run (the BTYD null without a CLV fit) does not reject, so the verdict cannot be
 ``distinct``; ``verdict`` says which nulls rejected and which were not run.
 
-``choose_k`` reads k from the statistic curves of every null (``kcurve.CurveTest``): the smallest
-k at which every null rejects (max-T adjusted p < alpha); optionally a gap rule on the excess over
-the *weaker* null (the smallest standardised excess across nulls) or the k with the largest one. When no k is
-supported by every null, the silhouette's k is kept and the verdict cannot be ``distinct``.
+``choose_k`` reads k from the statistic curves of every null (``kcurve.CurveTest``). When every
+null rejects at some common k (max-T adjusted p < alpha there: the groups are distinct), the
+silhouette's k is named if every null backs it: adjusted p < alpha there too, or the statistic
+there exceeds each null's mean by at least ``CONFIRM_Z`` null SDs (one-sided 1% of a normal; a
+pointwise reading is enough here, since the max-T test has already established that there are
+groups and only their number is being read); else the smallest k at which every null rejects.
+Optionally a gap rule on the excess over the *weaker* null (the smallest standardised excess
+across nulls) or the k with the largest one. When no k is supported by every null, the
+silhouette's k is kept and the verdict cannot be ``distinct``.
 """
 
 from __future__ import annotations
@@ -93,6 +98,7 @@ class KChoice:
 
 
 K_RULES = ("confirm", "smallest", "gap", "max_excess")
+CONFIRM_Z = 2.326  # null SDs: one-sided 1% of a normal
 GAP_TOLERANCE = 1.0  # null SDs: the next k must add more than this to the weakest excess
 
 
@@ -102,8 +108,9 @@ def choose_k(curves: Sequence[Any], k_silhouette: int, alpha: float = ALPHA, how
     The excess of a null at k is its largest standardised excess over the statistics at k
     (``CurveTest.excess_by_k``); the weakest-null excess is the smallest across nulls. Rules in
     order: (1) ``null evidence``: among the supported k (every null rejects there, max-T adjusted
-    p < alpha): ``how="confirm"`` (default), the silhouette's k when the nulls support it, else
-    the smallest supported k (rule ``silhouette confirmed`` or ``null evidence``);
+    p < alpha): ``how="confirm"`` (default), the silhouette's k when every null backs it (it is
+    supported, or every null's excess there is at least ``CONFIRM_Z``), else the smallest
+    supported k (rule ``silhouette confirmed`` or ``null evidence``);
     ``how="smallest"``, the smallest supported k (best k accuracy on the
     planted books of RESULTS.md; it says 2 for three very well separated groups, where every k is
     supported); ``how="gap"``, the smallest supported k whose weakest-null excess the next k does
@@ -119,7 +126,8 @@ def choose_k(curves: Sequence[Any], k_silhouette: int, alpha: float = ALPHA, how
     supported = tuple(k for k, good in zip(ks, ok) if good)
     excess = {k: float(e) for k, e in zip(ks, weakest)}
     if supported:
-        if how == "confirm" and k_silhouette in supported:
+        backed = k_silhouette in supported or excess.get(k_silhouette, -np.inf) >= CONFIRM_Z
+        if how == "confirm" and backed:
             return KChoice(k_silhouette, "silhouette confirmed", supported, excess)
         if how in ("smallest", "confirm"):
             k = min(supported)
@@ -139,13 +147,16 @@ def results_at(curves: Sequence[Any], choice: KChoice, not_run_tests: Sequence[N
 
     With rule ``null evidence`` or ``no common k`` each entry holds its figures at the chosen k
     (p = the max-T adjusted p there). With ``silhouette`` each entry holds its figures where it is
-    strongest and p = its max-T p over all (statistic, k): 'does this null reject at any k'.
+    strongest and p = its max-T p over all (statistic, k): 'does this null reject at any k'. With
+    ``silhouette confirmed`` at a k backed by the excess only (not itself supported), the figures
+    are at that k and p is the null's max-T p (the test that found the groups).
     Nulls not run are appended."""
     out = []
+    pointwise = choice.rule == "silhouette confirmed" and choice.k not in choice.supported
     for c in curves:
         at_choice = choice.rule != "silhouette"
         k = choice.k if at_choice else c.ks[int(np.argmin(c.p_by_k))]
         at = c.at(k)
         out.append(NullResult(c.name, at["statistic"], at["null_mean"], at["null_sd"], c.replicates,
-                              at["p"] if at_choice else c.p, k=k, statistic_name=str(at["stat"])))
+                              at["p"] if at_choice and not pointwise else c.p, k=k, statistic_name=str(at["stat"])))
     return out + list(not_run_tests)
