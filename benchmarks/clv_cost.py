@@ -1,4 +1,4 @@
-"""Cost of the CLV step (SPEC §8: fitting 100,000 customers takes at most 3 s).
+"""Cost of the CLV step alone on simulated customers (SPEC §8 counts it among the model steps: benchmarks/model_steps.py).
 
 Draws N customers from known BG/NBD and Gamma-Gamma parameters (see segkit.models.clv.simulate), then
 times the fit of both models and the per-customer predictions, best of --repeat runs, and prints
