@@ -1,1 +1,1 @@
-"""Per-customer steps after the engine: windows, metrics (RFM, lifecycle, churn), tiers, date coverage, warnings, migration."""
+"""Per-customer steps after the engine: windows, metrics (RFM, lifecycle, churn), tiers, date coverage, warnings, migration, and float sums that do not depend on row order."""

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import polars as pl
 
+from segkit.customers.sums import group_fsums
 from segkit.ingest.clean import MICRO
 from segkit.errors import DataError, InputNotFoundError, UsageError, option
 from segkit.outputs.staging import undefuse
@@ -234,10 +235,11 @@ def _matrix(joined: pl.DataFrame, lost: pl.DataFrame, tier_names: list[str]) -> 
         if p in rows and c in cols:
             counts[rows.index(p)][cols.index(c)] = int(n)
             spend[rows.index(p)][cols.index(c)] = s / MICRO
-    for p, n, s in lost.group_by("previous_tier").agg(pl.len(), pl.col("previous_annual_spend").sum()).iter_rows():
+    lost_spend = group_fsums(lost, "previous_tier", ["previous_annual_spend"])  # floats read back: exact sums
+    for p, n in lost.group_by("previous_tier").len().iter_rows():
         if p in rows:
             counts[rows.index(p)][-1] = int(n)
-            spend[rows.index(p)][-1] = float(s or 0.0)
+            spend[rows.index(p)][-1] = lost_spend[p][0]
     changes = {k: 0 for k in ("up", "down", "same", "new")}
     changes.update({k: int(v) for k, v in joined.group_by("tier_change").len().iter_rows() if k is not None})
     return {"changes": changes, "row_labels": rows, "column_labels": cols,

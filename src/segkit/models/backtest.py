@@ -11,13 +11,14 @@ anything over a rule of thumb.
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 import datetime as dt
 
 import numpy as np
 import polars as pl
 
+from segkit.customers.sums import fsum, group_fsums
 from segkit.ingest.clean import MICRO
 from segkit.config import ClvSettings, Tier
 from segkit.models.outlook import backtest_score
@@ -53,17 +54,13 @@ def holdout_actuals(lines: pl.DataFrame, start: dt.date, end: dt.date) -> pl.Dat
 def calibration_table(df: pl.DataFrame) -> list[dict[str, Any]]:
     bucket = pl.when(pl.col("repeat_purchases") >= TABLE_CAP).then(pl.lit(f"{TABLE_CAP}+")) \
         .otherwise(pl.col("repeat_purchases").cast(pl.String))
-    g = (
-        df.with_columns(bucket.alias("bucket"), pl.col("repeat_purchases").clip(0, TABLE_CAP).alias("order"))
-        .group_by("bucket", "order")
-        .agg(pl.len().alias("customers"), pl.col("predicted").mean().alias("predicted_mean"),
-             pl.col("actual_purchases").mean().alias("actual_mean"),
-             pl.col("naive").mean().alias("naive_mean"))
-        .sort("order")
-    )
-    return [{"repeat_purchases": b, "customers": int(c), "predicted_mean": float(p), "actual_mean": float(a),
-             "naive_mean": float(nv)}
-            for b, _o, c, p, a, nv in g.iter_rows()]
+    df = df.with_columns(bucket.alias("bucket"), pl.col("repeat_purchases").clip(0, TABLE_CAP).alias("order"))
+    # exact sums: a float mean of a group_by changes in its last digit with polars' thread count
+    sums = group_fsums(df, ["bucket", "order"], ["predicted", "actual_purchases", "naive"])
+    g = df.group_by("bucket", "order").agg(pl.len().alias("customers")).sort("order")
+    return [{"repeat_purchases": b, "customers": int(c), "predicted_mean": p / c, "actual_mean": a / c,
+             "naive_mean": nv / c}
+            for b, o, c in g.iter_rows() for p, a, nv in [sums[(b, o)]]]
 
 
 def backtest(lines: pl.DataFrame, as_of: dt.date, holdout_days: int, s: ClvSettings,
@@ -113,16 +110,16 @@ def backtest(lines: pl.DataFrame, as_of: dt.date, holdout_days: int, s: ClvSetti
         "params": dict(zip(spec.param_names, params)),
         "customers": cal.height,
         "new_in_holdout": int(actual.join(cal, on="customer_id", how="anti").height),
-        "totals": {"predicted_purchases": float(df["predicted"].sum()),
+        "totals": {"predicted_purchases": fsum(df["predicted"].to_list()),
                    "actual_purchases": int(df["actual_purchases"].sum()),
-                   "naive_purchases": float(df["naive"].sum())},
-        "mae_per_customer": float(cast(float, err.mean())),
-        "naive_mae_per_customer": float(cast(float, naive_err.mean())),
+                   "naive_purchases": fsum(df["naive"].to_list())},
+        "mae_per_customer": fsum(err.to_list()) / err.len(),
+        "naive_mae_per_customer": fsum(naive_err.to_list()) / naive_err.len(),
         "calibration_table": calibration_table(df),
     }
     if res.value_skipped_reason is None:
-        doc["totals"]["predicted_revenue"] = float((df["predicted"] * df["expected_purchase_value"]).sum())
-        doc["totals"]["actual_revenue"] = float(df["actual_revenue"].sum())
+        doc["totals"]["predicted_revenue"] = fsum((df["predicted"] * df["expected_purchase_value"]).to_list())
+        doc["totals"]["actual_revenue"] = fsum(df["actual_revenue"].to_list())
         if tiers:
             doc["outlook"] = backtest_score(df, lines, start, holdout_days, tiers)
     return doc

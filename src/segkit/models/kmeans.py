@@ -26,6 +26,7 @@ from scipy.spatial.distance import cdist
 from segkit.config import Config
 from segkit.customers.metrics import with_clusters
 from segkit.errors import ConfigError
+from segkit.customers.sums import fmean
 
 BASE_FEATURES = ("log_recency_days", "log_frequency", "log_monetary")
 
@@ -336,9 +337,9 @@ def _profiles(members: pl.DataFrame, k: int, centers: np.ndarray, features: list
             "median_recency_days": _float(g["recency_days"].median()),
             "mean_frequency": _float(g["frequency"].mean()),
             "median_frequency": _float(g["frequency"].median()),
-            "mean_monetary": _float(g["monetary"].mean()),
+            "mean_monetary": fmean(g["monetary"].to_list()),  # exact sums: polars' float mean follows its thread count
             "median_monetary": _float(g["monetary"].median()),
-            "mean_annual_spend": _float(g["annual_spend"].mean()),
+            "mean_annual_spend": fmean(g["annual_spend"].to_list()),
             "median_annual_spend": _float(g["annual_spend"].median()),
             "dominant_tier": dominant("tier"),
             "dominant_segment": dominant("rfm_segment"),

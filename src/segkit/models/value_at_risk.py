@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from segkit.customers.sums import group_fsums
+
 if TYPE_CHECKING:
     from segkit.models.clv.run import ClvResult
 
@@ -61,10 +63,10 @@ def by_tier(customers: pl.DataFrame, clv: ClvResult | None, tiers: list[str]) ->
     g = {r["tier"]: r for r in df.group_by("tier").agg(
         pl.len().alias("customers"),
         (pl.col("churn_risk") == "high").sum().alias("high_risk_customers"),
-        pl.col(RECENT).sum().alias("recent_value"),
-        pl.col(AT_RISK).sum().alias("value_at_risk"),
-        pl.col(MEDIUM).sum().alias("medium_risk_value"),
     ).iter_rows(named=True)}
+    # the values are floats: summed exactly, so the totals do not depend on polars' thread count
+    for tier, sums in group_fsums(df, "tier", [RECENT, AT_RISK, MEDIUM]).items():
+        g[tier] |= dict(zip(("recent_value", "value_at_risk", "medium_risk_value"), sums))
     rows = []
     for tier in tiers:
         r = g.get(tier, {})

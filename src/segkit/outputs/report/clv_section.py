@@ -17,6 +17,7 @@ from typing import Any, TYPE_CHECKING
 import polars as pl
 
 from segkit.i18n import catalog
+from segkit.customers.sums import group_fsums
 from segkit.models.value_at_risk import with_risk
 from segkit.outputs.report import svg
 
@@ -57,7 +58,7 @@ def p_alive_bins(customers: pl.DataFrame) -> list[dict[str, Any]]:
 def risk_by_tier(doc_rows: list[dict[str, Any]], customers: pl.DataFrame,
                  tier_names: list[tuple[str, str]]) -> list[dict[str, Any]]:
     """summary.json's value at risk per tier, with display names and the predicted revenue."""
-    predicted = dict(customers.group_by("tier").agg(pl.col("predicted_revenue").sum()).iter_rows())
+    predicted = {k: v[0] for k, v in group_fsums(customers, "tier", ["predicted_revenue"]).items()}
     by_code = {r["tier"]: r for r in doc_rows}
     out = []
     for key, label in tier_names:

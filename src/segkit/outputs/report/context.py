@@ -19,6 +19,7 @@ import polars as pl
 
 from segkit.customers.metrics import LIFECYCLES
 from segkit.customers.migration import movers_of
+from segkit.ingest.clean import MICRO
 from segkit.outputs.staging import to_jsonable
 from segkit.outputs.report.outlook_section import outlook_section
 from segkit.outputs.report.profit_section import profit_section
@@ -238,9 +239,15 @@ def rfm_section(doc: dict[str, Any], customers: pl.DataFrame, names: Names, t: d
 
 
 def heat_table(customers: pl.DataFrame, t: dict[str, Any]) -> dict[str, Any]:
-    """Customers and mean net amount by R score (rows, 5 first) and F score (columns, 1 first)."""
-    g = customers.group_by("r_score", "f_score").agg(pl.len().alias("n"), pl.col("monetary").mean().alias("m"))
-    cells = {(int(r), int(f)): (int(n), m) for r, f, n, m in g.iter_rows() if r is not None and f is not None}
+    """Customers and mean net amount by R score (rows, 5 first) and F score (columns, 1 first).
+
+    The mean is the exact integer sum of the cell's net amounts in micro-units over its customers,
+    rounded once: a mean of the float column would change in its last digit with polars' thread
+    count (see customers/sums.py)."""
+    g = customers.group_by("r_score", "f_score").agg(pl.len().alias("n"), pl.col("_monetary").count().alias("k"),
+                                                     pl.col("_monetary").sum().alias("s"))
+    cells = {(int(r), int(f)): (int(n), int(s) / (k * MICRO) if k else None) for r, f, n, k, s in g.iter_rows()
+             if r is not None and f is not None}
     counts = [[cells.get((r, f), (0, None))[0] for f in SCORES_ASC] for r in SCORES_DESC]
     means = [[cells.get((r, f), (0, None))[1] for f in SCORES_ASC] for r in SCORES_DESC]
     rows = [f"R{r}" for r in SCORES_DESC]
@@ -572,10 +579,12 @@ def warning_rows(doc: dict[str, Any], lang: str) -> list[dict[str, Any]]:
 
 
 def _group_stats(customers: pl.DataFrame, col: str) -> dict[str, Any]:
+    """Per value of ``col``: customers, their share, and their share of the (positive) annual spend,
+    summed in exact integer micro-units so that the share does not depend on the order of the sum."""
     n = customers.height or 1
-    total = customers["annual_spend"].clip(lower_bound=0).sum() or 0.0
-    g = customers.group_by(col).agg(pl.len(), pl.col("annual_spend").clip(lower_bound=0).sum())
-    return {k: (c, c / n, (s / total) if total > 0 else None) for k, c, s in g.iter_rows() if k is not None}
+    total = int(customers["_annual"].clip(lower_bound=0).sum() or 0)
+    g = customers.group_by(col).agg(pl.len(), pl.col("_annual").clip(lower_bound=0).sum())
+    return {k: (c, c / n, (int(s) / total) if total > 0 else None) for k, c, s in g.iter_rows() if k is not None}
 
 
 def actions_section(customers: pl.DataFrame, cfg: Config, names: Names, t: dict[str, Any], lang: str) -> dict[str, Any]:
