@@ -250,3 +250,24 @@ def test_silhouette_equals_scikit_learn_including_singletons_and_ties(seed):
     x = np.vstack([rng.normal(size=(300, 3)), [[9, 9, 9]], np.zeros((5, 3))])  # a singleton, duplicates
     labels = np.concatenate([rng.integers(0, 4, 300), [7], np.full(5, 2)])
     assert silhouette(x, labels) == pytest.approx(silhouette_score(x, labels), rel=1e-12)
+
+
+def test_tukey_above_25000_df_takes_infinite_df_as_r_does():
+    """Above 25,000 error df the p-values are the studentized range at infinite df (R's ptukey);
+    within 1e-3 (relative) of scipy's finite-df integral, and the mean differences are scipy's."""
+    from segkit.models.cluster_validation import TUKEY_DF_INFINITE, tukey_hsd
+
+    rng = np.random.default_rng(5)
+    parts = [rng.normal(loc, 1.0, size) for loc, size in ((0.0, 12_000), (0.03, 9_000), (0.05, 10_000))]
+    assert sum(map(len, parts)) - 3 > TUKEY_DF_INFINITE
+    diff, p = tukey_hsd(parts)
+    ref = stats.tukey_hsd(*parts)
+    assert np.allclose(diff, ref.statistic, rtol=1e-12, atol=1e-15)
+    off = ~np.eye(3, dtype=bool)
+    assert np.all((p[off] > 1e-4) & (p[off] < 0.99))  # a range where the two integrals can be compared
+    assert np.allclose(p[off], ref.pvalue[off], rtol=1e-3)
+    mse = sum(pt.var(ddof=1) * (len(pt) - 1) for pt in parts) / (sum(map(len, parts)) - 3)
+    se = np.sqrt(mse / 2 * (1 / len(parts[0]) + 1 / len(parts[1])))
+    assert p[0, 1] == pytest.approx(stats.studentized_range.sf(abs(diff[0, 1]) / se, 3, np.inf), rel=1e-12)
+    small = [pt[:500] for pt in parts]
+    assert np.array_equal(tukey_hsd(small)[1], stats.tukey_hsd(*small).pvalue)

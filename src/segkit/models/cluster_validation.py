@@ -267,12 +267,35 @@ def describe_features(v: Validation, cr: ClusterResult) -> None:
         v.anova[feat] = {"f": finite(f), "p": finite(p), "eta2": finite(eta_squared(col, labels))}
         v.kruskal[feat] = {"h": finite(h), "p": finite(kp), "epsilon2": finite(h / (len(col) - 1))}
         if all(len(pt) >= 2 for pt in parts):
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # zero within-group variance: p-values are still defined
-                res = stats.tukey_hsd(*parts)
-            v.tukey[feat] = [{"a": int(groups[a]), "b": int(groups[b]), "mean_diff": finite(res.statistic[a, b]),
-                              "p": finite(res.pvalue[a, b])}
+            diff, p = tukey_hsd(parts)
+            v.tukey[feat] = [{"a": int(groups[a]), "b": int(groups[b]), "mean_diff": finite(diff[a, b]),
+                              "p": finite(p[a, b])}
                              for a in range(len(groups)) for b in range(a + 1, len(groups))]
+
+
+TUKEY_DF_INFINITE = 25_000  # R's ptukey (dlarg): above this many error degrees of freedom, df = infinity
+
+
+def tukey_hsd(parts: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Tukey HSD mean differences and p-values of every pair of groups, as ``scipy.stats.tukey_hsd``.
+
+    Above ``TUKEY_DF_INFINITE`` error degrees of freedom the studentized range distribution is
+    taken at infinite df, as R's ``ptukey`` does (relative change in p below 1e-3 there): scipy
+    integrates over df up to 100,000 df, which took 2.7 s for 8 clusters of 100,000 customers."""
+    n = np.array([len(pt) for pt in parts], dtype=np.float64)
+    df = float(n.sum() - len(parts))
+    if df <= TUKEY_DF_INFINITE:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # zero within-group variance: p-values are still defined
+            res = stats.tukey_hsd(*parts)
+        return res.statistic, res.pvalue
+    means = np.array([pt.mean() for pt in parts])
+    mse = sum(float(pt.var(ddof=1)) * (len(pt) - 1) for pt in parts) / df
+    diff = means[:, None] - means[None, :]
+    se = np.sqrt(mse / 2 * (1 / n[:, None] + 1 / n[None, :]))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        q = np.abs(diff) / se
+    return diff, stats.studentized_range.sf(q, len(parts), np.inf)
 
 
 def fit_indices(v: Validation, cr: ClusterResult) -> None:
