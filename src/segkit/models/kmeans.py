@@ -152,17 +152,21 @@ class CustomerKMeans:
 
     def _kmeans(self, k: int, x: np.ndarray, init: np.ndarray | None = None) -> KMeans:
         """Best of ``n_init`` k-means++ starts; with ``init``, one run from those centres."""
-        # One OpenMP thread: on few features each Lloyd step is tiny, and OpenMP's spin-waiting
-        # threads next to polars' pool made a 10,000-customer fit 50x slower on two cores.
-        with threadpool_limits(limits=1, user_api="openmp"), warnings.catch_warnings():
-            # k is capped at the number of distinct rows, so a convergence warning adds nothing
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            if init is not None:
-                return KMeans(n_clusters=k, init=init, n_init=1, random_state=self.random_state).fit(x)
-            return KMeans(n_clusters=k, n_init=self.n_init, random_state=self.random_state).fit(x)
+        if init is not None:
+            return KMeans(n_clusters=k, init=init, n_init=1, random_state=self.random_state).fit(x)
+        return KMeans(n_clusters=k, n_init=self.n_init, random_state=self.random_state).fit(x)
 
     def fit(self, x: np.ndarray, value: np.ndarray) -> CustomerKMeans:
         """Cluster rows of ``x``; number clusters by descending mean of ``value``."""
+        # One OpenMP thread: on few features each Lloyd step is tiny, and OpenMP's spin-waiting
+        # threads next to polars' pool made a 10,000-customer fit 50x slower on two cores. Entered
+        # once for every fit: entering it costs about as much as a small fit.
+        with threadpool_limits(limits=1, user_api="openmp"), warnings.catch_warnings():
+            # k is capped at the number of distinct rows, so a convergence warning adds nothing
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            return self._fit(x, value)
+
+    def _fit(self, x: np.ndarray, value: np.ndarray) -> CustomerKMeans:
         n = x.shape[0]
         distinct = distinct_rows(x)
         self.distinct_rows_ = distinct
