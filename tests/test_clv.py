@@ -401,3 +401,20 @@ def test_segment_backtest_reaches_summary_and_reports(tmp_path):
     assert "Backtest: purchases predicted for the holdout against what happened" in cells
     r = doc["clv"]["params"]["bgnbd"]["r"]
     assert any(isinstance(c, float) and c == pytest.approx(r, rel=1e-12) for c in cells)
+
+
+def test_bgnbd_expected_purchases_when_a_plus_b_is_below_one():
+    """With a + b < 1 the hypergeometric term of a one-time buyer is negative (c = a + b - 1 < 0);
+    the expectation must still be E[(1 - exp(-lambda p t)) / p] over the posterior, checked here by
+    Monte Carlo (lambda ~ Gamma(r + x, alpha + T), p ~ Beta(a, b + x); alive with certainty for x = 0)."""
+    params = (1.0, 50.0, 0.3, 0.5)
+    r, alpha, a, b = params
+    rng = np.random.default_rng(0)
+    T = np.array([200.0, 20.0])
+    got = clv.bgnbd_expected(params, 365, np.zeros(2), np.zeros(2), T)
+    assert np.all(np.isfinite(got))
+    for i, t_obs in enumerate(T):
+        p = rng.beta(a, b, 1_000_000)
+        lam = rng.gamma(r, 1 / (alpha + t_obs), 1_000_000)
+        sim = -np.expm1(-lam * p * 365) / p
+        assert abs(got[i] - sim.mean()) < 4 * sim.std() / np.sqrt(sim.size)

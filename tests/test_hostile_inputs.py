@@ -774,9 +774,10 @@ def test_a_plausible_amount_unit_is_accepted(tmp_path: Path, unit: str) -> None:
     assert r.returncode == 0, r.stderr
 
 
-def test_a_backtest_whose_fit_predicts_no_finite_number_is_skipped_with_its_reason(tmp_path):
-    """orders_zh.csv with a 365-day holdout: the calibration fit's expectation is not finite for some
-    customers; the backtest says so instead of the reports failing on the missing numbers (exit 1)."""
+def test_a_backtest_fit_with_a_plus_b_below_one_scores_every_customer(tmp_path):
+    """orders_zh.csv with a 365-day holdout fits BG/NBD with a + b < 1 (a = 0.019, b = 0.73): the
+    expectation of one-time buyers once came out NaN there and the reports failed (exit 1); now
+    every customer gets a finite prediction and the backtest is scored."""
     from conftest import SAMPLE_DIR
 
     out = tmp_path / "o"
@@ -784,8 +785,34 @@ def test_a_backtest_whose_fit_predicts_no_finite_number_is_skipped_with_its_reas
                    "-o", str(out), "-q")
     assert proc.returncode == 0, proc.stderr.decode()
     bt = json.loads((out / "summary.json").read_text(encoding="utf-8"))["clv"]["backtest"]
-    if "skipped_reason" in bt:
-        assert "no finite number of purchases" in bt["skipped_reason"]
-    else:
-        assert bt["mae_per_customer"] is not None and bt["totals"]["predicted_purchases"] is not None
+    assert "skipped_reason" not in bt and bt["params"]["a"] + bt["params"]["b"] < 1
+    assert bt["mae_per_customer"] is not None and bt["totals"]["predicted_purchases"] > 0
     assert (out / "report.html").stat().st_size > 0 and (out / "report.xlsx").stat().st_size > 0
+
+
+def test_a_backtest_whose_fit_predicts_no_finite_number_is_skipped_with_its_reason(monkeypatch):
+    """A fit whose expectation is not finite for some customers: the backtest says so and how many,
+    instead of the reports failing on the missing numbers."""
+    import dataclasses
+    import datetime as dt
+
+    import numpy as np
+    import polars as pl
+
+    from segkit.config import ClvSettings
+    from segkit.models import backtest as bt_mod
+    from segkit.models.clv import registry
+
+    spec = registry.get("bgnbd")
+    def half_nan(params, t, x, t_x, T):
+        out = spec.expected(params, t, x, t_x, T)
+        return np.where(np.arange(out.size) % 2 == 0, np.nan, out)
+    monkeypatch.setitem(registry.MODELS, "bgnbd", dataclasses.replace(spec, expected=half_nan))
+    from segkit import sample
+
+    orders = sample.generate(20000, 500, seed=3)
+    lines = orders.select("customer_id", "order_date",
+                          (pl.col("amount") * 1_000_000).round().cast(pl.Int64).alias("amount"))  # micro-units
+    as_of = orders["order_date"].max() + dt.timedelta(days=1)
+    doc = bt_mod.backtest(lines, as_of, 180, ClvSettings(model="bgnbd"))
+    assert "predicts no finite number of purchases for" in doc["skipped_reason"], doc

@@ -68,12 +68,15 @@ def bgnbd_expected(params: tuple[Any, ...], t: float, x: np.ndarray, t_x: np.nda
     r, alpha, a, b = params
     _a, _b, _c = r + x, b + x, a + b + x - 1
     z = t / (alpha + T + t)
+    # 2F1 is negative when c = a + b + x - 1 < 0 (a + b < 1, one-time buyers): keep its sign and
+    # work with its log size, falling back to Euler's transformation where 2F1 itself overflows.
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        ln_hyp = np.log(hyp2f1(_a, _b, _c, z))
-        alt = np.log(hyp2f1(_c - _a, _c - _b, _c, z)) + (_c - _a - _b) * np.log1p(-z)
-    ln_hyp = np.where(np.isfinite(ln_hyp), ln_hyp, alt)
+        hyp = hyp2f1(_a, _b, _c, z)
+        euler = hyp2f1(_c - _a, _c - _b, _c, z)
+        ln_hyp = np.where(np.isfinite(hyp), np.log(np.abs(hyp)), np.log(np.abs(euler)) + (_c - _a - _b) * np.log1p(-z))
+        sign = np.sign(np.where(np.isfinite(hyp), hyp, euler))
     first = (a + b + x - 1) / (a - 1)
-    second = 1 - np.exp(ln_hyp + (r + x) * np.log((alpha + T) / (alpha + t + T)))
+    second = 1 - sign * np.exp(ln_hyp + (r + x) * np.log((alpha + T) / (alpha + t + T)))
     denom = 1 + (x > 0) * (a / (b + np.maximum(x, 1) - 1)) * ((alpha + T) / (alpha + t_x)) ** (r + x)
     return first * second / denom
 
