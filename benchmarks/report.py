@@ -198,7 +198,7 @@ def render(res: dict) -> str:
         "",
         "## How it is measured",
         "",
-        "- Inputs: `segkit sample -o benchmarks/data/orders_<N>.csv --rows N --customers N/100` "
+        "- Inputs: `segkit sample -o benchmarks/data/orders_<N>.csv --rows N --customers N/100 --no-cost` "
         "(deterministic, seed 7); the report benchmark uses 1,000,000 lines for 100,000 customers.",
         "- (a) `segkit segment FILE --no-report -q -o DIR` (the console script of the venv).",
         "- (b) `benchmarks/polars_baseline.py`: `pl.scan_csv` with the date parsed, "

@@ -55,7 +55,7 @@ def bench_size(rows: int, args, seg: list[str], py: str) -> dict:
     name = label(rows)
     customers = max(10, rows // 100)
     csv = DATA / f"orders_{name}.csv"
-    gen_s = generate(csv, rows, customers)
+    gen_s = generate(csv, rows, customers, extra=("--no-cost",))
     warm(csv)
     out = DATA / "out" / f"segment_{name}"
     pandas_out = DATA / "out" / f"pandas_rfm_{name}.csv"
@@ -82,7 +82,7 @@ def bench_size(rows: int, args, seg: list[str], py: str) -> dict:
 
 def bench_reports(args, seg: list[str], py: str) -> dict:
     csv = DATA / "orders_100k_customers.csv"
-    gen_s = generate(csv, REPORT_ROWS, REPORT_CUSTOMERS)
+    gen_s = generate(csv, REPORT_ROWS, REPORT_CUSTOMERS, extra=("--no-cost",))
     warm(csv)
     outs = {"no_report": DATA / "out" / "reports_no_report", "with_report": DATA / "out" / "reports_with_report",
             "steps": DATA / "out" / "reports_steps"}
