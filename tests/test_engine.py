@@ -132,3 +132,35 @@ def test_base_table_contract_and_clv_inputs(tmp_path, cfg):
     assert (b["frequency"], b["purchase_days"], b["repeat_value"], b["first_order_date"], b["region"]) == (
         0, 0, 0, None, None)
     assert q.counts["rejected_reasons"] == {"missing amount": 1}
+
+
+PROFIT_ROWS = """customer_id,order_id,order_date,amount,{col}
+A1,o1,2024-01-05,100.5,60.25
+A1,o1,2024-01-06,20,
+A1,o2,2024-01-07,20,abc
+B2,o3,2024-02-01,"1,234.00","1,000.00"
+B2,o4,2024-02-02,10,1e300
+B2,o5,2024-02-03,-30,-12.5
+C3,o6,2024-03-01,7,(2.00)
+C3,o7,2024-03-02,8,4.004
+Total,,2024-03-07,999,999
+"""
+
+
+@pytest.mark.parametrize("col", ["cost", "gross_profit"])
+def test_a_cost_or_gross_profit_column_takes_the_typed_pass_with_the_text_paths_results(tmp_path, cfg, col,
+                                                                                       monkeypatch):
+    """Profit per line read by the typed pass: the same customer table (gross profit included),
+    counts and rejected rows as the text path, with missing, unparsable and overflowing costs
+    rejected as the text path rejects them; and the typed pass, not the text path, read the rows."""
+    import segkit.engines.polars as engine
+
+    path = tmp_path / "profit.csv"
+    path.write_text(PROFIT_ROWS.format(col=col), encoding="utf-8")
+    calls: list[int] = []
+    real = engine.typed_lines
+    monkeypatch.setattr(engine, "typed_lines", lambda raw, c: calls.append(1) or real(raw, c))
+    base, q = assert_same_as_text_path(path, cfg)
+    assert calls == [1]
+    assert "gross_profit" in base.columns and base["gross_profit"].null_count() < base.height
+    assert sum(q.counts["rejected_reasons"].values()) >= 3  # missing, unparsable, too large

@@ -50,10 +50,9 @@ def order_lines(raw: RawTable, cfg: Config, reopen: Callable[[], RawTable]) -> t
 
 def _csv_lines(raw: RawTable, cfg: Config) -> Cleaned:
     """The typed pass, or ``clean.clean`` when the amounts have a decimal comma (polars' CSV
-    parser would read ``1.234`` as one and a bit) or the input has a cost or gross profit column
-    (read by the same money rules as the amount, line by line, so profit is exact)."""
+    parser would read ``1.234`` as one and a bit)."""
     cfg = resolve_decimal(raw, cfg)
-    return clean(raw, cfg) if cfg.decimal == "," or profit_role(raw.mapping) else typed_lines(raw, cfg)
+    return clean(raw, cfg) if cfg.decimal == "," else typed_lines(raw, cfg)
 
 
 # ------------------------------------------------------------------------------ typed CSV pass
@@ -77,20 +76,28 @@ def typed_lines(raw: RawTable, cfg: Config) -> Cleaned:
     m = raw.mapping
     roles = _roles(raw, cfg)
     money = ["amount"] if "amount" in m else ["quantity", "unit_price"]
+    profit_by = profit_role(m)  # cost or gross_profit: typed like the amount, checked like it
     keys = {"customer_id": m["customer_id"], "order_date": m["order_date"]}
     if "order_id" in m:
         keys["order_id"] = m["order_id"]
     keys |= {r: m[r] for r in roles}
     first = raw.headers[0]
-    lf = scan_typed(raw, {m[r]: pl.Float64() for r in money})
+    lf = scan_typed(raw, {m[r]: pl.Float64() for r in money + ([profit_by] if profit_by else [])})
     value = pl.col(m["amount"]) if "amount" in m else pl.col(m["quantity"]) * pl.col(m["unit_price"])
     micro = (value * (cfg.amount_unit * MICRO)).round(0)
     ok = (micro.abs() < 9.0e18).fill_null(False)  # null, NaN and inf are not < 9e18
+    profit: list[pl.Expr] = []
+    if profit_by:  # as clean._profit_micro: each side rounded to micro-units, so the difference is exact
+        given = (pl.col(m[profit_by]) * (cfg.amount_unit * MICRO)).round(0)
+        gp = given if profit_by == "gross_profit" else micro - given
+        ok = ok & (gp.abs() < 9.0e18).fill_null(False)
+        profit = [pl.when(ok).then(gp).cast(pl.Int64).sum().alias("profit")]
     extra = [] if first in keys.values() else [
         (pl.col(first).is_null() | _is_totals(pl.col(first))).alias("_first_odd")]
     groups = _collect(
         lf.group_by(*[pl.col(h).alias(k) for k, h in keys.items()], *extra).agg(
             pl.when(ok).then(micro).cast(pl.Int64).sum().alias("amount"),
+            *profit,
             pl.when(ok).then(micro.abs()).sum().alias("_abs"),
             ok.sum().cast(pl.Int64).alias("n"),
             (~ok).sum().cast(pl.Int64).alias("_bad"),
@@ -116,7 +123,8 @@ def typed_lines(raw: RawTable, cfg: Config) -> Cleaned:
     abs_micro = float(groups.select(pl.col("_abs").filter(keep).sum()).item() or 0.0)
     fast = (groups.filter(keep) if needs_text else groups).select(  # no copy when every group is kept
         pl.col("_p:customer_id").alias("customer_id"), order_key.alias("order_key"),
-        pl.col("_p:order_date").alias("order_date"), "amount", *[pl.col(f"_p:{r}").alias(r) for r in roles], "n",
+        pl.col("_p:order_date").alias("order_date"), "amount", *(["profit"] if profit else []),
+        *[pl.col(f"_p:{r}").alias(r) for r in roles], "n",
     )
     needs_text = needs_text or bool(groups["_bad"].sum())
     del groups
