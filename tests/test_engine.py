@@ -164,3 +164,46 @@ def test_a_cost_or_gross_profit_column_takes_the_typed_pass_with_the_text_paths_
     assert calls == [1]
     assert "gross_profit" in base.columns and base["gross_profit"].null_count() < base.height
     assert sum(q.counts["rejected_reasons"].values()) >= 3  # missing, unparsable, too large
+
+
+def _orders_parquet(path, amount_dtype=pl.Float64):
+    frame = pl.DataFrame({
+        "customer_id": [" A1 ", "A1", "17850.0", "17850", None, "B2", "B2", "B2", "Total", "C3", "C3", "小计"],
+        "order_id": ["o1", "o1 ", "o2", "o3", "o4", "o5", "o6", "o7", None, "o8", "o9", None],
+        "order_date": [dt.date(2024, 1, 5), dt.date(2024, 1, 6), dt.date(2024, 2, 1), dt.date(2024, 2, 3),
+                       dt.date(2024, 1, 1), None, dt.date(2024, 3, 1), dt.date(2024, 3, 2), dt.date(2024, 3, 7),
+                       dt.date(2024, 3, 8), dt.date(2024, 3, 9), dt.date(2024, 3, 9)],
+        "amount": [100.5, 20.0, 5.0, 1234.0, 5.0, 5.0, float("inf"), -30.0, 999.0, None, 7.1, 11.0],
+        "cost": [60.25, 10.0, None, 1000.0, 1.0, 1.0, 1.0, -12.5, 999.0, 1.0, 2.0, 3.0],
+        "channel": ["online", "online", "retail", "retail", "x", "x", "x", None, None, "online", "online", None],
+    }).with_columns(pl.col("amount").cast(amount_dtype, strict=False))  # inf: null as decimal or integer
+    frame.write_parquet(path)
+    return path
+
+
+@pytest.mark.parametrize("amount_dtype", [pl.Float64, pl.Decimal(12, 2), pl.Int64])
+def test_parquet_with_numeric_money_takes_the_typed_pass_with_the_text_paths_results(tmp_path, cfg, amount_dtype,
+                                                                                    monkeypatch):
+    """Amounts stored as numbers are summed straight from the file: the same customer table,
+    counts and rejected rows as turning them into text and parsing them back (ids with spaces,
+    a missing date, an infinite amount, a missing cost, totals rows)."""
+    import segkit.engines.polars as engine
+
+    path = _orders_parquet(tmp_path / "orders.parquet", amount_dtype)
+    calls: list[int] = []
+    real = engine.typed_lines
+    monkeypatch.setattr(engine, "typed_lines", lambda raw, c: calls.append(1) or real(raw, c))
+    base, q = assert_same_as_text_path(path, cfg)
+    assert calls == [1] and base.height == 4
+    assert q.counts["totals_rows"] == 2 and q.counts["rejected_reasons"]
+
+
+@pytest.mark.parametrize("amount_dtype", [pl.String, pl.Float32])
+def test_parquet_with_money_as_text_or_float32_keeps_the_text_path(tmp_path, cfg, amount_dtype, monkeypatch):
+    """Text amounts, and float32 ones (7.1 is 7.099999904632568 as a float64 but "7.1" as text),
+    go through the text path."""
+    import segkit.engines.polars as engine
+
+    path = _orders_parquet(tmp_path / "orders.parquet", amount_dtype)
+    monkeypatch.setattr(engine, "typed_lines", lambda raw, c: pytest.fail("typed pass on text or float32 money"))
+    assert_same_as_text_path(path, cfg)

@@ -16,7 +16,7 @@ from segkit.errors import DataError
 from segkit.customers.windows import Windows
 from segkit.customers.dates import date_facts, day_counts
 from segkit.customers.tiers import uses_activity, window_activity
-from segkit.ingest.read import ROW, RawTable, read_input, scan_typed
+from segkit.ingest.read import ROW, RawTable, parquet_numeric, read_input, scan_typed
 from segkit.ingest.sources import limits_for
 from segkit.engines.contract import Quality, Reduced
 
@@ -34,6 +34,8 @@ def order_lines(raw: RawTable, cfg: Config, reopen: Callable[[], RawTable]) -> t
     """The summed order lines of ``raw`` (read with ``background=True``): the typed pass for CSV,
     ``clean.clean`` for the rest. ``reopen()`` reads the input again without the background check,
     for a CSV that turns out not to be UTF-8 past its head; the RawTable returned is the one used."""
+    if raw.parquet_source is not None:
+        return raw, _parquet_lines(raw, cfg)
     if raw.csv_source is None:
         return raw, clean(raw, cfg)
     try:
@@ -53,6 +55,16 @@ def _csv_lines(raw: RawTable, cfg: Config) -> Cleaned:
     parser would read ``1.234`` as one and a bit)."""
     cfg = resolve_decimal(raw, cfg)
     return clean(raw, cfg) if cfg.decimal == "," else typed_lines(raw, cfg)
+
+
+def _parquet_lines(raw: RawTable, cfg: Config) -> Cleaned:
+    """The typed pass when the Parquet file stores the money columns as numbers (the text path
+    would turn them into text and parse them back to the same values), else ``clean.clean``."""
+    m = raw.mapping
+    money = ["amount"] if "amount" in m else ["quantity", "unit_price"]
+    profit = profit_role(m)
+    numeric = parquet_numeric(raw, [m[r] for r in money + ([profit] if profit else [])])
+    return typed_lines(raw, cfg) if numeric and cfg.decimal != "," else clean(raw, cfg)
 
 
 # ------------------------------------------------------------------------------ typed CSV pass

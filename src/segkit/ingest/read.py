@@ -55,6 +55,7 @@ class RawTable:
     sheet: str | None = None
     notes: list[str] = field(default_factory=list)
     csv_source: Path | bytes | None = None  # what ``frame`` scans (CSV only), for ``scan_typed``
+    parquet_source: Path | None = None  # the Parquet file ``frame`` scans, for ``scan_typed``
     warnings: list[dict[str, Any]] = field(default_factory=list)  # summary.json warnings the reading raises
     pending: _FileCheck | None = None  # sha256 and the UTF-8 check still running (``background``)
 
@@ -321,10 +322,12 @@ def _scan(src: Path | bytes, delimiter: str, header_idx: int, source: str,
 
 
 def scan_typed(raw: RawTable, types: dict[str, pl.DataType]) -> pl.LazyFrame:
-    """The CSV behind ``raw`` scanned again with some columns typed by polars' CSV parser.
-
-    A cell the parser cannot read as its type becomes null (the caller re-reads such rows as text).
-    """
+    """The CSV or Parquet file behind ``raw`` scanned again with some columns typed (by polars'
+    CSV parser; for Parquet, its stored numbers cast). A cell that cannot be read as its type
+    becomes null (the caller re-reads such rows as text)."""
+    if raw.parquet_source is not None:
+        lf = pl.scan_parquet(raw.parquet_source)
+        return _parquet_frame(lf, lf.collect_schema(), raw.headers, types)
     assert raw.csv_source is not None and raw.delimiter is not None
     return _scan(raw.csv_source, raw.delimiter, raw.header_row - 1, raw.source, types)
 
@@ -594,15 +597,34 @@ def _read_parquet(p: Path, mapping: dict[str, str]) -> RawTable:
                    f"row; flatten it or map another column ({option('columns.' + role)}=...)")
             raise DataError(msg)
     headers = [h for h in headers if h not in nested]  # unused lists and structs are left out
+    return RawTable(source, _parquet_frame(lf, schema, headers), headers, found, "parquet", 1, p.stat().st_size,
+                    _sha256(p), notes=[f"read {source} as Parquet"], parquet_source=p)
+
+
+def _parquet_frame(lf: pl.LazyFrame, schema: pl.Schema, headers: list[str],
+                   types: dict[str, pl.DataType] | None = None) -> pl.LazyFrame:
+    """Every column in ``headers`` as text (dates as ISO text), those in ``types`` cast to that
+    type instead (null where the value does not convert), and the row number."""
     casts = []
     for name in headers:
         col, dtype = pl.col(name), schema[name]
-        if dtype == pl.Date:
+        if types and name in types:
+            casts.append(col.cast(types[name], strict=False))
+        elif dtype == pl.Date:
             casts.append(col.dt.strftime("%Y-%m-%d"))
         elif isinstance(dtype, pl.Datetime):
             casts.append(col.dt.strftime("%Y-%m-%d %H:%M:%S"))
         else:
             casts.append(col.cast(pl.String))
-    lf = lf.select(casts).with_row_index(ROW, offset=2)
-    return RawTable(source, lf, headers, found, "parquet", 1, p.stat().st_size, _sha256(p),
-                    notes=[f"read {source} as Parquet"])
+    return lf.select(casts).with_row_index(ROW, offset=2)
+
+
+def parquet_numeric(raw: RawTable, headers: list[str]) -> bool:
+    """Whether the Parquet file behind ``raw`` stores every one of ``headers`` as integers,
+    decimals or float64: numbers whose text, parsed back, is the same float64 (a float32's
+    shortest text is not: 7.1 as float32 is 7.099999904632568 as float64)."""
+    if raw.parquet_source is None:
+        return False
+    schema = pl.scan_parquet(raw.parquet_source).collect_schema()
+    return all(schema[h].is_integer() or schema[h] == pl.Float64 or isinstance(schema[h], pl.Decimal)
+               for h in headers)
