@@ -277,19 +277,10 @@ def clean(raw: RawTable, cfg: Config, *, enforce: bool = True, check: bool = Tru
     ``cfg.max_bad_rows`` of them are rejected; ``check=False`` leaves that to the caller
     (``check_quality``), which cleans only part of a file.
     """
-    cfg = resolve_decimal(raw, cfg)
-    if cfg.decimal == "auto":
-        cfg = dataclasses.replace(cfg, decimal=".")
+    cfg = _with_decimal(raw, cfg)
     plan = _plan(raw, cfg)
     data, skipped = _drop_skipped(_collect(_cell_texts(raw, plan, cfg.decimal), raw.source))
-    micro = _amount_micro(plan, cfg)
-    profit = _profit_micro(plan, cfg)
-    overflow = (micro.abs() >= OVERFLOW_MICRO) | (profit.abs() >= OVERFLOW_MICRO).fill_null(False)
-    reason, column, value = _reason_exprs(plan, overflow)
-    parsed = _parse_cells(data, plan, cfg).with_columns(
-        reason.alias("reason"), pl.when(overflow).then(None).otherwise(micro).cast(pl.Int64).alias("amount"),
-        *([pl.when(overflow).then(None).otherwise(profit).cast(pl.Int64).alias("profit")]
-          if profit_role(plan.mapping) else []))
+    parsed, column, value = _classify(data, plan, cfg)
     bad = parsed.filter(pl.col("reason").is_not_null())
     rejected = _rejected_rows(bad.select("row", column.alias("column"), "reason", value.alias("value")), plan, raw)
     usable = parsed.filter(pl.col("reason").is_null())
@@ -310,6 +301,41 @@ def clean(raw: RawTable, cfg: Config, *, enforce: bool = True, check: bool = Tru
     if check:
         check_quality(raw.source, raw.header_row, quality, rejected, cfg, enforce=enforce)
     return Cleaned(lines, rejected, quality, plan.roles, plan.has_order_id, abs_micro)
+
+
+def _with_decimal(raw: RawTable, cfg: Config) -> Config:
+    cfg = resolve_decimal(raw, cfg)
+    return dataclasses.replace(cfg, decimal=".") if cfg.decimal == "auto" else cfg
+
+
+def _classify(data: pl.DataFrame, plan: _Plan, cfg: Config) -> tuple[pl.DataFrame, pl.Expr, pl.Expr]:
+    """The data rows parsed, with their reason (null: usable) and amount (and profit) in
+    micro-units; and the expressions of the rejected rows' column and value."""
+    micro = _amount_micro(plan, cfg)
+    profit = _profit_micro(plan, cfg)
+    overflow = (micro.abs() >= OVERFLOW_MICRO) | (profit.abs() >= OVERFLOW_MICRO).fill_null(False)
+    reason, column, value = _reason_exprs(plan, overflow)
+    parsed = _parse_cells(data, plan, cfg).with_columns(
+        reason.alias("reason"), pl.when(overflow).then(None).otherwise(micro).cast(pl.Int64).alias("amount"),
+        *([pl.when(overflow).then(None).otherwise(profit).cast(pl.Int64).alias("profit")]
+          if profit_role(plan.mapping) else []))
+    return parsed, column, value
+
+
+def classify(raw: RawTable, cfg: Config) -> pl.DataFrame:
+    """Every row below the header as the rules leave it, in file order: row, skip (blank, totals
+    or null), reason (null for a usable or skipped row), customer_id, order_date, amount and
+    profit (micro-units, null without a profit column): the per-row view of what ``clean``
+    counts and sums, as ``engines.spark.classify`` gives it."""
+    cfg = _with_decimal(raw, cfg)
+    plan = _plan(raw, cfg)
+    cells = _collect(_cell_texts(raw, plan, cfg.decimal), raw.source)
+    data, _ = _drop_skipped(cells)
+    parsed = _classify(data, plan, cfg)[0]
+    profit = pl.col("profit") if "profit" in parsed.columns else pl.lit(None, pl.Int64).alias("profit")
+    typed = parsed.select("row", "reason", pl.col("p:customer_id").cast(pl.String).alias("customer_id"),
+                          pl.col("p:order_date").alias("order_date"), "amount", profit)
+    return cells.select("row", pl.col("_skip").alias("skip")).join(typed, on="row", how="left").sort("row")
 
 
 def _cell_texts(raw: RawTable, plan: _Plan, decimal: str) -> pl.LazyFrame:

@@ -140,7 +140,9 @@ def java(pattern: str, digits: Literal["ascii", "unicode"] = "ascii") -> str:
 
 # --------------------------------------------------------------------------------- rejection
 
-KIND = {"customer_id": "id", "order_date": "date"}  # what an unparsable cell is not; else a number
+KIND = {"order_date": "date"}  # what an unparsable cell is not; else a number
+# Any text is a customer id (only an empty cell is missing), so no id is ever unparsable.
+ALWAYS_PARSED = ("customer_id",)
 # The roles a row must have, in the order their reasons win: the first role that is missing or
 # unparsable is the reason; "amount too large" only when every one of them parsed.
 CHECKED_ORDER = ("customer_id", "order_date", "amount", "quantity", "unit_price", "gross_profit", "cost")
@@ -157,7 +159,8 @@ def _reasons() -> tuple[Reason, ...]:
     out = []
     for role in CHECKED_ORDER:
         out.append(Reason("missing", role, f"missing {role}"))
-        out.append(Reason("unparsable", role, f"unparsable {role} (not a {KIND.get(role, 'number')})"))
+        if role not in ALWAYS_PARSED:
+            out.append(Reason("unparsable", role, f"unparsable {role} (not a {KIND.get(role, 'number')})"))
     return (*out, Reason("too_large", "amount", "amount too large"))
 
 
