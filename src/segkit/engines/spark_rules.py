@@ -30,6 +30,7 @@ BRACKETED = java(rules.BRACKETED)
 BRACKETS = java(rules.BRACKETS)
 SIGN_SPACE = java(rules.SIGN_SPACE)
 TRAILING_MINUS = java(rules.TRAILING_MINUS, digits="unicode")
+MINUS_TAIL = java(rules.MINUS_TAIL)
 NUMBER = {mark: java(rules.number_pattern(mark)) for mark in rules.DECIMAL_MARKS}
 
 
@@ -93,7 +94,7 @@ def _parse_amount_rules(s: Column, decimal: str) -> Column:
     t = strip(F.regexp_replace(F.regexp_replace(s, SIGNS, ""), BRACKETS, ""))
     t = F.regexp_replace(t, SIGN_SPACE, "$1")
     trailing_minus = t.rlike(TRAILING_MINUS)
-    t = F.when(trailing_minus, F.regexp_replace(t, r"-+\z", "")).otherwise(t)
+    t = F.when(trailing_minus, F.regexp_replace(t, MINUS_TAIL, "")).otherwise(t)
     digits = F.regexp_replace(t, SEPARATORS[decimal], "")
     if decimal == ",":
         digits = F.translate(digits, ",", ".")

@@ -59,7 +59,7 @@ def _amount_text(expr: pl.Expr) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
     t = s.str.replace_all(SIGNS, "").str.replace_all(rules.BRACKETS, "").str.strip_chars()
     t = t.str.replace(rules.SIGN_SPACE, "$1")
     trailing_minus = t.str.contains(rules.TRAILING_MINUS)
-    t = pl.when(trailing_minus).then(t.str.strip_chars_end("-")).otherwise(t)
+    t = pl.when(trailing_minus).then(t.str.replace(rules.MINUS_TAIL, "")).otherwise(t)
     return t, paren, trailing_minus
 
 

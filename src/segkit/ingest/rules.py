@@ -1,7 +1,9 @@
 """The parsing and row-accounting rules, written once, as data: both engines build their
 expressions from this module (``ingest/clean.py``: polars expressions; ``engines/spark_rules.py``
 and ``engines/spark.py``: Spark columns). Neither engine writes a pattern, a reason text or a
-constant of its own.
+constant of its own; what stays in an engine is how it computes a rule (the Spark engine's fast
+paths and calendar arithmetic), which ``tests/test_rules.py`` and ``tests/test_spark_rules.py``
+hold to the same results.
 
 Regular expressions are written in the Rust dialect polars runs; ``java`` derives the pattern
 Spark runs (``java.util.regex``): ``\\s`` (Unicode in Rust) is ``\\p{IsWhite_Space}``, ``$`` is
@@ -59,6 +61,7 @@ BRACKETED = r"^[-+]?\s*[¥￥$€£]?\s*\(.*\)\s*元?$"
 BRACKETS = r"[()]"
 SIGN_SPACE = r"^([+-])\s+"  # "- 12" -> "-12" (replacement: "$1")
 TRAILING_MINUS = r"^\d[\d.,，\s]*-$"  # SAP's 1,234.00-: negative
+MINUS_TAIL = r"-+$"  # what is taken off such a number before it is read
 # Thousands separators a decimal mark allows: with ".", commas (also full-width) and spaces; with
 # ",", points and spaces. Groups must be three digits, so "1,2,3" or "12 34" are not numbers.
 SEPARATORS = {".": r"[\s,，]", ",": r"[\s.]"}
