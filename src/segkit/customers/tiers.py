@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from segkit.ingest.clean import MICRO
+from segkit.ingest.rules import is_purchase
 from segkit.config import Config, Tier
 from segkit.customers.warnings import catalog_warning, warning
 from segkit.i18n import message
@@ -101,7 +102,7 @@ def window_activity(lines: pl.DataFrame, windows: Windows) -> pl.DataFrame:
     the same in Spark (``engines.spark.window_activity``)."""
     w = lines.filter(pl.col("order_date").is_between(pl.lit(windows.tier_start), pl.lit(windows.tier_end)))
     orders = w.group_by("customer_id", "order_key").agg(pl.col("order_date").min(), pl.col("amount").sum())
-    orders = orders.filter(pl.col("amount") > 0)
+    orders = orders.filter(is_purchase(pl.col("amount")))
     period = ((pl.lit(windows.tier_end) - pl.col("order_date")).dt.total_days() // 30).clip(upper_bound=11)
     return orders.group_by("customer_id").agg(
         pl.len().cast(pl.Int64).alias("_window_orders"), period.n_unique().cast(pl.Int64).alias("_window_periods"))

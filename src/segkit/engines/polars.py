@@ -5,12 +5,15 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import io
+import operator
 from collections.abc import Callable
 
 import polars as pl
 
-from segkit.ingest.clean import (MICRO, TEXT_ROLES, TOTALS_PATTERN, Cleaned, _collect, _persona_uses, _text, check_quality,
-                     check_money, clean, parse_customer_id, resolve_decimal, parse_date, rejected_reasons, profit_role)
+from segkit.ingest import rules
+from segkit.ingest.clean import (TEXT_ROLES, Cleaned, _collect, _persona_uses, _text, check_quality,
+                     check_money, clean, parse_customer_id, resolve_decimal, parse_date, rejected_reasons)
+from segkit.ingest.rules import MICRO, OVERFLOW_MICRO, TOTALS_PATTERN, profit_role
 from segkit.config import Config
 from segkit.errors import DataError
 from segkit.customers.windows import Windows
@@ -97,12 +100,12 @@ def typed_lines(raw: RawTable, cfg: Config) -> Cleaned:
     lf = scan_typed(raw, {m[r]: pl.Float64() for r in money + ([profit_by] if profit_by else [])})
     value = pl.col(m["amount"]) if "amount" in m else pl.col(m["quantity"]) * pl.col(m["unit_price"])
     micro = (value * (cfg.amount_unit * MICRO)).round(0)
-    ok = (micro.abs() < 9.0e18).fill_null(False)  # null, NaN and inf are not < 9e18
+    ok = (micro.abs() < OVERFLOW_MICRO).fill_null(False)  # null, NaN and inf are not < 9e18
     profit: list[pl.Expr] = []
     if profit_by:  # as clean._profit_micro: each side rounded to micro-units, so the difference is exact
         given = (pl.col(m[profit_by]) * (cfg.amount_unit * MICRO)).round(0)
-        gp = given if profit_by == "gross_profit" else micro - given
-        ok = ok & (gp.abs() < 9.0e18).fill_null(False)
+        gp = rules.profit_micro(profit_by, micro, given, operator.sub)
+        ok = ok & (gp.abs() < OVERFLOW_MICRO).fill_null(False)
         profit = [pl.when(ok).then(gp).cast(pl.Int64).sum().alias("profit")]
     extra = [] if first in keys.values() else [
         (pl.col(first).is_null() | _is_totals(pl.col(first))).alias("_first_odd")]
@@ -127,8 +130,8 @@ def typed_lines(raw: RawTable, cfg: Config) -> Cleaned:
                             | (v.is_null() if odd_values.null_count() else pl.lit(False)))
     odd_key = pl.any_horizontal(odd_keys + ([pl.col("_first_odd")] if extra else []) + [pl.lit(False)])
     groups = groups.with_columns(**{f"_p:{k}": c for k, c in cols.items()})
-    date_key = pl.col("_p:order_date").cast(pl.String)
-    order_key = pl.coalesce(pl.col("_p:order_id"), date_key) if "order_id" in keys else date_key
+    order_key = rules.order_key(pl.col("_p:order_id") if "order_id" in keys else None,
+                                pl.col("_p:order_date").cast(pl.String), pl.coalesce)
     keep = ~odd_key & (pl.col("n") > 0)
     needs_text = bool(groups.select((~keep).any()).item())
     rows_read = int(groups.select(pl.col("n").sum() + pl.col("_bad").sum()).item())
@@ -320,7 +323,7 @@ def _aggregates(lines: pl.DataFrame, cfg: Config, win: Windows, roles: tuple[str
         pl.col("amount").filter(_between("order_date", win.prior_start, win.prior_end)).sum().alias("prior"),
     )
     daily = (lf.group_by(_day_key().alias("k")).agg(pl.col("amount").sum())
-             .filter(pl.col("amount") > 0))
+             .filter(rules.is_purchase(pl.col("amount"))))
     first = pl.col("k").arg_min()
     days = daily.group_by(_key_cid()).agg(
         pl.len().alias("purchase_days"),
@@ -329,7 +332,7 @@ def _aggregates(lines: pl.DataFrame, cfg: Config, win: Windows, roles: tuple[str
         (pl.col("amount").sum() - pl.col("amount").get(first)).alias("repeat_value"),
     )
     orders = lf.group_by("cid", "order_key").agg(pl.col("order_date").min(), pl.col("amount").sum().alias("net"))
-    purchases = orders.filter(pl.col("net") > 0).select("cid", "order_date")
+    purchases = orders.filter(rules.is_purchase(pl.col("net"))).select("cid", "order_date")
     buys = purchases.group_by("cid").agg(
         pl.col("order_date").min().alias("first_order_date"),
         pl.col("order_date").max().alias("last_order_date"),

@@ -467,16 +467,18 @@ def row_number_expr(inp: SparkInput):
 
 def classify(df: SparkFrame, inp: SparkInput, cfg: Config) -> SparkFrame:
     """Adds _skip (blank | totals), _reason, _column, _value, and the typed _customer_id,
-    _order_date, _amount (micro-units, long): the rules of ``clean.clean``, in the same order.
+    _order_date, _amount (micro-units, long): the rules of ``ingest/rules.py``, as ``clean.clean``
+    applies them (the reasons in ``rules.reasons_for`` order).
 
     Three projections (text, then parsed values, then reasons), each value computed once: one
     expression tree per row would repeat every parser and outgrow Spark's generated code."""
     from pyspark.sql import functions as F
 
     from segkit.engines import spark_rules as R
+    from segkit.ingest import rules
 
     m = inp.mapping
-    checked = ["customer_id", "order_date"] + (["amount"] if "amount" in m else ["quantity", "unit_price"])
+    checked = rules.checked_roles(m)  # no profit roles: _refuse_profit turned them away
     texts = df.select("*", _skip_expr(inp).alias("_skip"),
                       *[R.text(F.col(f"`{m[r]}`")).alias(f"_t_{r}") for r in checked])
     t = {r: F.col(f"_t_{r}") for r in checked}
@@ -492,18 +494,22 @@ def classify(df: SparkFrame, inp: SparkInput, cfg: Config) -> SparkFrame:
     p = {r: F.col(f"_p_{r}") for r in checked}
     amount = p["amount"] if "amount" in m else p["quantity"] * p["unit_price"]
     micro = parsed.select("*", R.to_micro(amount, cfg.amount_unit).alias("_micro"))
-    overflow = F.abs(F.col("_micro")) >= 9.0e18
-    reason = F.when(overflow, F.lit("amount too large"))
-    column = F.when(overflow, F.lit(m.get("amount", m.get("quantity"))))
-    value = F.when(overflow, p[checked[-1]].cast("string"))
+    overflow = F.abs(F.col("_micro")) >= rules.OVERFLOW_MICRO
+    missing = {r: t[r].isNull() & p[r].isNull() for r in checked}
+    unparsable = {r: t[r].isNotNull() & p[r].isNull() for r in checked}
+
+    def when(cond: Column, message: str, other: Column | None) -> Column:
+        then = F.when(cond, F.lit(message))
+        return then if other is None else then.otherwise(other)
+
+    reason = rules.reason_expr(checked, when, missing.__getitem__, unparsable.__getitem__, overflow)
+    col_role, value_role = rules.overflow_roles(m)
+    column = F.when(overflow, F.lit(m[col_role]))
+    value = F.when(overflow, p[value_role].cast("string"))
     for role in reversed(checked):
-        kind = "date" if role == "order_date" else ("id" if role == "customer_id" else "number")
-        missing = t[role].isNull() & p[role].isNull()
-        bad = t[role].isNotNull() & p[role].isNull()
-        reason = (F.when(missing, F.lit(f"missing {role}"))
-                  .when(bad, F.lit(f"unparsable {role} (not a {kind})")).otherwise(reason))
-        column = F.when(missing | bad, F.lit(m[role])).otherwise(column)
-        value = F.when(missing | bad, t[role]).otherwise(value)
+        bad = missing[role] | unparsable[role]
+        column = F.when(bad, F.lit(m[role])).otherwise(column)
+        value = F.when(bad, t[role]).otherwise(value)
     return micro.select(
         "*", F.when(F.col("_skip").isNull(), reason).alias("_reason"), column.alias("_column"),
         value.alias("_value"), p["customer_id"].alias("_customer_id"), p["order_date"].alias("_order_date"),
@@ -517,14 +523,15 @@ def _skip_expr(inp: SparkInput):
     from pyspark.sql import functions as F
 
     from segkit.engines import spark_rules as R
+    from segkit.ingest import rules
 
     cells = [F.col(f"`{h}`") for h in inp.headers]
     all_empty = R.strip(F.concat_ws("", *cells)) == ""  # one trim, not one per cell (nulls drop out)
     totals = F.coalesce(R.is_totals(F.coalesce(*cells)), F.lit(False))
-    for role in ("customer_id", "customer_name"):
+    for role in rules.TOTALS_ROLES:
         if role in inp.mapping:
             totals = totals | F.coalesce(R.is_totals(F.col(f"`{inp.mapping[role]}`")), F.lit(False))
-    return F.when(all_empty, F.lit("blank")).when(totals, F.lit("totals"))
+    return F.when(all_empty, F.lit(rules.BLANK)).when(totals, F.lit(rules.TOTALS))
 
 
 # --------------------------------------------------------------------------- job A: quality
@@ -545,8 +552,10 @@ def quality_counts(rows: SparkFrame, cfg: Config) -> pl.DataFrame:
 
 def quality_dict(counts: pl.DataFrame, rejected_n: int | None = None) -> dict:
     rows_read = int(counts["n"].sum())
+    from segkit.ingest.rules import BLANK, TOTALS
+
     by_skip = dict(counts.group_by("_skip").agg(pl.col("n").sum()).iter_rows())
-    blank, totals = int(by_skip.get("blank", 0)), int(by_skip.get("totals", 0))
+    blank, totals = int(by_skip.get(BLANK, 0)), int(by_skip.get(TOTALS, 0))
     data_rows = rows_read - blank - totals
     rej = counts.filter(pl.col("_reason").is_not_null())
     rejected = int(rej["n"].sum())
@@ -606,6 +615,7 @@ def order_lines(rows: SparkFrame, inp: SparkInput, roles: tuple[str, ...]) -> Sp
     from pyspark.sql import functions as F
 
     from segkit.engines import spark_rules as R
+    from segkit.ingest import rules
 
     m = inp.mapping
     has_order = "order_id" in m
@@ -615,8 +625,8 @@ def order_lines(rows: SparkFrame, inp: SparkInput, roles: tuple[str, ...]) -> Sp
     keys += [R.text(F.col(f"`{m[r]}`")).alias(r) for r in roles]
     ok = rows.where(F.col("_skip").isNull() & F.col("_reason").isNull())
     lines = ok.groupBy(*keys).agg(F.sum("_amount").alias("amount"), F.count(F.lit(1)).alias("n"))
-    date_key = F.col("order_date").cast("string")
-    order_key = F.coalesce(F.col("_order_id"), date_key) if has_order else date_key
+    order_key = rules.order_key(F.col("_order_id") if has_order else None, F.col("order_date").cast("string"),
+                                F.coalesce)
     return lines.select("customer_id", order_key.alias("order_key"), "order_date", "amount", *roles, "n")
 
 
@@ -624,6 +634,8 @@ def customer_base(lines: SparkFrame, win: Windows) -> tuple[SparkFrame, SparkFra
     """``engines.polars.base_from_lines`` in Spark, in two shuffles (orders, then customers): one row per
     customer, plus the purchase gaps of every customer (for the population median)."""
     from pyspark.sql import functions as F
+
+    from segkit.ingest.rules import is_purchase
 
     d, lit, amount = F.col("order_date"), F.lit, F.col("amount")
     in_rfm = (lambda c: lit(True)) if win.rfm_start is None else (lambda c: c >= lit(win.rfm_start))
@@ -633,7 +645,7 @@ def customer_base(lines: SparkFrame, win: Windows) -> tuple[SparkFrame, SparkFra
         F.min(d).alias("order_date"), F.sum(amount).alias("net"),
         F.sum(F.when(in_rfm(d), amount)).alias("m_rfm"), F.sum(F.when(in_tier(d), amount)).alias("m_tier"),
         F.sum(F.when(in_prior(d), amount)).alias("m_prior"))
-    buy = F.col("net") > 0
+    buy = is_purchase(F.col("net"))
     customers = orders.groupBy("customer_id").agg(
         F.coalesce(F.sum("m_rfm"), lit(0)).alias("_monetary"), F.coalesce(F.sum("m_tier"), lit(0)).alias("_annual"),
         F.coalesce(F.sum("m_prior"), lit(0)).alias("_prior"),
@@ -661,10 +673,12 @@ def purchase_days(lines: SparkFrame, win: Windows) -> SparkFrame:
     them, and the summed amount of those days after the first (micro-units)."""
     from pyspark.sql import functions as F
 
+    from segkit.ingest.rules import is_purchase
+
     d = F.col("order_date")
     days = (lines.where(d < F.lit(win.as_of)).groupBy("customer_id", "order_date")
             .agg(F.sum("amount").alias("day_amount")))
-    pos = F.col("day_amount") > 0
+    pos = is_purchase(F.col("day_amount"))
     return days.groupBy("customer_id").agg(
         F.count_if(pos).alias("purchase_days"),
         F.min(F.when(pos, d)).alias("first_purchase_day"), F.max(F.when(pos, d)).alias("last_purchase_day"),
@@ -856,7 +870,7 @@ def _arrow(frame: SparkFrame) -> pl.DataFrame:
 def _refuse_profit(inp: SparkInput) -> None:
     """Gross profit is computed by the polars engine only: a cost or gross profit column is refused
     rather than silently left out of the results."""
-    from segkit.ingest.clean import profit_role
+    from segkit.ingest.rules import profit_role
 
     role = profit_role(inp.mapping)
     if role:
@@ -942,10 +956,12 @@ def _activity(lines: SparkFrame, win: Windows) -> pl.DataFrame:
     purchase in the tier window, per customer."""
     from pyspark.sql import functions as F
 
+    from segkit.ingest.rules import is_purchase
+
     d = F.col("order_date")
     w = lines.where(d.between(F.lit(win.tier_start), F.lit(win.tier_end)))
     orders = (w.groupBy("customer_id", "order_key").agg(F.min(d).alias("order_date"), F.sum("amount").alias("amount"))
-              .where(F.col("amount") > 0))
+              .where(is_purchase(F.col("amount"))))
     period = F.least(F.floor(F.datediff(F.lit(win.tier_end), d) / 30), F.lit(11))
     act = orders.groupBy("customer_id").agg(F.count(F.lit(1)).alias("_window_orders"),
                                             F.countDistinct(period).alias("_window_periods"))

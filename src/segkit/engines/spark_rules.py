@@ -1,11 +1,12 @@
-"""The parsing rules of ``ingest/clean.py`` as Spark SQL column expressions (no Python UDFs on rows).
+"""The rules of ``ingest/rules.py`` as Spark SQL column expressions (no Python UDFs on rows).
 
-Each function mirrors the polars expression of the same name in ``ingest/clean.py`` and must give the
-same result on every input; ``tests/test_spark_engine.py`` checks that on a corpus of odd values.
-Regular expressions are translated from the Rust dialect to Java's: ``\\s`` (Unicode in Rust) is
-``\\p{IsWhite_Space}``, ``$`` is ``\\z`` (Java's ``$`` also matches before a final line break),
-and digits that are converted to numbers afterwards are ``[0-9]`` (a non-ASCII digit matches
-Rust's ``\\d`` but then fails the conversion, so both engines reject it).
+The patterns, constants and tables are ``ingest/rules.py``'s (regular expressions through
+``rules.java``, its Java-dialect form); this module only turns them into Spark columns, as
+``ingest/clean.py`` turns them into polars expressions. Each parser has the name of its polars
+counterpart and must give the same result on every input: ``tests/test_spark_rules.py`` checks
+that on a corpus of odd values, ``tests/test_rules.py`` on a table of cells with their expected
+values and rejection reasons. What remains here is how Spark computes a rule: fast paths that
+skip a regular expression, the calendar arithmetic, and the strftime translation.
 Every conversion is a ``try_`` form, so the rules hold with ANSI mode on or off.
 """
 
@@ -14,20 +15,23 @@ from __future__ import annotations
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 
-from segkit.ingest.clean import MAX_SERIAL, MICRO
+from segkit.ingest import rules
+from segkit.ingest.rules import EXCEL_EPOCH_UNIX, FIRST_DAY, LAST_DAY, MAX_SERIAL, MICRO, TOTALS_FIRST, WHITE_SPACE, java
 
-WS = r"\p{IsWhite_Space}"
-TOTALS = (rf"(?i)^(?:本页|本期|全部)?{WS}*(?:合{WS}*计|小{WS}*计|总{WS}*计)"
-          rf"|^(?:grand{WS}*)?(?:sub{WS}*)?totals?{WS}*[:：]?{WS}*\z")
-YMD = (rf"^([0-9]{{4}}){WS}*[-/.年]{WS}*([0-9]{{1,2}}){WS}*[-/.月]{WS}*([0-9]{{1,2}}){WS}*日?"
-       rf"(?:(?:[ T]+\p{{Nd}}{{1,2}}:\p{{Nd}}{{2}}(?::\p{{Nd}}{{2}}(?:\.\p{{Nd}}+)?)?{WS}*"
-       rf"(?:Z|[+-]\p{{Nd}}{{2}}:?\p{{Nd}}{{2}})?)|(?:{WS}+00:00:00))?\z")
-EXCEL_EPOCH_UNIX = -25569  # 1899-12-30 as days since 1970-01-01
-
-
-# Unicode White_Space, the characters Rust's char::is_whitespace (polars' strip_chars) removes
-WHITE_SPACE = ("\t\n\x0b\x0c\r \x85\xa0\u1680" + "".join(chr(c) for c in range(0x2000, 0x200B))
-               + "\u2028\u2029\u202f\u205f\u3000")
+TOTALS = java(rules.TOTALS_PATTERN)
+YMD = java(rules.YMD_DATE) + java(rules.YMD_TIME, digits="unicode")
+COMPACT_DATE = java(rules.COMPACT_DATE)
+SERIAL = java(rules.SERIAL)
+ID_FLOAT = java(rules.ID_FLOAT, digits="unicode")
+ID_FLOAT_TAIL = java(rules.ID_FLOAT_TAIL)
+SIGNS = java(rules.SIGNS)
+SEPARATORS = {mark: java(rules.SEPARATORS[mark]) for mark in rules.DECIMAL_MARKS}
+BRACKETED = java(rules.BRACKETED)
+BRACKETS = java(rules.BRACKETS)
+SIGN_SPACE = java(rules.SIGN_SPACE)
+TRAILING_MINUS = java(rules.TRAILING_MINUS, digits="unicode")
+MINUS_TAIL = java(rules.MINUS_TAIL)
+NUMBER = {mark: java(rules.number_pattern(mark)) for mark in rules.DECIMAL_MARKS}
 
 
 def strip(c: Column) -> Column:
@@ -50,10 +54,6 @@ def _non_digits(s: Column) -> Column:
     return F.translate(s, DIGITS, "")
 
 
-# A totals label starts with one of these (after stripping); other text skips the pattern.
-TOTALS_FIRST = ("本", "全", "合", "小", "总", "g", "G", "s", "S", "t", "T")
-
-
 def is_totals(c: Column) -> Column:
     """``TOTALS`` on stripped text, null for null; the pattern runs only on text that can match."""
     s = strip(c)
@@ -65,8 +65,8 @@ def parse_customer_id(c: Column) -> Column:
     of them) skip the regular expression."""
     s = text(c)
     plain = _non_digits(s) == ""
-    trailing_zeros = s.rlike(r"^\p{Nd}+\.0+\z")
-    return F.when(plain, s).when(trailing_zeros, F.regexp_replace(s, r"\.0+\z", "")).otherwise(s)
+    trailing_zeros = s.rlike(ID_FLOAT)
+    return F.when(plain, s).when(trailing_zeros, F.regexp_replace(s, ID_FLOAT_TAIL, "")).otherwise(s)
 
 
 def _plain_number(s: Column) -> Column:
@@ -88,28 +88,17 @@ def parse_amount(c: Column, decimal: str = ".") -> Column:
     return F.when(F.abs(v) < F.lit(float("inf")), v)
 
 
-SIGNS = r"(?i)[¥￥$€£元]|RMB|CNY|USD|EUR|GBP"
-SEPARATORS = {".": rf"[{WS},，]", ",": rf"[{WS}.]"}
-
-
-def number_pattern(decimal: str) -> str:
-    """``clean.number_pattern`` in Java's dialect."""
-    sep, mark = SEPARATORS[decimal], "\\." if decimal == "." else ","
-    return (rf"^[+-]?(?:[0-9]{{1,3}}(?:{sep}[0-9]{{3}})+(?:{mark}[0-9]*)?|[0-9]+(?:{mark}[0-9]*)?|{mark}[0-9]+)"
-            r"(?:[eE][+-]?[0-9]+)?\z")
-
-
 def _parse_amount_rules(s: Column, decimal: str) -> Column:
     """Currency signs, thousands separators in groups of three, (negative) and trailing minus."""
-    paren = s.rlike(r"(?d)^[-+]?" + WS + r"*[¥￥$€£]?" + WS + r"*\(.*\)" + WS + r"*元?\z")
-    t = strip(F.regexp_replace(F.regexp_replace(s, SIGNS, ""), r"[()]", ""))
-    t = F.regexp_replace(t, rf"^([+-]){WS}+", "$1")
-    trailing_minus = t.rlike(rf"^\p{{Nd}}[\p{{Nd}}.,，{WS}]*-\z")
-    t = F.when(trailing_minus, F.regexp_replace(t, r"-+\z", "")).otherwise(t)
+    paren = s.rlike(BRACKETED)
+    t = strip(F.regexp_replace(F.regexp_replace(s, SIGNS, ""), BRACKETS, ""))
+    t = F.regexp_replace(t, SIGN_SPACE, "$1")
+    trailing_minus = t.rlike(TRAILING_MINUS)
+    t = F.when(trailing_minus, F.regexp_replace(t, MINUS_TAIL, "")).otherwise(t)
     digits = F.regexp_replace(t, SEPARATORS[decimal], "")
     if decimal == ",":
         digits = F.translate(digits, ",", ".")
-    v = F.when(t.rlike(number_pattern(decimal)), digits.try_cast("double"))
+    v = F.when(t.rlike(NUMBER[decimal]), digits.try_cast("double"))
     return F.when(paren | trailing_minus, -F.abs(v)).otherwise(v)
 
 
@@ -148,16 +137,16 @@ def parse_date(c: Column, fmt: str = "") -> Column:
 
 def _in_calendar(date: Column) -> Column:
     """Null outside years 1..9999, as ``clean._in_calendar``."""
-    return F.when(date.between(F.lit("0001-01-01").cast("date"), F.lit("9999-12-31").cast("date")), date)
+    return F.when(date.between(F.lit(FIRST_DAY.isoformat()).cast("date"), F.lit(LAST_DAY.isoformat()).cast("date")), date)
 
 
 def _parse_date_rules(s: Column) -> Column:
     """Y-M-D with any separator and time, yyyymmdd, Excel serials: the full rules."""
     ymd = F.when(s.rlike(YMD), _ymd_date(F.regexp_extract(s, YMD, 1), F.regexp_extract(s, YMD, 2),
                                          F.regexp_extract(s, YMD, 3)))
-    compact = F.when(s.rlike(r"^[0-9]{8}\z"),
+    compact = F.when(s.rlike(COMPACT_DATE),
                      _ymd_date(F.substring(s, 1, 4), F.substring(s, 5, 2), F.substring(s, 7, 2)))
-    serial = F.floor(F.when(s.rlike(r"^[0-9]{1,7}(?:\.[0-9]+)?\z"), s.try_cast("double")))
+    serial = F.floor(F.when(s.rlike(SERIAL), s.try_cast("double")))
     from_serial = F.when((serial >= 1) & (serial <= MAX_SERIAL),
                          F.date_from_unix_date((serial + EXCEL_EPOCH_UNIX).cast("int")))
     return F.coalesce(ymd, compact, from_serial)

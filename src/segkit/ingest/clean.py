@@ -4,15 +4,19 @@ Every row that is not used is counted and explained: blank rows, totals rows (�
 Subtotal), and rejected rows (missing or unparsable customer id, date or amount) with their source
 row number, column and reason. Amounts are kept as whole micro-units (Int64, 1e-6 of the currency
 unit) so sums are exact and do not depend on row order.
+
+The rules themselves (patterns, constants, reasons and their order, blank and totals rows, order
+keys) are ``ingest/rules.py``'s, which the Spark engine reads too; this module turns them into
+polars expressions and runs them.
 """
 
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Callable
 from typing import Any
 
-import datetime as dt
 import dataclasses
 from dataclasses import dataclass, field
 
@@ -21,18 +25,14 @@ import polars as pl
 
 from segkit.config import Config
 from segkit.errors import DataError, clip, option
+from segkit.ingest import rules
 from segkit.ingest.read import ROW, RawTable
+from segkit.ingest.rules import (EXCEL_EPOCH, FIRST_DAY, LAST_DAY, MAX_SERIAL, MICRO, MONEY_LIMIT_MICRO,
+                                 OVERFLOW_MICRO, SEPARATORS, SIGNS, TOTALS_PATTERN, number_pattern, profit_role)
 
-MICRO = 1_000_000
+__all__ = ["EXCEL_EPOCH", "MAX_SERIAL", "MICRO", "MONEY_LIMIT_MICRO", "TOTALS_PATTERN", "profit_role"]
+
 TEXT_ROLES = ("customer_name", "channel", "region", "customer_type", "category")
-TOTALS_PATTERN = (r"(?i)^(?:本页|本期|全部)?\s*(?:合\s*计|小\s*计|总\s*计)"
-                  r"|^(?:grand\s*)?(?:sub\s*)?totals?\s*[:：]?\s*$")
-EXCEL_EPOCH = dt.date(1899, 12, 30)
-MAX_SERIAL = 2958465  # 9999-12-31
-# Money is summed exactly as Int64 micro-units. When the absolute amounts of a whole input add up
-# to less than this, no sum segkit forms (a line, an order, a customer, a tier, the whole file)
-# can leave Int64 (|x| < 2**63 ~ 9.22e18); the margin covers the float64 rounding of the check.
-MONEY_LIMIT_MICRO = 9.0e18
 
 
 def to_money(micro: pl.Series, name: str | None = None) -> pl.Series:
@@ -53,31 +53,14 @@ def _text(expr: pl.Expr) -> pl.Expr:
     return pl.when(s != "").then(s)
 
 
-# Thousands separators a decimal mark allows: with ".", commas (also full-width) and spaces; with
-# ",", points and spaces. Groups must be three digits, so "1,2,3" or "12 34" are not numbers.
-SIGNS = r"(?i)[¥￥$€£元]|RMB|CNY|USD|EUR|GBP"
-SEPARATORS = {".": r"[\s,，]", ",": r"[\s.]"}
-
-
-def number_pattern(decimal: str) -> str:
-    """A number with ``decimal`` as its decimal mark, optionally grouped by threes."""
-    sep, mark = SEPARATORS[decimal], re_escape(decimal)
-    return (rf"^[+-]?(?:\d{{1,3}}(?:{sep}\d{{3}})+(?:{mark}\d*)?|\d+(?:{mark}\d*)?|{mark}\d+)"
-            r"(?:[eE][+-]?\d+)?$")
-
-
-def re_escape(text: str) -> str:
-    return "".join("\\" + ch if ch in ".^$*+?()[]{}|\\" else ch for ch in text)
-
-
 def _amount_text(expr: pl.Expr) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
     """(number text without currency signs and brackets, in brackets, with a trailing minus)."""
     s = expr.str.strip_chars()
-    paren = s.str.contains(r"^[-+]?\s*[¥￥$€£]?\s*\(.*\)\s*元?$")
-    t = s.str.replace_all(SIGNS, "").str.replace_all(r"[()]", "").str.strip_chars()
-    t = t.str.replace(r"^([+-])\s+", "$1")
-    trailing_minus = t.str.contains(r"^\d[\d.,，\s]*-$")
-    t = pl.when(trailing_minus).then(t.str.strip_chars_end("-")).otherwise(t)
+    paren = s.str.contains(rules.BRACKETED)
+    t = s.str.replace_all(SIGNS, "").str.replace_all(rules.BRACKETS, "").str.strip_chars()
+    t = t.str.replace(rules.SIGN_SPACE, "$1")
+    trailing_minus = t.str.contains(rules.TRAILING_MINUS)
+    t = pl.when(trailing_minus).then(t.str.replace(rules.MINUS_TAIL, "")).otherwise(t)
     return t, paren, trailing_minus
 
 
@@ -167,23 +150,17 @@ def parse_date(expr: pl.Expr, fmt: str = "") -> pl.Expr:
             s.str.to_date(fmt, strict=False),
             s.str.to_datetime(fmt, strict=False).dt.date(),
         ))
-    ymd = s.str.extract_groups(
-        r"^(?P<y>\d{4})\s*[-/.年]\s*(?P<m>\d{1,2})\s*[-/.月]\s*(?P<d>\d{1,2})\s*日?"
-        r"(?:(?:[ T]+\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:Z|[+-]\d{2}:?\d{2})?)|(?:\s+00:00:00))?$"
-    )
+    ymd = s.str.extract_groups(rules.YMD)
     d1 = pl.concat_str([ymd.struct["y"], ymd.struct["m"], ymd.struct["d"]], separator="-").str.to_date(
         "%Y-%m-%d", strict=False
     )
-    compact = s.str.extract(r"^(\d{8})$").str.to_date("%Y%m%d", strict=False)
-    serial_txt = s.str.extract(r"^(\d{1,7}(?:\.\d+)?)$")
+    compact = s.str.extract(rules.COMPACT_DATE).str.to_date("%Y%m%d", strict=False)
+    serial_txt = s.str.extract(rules.SERIAL)
     serial = serial_txt.cast(pl.Float64, strict=False).floor().cast(pl.Int64, strict=False)
     from_serial = pl.when((serial >= 1) & (serial <= MAX_SERIAL)).then(
         pl.lit(EXCEL_EPOCH) + pl.duration(days=serial)
     )
     return _in_calendar(pl.coalesce(d1, compact, from_serial.cast(pl.Date)))
-
-
-FIRST_DAY, LAST_DAY = dt.date(1, 1, 1), dt.date(9999, 12, 31)
 
 
 def _in_calendar(date: pl.Expr) -> pl.Expr:
@@ -198,7 +175,7 @@ def parse_customer_id(expr: pl.Expr) -> pl.Expr:
     Leading zeros and every other character are kept.
     """
     s = _text(expr)
-    return pl.when(s.str.contains(r"^\d+\.0+$")).then(s.str.replace(r"\.0+$", "")).otherwise(s)
+    return pl.when(s.str.contains(rules.ID_FLOAT)).then(s.str.replace(rules.ID_FLOAT_TAIL, "")).otherwise(s)
 
 
 def _persona_uses(cfg: Config, role: str) -> bool:
@@ -287,17 +264,9 @@ class _Plan:
         return pl.col(self.mapping[role])
 
 
-def profit_role(mapping: dict[str, str]) -> str | None:
-    """The column that gives profit per line: ``gross_profit`` when the input has one, else
-    ``cost`` (profit = amount - cost), else None (no profit figures)."""
-    return next((r for r in ("gross_profit", "cost") if r in mapping), None)
-
-
 def _plan(raw: RawTable, cfg: Config) -> _Plan:
     m = raw.mapping
-    checked = ("customer_id", "order_date") + (("amount",) if "amount" in m else ("quantity", "unit_price"))
-    profit = profit_role(m)
-    checked += (profit,) if profit else ()
+    checked = rules.checked_roles(m)
     roles = tuple(r for r in TEXT_ROLES if r in m and (r != "category" or _persona_uses(cfg, r)))
     return _Plan(dict(m), checked, roles, "order_id" in m, dict(zip(m.values(), m)))
 
@@ -309,19 +278,10 @@ def clean(raw: RawTable, cfg: Config, *, enforce: bool = True, check: bool = Tru
     ``cfg.max_bad_rows`` of them are rejected; ``check=False`` leaves that to the caller
     (``check_quality``), which cleans only part of a file.
     """
-    cfg = resolve_decimal(raw, cfg)
-    if cfg.decimal == "auto":
-        cfg = dataclasses.replace(cfg, decimal=".")
+    cfg = _with_decimal(raw, cfg)
     plan = _plan(raw, cfg)
     data, skipped = _drop_skipped(_collect(_cell_texts(raw, plan, cfg.decimal), raw.source))
-    micro = _amount_micro(plan, cfg)
-    profit = _profit_micro(plan, cfg)
-    overflow = (micro.abs() >= 9.0e18) | (profit.abs() >= 9.0e18).fill_null(False)
-    reason, column, value = _reason_exprs(plan, overflow)
-    parsed = _parse_cells(data, plan, cfg).with_columns(
-        reason.alias("reason"), pl.when(overflow).then(None).otherwise(micro).cast(pl.Int64).alias("amount"),
-        *([pl.when(overflow).then(None).otherwise(profit).cast(pl.Int64).alias("profit")]
-          if profit_role(plan.mapping) else []))
+    parsed, column, value = _classify(data, plan, cfg)
     bad = parsed.filter(pl.col("reason").is_not_null())
     rejected = _rejected_rows(bad.select("row", column.alias("column"), "reason", value.alias("value")), plan, raw)
     usable = parsed.filter(pl.col("reason").is_null())
@@ -330,9 +290,9 @@ def clean(raw: RawTable, cfg: Config, *, enforce: bool = True, check: bool = Tru
         check_money(raw.source, abs_micro)
     lines = _sum_lines(usable, plan)
     quality = {
-        "rows_read": data.height + skipped["blank"] + skipped["totals"],
-        "blank_rows": skipped["blank"],
-        "totals_rows": skipped["totals"],
+        "rows_read": data.height + skipped[rules.BLANK] + skipped[rules.TOTALS],
+        "blank_rows": skipped[rules.BLANK],
+        "totals_rows": skipped[rules.TOTALS],
         "data_rows": data.height,
         "rejected_rows": rejected.height,
         "rejected_share": rejected.height / data.height if data.height else 0.0,
@@ -342,6 +302,41 @@ def clean(raw: RawTable, cfg: Config, *, enforce: bool = True, check: bool = Tru
     if check:
         check_quality(raw.source, raw.header_row, quality, rejected, cfg, enforce=enforce)
     return Cleaned(lines, rejected, quality, plan.roles, plan.has_order_id, abs_micro)
+
+
+def _with_decimal(raw: RawTable, cfg: Config) -> Config:
+    cfg = resolve_decimal(raw, cfg)
+    return dataclasses.replace(cfg, decimal=".") if cfg.decimal == "auto" else cfg
+
+
+def _classify(data: pl.DataFrame, plan: _Plan, cfg: Config) -> tuple[pl.DataFrame, pl.Expr, pl.Expr]:
+    """The data rows parsed, with their reason (null: usable) and amount (and profit) in
+    micro-units; and the expressions of the rejected rows' column and value."""
+    micro = _amount_micro(plan, cfg)
+    profit = _profit_micro(plan, cfg)
+    overflow = (micro.abs() >= OVERFLOW_MICRO) | (profit.abs() >= OVERFLOW_MICRO).fill_null(False)
+    reason, column, value = _reason_exprs(plan, overflow)
+    parsed = _parse_cells(data, plan, cfg).with_columns(
+        reason.alias("reason"), pl.when(overflow).then(None).otherwise(micro).cast(pl.Int64).alias("amount"),
+        *([pl.when(overflow).then(None).otherwise(profit).cast(pl.Int64).alias("profit")]
+          if profit_role(plan.mapping) else []))
+    return parsed, column, value
+
+
+def classify(raw: RawTable, cfg: Config) -> pl.DataFrame:
+    """Every row below the header as the rules leave it, in file order: row, skip (blank, totals
+    or null), reason (null for a usable or skipped row), customer_id, order_date, amount and
+    profit (micro-units, null without a profit column): the per-row view of what ``clean``
+    counts and sums, as ``engines.spark.classify`` gives it."""
+    cfg = _with_decimal(raw, cfg)
+    plan = _plan(raw, cfg)
+    cells = _collect(_cell_texts(raw, plan, cfg.decimal), raw.source)
+    data, _ = _drop_skipped(cells)
+    parsed = _classify(data, plan, cfg)[0]
+    profit = pl.col("profit") if "profit" in parsed.columns else pl.lit(None, pl.Int64).alias("profit")
+    typed = parsed.select("row", "reason", pl.col("p:customer_id").cast(pl.String).alias("customer_id"),
+                          pl.col("p:order_date").alias("order_date"), "amount", profit)
+    return cells.select("row", pl.col("_skip").alias("skip")).join(typed, on="row", how="left").sort("row")
 
 
 def _cell_texts(raw: RawTable, plan: _Plan, decimal: str) -> pl.LazyFrame:
@@ -354,14 +349,14 @@ def _cell_texts(raw: RawTable, plan: _Plan, decimal: str) -> pl.LazyFrame:
     first_cell = pl.coalesce(cells).str.strip_chars() if cells else pl.lit(None, pl.String)
     all_empty = pl.all_horizontal([c.is_null() | (c.str.strip_chars() == "") for c in cells])
     totals = first_cell.str.contains(TOTALS_PATTERN).fill_null(False)
-    for role in ("customer_id", "customer_name"):
+    for role in rules.TOTALS_ROLES:
         if role in plan.mapping:
             totals = totals | plan.col(role).str.strip_chars().str.contains(TOTALS_PATTERN).fill_null(False)
     amounts = plan.amounts
     order_id = [_text(plan.col("order_id")).cast(pl.Categorical).alias("t:order_id")] if plan.has_order_id else []
     return raw.frame.select(
         pl.col(ROW).cast(pl.Int64).alias("row"),
-        pl.when(all_empty).then(pl.lit("blank")).when(totals).then(pl.lit("totals")).alias("_skip"),
+        pl.when(all_empty).then(pl.lit(rules.BLANK)).when(totals).then(pl.lit(rules.TOTALS)).alias("_skip"),
         *[_text(plan.col(r)).cast(pl.Categorical).alias(f"t:{r}") for r in plan.checked[:2]],
         *[_text(plan.col(r)).alias(f"t:{r}") for r in amounts],
         *[_text(plan.col(r)).cast(pl.Categorical).alias(r) for r in plan.roles],
@@ -376,8 +371,8 @@ def _cell_texts(raw: RawTable, plan: _Plan, decimal: str) -> pl.LazyFrame:
 def _drop_skipped(cells: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, int]]:
     """The data rows (blank and totals rows left out) and how many of each were left out."""
     counts = dict(cells.group_by("_skip").len().iter_rows())
-    skipped = {kind: int(counts.get(kind, 0)) for kind in ("blank", "totals")}
-    data = cells.filter(pl.col("_skip").is_null()) if skipped["blank"] + skipped["totals"] else cells
+    skipped = {kind: int(counts.get(kind, 0)) for kind in (rules.BLANK, rules.TOTALS)}
+    data = cells.filter(pl.col("_skip").is_null()) if sum(skipped.values()) else cells
     return data.drop("_skip"), skipped
 
 
@@ -402,28 +397,30 @@ def _profit_micro(plan: _Plan, cfg: Config) -> pl.Expr:
     if role is None:
         return pl.lit(None, pl.Float64)
     given = (pl.col(f"p:{role}") * (cfg.amount_unit * MICRO)).round(0)
-    return given if role == "gross_profit" else _amount_micro(plan, cfg) - given
+    return rules.profit_micro(role, _amount_micro(plan, cfg), given, operator.sub)
 
 
 def _reason_exprs(plan: _Plan, overflow: pl.Expr) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
-    """Why a row is rejected, in which column and with which value: the first checked role that is
-    missing or unparsable, else an amount too large for micro-units."""
+    """Why a row is rejected, in which column and with which value: the first reason of
+    ``rules.reasons_for`` that holds (a checked role missing or unparsable, else an amount too
+    large for micro-units)."""
     m = plan.mapping
-    reason: pl.Expr = pl.when(overflow).then(pl.lit("amount too large"))
-    column: pl.Expr = pl.when(overflow).then(pl.lit(m.get("amount", m.get("quantity"))))
-    value: pl.Expr = pl.when(overflow).then(pl.col("p:amount" if "amount" in m else "p:unit_price").cast(pl.String))
+    txt = {role: pl.col(f"t:{role}").cast(pl.String) for role in plan.checked}
+    missing = {role: txt[role].is_null() & pl.col(f"p:{role}").is_null() for role in plan.checked}
+    unparsable = {role: txt[role].is_not_null() & pl.col(f"p:{role}").is_null() for role in plan.checked}
+
+    def when(cond: pl.Expr, message: str, other: pl.Expr | None) -> pl.Expr:
+        then = pl.when(cond).then(pl.lit(message))
+        return then if other is None else then.otherwise(other)
+
+    reason = rules.reason_expr(plan.checked, when, missing.__getitem__, unparsable.__getitem__, overflow)
+    col_role, value_role = rules.overflow_roles(m)
+    column: pl.Expr = pl.when(overflow).then(pl.lit(m[col_role]))
+    value: pl.Expr = pl.when(overflow).then(pl.col(f"p:{value_role}").cast(pl.String))
     for role in reversed(plan.checked):
-        txt, parsed = pl.col(f"t:{role}").cast(pl.String), pl.col(f"p:{role}")
-        bad_missing = txt.is_null() & parsed.is_null()
-        bad_parse = txt.is_not_null() & parsed.is_null()
-        kind = "date" if role == "order_date" else ("id" if role == "customer_id" else "number")
-        reason = (
-            pl.when(bad_missing).then(pl.lit(f"missing {role}"))
-            .when(bad_parse).then(pl.lit(f"unparsable {role} (not a {kind})"))
-            .otherwise(reason)
-        )
-        column = pl.when(bad_missing | bad_parse).then(pl.lit(m[role])).otherwise(column)
-        value = pl.when(bad_missing | bad_parse).then(txt).otherwise(value)
+        bad = missing[role] | unparsable[role]
+        column = pl.when(bad).then(pl.lit(m[role])).otherwise(column)
+        value = pl.when(bad).then(txt[role]).otherwise(value)
     return reason, column, value
 
 
@@ -455,8 +452,8 @@ def _sum_lines(usable: pl.DataFrame, plan: _Plan) -> pl.DataFrame:
         .agg(pl.col("amount").sum(), *profit, pl.len().cast(pl.Int64).alias("n"))
         .collect(engine="streaming")
     )
-    date_key = pl.col("order_date").cast(pl.String)
-    key = pl.coalesce(pl.col("t:order_id").cast(pl.String), date_key) if plan.has_order_id else date_key
+    order_id = pl.col("t:order_id").cast(pl.String) if plan.has_order_id else None
+    key = rules.order_key(order_id, pl.col("order_date").cast(pl.String), pl.coalesce)
     return lines.select(pl.col("customer_id").cast(pl.String), key.alias("order_key"),
                         "order_date", "amount", *[p.meta.output_name() for p in profit], *plan.roles, "n")
 

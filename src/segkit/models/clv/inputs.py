@@ -7,6 +7,7 @@ import datetime as dt
 import polars as pl
 
 from segkit.ingest.clean import MICRO
+from segkit.ingest.rules import is_purchase
 
 def model_inputs(lines: pl.DataFrame, as_of: dt.date) -> pl.DataFrame:
     """One row per customer with a purchase day before ``as_of``.
@@ -20,7 +21,7 @@ def model_inputs(lines: pl.DataFrame, as_of: dt.date) -> pl.DataFrame:
         .filter(pl.col("order_date") < as_of)
         .group_by("customer_id", "order_date")
         .agg(pl.col("amount").sum().alias("net"))
-        .filter(pl.col("net") > 0)
+        .filter(is_purchase(pl.col("net")))
     )
     per = days.group_by("customer_id").agg(
         pl.col("order_date").min().alias("first"),
