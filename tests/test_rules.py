@@ -129,6 +129,7 @@ TABLES: dict[str, tuple[tuple[str, ...], str, list[tuple[Any, ...]]]] = {
         ("X9", DATE_CELL, "5", "客户合计", ok(5_000_000, cid="X9")),  # not at the start
         ("Total sales", DATE_CELL, "5", "n", ok(5_000_000, cid="Total sales")),
         ("totally", DATE_CELL, "5", "n", ok(5_000_000, cid="totally")),
+        ("totalſ", DATE_CELL, "999", "n", rules.TOTALS),  # a long s folds to s, in both engines
     ]),
     "quantity x unit price": (("customer id", "order date", "quantity", "unit price"), ".", [
         ("C1", DATE_CELL, "2", "3.50", ok(7_000_000)),
@@ -243,6 +244,7 @@ def test_every_reason_is_in_the_table():
     (r"^(?P<y>\d{4})", "ascii", r"^(?<y>[0-9]{4})"),
     (r"[]$]$", "ascii", r"[]$]\z"),
     (r"[^$.]$", "ascii", r"[^$.]\z"),
+    (r"(?i)^total$|usd", "ascii", r"(?iu)^total\z|usd"),  # Unicode case folding, as Rust's
 ])
 def test_java_dialect(rust, digits, java):
     assert rules.java(rust, digits=digits) == java
@@ -253,7 +255,9 @@ def test_java_dialect(rust, digits, java):
 DIALECT_CELLS = [
     (rules.TRAILING_MINUS, "unicode", ["1 234.00-", "١٢-", "1\u3000234-", "12-\n"]),
     (rules.BRACKETED, "ascii", ["(1\r2)", "(1\n2)", "(1\u20282)", "(12)\n", " ( 12 )\u3000元"]),
-    (rules.TOTALS_PATTERN, "ascii", ["Total\n", "Total\u3000", "合\u3000计", "grand\u2009total："]),
+    (rules.TOTALS_PATTERN, "ascii", ["Total\n", "Total\u3000", "合\u3000计", "grand\u2009total：", "TOTAſ",
+                                     "totalſ"]),
+    (rules.SIGNS, "ascii", ["uſd", "UſD", "rmb", "\u212aRW"]),
     (rules.YMD_DATE + "$", "ascii", ["2024-01-05", "٢٠٢٤-01-05", "2024\u3000年1月5日", "2024-01-0５"]),
     (rules.YMD_TIME, "unicode", [" ١٢:٣٠", " 12:30\n", "\u300000:00:00", " 12:30:00.5+0800"]),
     (rules.ID_FLOAT, "unicode", ["١٢.0", "12.00\n", "12.0"]),

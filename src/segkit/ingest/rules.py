@@ -101,7 +101,9 @@ def java(pattern: str, digits: Literal["ascii", "unicode"] = "ascii") -> str:
 
     ``\\s`` -> ``\\p{IsWhite_Space}``; ``$`` (outside a class) -> ``\\z``; ``(?P<`` -> ``(?<``;
     ``\\d`` -> ``[0-9]`` (``digits="ascii"``: the text is converted to a number afterwards) or
-    ``\\p{Nd}`` (``"unicode"``); ``(?d)`` in front when the pattern has a ``.`` wildcard."""
+    ``\\p{Nd}`` (``"unicode"``); ``(?d)`` in front when the pattern has a ``.`` wildcard; ``(?i)``
+    -> ``(?iu)`` (Rust folds case by Unicode rules, Java by ASCII rules unless told: "totalſ", with
+    a long s, is a totals label in both engines only so)."""
     out: list[str] = []
     in_class, wildcard, i = False, False, 0
     while i < len(pattern):
@@ -132,6 +134,10 @@ def java(pattern: str, digits: Literal["ascii", "unicode"] = "ascii") -> str:
             out.append(r"\z")
         elif pattern.startswith("(?P<", i):
             out.append("(?<")
+            i += 4
+            continue
+        elif pattern.startswith("(?i)", i):
+            out.append("(?iu)")
             i += 4
             continue
         else:
