@@ -237,12 +237,16 @@ def test_top_lists_hold_top_n_not_every_customer(sample):
 
 def test_customers_beyond_excel_row_limit_continue_on_another_sheet(sample, tmp_path, monkeypatch):
     monkeypatch.setattr(excel_mod, "EXCEL_MAX_ROWS", 101)
+    monkeypatch.setattr(excel_mod, "CHUNK_ROWS", 37)  # the rows' XML is made in chunks: cross their edges
     path = tmp_path / "r.xlsx"
     write_xlsx(sample["ctx"], sample["result"].assignments, path)
     wb = openpyxl.load_workbook(path, read_only=True)
     parts = [n for n in wb.sheetnames if n.startswith("Customers")]
     assert parts == ["Customers", "Customers 2", "Customers 3"]
     assert sum(wb[n].max_row - 1 for n in parts) == sample["result"].assignments.height
+    # read-only openpyxl reads as many rows as each sheet's <dimension> says: every row, in order
+    ids = [r[0] for n in parts for r in wb[n].iter_rows(min_row=2, max_col=1, values_only=True)]
+    assert ids == sample["result"].assignments["customer_id"].to_list()
 
 
 def test_unwritable_workbook_raises_oserror(sample, tmp_path):
