@@ -237,12 +237,16 @@ def test_top_lists_hold_top_n_not_every_customer(sample):
 
 def test_customers_beyond_excel_row_limit_continue_on_another_sheet(sample, tmp_path, monkeypatch):
     monkeypatch.setattr(excel_mod, "EXCEL_MAX_ROWS", 101)
+    monkeypatch.setattr(excel_mod, "CHUNK_ROWS", 37)  # the rows' XML is made in chunks: cross their edges
     path = tmp_path / "r.xlsx"
     write_xlsx(sample["ctx"], sample["result"].assignments, path)
     wb = openpyxl.load_workbook(path, read_only=True)
     parts = [n for n in wb.sheetnames if n.startswith("Customers")]
     assert parts == ["Customers", "Customers 2", "Customers 3"]
     assert sum(wb[n].max_row - 1 for n in parts) == sample["result"].assignments.height
+    # read-only openpyxl reads as many rows as each sheet's <dimension> says: every row, in order
+    ids = [r[0] for n in parts for r in wb[n].iter_rows(min_row=2, max_col=1, values_only=True)]
+    assert ids == sample["result"].assignments["customer_id"].to_list()
 
 
 def test_unwritable_workbook_raises_oserror(sample, tmp_path):
@@ -451,6 +455,19 @@ def test_chinese_workbook_headings(sample_zh):
     assert sample_zh["wb"].sheetnames == SHEETS_ZH
 
 
+def _customers_workbook(df: pl.DataFrame, path: Path):
+    """Only the Customers sheet(s) of ``df``, written as write_xlsx writes them."""
+    import io
+
+    ctx = {"meta": {"title": "t", "segkit_version": "0"}, "customers_table": customer_columns(df)}
+    built = io.BytesIO()
+    book = excel_mod.xlsxwriter.Workbook(built, excel_mod.OPTIONS)
+    rows = excel_mod.customers_sheets(book, excel_mod.Formats(book), ctx, df)
+    book.close()
+    excel_mod.write_package(built, rows, path)
+    return openpyxl.load_workbook(path)["Customers"]
+
+
 def test_customers_sheet_matches_assignments_for_a_frame_with_nulls(tmp_path):
     """Nulls stay empty, NaN becomes empty, dates become dates."""
     import datetime as dt
@@ -458,17 +475,27 @@ def test_customers_sheet_matches_assignments_for_a_frame_with_nulls(tmp_path):
     df = pl.DataFrame({"customer_id": ["a", "b"], "customer_name": [None, "=x"],
                        "last_order_date": [dt.date(2025, 1, 2), None], "monetary": [float("nan"), 2.5],
                        "recency_days": [None, 3]})
-    ctx = {"meta": {"title": "t", "segkit_version": "0"},
-           "customers_table": customer_columns(df)}
-    book = excel_mod.xlsxwriter.Workbook(str(tmp_path / "c.xlsx"), excel_mod.OPTIONS)
-    excel_mod.customers_sheets(book, excel_mod.Formats(book), ctx, df)
-    book.close()
-    ws = openpyxl.load_workbook(tmp_path / "c.xlsx")["Customers"]
+    ws = _customers_workbook(df, tmp_path / "c.xlsx")
     rows = list(ws.iter_rows(min_row=2, values_only=True))
     # the printed key columns first: id, name, recency, net amount, last order
     assert rows[0] == ("a", None, None, None, dt.datetime(2025, 1, 2))
     assert rows[1] == ("b", "=x", 3, 2.5, None)
     assert ws["B3"].data_type == "s"
+    assert ws.max_row == 3 and ws.calculate_dimension() == "A1:E3"
+
+
+def test_customers_sheet_keeps_text_as_written_and_numbers_exact(tmp_path):
+    """Markup and white space come back as the same text; a number comes back as the same float
+    (not rounded to 16 digits: 87782818.57 is not 87782818.56999999)."""
+    names = ["&<b>\"x\"</b>", " lead", "trail ", "<r>raw</r>", "中文\u3000", "tab\tnl\nend", ""]
+    amounts = [87782818.57, 0.1 + 0.2, 1e20, 1e-7, -8427.440000000001, 5.0, None]
+    df = pl.DataFrame({"customer_id": [f"c{i}" for i in range(len(names))], "customer_name": names,
+                       "monetary": amounts})
+    ws = _customers_workbook(df, tmp_path / "c.xlsx")
+    rows = list(ws.iter_rows(min_row=2, values_only=True))
+    assert [r[1] for r in rows] == names
+    assert [r[2] for r in rows] == amounts
+    assert all(ws.cell(row=i, column=2).data_type == "s" for i in range(2, len(names) + 2))
 
 
 def test_every_heading_exists_in_both_languages():
