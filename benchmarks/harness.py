@@ -90,6 +90,11 @@ class Series:
         }
 
 
+def series_from_dict(d: dict) -> Series:
+    """A ``Series`` back from ``Series.as_dict`` (a results JSON), for rendering it again."""
+    return Series(d["name"], d["cmd"], [Run(**r) for r in d["runs"]], d.get("note", ""))
+
+
 def _rss_of(pid: int) -> int:
     try:
         with open(f"/proc/{pid}/status", "rb") as fh:

@@ -65,6 +65,18 @@ from report import render, strip_private
 from suites import bench_huge, bench_models, bench_reports, bench_size
 
 
+def render_again(results: Path, out_md: Path) -> int:
+    """BENCHMARKS.md from a saved results JSON: each measured series rebuilt, rendered as ``main`` does."""
+    from harness import series_from_dict
+
+    res = json.loads(results.read_text(encoding="utf-8"))
+    for group in [*res.get("sizes", []), *(res[k] for k in ("reports", "huge") if res.get(k))]:
+        group["_series"] = {k: series_from_dict(v) for k, v in group["series"].items()}
+    out_md.write_text(render(res), encoding="utf-8")
+    log(f"wrote {out_md} from {results}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="segkit benchmark (SPEC §8); writes BENCHMARKS.md.")
     ap.add_argument("--quick", action="store_true",
@@ -84,7 +96,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--idle-wait", type=float, default=None,
                     help="before each measurement wait up to this many seconds for other processes to leave "
                          "the CPUs idle (default 120; 0 with --quick)")
+    ap.add_argument("--render", type=Path, default=None, metavar="RESULTS_JSON",
+                    help="measure nothing: write BENCHMARKS.md (or --out) again from a results JSON of an earlier "
+                         "run, e.g. after a target changed")
     args = ap.parse_args(argv)
+    if args.render:
+        return render_again(args.render, args.out or ROOT / "BENCHMARKS.md")
     try:
         spec = args.sizes or ("200k" if args.quick else "2m,10m")
         sizes = [] if spec.strip().lower() == "none" else [parse_size(s) for s in spec.split(",") if s.strip()]
