@@ -599,8 +599,8 @@ def test_sighup_while_writing_removes_the_temp_files_and_keeps_the_previous_outp
     from segkit.outputs.staging import TMP_PREFIX
 
     src = tmp_path / "o.csv"
-    # 5,000 customers: the reports take long enough to be caught while staged
-    assert run_cli("sample", "-o", str(src), "--rows", "50000", "--customers", "5000", "-q").returncode == 0
+    # 20,000 customers: the outputs take long enough to write to be caught while staged
+    assert run_cli("sample", "-o", str(src), "--rows", "200000", "--customers", "20000", "-q").returncode == 0
     out = tmp_path / "out"
     out.mkdir()
     (out / "assignments.csv").write_bytes(b"previous run\n")
