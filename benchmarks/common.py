@@ -166,3 +166,20 @@ def machine() -> dict:
     }
 
 
+def keep_row(path: Path, note: str, header: str, name: str, row: str) -> None:
+    """Write ``path`` as ``note``, a table (``header`` + one row per input file: ``row`` for
+    ``name``, the others as they were) and whatever text followed the table before."""
+    rows, after, seen = {}, [], False
+    if path.exists():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            if line.startswith("|"):
+                seen = True
+                if line.startswith("| ") and cells[0] not in ("file", "") and not cells[0].startswith("-"):
+                    rows[cells[0]] = line
+            elif seen:
+                after.append(line)
+    rows[name] = row
+    tail = "\n".join(after).strip("\n")
+    path.write_text(note + header + "\n".join(rows[k] for k in sorted(rows)) + "\n" + (f"\n{tail}\n" if tail else ""),
+                    encoding="utf-8")

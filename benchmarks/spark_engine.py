@@ -22,6 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from common import keep_row
+
 CHILD = r"""
 import json, sys, time
 t0 = time.perf_counter()
@@ -75,19 +77,12 @@ RESULTS = Path(__file__).resolve().parent / "spark-results.md"
 
 
 def save(name: str, row: str, master: str) -> None:
-    """Keep one row per input file in RESULTS, the others as they were."""
-    rows = {}
-    if RESULTS.exists():
-        for line in RESULTS.read_text(encoding="utf-8").splitlines():
-            cells = [c.strip() for c in line.strip("|").split("|")]
-            if line.startswith("| ") and cells[0] not in ("file", "") and not cells[0].startswith("-"):
-                rows[cells[0]] = line
-    rows[name] = row
+    """Keep one row per input file in RESULTS, the others and any text after the table as they were."""
     note = (f"`benchmarks/spark_engine.py FILE --master {master}` on {time.strftime('%Y-%m-%d')}: each "
             "engine in a fresh child process, one run each; the Spark session start (JVM and session) is "
             "timed apart from the job (`segkit.engines.customer_table`: read, data-quality counts, "
             "customer table). Both engines' customer tables are compared value by value.\n\n")
-    RESULTS.write_text(note + HEADER + "\n".join(rows[k] for k in sorted(rows)) + "\n", encoding="utf-8")
+    keep_row(RESULTS, note, HEADER, name, row)
 
 
 if __name__ == "__main__":

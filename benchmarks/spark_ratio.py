@@ -26,7 +26,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import DATA, label, log, parse_size, python_exe, segkit_cmd, total_ram
+from common import DATA, keep_row, label, log, parse_size, python_exe, segkit_cmd, total_ram
 from harness import measure
 from inputs import generate
 
@@ -79,20 +79,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def save(name: str, row: str, repeat: int) -> None:
-    """Keep one row per input file in RESULTS, the others as they were."""
-    rows = {}
-    if RESULTS.exists():
-        for line in RESULTS.read_text(encoding="utf-8").splitlines():
-            cells = [c.strip() for c in line.strip("|").split("|")]
-            if line.startswith("| ") and cells[0] not in ("file", "") and not cells[0].startswith("-"):
-                rows[cells[0]] = line
-    rows[name] = row
+    """Keep one row per input file in RESULTS, the others and any text after the table as they were."""
     note = (f"`benchmarks/spark_ratio.py` on {time.strftime('%Y-%m-%d')} ({repeat} run(s) each, median): whole "
             "processes from spawn to exit, the same local session kind, both with the driver's result limit "
             "in `PYSPARK_SUBMIT_ARGS`: `segkit segment FILE --engine spark --no-report` against "
             "`benchmarks/spark_plain.py` (read the CSV, group by customer: latest date, distinct orders, summed "
             "amount, write the result). Target (SPEC §8): at most 3x.\n\n")
-    RESULTS.write_text(note + HEADER + "\n".join(rows[k] for k in sorted(rows)) + "\n", encoding="utf-8")
+    keep_row(RESULTS, note, HEADER, name, row)
 
 
 if __name__ == "__main__":
