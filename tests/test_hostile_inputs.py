@@ -605,8 +605,11 @@ def test_sighup_while_writing_removes_the_temp_files_and_keeps_the_previous_outp
     out.mkdir()
     (out / "assignments.csv").write_bytes(b"previous run\n")
     env = {k: v for k, v in os.environ.items() if k != "SEGKIT_CONFIG"}
+    # a hang-up as from a closed terminal: the run must not inherit an ignored SIGHUP (as under nohup,
+    # where segkit rightly goes on)
     proc = subprocess.Popen([sys.executable, "-m", "segkit", "segment", str(src), "-o", str(out), "--k", "3", "-q"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
+                            preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL))
     deadline = time.time() + 240
     while time.time() < deadline and proc.poll() is None:
         if any(p.name.startswith(TMP_PREFIX) for p in out.iterdir()):
