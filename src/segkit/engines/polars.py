@@ -64,9 +64,7 @@ def _parquet_lines(raw: RawTable, cfg: Config) -> Cleaned:
     """The typed pass when the Parquet file stores the money columns as numbers (the text path
     would turn them into text and parse them back to the same values), else ``clean.clean``."""
     m = raw.mapping
-    money = ["amount"] if "amount" in m else ["quantity", "unit_price"]
-    profit = profit_role(m)
-    numeric = parquet_numeric(raw, [m[r] for r in money + ([profit] if profit else [])])
+    numeric = parquet_numeric(raw, [m[r] for r in rules.checked_roles(m)[2:]])  # the money columns
     return typed_lines(raw, cfg) if numeric and cfg.decimal != "," else clean(raw, cfg)
 
 
@@ -90,14 +88,13 @@ def _is_totals(v: pl.Expr) -> pl.Expr:
 def typed_lines(raw: RawTable, cfg: Config) -> Cleaned:
     m = raw.mapping
     roles = _roles(raw, cfg)
-    money = ["amount"] if "amount" in m else ["quantity", "unit_price"]
     profit_by = profit_role(m)  # cost or gross_profit: typed like the amount, checked like it
     keys = {"customer_id": m["customer_id"], "order_date": m["order_date"]}
     if "order_id" in m:
         keys["order_id"] = m["order_id"]
     keys |= {r: m[r] for r in roles}
     first = raw.headers[0]
-    lf = scan_typed(raw, {m[r]: pl.Float64() for r in money + ([profit_by] if profit_by else [])})
+    lf = scan_typed(raw, {m[r]: pl.Float64() for r in rules.checked_roles(m)[2:]})  # amounts and profit
     value = pl.col(m["amount"]) if "amount" in m else pl.col(m["quantity"]) * pl.col(m["unit_price"])
     micro = (value * (cfg.amount_unit * MICRO)).round(0)
     ok = (micro.abs() < OVERFLOW_MICRO).fill_null(False)  # null, NaN and inf are not < 9e18
