@@ -230,3 +230,41 @@ def test_engine_seam_returns_the_polars_customer_table(tmp_path, spark, cfg):
     assert base_s.sort("customer_id").equals(base_p.sort("customer_id"))
     assert (q_s.windows, q_s.population_median_gap, q_s.roles) == (q_p.windows, q_p.population_median_gap, q_p.roles)
     assert all(q_s.counts[k] == q_p.counts[k] for k in q_s.counts)
+
+
+def _odd_keys_rows() -> list[list[str]]:
+    """A first column that is no key (empty on some good rows, a totals label on one), ids and
+    dates whose texts differ but read alike, and amounts that are not plain numbers."""
+    rows = []
+    for i in range(1200):
+        cid = ["17850", "17850.0", " C1", "C1", f"K{i % 40}"][i % 5]
+        date = ["2024-03-05", "2024/3/5", f"2024-{1 + i % 12:02d}-{1 + i % 28:02d}"][i % 3]
+        amount = ["12.5", "¥1,200.00", "(3.00)", f"{i % 90}.25", "-7"][i % 5 if i % 7 else 2]
+        rows.append(["" if i % 11 == 0 else str(i), cid, f"O{i // 3}", date, amount])
+    rows += [["合计", "", "", "", "99999"], ["1200", "C1", "O9", "no date", "5"], ["1201", "小计", "", "", "5"]]
+    return rows
+
+
+@pytest.mark.parametrize("odd_limit", [None, 0])
+def test_typed_pass_sets_aside_only_the_rows_it_cannot_vouch_for(tmp_path, spark, monkeypatch, odd_limit):
+    """The typed pass sums rows on their raw key texts and classifies only the rows it cannot vouch
+    for; with more odd key texts than it sets aside (odd_limit 0) every row is classified. Both
+    give the polars engine's results."""
+    from segkit.engines import spark as spark_engine
+    from segkit.engines import spark_typed
+
+    calls = []
+    classify_all = spark_engine._classify_all
+    monkeypatch.setattr(spark_engine, "_classify_all", lambda *a: calls.append(1) or classify_all(*a))
+    if odd_limit is not None:
+        monkeypatch.setattr(spark_typed, "ODD_LIMIT", odd_limit)
+    path = write_csv(tmp_path / "odd.csv", ["序号", "客户编码", "单据编号", "单据日期", "价税合计"], _odd_keys_rows())
+    doc = _assert_same_run(tmp_path, path, "--max-bad-rows", "0.5")
+    assert calls == ([1] if odd_limit == 0 else [])
+    assert doc["data_quality"]["totals_rows"] == 2 and doc["customers"] == 10  # 17850, C1, K4, K9, ... K39
+
+
+def test_a_thousand_lines_per_customer(tmp_path):
+    rows = [[f"K{i % 7}", f"O{i // 5}", f"2024-{1 + i % 12:02d}-{1 + (i // 12) % 28:02d}", f"{(i * 31) % 500}.75"]
+            for i in range(7000)]
+    _assert_same_run(tmp_path, write_csv(tmp_path / "deep.csv", ["customer", "order", "date", "amount"], rows))

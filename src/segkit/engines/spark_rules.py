@@ -69,7 +69,7 @@ def parse_customer_id(c: Column) -> Column:
     return F.when(plain, s).when(trailing_zeros, F.regexp_replace(s, ID_FLOAT_TAIL, "")).otherwise(s)
 
 
-def _plain_number(s: Column) -> Column:
+def plain_number(s: Column) -> Column:
     """True for ``12``, ``-12.5``, ``.5``, ``5.``: ASCII digits, at most one point, a leading minus;
     the rules give such text its cast, so it needs none of their regular expressions."""
     rest = _non_digits(s)
@@ -81,9 +81,9 @@ def parse_amount(c: Column, decimal: str = ".") -> Column:
     """Text -> double, null when empty or unparsable (``clean.parse_amount``)."""
     s = strip(c)
     if decimal == ",":  # "12,5" is plain: swapped, it reads as "12.5"; "1.234" is not
-        plain, cast = _plain_number(F.translate(s, ",.", ".,")), F.translate(s, ",", ".").try_cast("double")
+        plain, cast = plain_number(F.translate(s, ",.", ".,")), F.translate(s, ",", ".").try_cast("double")
     else:
-        plain, cast = _plain_number(s), s.try_cast("double")
+        plain, cast = plain_number(s), s.try_cast("double")
     v = F.when(plain, cast).otherwise(_parse_amount_rules(s, decimal))
     return F.when(F.abs(v) < F.lit(float("inf")), v)
 
