@@ -193,7 +193,7 @@ def add_clv(result: Segmentation, holdout_days: int | None = None) -> Segmentati
         from segkit.models.clv.select import select_from_lines
 
         model, selection = select_from_lines(_days(result), win.as_of, s)
-    clv = run_clv(result.table.customers, win.as_of, s, model)
+    clv = run_clv(result.table.customers, win.as_of, s, model, result.config.fit_sample)
     if selection is not None:
         clv = dataclasses.replace(clv, selection=selection)
     if holdout_days:

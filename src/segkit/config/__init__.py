@@ -150,6 +150,7 @@ class Config:
     random_state: int
     n_init: int
     silhouette_sample: int
+    fit_sample: int
     extra_features: tuple[str, ...]
     # output
     output_dir: str
@@ -487,6 +488,7 @@ BOUNDS: tuple[tuple[str, float, float], ...] = (
     ("clustering.random_state", 0, 2**32 - 1),
     ("clustering.n_init", 10, 1000),
     ("clustering.silhouette_sample", 100, 10_000_000),
+    ("clustering.fit_sample", 100, 1_000_000_000),
     ("churn.min_orders", 1, 1000),
 )
 FIRST_YEAR, LAST_YEAR = 1900, 2200
@@ -541,6 +543,10 @@ def check_values(data: dict[str, Any]) -> None:
     clu = data["clustering"]
     if clu["k_min"] > clu["k_max"]:
         raise bad_value("clustering.k_min", f"config: clustering needs 2 <= k_min <= k_max, got {clu['k_min']}..{clu['k_max']}")
+    if clu["fit_sample"] < clu["silhouette_sample"]:
+        msg = (f"config: clustering.fit_sample ({clu['fit_sample']}) must not be below clustering.silhouette_sample "
+               f"({clu['silhouette_sample']}): the final fits use at least the customers the search for k used")
+        raise bad_value("clustering.fit_sample", msg)
     if isinstance(clu["k"], int) and not 2 <= clu["k"] <= 50:
         raise bad_value("clustering.k", f"config: clustering.k must be \"auto\" or 2..50, got {clu['k']}")
 
@@ -636,7 +642,7 @@ def _scoring_fields(sco: dict[str, Any], chu: dict[str, Any], lif: dict[str, Any
 
 
 def _clustering_fields(clu: dict[str, Any]) -> dict[str, Any]:
-    names = ("k", "k_min", "k_max", "random_state", "n_init", "silhouette_sample")
+    names = ("k", "k_min", "k_max", "random_state", "n_init", "silhouette_sample", "fit_sample")
     return {**{name: clu[name] for name in names}, "extra_features": tuple(clu["extra_features"])}
 
 

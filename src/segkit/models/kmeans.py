@@ -135,20 +135,24 @@ class CustomerKMeans:
     everyone with one Lloyd run started from the sample's best centres (SPEC §4's documented
     equivalent of ``n_init`` starts: the search over starts happens on the sample). A fixed k is
     fitted the same way. This keeps k-means fast on large books (100,000 customers) while the
-    choice still rests on the silhouette of the sample.
+    choice still rests on the silhouette of the sample. Above ``fit_sample`` customers that last
+    Lloyd run is on a fixed-seed sample of ``fit_sample`` customers (SPEC §9), and every customer is
+    labelled by its nearest fitted centre (``KMeans.predict``).
 
     Parameters are stored as given; ``fit`` sets ``k_``, ``labels_``, ``cluster_centers_`` (in the
-    standardised space, renumbered), ``silhouette_by_k_`` and ``reduced_reason_``.
+    standardised space, renumbered), ``silhouette_by_k_``, ``reduced_reason_`` and
+    ``fit_index_`` (the rows of the final fit: all of them unless there are more than ``fit_sample``).
     """
 
     def __init__(self, k: int | str = "auto", k_min: int = 2, k_max: int = 8, random_state: int = 42,
-                 n_init: int = 10, silhouette_sample: int = 5000):
+                 n_init: int = 10, silhouette_sample: int = 5000, fit_sample: int | None = None):
         self.k = k
         self.k_min = k_min
         self.k_max = k_max
         self.random_state = random_state
         self.n_init = n_init
         self.silhouette_sample = silhouette_sample
+        self.fit_sample = fit_sample  # None: the final fit is on every customer
 
     def _kmeans(self, k: int, x: np.ndarray, init: np.ndarray | None = None) -> KMeans:
         """Best of ``n_init`` k-means++ starts; with ``init``, one run from those centres."""
@@ -174,6 +178,7 @@ class CustomerKMeans:
         self.silhouette_by_k_ = {}
         idx = sample_index(n, self.silhouette_sample, self.random_state)
         self.sample_index_ = idx
+        self.fit_index_ = idx if len(idx) == n else sample_index(n, self.fit_sample or n, self.random_state)
         if self.k == "auto":
             top = min(self.k_max, distinct, n - 1)
             ks = list(range(self.k_min, top + 1))
@@ -193,7 +198,7 @@ class CustomerKMeans:
             assert best is not None  # ks is never empty
             _, self.k_, model = best
             if len(idx) < n:  # the best of n_init starts on the sample is the start on everyone
-                model = self._kmeans(self.k_, x, init=model.cluster_centers_)
+                model = self._final(self.k_, x, model.cluster_centers_)
             if top < self.k_max and self.reduced_reason_ is None:
                 self.reduced_reason_ = f"k searched in {self.k_min}..{top} only: {distinct} distinct customers"
         else:
@@ -204,8 +209,8 @@ class CustomerKMeans:
             self.k_ = k
             model = self._kmeans(k, x[idx])
             if len(idx) < n:
-                model = self._kmeans(k, x, init=model.cluster_centers_)
-        labels = model.labels_
+                model = self._final(k, x, model.cluster_centers_)
+        labels = model.labels_ if len(self.fit_index_) == n else model.predict(x)
         means = np.array([value[labels == c].mean() if np.any(labels == c) else -np.inf
                           for c in range(self.k_)])
         order = sorted(range(self.k_), key=lambda c: (-means[c], tuple(model.cluster_centers_[c])))
@@ -213,8 +218,13 @@ class CustomerKMeans:
         remap[order] = np.arange(self.k_)
         self.labels_ = remap[labels]
         self.cluster_centers_ = model.cluster_centers_[order]
-        self.inertia_ = float(model.inertia_)
+        self.inertia_ = float(model.inertia_)  # of the rows fitted (fit_index_)
         return self
+
+    def _final(self, k: int, x: np.ndarray, centres: np.ndarray) -> KMeans:
+        """One Lloyd run from ``centres`` on every row, or on the fixed-seed sample ``fit_index_``."""
+        rows = self.fit_index_
+        return self._kmeans(k, x if len(rows) == x.shape[0] else x[rows], init=centres)
 
 
 LABEL_WORDS = {
@@ -363,14 +373,26 @@ def _profiles(members: pl.DataFrame, k: int, centers: np.ndarray, features: list
 
 def k_choice(cfg: Config, n: int) -> tuple[str, str]:
     """How k was chosen, in English and Chinese: a number of bands, not a discovery (the null
-    test in ``models.nulls`` decides whether they are distinct groups)."""
+    test in ``models.nulls`` decides whether they are distinct groups). Above ``fit_sample``
+    customers it also says that the clusters were fitted on a sample (``fit_note``)."""
+    note, note_zh = fit_note(cfg, n)
     if cfg.k != "auto":
-        return "fixed", "指定"
+        return "fixed" + note, "指定" + note_zh
     sampled = n > cfg.silhouette_sample
     where = f"a fixed-seed sample of {cfg.silhouette_sample:,}" if sampled else "all"
     where_zh = f"固定随机种子抽取的 {cfg.silhouette_sample:,} 位" if sampled else "全部"
-    return (f"auto: best silhouette for k in {cfg.k_min}..{cfg.k_max} on {where} customers",
-            f"自动：在{where_zh}客户上取 k = {cfg.k_min}..{cfg.k_max} 中轮廓系数最高者")
+    return (f"auto: best silhouette for k in {cfg.k_min}..{cfg.k_max} on {where} customers{note}",
+            f"自动：在{where_zh}客户上取 k = {cfg.k_min}..{cfg.k_max} 中轮廓系数最高者{note_zh}")
+
+
+def fit_note(cfg: Config, n: int) -> tuple[str, str]:
+    """'' when all ``n`` customers were fitted; else the clause (en, zh) saying that the final fit
+    ran on a fixed-seed sample of ``clustering.fit_sample`` and every customer went to its nearest centre."""
+    if n <= cfg.fit_sample:
+        return "", ""
+    en = (f"; clusters fitted on a fixed-seed sample of {cfg.fit_sample:,} of the {n:,} customers, "
+          "every customer assigned to the nearest cluster centre")
+    return (en, f"；聚类中心在固定随机种子抽取的 {cfg.fit_sample:,} 位客户（共 {n:,} 位）上拟合，每位客户归入最近的中心")
 
 
 def k_choice_by_nulls(refit: ClusterResult, cfg: Config, first: ClusterResult) -> ClusterResult:
@@ -400,7 +422,8 @@ def cluster_customers(customers: pl.DataFrame, cfg: Config,
         result.skipped_reason = "all customers have identical recency, frequency and monetary values"
         return result
     x = standardise(x_raw)
-    model = CustomerKMeans(cfg.k, cfg.k_min, cfg.k_max, cfg.random_state, cfg.n_init, cfg.silhouette_sample)
+    model = CustomerKMeans(cfg.k, cfg.k_min, cfg.k_max, cfg.random_state, cfg.n_init, cfg.silhouette_sample,
+                           cfg.fit_sample)
     model.fit(x, frame["_value"].to_numpy())
     if model.k_ < 2:
         result.skipped_reason = "fewer than 2 distinct customers; no groups to form"

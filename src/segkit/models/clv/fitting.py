@@ -163,13 +163,19 @@ def check_inputs(x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> None:
         raise ValueError("t_x must be 0 for customers without a repeat purchase")
 
 
+def sample_rows(n: int, size: int | None, seed: int = 0) -> np.ndarray | None:
+    """Sorted row indices of a fixed-seed sample of ``size`` of ``n`` rows; None (all rows) when
+    ``size`` is None or there are not more than ``size`` rows."""
+    if size is None or n <= size:
+        return None
+    return np.sort(np.random.default_rng(seed).choice(n, size, replace=False))
+
+
 def subsample(x: np.ndarray, t_x: np.ndarray, T: np.ndarray,
               size: int = MULTISTART_SAMPLE, seed: int = 0) -> Histories | None:
     """A fixed-seed sample of ``size`` customers, grouped; None when there are not more than ``size``."""
-    if x.size <= size:
-        return None
-    rows = np.sort(np.random.default_rng(seed).choice(x.size, size, replace=False))
-    return Histories.group(x[rows], t_x[rows], T[rows])
+    rows = sample_rows(x.size, size, seed)
+    return None if rows is None else Histories.group(x[rows], t_x[rows], T[rows])
 
 
 # ------------------------------------------------------------------------------ optimiser
@@ -274,9 +280,7 @@ def maximise(loglik: LogLik, starts: list[np.ndarray], n: int, names: tuple[str,
     fixed-seed sample and the best sample optimum is refined on all rows (the others are tried
     in turn when it does not converge there).
     """
-    rows = None
-    if n > MULTISTART_SAMPLE:
-        rows = np.sort(np.random.default_rng(0).choice(n, MULTISTART_SAMPLE, replace=False))
+    rows = sample_rows(n, MULTISTART_SAMPLE)
     m = n if rows is None else rows.size
     f_start = _objective(lambda th, g: loglik(th, g, rows), m)
     tried = sorted((minimise(f_start, z0) for z0 in starts), key=lambda t: (not t[2], t[1]))

@@ -12,8 +12,10 @@ checked against it:
 
 BG/NBD (Fader, Hardie & Lee 2005, "Counting your customers the easy way") is fitted by maximum
 likelihood on every customer with a purchase; Gamma-Gamma (Fader, Hardie & Lee 2005, "RFM and
-CLV") on the repeat customers whose ``repeat_value`` is positive. Both log-likelihoods are
-vectorised numpy/scipy.special code with analytic gradients, minimised over the logarithms of the
+CLV") on the repeat customers whose ``repeat_value`` is positive. With more than
+``clustering.fit_sample`` such customers a fit runs on a fixed-seed sample of that many of them
+(``fit_rows``, SPEC §9) and every customer is still scored with the fitted parameters. Both
+log-likelihoods are vectorised numpy/scipy.special code with analytic gradients, minimised over the logarithms of the
 parameters with L-BFGS-B from several starting points (Nelder-Mead polishes a start that L-BFGS-B
 could not finish). No penalizer. Per-customer outputs:
 
@@ -40,7 +42,7 @@ import numpy as np
 import polars as pl
 
 from segkit.config import ClvSettings
-from segkit.models.clv.fitting import Fit
+from segkit.models.clv.fitting import Fit, sample_rows
 from segkit.models.clv.gamma_gamma import fit_gamma_gamma, gg_expected_value
 from segkit.models.clv.inputs import CUSTOMER_INPUTS, inputs_from_base
 from segkit.models.clv.registry import DEFAULT, ModelSpec, get
@@ -68,6 +70,9 @@ class ClvResult:
     value_skipped_reason: str | None = None
     backtest: dict[str, Any] | None = None
     warnings: list[dict[str, Any]] = field(default_factory=list)
+    fit_sample: int | None = None  # clustering.fit_sample; the fits ran on samples when below the counts
+    counting_rows: int = 0  # customers the counting model was fitted on
+    value_rows: int = 0  # customers Gamma-Gamma was fitted on
 
     @property
     def spec(self) -> ModelSpec:
@@ -146,7 +151,25 @@ class ClvResult:
             doc["selection"] = self.selection
         if self.backtest is not None:
             doc["backtest"] = self.backtest
+        sampled = self.sample_doc()
+        if sampled is not None:
+            doc["fit_sample"] = sampled
         return doc
+
+    def sample_doc(self) -> dict[str, Any] | None:
+        """summary.json["clv"]["fit_sample"] when a fit ran on a sample (None otherwise): its size,
+        the customers each fit used and a sentence in English and Chinese."""
+        counting = self.counting_rows < self.customers_fitted
+        value = self.gamma_gamma is not None and self.value_rows < self.value_customers
+        if self.fit_sample is None or not (counting or value) or self.counting is None:
+            return None
+        return {"size": self.fit_sample, "seed": FIT_SAMPLE_SEED, "counting_customers": self.counting_rows,
+                "value_customers": self.value_rows if self.gamma_gamma is not None else None,
+                "note": f"the CLV models were fitted on a fixed-seed sample of at most {self.fit_sample:,} customers "
+                        f"(of {self.customers_fitted:,}); p_alive, expected purchases and value are computed for "
+                        "every customer with the fitted parameters",
+                "note_zh": f"CLV 模型在固定随机种子抽取的至多 {self.fit_sample:,} 位客户（共 "
+                           f"{self.customers_fitted:,} 位）上拟合；存活概率、预期购买次数和价值按拟合参数为每位客户计算"}
 
 
 def churn_rule(res: ClvResult) -> dict[str, Any]:
@@ -190,16 +213,27 @@ def discounted_revenue(spec: ModelSpec, params: tuple[Any, ...], horizon: int, r
     return total * value
 
 
-def fit_clv(inputs: pl.DataFrame, s: ClvSettings, model: str | None = None) -> ClvResult:
+FIT_SAMPLE_SEED = 0  # the fixed seed of the fit samples (as the multi-start sample's)
+
+
+def fit_rows(n: int, fit_sample: int | None) -> np.ndarray | None:
+    """The rows a CLV fit uses out of ``n``: None (all) up to ``fit_sample``, else a fixed-seed sample."""
+    return sample_rows(n, fit_sample, FIT_SAMPLE_SEED)
+
+
+def fit_clv(inputs: pl.DataFrame, s: ClvSettings, model: str | None = None,
+            fit_sample: int | None = None) -> ClvResult:
     """Fit the counting model (``model``, else ``s.model``; ``auto`` without a selection falls back
-    to the default) and Gamma-Gamma on ``model_inputs`` and predict for every customer in it."""
+    to the default) and Gamma-Gamma on ``model_inputs`` and predict for every customer in it.
+    Each fit runs on a fixed-seed sample of ``fit_sample`` of its customers when it has more."""
     name = model or s.model
     spec = get(DEFAULT if name == "auto" else name)
     x = inputs["repeat_purchases"].to_numpy().astype(float)
     t_x = inputs["t_last"].to_numpy().astype(float)
     T = inputs["T"].to_numpy().astype(float)
     out = ClvResult(s, _empty_values(inputs), model=spec.name, customers_fitted=inputs.height,
-                    repeat_customers=int((x > 0).sum()), max_T=float(T.max()) if T.size else 0.0)
+                    repeat_customers=int((x > 0).sum()), max_T=float(T.max()) if T.size else 0.0,
+                    fit_sample=fit_sample)
     if out.repeat_customers < s.min_repeat_customers:
         out.skipped_reason = (f"{out.repeat_customers} customers bought on more than one day; the model needs "
                               f"at least {s.min_repeat_customers} (clv.min_repeat_customers)")
@@ -207,7 +241,9 @@ def fit_clv(inputs: pl.DataFrame, s: ClvSettings, model: str | None = None) -> C
     if float(T.max()) <= 0:
         out.skipped_reason = "every first purchase is on the last day; there is no history to fit"
         return out
-    out.counting = fit = spec.fit(x, t_x, T)
+    rows = fit_rows(x.size, fit_sample)
+    out.counting = fit = spec.fit(x, t_x, T) if rows is None else spec.fit(x[rows], t_x[rows], T[rows])
+    out.counting_rows = x.size if rows is None else rows.size
     if not fit.converged:
         out.skipped_reason = f"{spec.label} fit did not converge ({fit.message})"
         return out
@@ -238,7 +274,11 @@ def _value_model(out: ClvResult, inputs: pl.DataFrame, params: tuple[float, ...]
         return nan, nan
     if np.ptp(x[use]) > 0 and np.ptp(m_all[use]) > 0:
         out.independence_r = float(np.corrcoef(x[use], m_all[use])[0, 1])
-    out.gamma_gamma = fit_gamma_gamma(x[use], m_all[use])
+    pick = np.flatnonzero(use)
+    rows = fit_rows(pick.size, out.fit_sample)
+    pick = pick if rows is None else pick[rows]
+    out.value_rows = pick.size
+    out.gamma_gamma = fit_gamma_gamma(x[pick], m_all[pick])
     gg = out.gamma_gamma
     if not gg.converged or gg.params[1] <= 1:
         why = "did not converge" if not gg.converged else f"q = {gg.params[1]:.3g} <= 1 leaves the mean value undefined"
@@ -297,14 +337,15 @@ def attach(customers: pl.DataFrame, res: ClvResult) -> pl.DataFrame:
     return df.select([*cols[:at], *CLV_COLUMNS, *cols[at:]])
 
 
-def run_clv(customers: pl.DataFrame, as_of: dt.date, s: ClvSettings, model: str | None = None) -> ClvResult:
+def run_clv(customers: pl.DataFrame, as_of: dt.date, s: ClvSettings, model: str | None = None,
+            fit_sample: int | None = None) -> ClvResult:
     """Both models on the CLV inputs the customer table carries (``_purchase_days``,
     ``_first_purchase_day``, ``_last_purchase_day``, ``_repeat_value``): the order lines are not
-    read again."""
+    read again. ``fit_sample`` (``clustering.fit_sample``; None: no limit) caps the customers each fit uses."""
     base = customers.select(pl.col("customer_id"), *[pl.col(f"_{c}").alias(c) for c in CUSTOMER_INPUTS])
     inputs = inputs_from_base(base, as_of)
     if not s.enabled:
         res = ClvResult(s, _empty_values(inputs))
         res.skipped_reason = "switched off in the config (clv.enabled = false)"
         return res
-    return fit_clv(inputs, s, model)
+    return fit_clv(inputs, s, model, fit_sample)

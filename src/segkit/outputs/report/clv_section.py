@@ -120,6 +120,9 @@ def clv_section(doc: dict[str, Any], customers: pl.DataFrame, clv: ClvResult | N
         {"label": L["horizon"], "value": c["horizon_days"]},
         {"label": L["independence"], "value": c["independence_check"]["pearson_r_frequency_value"]},
     ]
+    sampled = c.get("fit_sample")
+    if sampled:  # the fits ran on a fixed-seed sample (clustering.fit_sample)
+        out["facts"].append({"label": L["fit_sample"], "value": sampled["note_zh" if lang == "zh" else "note"]})
     out["bins"] = p_alive_bins(df)
     out["p_chart"] = svg.hbars([b["label"] for b in out["bins"]], [b["customers"] for b in out["bins"]],
                                [f"{b['customers']:,}" for b in out["bins"]], title=L["p_alive_dist"])
