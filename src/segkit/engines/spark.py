@@ -643,9 +643,11 @@ def order_lines(rows: SparkFrame, inp: SparkInput, roles: tuple[str, ...]) -> Sp
     return lines.select("customer_id", order_key.alias("order_key"), "order_date", "amount", *roles, "n")
 
 
-def customer_base(lines: SparkFrame, win: Windows) -> tuple[SparkFrame, SparkFrame]:
+def customer_base(lines: SparkFrame, win: Windows) -> tuple[SparkFrame, SparkFrame, SparkFrame]:
     """``engines.polars.base_from_lines`` in Spark, in two shuffles (orders, then customers): one row per
-    customer, plus the purchase gaps of every customer (for the population median)."""
+    customer, plus the purchase gaps of every customer (for the population median). Both read the
+    customers with their gaps, kept (one row per customer, the third frame returned: unpersist it
+    after use) so that the second does not shuffle the orders again."""
     from pyspark.sql import functions as F
 
     from segkit.ingest.rules import is_purchase
@@ -672,13 +674,13 @@ def customer_base(lines: SparkFrame, win: Windows) -> tuple[SparkFrame, SparkFra
     g, k = F.col("_gaps"), F.size(F.col("_gaps"))
     median = F.when(k > 0, (F.element_at(g, F.floor((k - 1) / 2).cast("int") + 1)
                             + F.element_at(g, F.floor(k / 2).cast("int") + 1)) / 2.0)
-    with_gaps = customers.select("*", gaps.alias("_gaps"))
+    with_gaps = customers.select("*", gaps.alias("_gaps")).persist()
     base = with_gaps.select(
         "customer_id", "_monetary", "_annual", "_prior", "first_order_date", "last_order_date",
         "_orders_all", "frequency", "_bought_in_window", median.cast("double").alias("_own_gap"),
         F.datediff(lit(win.as_of), F.col("last_order_date")).alias("recency_days"))
     hist = with_gaps.select(F.explode("_gaps").alias("gap")).groupBy("gap").count()
-    return base, hist
+    return base, hist, with_gaps
 
 
 def purchase_days(lines: SparkFrame, win: Windows) -> SparkFrame:
@@ -701,12 +703,18 @@ def purchase_days(lines: SparkFrame, win: Windows) -> SparkFrame:
 
 def role_modes(lines: SparkFrame, win: Windows, roles: tuple[str, ...]) -> SparkFrame:
     """Most frequent value per customer of each text role, over source rows; ties: the first by
-    code point (``engines.polars._mode``). Two shuffles for all roles together."""
+    code point (``engines.polars._mode``). Three small shuffles for all roles together. The values
+    are stripped here (``spark_rules.text``): the typed pass leaves them as read."""
     from pyspark.sql import functions as F
 
+    from segkit.engines import spark_rules as R
+
     lines = lines.where(F.col("order_date") < F.lit(win.as_of))
+    # the rows behind each combination of a customer's values first: few per customer, so the
+    # values are stacked from a small table instead of from every line (engines.polars._aggregates)
+    lines = lines.groupBy("customer_id", *roles).agg(F.sum("n").alias("n"))
     stacked = lines.select("customer_id", "n", F.explode(F.array(*[
-        F.struct(F.lit(r).alias("role"), F.col(r).alias("value")) for r in roles])).alias("rv"))
+        F.struct(F.lit(r).alias("role"), R.text(F.col(r)).alias("value")) for r in roles])).alias("rv"))
     counts = (stacked.where(F.col("rv.value").isNotNull())
               .groupBy("customer_id", F.col("rv.role").alias("role"), F.col("rv.value").alias("value"))
               .agg(F.sum("n").alias("_n")))
@@ -775,7 +783,8 @@ def reduce(path: str, cfg: Config, *, master: str | None = None, session: SparkS
             _check_quality(inp, cfg, quality, done.counts, done.rejected)
             check_money(inp.source, float(done.counts["abs"].fill_null(0.0).sum()))
             head = _head_rows(raw, inp)
-            facts, base, pop_gap, activity, daily = _reduce_lines(done.lines, inp.source, cfg, roles, days)
+            facts, base, pop_gap, activity, daily = _reduce_lines(done.lines, inp.source, cfg, roles, days,
+                                                                  keep=not done.persisted)
         finally:
             for frame in done.kept:
                 frame.unpersist()
@@ -792,6 +801,7 @@ class _Pass:
     counts: pl.DataFrame
     rejected: pl.DataFrame
     kept: list[SparkFrame]
+    persisted: bool = False  # the lines are a filter of a kept frame: no need to keep them again
 
 
 def _classify_all(session: SparkSessionT, raw: SparkFrame, inp: SparkInput, cfg: Config,
@@ -817,16 +827,15 @@ def _typed_pass(session: SparkSessionT, raw: SparkFrame, inp: SparkInput, cfg: C
     from segkit.engines import spark_typed as T
 
     keys = T.group_keys(inp, roles)
-    groups = T.parsed(T.summed(raw, inp, cfg, keys), inp, cfg, keys).persist(StorageLevel.MEMORY_AND_DISK)
+    groups = T.parsed(T.summed(raw, inp, cfg, keys), inp, cfg, keys, roles).persist(StorageLevel.MEMORY_AND_DISK)
     kept = [groups]
     try:
-        odd_roles = [c[len("_odd_"):] for c in groups.columns if c.startswith("_odd_")]
-        st = T.stats(groups, odd_roles)
-        odd = T.odd_texts(groups, keys, odd_roles, st)
+        st = T.stats(groups)
+        odd = T.odd_texts(groups, keys, st)
         if odd is None:
             groups.unpersist()
             return None
-        counts, rejected, lines = T.fast_counts(st), _no_rejects(inp), T.fast_lines(groups, keys, roles)
+        counts, rejected, lines = T.fast_counts(st), _no_rejects(inp), T.fast_lines(groups, roles)
         if st["bad"] or st["odd"]:
             rows = _classified(raw.where(T.reread_filter(inp, cfg, keys, odd)), inp, cfg)
             kept.append(rows)
@@ -839,7 +848,7 @@ def _typed_pass(session: SparkSessionT, raw: SparkFrame, inp: SparkInput, cfg: C
         for frame in kept:
             frame.unpersist()
         raise
-    return _Pass(lines, counts, rejected, kept)
+    return _Pass(lines, counts, rejected, kept, persisted=not (st["bad"] or st["odd"]))
 
 
 def _rejected(session: SparkSessionT, rows: SparkFrame, counts: pl.DataFrame,
@@ -928,16 +937,19 @@ def _java_messages(java: Any, depth: int = 8) -> list[str]:
     return out
 
 
-def _reduce_lines(lines: SparkFrame, source: str, cfg: Config, roles: tuple[str, ...], days: bool
-                  ) -> tuple[DateFacts, pl.DataFrame, float | None, pl.DataFrame | None, pl.DataFrame | None]:
-    """The order lines (kept while the jobs below read them) -> the date facts (from the lines per
-    date), the base table, the population median gap, the tier activity and the days."""
+def _reduce_lines(lines: SparkFrame, source: str, cfg: Config, roles: tuple[str, ...], days: bool, *,
+                  keep: bool = True) -> tuple[DateFacts, pl.DataFrame, float | None, pl.DataFrame | None,
+                                              pl.DataFrame | None]:
+    """The order lines (kept while the jobs below read them, unless ``keep`` is False: they are a
+    filter of a kept frame) -> the date facts (from the lines per date), the base table, the
+    population median gap, the tier activity and the days."""
     from pyspark.sql import functions as F
 
     from segkit.customers.dates import date_facts
     from segkit.customers.tiers import uses_activity
 
-    lines = lines.persist()
+    if keep:
+        lines = lines.persist()
     try:
         per_date = lines.groupBy("order_date").agg(F.sum("n").alias("n"), F.count(F.lit(1)).alias("lines"))
         dates = _arrow(per_date).select(pl.col("order_date").cast(pl.Date), pl.col("n").cast(pl.Int64),
@@ -951,7 +963,8 @@ def _reduce_lines(lines: SparkFrame, source: str, cfg: Config, roles: tuple[str,
         activity = _activity(kept, facts.windows) if uses_activity(cfg) else None
         daily = _days(kept) if days else None
     finally:
-        lines.unpersist()
+        if keep:
+            lines.unpersist()
     return facts, base, pop_gap, activity, daily
 
 
@@ -1040,15 +1053,18 @@ def _base(lines: SparkFrame, win: Windows, roles: tuple[str, ...]) -> tuple[pl.D
     median gap, from the plausible order lines."""
     from segkit.engines.contract import BASE_SCHEMA
 
-    base, hist = customer_base(lines, win)
-    frame = _arrow(base)
+    base, hist, kept = customer_base(lines, win)
+    try:
+        frame, pop_gap = _arrow(base), median_of_histogram(_arrow(hist))
+    finally:
+        kept.unpersist()
     if roles:
         frame = frame.join(_arrow(role_modes(lines, win, roles)), on="customer_id", how="left")
     frame = _to_polars_base(frame, roles).join(_arrow(purchase_days(lines, win)), on="customer_id", how="left")
     frame = frame.rename({c: c.lstrip("_") for c in frame.columns if c.startswith("_")})
     frame = frame.select(*[pl.col(c).cast(getattr(pl, t)) for c, t in BASE_SCHEMA.items()], *roles)
     frame = frame.with_columns(pl.col("purchase_days").fill_null(0), pl.col("repeat_value").fill_null(0))
-    return frame, median_of_histogram(_arrow(hist))
+    return frame, pop_gap
 
 
 def _activity(lines: SparkFrame, win: Windows) -> pl.DataFrame:

@@ -92,20 +92,26 @@ def summed(raw: SparkFrame, inp: SparkInput, cfg: Config, keys: dict[str, str]) 
         F.count_if(ok).alias("n"), F.count_if(~ok).alias("_bad"))
 
 
-def parsed(groups: SparkFrame, inp: SparkInput, cfg: Config, keys: dict[str, str]) -> SparkFrame:
-    """Each group's keys parsed by the rules (``_p_<role>``), and ``_odd``: a key the rules would
-    not accept, a totals label, or (``_first_odd``) a first cell to explain."""
+def parsed(groups: SparkFrame, inp: SparkInput, cfg: Config, keys: dict[str, str], roles: tuple[str, ...]) -> SparkFrame:
+    """The groups as order lines (``spark.order_lines``' columns, keys parsed by the rules), with
+    the rows that could not be summed (``_bad``), the usable money (``_abs``), ``_odd`` (a key the
+    rules would not accept, a totals label, or a first cell to explain) and, for each key that can
+    be odd, its raw text where it is (``_x_<role>``) and whether it is odd by being empty
+    (``_null_<role>``)."""
     from pyspark.sql import functions as F
 
     from segkit.engines import spark_rules as R
     from segkit.engines.spark import date_parser
+    from segkit.ingest import rules
 
     k = {role: F.col(f"_k_{role}") for role in keys}
 
     def totals(c: Column) -> Column:
         return F.coalesce(R.is_totals(c), F.lit(False))
 
-    values = {role: R.text(c) for role, c in k.items()}
+    # the attributes keep their raw text here: spark.role_modes strips them on its small table of
+    # each customer's combinations instead of on every group
+    values = {role: (c if role in roles else R.text(c)) for role, c in k.items()}
     values["customer_id"] = R.parse_customer_id(k["customer_id"])
     values["order_date"] = date_parser(cfg)(k["order_date"])
     out = groups.select("*", *[v.alias(f"_p_{role}") for role, v in values.items()])
@@ -124,36 +130,55 @@ def parsed(groups: SparkFrame, inp: SparkInput, cfg: Config, keys: dict[str, str
         any_odd = any_odd | F.col(f"_odd_{role}")
     if "_first_odd" in groups.columns:
         any_odd = any_odd | F.col("_first_odd")
-    return out.select("*", *flags).select("*", any_odd.alias("_odd"))
+    flagged = out.select("*", *flags).select("*", any_odd.alias("_odd"))
+    order_key = rules.order_key(F.col("_p_order_id") if "order_id" in keys else None,
+                                F.col("_p_order_date").cast("string"), F.coalesce)
+    odd_keys = [c for role in odd for c in (  # a key's raw text only where it is odd: mostly nulls
+        F.when(F.col(f"_odd_{role}"), F.col(f"_k_{role}")).alias(f"_x_{role}"),
+        (F.col(f"_odd_{role}") & F.col(f"_k_{role}").isNull()).alias(f"_null_{role}"))]
+    return flagged.select(
+        F.col("_p_customer_id").alias("customer_id"), order_key.alias("order_key"),
+        F.col("_p_order_date").alias("order_date"), "amount", *[F.col(f"_p_{r}").alias(r) for r in roles],
+        "n", "_bad", "_abs", "_odd", *odd_keys)
 
 
-def stats(groups: SparkFrame, odd_roles: list[str]) -> dict[str, Any]:
-    """One job over the kept groups: rows, their usable money, and how many distinct odd texts
-    each key has (and whether an empty key is odd)."""
+def odd_roles(groups: SparkFrame) -> list[str]:
+    return [c[len("_x_"):] for c in groups.columns if c.startswith("_x_")]
+
+
+def stats(groups: SparkFrame) -> dict[str, Any]:
+    """One job over the kept groups: rows, their usable money, and how many groups each key marks
+    odd (and whether an empty key is odd)."""
     from pyspark.sql import functions as F
 
     keep = ~F.col("_odd") & (F.col("n") > 0)
     aggs = [F.sum("n").alias("n"), F.sum("_bad").alias("bad"), F.count_if(F.col("_odd")).alias("odd"),
             F.sum(F.when(keep, F.col("n"))).alias("fast_n"), F.sum(F.when(keep, F.col("_abs"))).alias("abs")]
-    for role in odd_roles:
-        flag, key = F.col(f"_odd_{role}"), F.col(f"_k_{role}")
-        aggs += [F.count_distinct(F.when(flag, key)).alias(f"texts_{role}"),
-                 F.coalesce(F.bool_or(flag & key.isNull()), F.lit(False)).alias(f"null_{role}")]
+    for role in odd_roles(groups):
+        aggs += [F.count(F.col(f"_x_{role}")).alias(f"texts_{role}"),
+                 F.coalesce(F.bool_or(F.col(f"_null_{role}")), F.lit(False)).alias(f"null_{role}")]
     return groups.agg(*aggs).collect()[0].asDict()
 
 
-def odd_texts(groups: SparkFrame, keys: dict[str, str], odd_roles: list[str], st: dict[str, Any]) -> list[Odd] | None:
-    """The odd texts of each key (None: more than ``ODD_LIMIT``: classify every row instead)."""
+def odd_texts(groups: SparkFrame, keys: dict[str, str], st: dict[str, Any]) -> list[Odd] | None:
+    """The odd texts of each key (None: more than ``ODD_LIMIT`` of them: classify every row
+    instead). A job per key that has any, each bringing back at most ``ODD_LIMIT + 1`` texts."""
     from pyspark.sql import functions as F
 
-    roles = [r for r in odd_roles if st[f"texts_{r}"] or st[f"null_{r}"]]
-    if sum(st[f"texts_{r}"] for r in roles) > ODD_LIMIT:
-        return None
-    if not roles:
-        return []
-    row = groups.agg(*[F.array_sort(F.collect_set(F.when(F.col(f"_odd_{r}"), F.col(f"_k_{r}")))).alias(r)
-                       for r in roles]).collect()[0]
-    return [Odd(keys[r], tuple(row[r]), bool(st[f"null_{r}"])) for r in roles]
+    out, total = [], 0
+    for role in odd_roles(groups):
+        if not (st[f"texts_{role}"] or st[f"null_{role}"]):
+            continue
+        values: list[str] = []
+        if st[f"texts_{role}"]:
+            key = F.col(f"_x_{role}")
+            found = groups.where(key.isNotNull()).select(key).distinct()
+            values = sorted(r[0] for r in found.limit(ODD_LIMIT + 1 - total).collect())
+            total += len(values)
+            if total > ODD_LIMIT:
+                return None
+        out.append(Odd(keys[role], tuple(values), bool(st[f"null_{role}"])))
+    return out
 
 
 def reread_filter(inp: SparkInput, cfg: Config, keys: dict[str, str], odd: list[Odd]) -> Column:
@@ -173,18 +198,13 @@ def reread_filter(inp: SparkInput, cfg: Config, keys: dict[str, str], odd: list[
     return want
 
 
-def fast_lines(groups: SparkFrame, keys: dict[str, str], roles: tuple[str, ...]) -> SparkFrame:
-    """The kept groups as ``spark.order_lines`` gives its lines."""
+def fast_lines(groups: SparkFrame, roles: tuple[str, ...]) -> SparkFrame:
+    """The groups the typed pass vouches for, as ``spark.order_lines`` gives its lines (but the
+    attributes as read: ``spark.role_modes`` strips them)."""
     from pyspark.sql import functions as F
 
-    from segkit.ingest import rules
-
     kept = groups.where(~F.col("_odd") & (F.col("n") > 0))
-    order_key = rules.order_key(F.col("_p_order_id") if "order_id" in keys else None,
-                                F.col("_p_order_date").cast("string"), F.coalesce)
-    return kept.select(F.col("_p_customer_id").alias("customer_id"), order_key.alias("order_key"),
-                       F.col("_p_order_date").alias("order_date"), "amount",
-                       *[F.col(f"_p_{r}").alias(r) for r in roles], "n")
+    return kept.select("customer_id", "order_key", "order_date", "amount", *roles, "n")
 
 
 def fast_counts(st: dict[str, Any]) -> pl.DataFrame:
