@@ -220,12 +220,14 @@ def render(res: dict) -> str:
 
 SPARK_RESULTS = Path(__file__).resolve().parent / "spark-results.md"
 SPARK_RATIO = Path(__file__).resolve().parent / "spark-ratio.md"
+SPARK_CAPACITY = Path(__file__).resolve().parent / "spark-capacity.md"
 
 
 def spark_lines() -> list[str]:
-    """The Spark engine's figures (written by benchmarks/spark_engine.py and
-    benchmarks/spark_ratio.py), kept across runs."""
-    parts = [p.read_text(encoding="utf-8").strip() for p in (SPARK_RATIO, SPARK_RESULTS) if p.exists()]
+    """The Spark engine's figures (written by benchmarks/spark_ratio.py, spark_capacity.py and
+    spark_engine.py), kept across runs."""
+    parts = [p.read_text(encoding="utf-8").strip() for p in (SPARK_RATIO, SPARK_CAPACITY, SPARK_RESULTS)
+             if p.exists()]
     if not parts:
         return []
     return ["## Spark engine", "", "\n\n".join(parts), ""]

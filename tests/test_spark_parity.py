@@ -268,3 +268,20 @@ def test_a_thousand_lines_per_customer(tmp_path):
     rows = [[f"K{i % 7}", f"O{i // 5}", f"2024-{1 + i % 12:02d}-{1 + (i // 12) % 28:02d}", f"{(i * 31) % 500}.75"]
             for i in range(7000)]
     _assert_same_run(tmp_path, write_csv(tmp_path / "deep.csv", ["customer", "order", "date", "amount"], rows))
+
+
+def test_parquet_folder_equals_one_file(tmp_path, spark):
+    """Spark reads a folder of Parquet parts; the customers equal those of the whole file."""
+    whole = tmp_path / "orders.parquet"
+    assert run_cli("sample", "-o", str(whole), "--no-cost", "--rows", "3000", "-q").returncode == 0
+    df = pl.read_parquet(whole)
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    step = -(-df.height // 3)
+    for k in range(3):
+        df.slice(k * step, step).write_parquet(parts / f"part-{k}.parquet")
+    ref, out = tmp_path / "ref", tmp_path / "folder"
+    assert _segment(whole, ref, "polars").returncode == 0
+    proc = _segment(parts, out, "spark")
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert (out / "assignments.csv").read_bytes() == (ref / "assignments.csv").read_bytes()

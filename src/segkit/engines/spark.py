@@ -491,7 +491,7 @@ def classify(df: SparkFrame, inp: SparkInput, cfg: Config) -> SparkFrame:
                       *[R.text(F.col(f"`{m[r]}`")).alias(f"_t_{r}") for r in checked])
     t = {r: F.col(f"_t_{r}") for r in checked}
     parsed = texts.select("*", R.parse_customer_id(t["customer_id"]).alias("_p_customer_id"),
-                          date_parser(cfg)(t["order_date"]).alias("_p_order_date"),
+                          R.date_parser(cfg.date_format)(t["order_date"]).alias("_p_order_date"),
                           *[R.parse_amount(t[r], cfg.decimal).alias(f"_p_{r}") for r in checked[2:]])
     p = {r: F.col(f"_p_{r}") for r in checked}
     amount = p["amount"] if "amount" in m else p["quantity"] * p["unit_price"]
@@ -517,19 +517,6 @@ def classify(df: SparkFrame, inp: SparkInput, cfg: Config) -> SparkFrame:
         value.alias("_value"), p["customer_id"].alias("_customer_id"), p["order_date"].alias("_order_date"),
         F.when(~overflow, F.col("_micro")).cast("long").alias("_amount"),
     )
-
-
-def date_parser(cfg: Config) -> Callable[[Column], Column]:
-    """The order-date rule for ``cfg``'s date format; a format Spark cannot read is a config error."""
-    from segkit.engines import spark_rules as R
-
-    try:
-        R.java_pattern(cfg.date_format)
-    except R.UnsupportedDateFormat as exc:
-        msg = (f"config: input.date_format {cfg.date_format!r}: {exc} is not read by the spark engine; "
-               f"use %Y %m %d %y %H %M %S %b %B %I %p, or the polars engine")
-        raise ConfigError(msg) from None
-    return lambda c: R.parse_date(c, cfg.date_format)
 
 
 def _skip_expr(inp: SparkInput):

@@ -12,9 +12,12 @@ Every conversion is a ``try_`` form, so the rules hold with ANSI mode on or off.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 
+from segkit.errors import ConfigError
 from segkit.ingest import rules
 from segkit.ingest.rules import EXCEL_EPOCH_UNIX, FIRST_DAY, LAST_DAY, MAX_SERIAL, MICRO, TOTALS_FIRST, WHITE_SPACE, java
 
@@ -191,6 +194,17 @@ def java_pattern(fmt: str) -> str:
         glued = any(0 <= j < len(tokens) and tokens[j][0] for j in (k - 1, k + 1))
         out.append(PADDED.get(text, text) if glued else text)
     return "".join(out)
+
+
+def date_parser(fmt: str) -> Callable[[Column], Column]:
+    """The order-date rule for the configured format; a format Spark cannot read is a config error."""
+    try:
+        java_pattern(fmt)
+    except UnsupportedDateFormat as exc:
+        msg = (f"config: input.date_format {fmt!r}: {exc} is not read by the spark engine; "
+               f"use %Y %m %d %y %H %M %S %b %B %I %p, or the polars engine")
+        raise ConfigError(msg) from None
+    return lambda c: parse_date(c, fmt)
 
 
 def parse_date_format(s: Column, fmt: str) -> Column:

@@ -1,5 +1,5 @@
-"""The Spark engine's typed pass: the order lines summed where they are read, each distinct key
-parsed once (the Spark counterpart of ``engines.polars.typed_lines``).
+"""The Spark engine's typed pass: the order lines summed where they are read, the keys of each
+group parsed once (the Spark counterpart of ``engines.polars.typed_lines``).
 
 One pass over the rows sums them straight to (customer, order date, order id, attributes) on the
 cells' raw text, with the amounts cast only where they are plain numbers (``12``, ``-0.5``): no
@@ -13,7 +13,7 @@ so every row is counted and explained exactly as when every row is classified.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import polars as pl
 
@@ -22,11 +22,17 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame as SparkFrame
 
     from segkit.config import Config
-    from segkit.engines.spark import SparkInput
 
 # Distinct key texts the re-read can test each row against; above it every row is classified
 # (a file with that many odd ids or dates is rare, and would spend its time in the re-read).
 ODD_LIMIT = 10_000
+
+
+class SparkInput(Protocol):
+    """What this module reads of ``engines.spark.SparkInput``."""
+
+    headers: list[str]
+    mapping: dict[str, str]
 
 
 @dataclass(frozen=True)
@@ -101,45 +107,53 @@ def parsed(groups: SparkFrame, inp: SparkInput, cfg: Config, keys: dict[str, str
     from pyspark.sql import functions as F
 
     from segkit.engines import spark_rules as R
-    from segkit.engines.spark import date_parser
     from segkit.ingest import rules
 
     k = {role: F.col(f"_k_{role}") for role in keys}
-
-    def totals(c: Column) -> Column:
-        return F.coalesce(R.is_totals(c), F.lit(False))
-
     # the attributes keep their raw text here: spark.role_modes strips them on its small table of
     # each customer's combinations instead of on every group
     values = {role: (c if role in roles else R.text(c)) for role, c in k.items()}
     values["customer_id"] = R.parse_customer_id(k["customer_id"])
-    values["order_date"] = date_parser(cfg)(k["order_date"])
+    values["order_date"] = R.date_parser(cfg.date_format)(k["order_date"])
     out = groups.select("*", *[v.alias(f"_p_{role}") for role, v in values.items()])
-    p = {role: F.col(f"_p_{role}") for role in keys}
-    odd = {"customer_id": p["customer_id"].isNull() | totals(k["customer_id"]),
-           "order_date": p["order_date"].isNull()}
-    if "customer_name" in keys:
-        odd["customer_name"] = totals(k["customer_name"])
-    first = inp.headers[0]
-    for role, header in keys.items():
-        if header == first:
-            odd[role] = odd.get(role, F.lit(False)) | k[role].isNull() | totals(k[role])
-    flags = [c.alias(f"_odd_{role}") for role, c in odd.items()]
+    odd = _odd_keys(k, inp.headers[0], keys)
     any_odd = F.lit(False)
     for role in odd:
         any_odd = any_odd | F.col(f"_odd_{role}")
     if "_first_odd" in groups.columns:
         any_odd = any_odd | F.col("_first_odd")
-    flagged = out.select("*", *flags).select("*", any_odd.alias("_odd"))
+    flagged = out.select("*", *[c.alias(f"_odd_{role}") for role, c in odd.items()]).select("*", any_odd.alias("_odd"))
     order_key = rules.order_key(F.col("_p_order_id") if "order_id" in keys else None,
                                 F.col("_p_order_date").cast("string"), F.coalesce)
-    odd_keys = [c for role in odd for c in (  # a key's raw text only where it is odd: mostly nulls
-        F.when(F.col(f"_odd_{role}"), F.col(f"_k_{role}")).alias(f"_x_{role}"),
-        (F.col(f"_odd_{role}") & F.col(f"_k_{role}").isNull()).alias(f"_null_{role}"))]
+    odd_texts = [c for role in odd for c in (  # a key's raw text only where it is odd: mostly nulls
+        F.when(F.col(f"_odd_{role}"), k[role]).alias(f"_x_{role}"),
+        (F.col(f"_odd_{role}") & k[role].isNull()).alias(f"_null_{role}"))]
     return flagged.select(
         F.col("_p_customer_id").alias("customer_id"), order_key.alias("order_key"),
         F.col("_p_order_date").alias("order_date"), "amount", *[F.col(f"_p_{r}").alias(r) for r in roles],
-        "n", "_bad", "_abs", "_odd", *odd_keys)
+        "n", "_bad", "_abs", "_odd", *odd_texts)
+
+
+def _odd_keys(k: dict[str, Column], first: str, keys: dict[str, str]) -> dict[str, Column]:
+    """role -> when its text sends the group's rows to the row-by-row rules (on the parsed values
+    ``_p_<role>``): an id or date the rules do not read, a totals label in the id or name column
+    (``rules.TOTALS_ROLES``), an empty or totals first cell."""
+    from pyspark.sql import functions as F
+
+    from segkit.engines import spark_rules as R
+    from segkit.ingest import rules
+
+    def totals(c: Column) -> Column:
+        return F.coalesce(R.is_totals(c), F.lit(False))
+
+    odd = {"customer_id": F.col("_p_customer_id").isNull(), "order_date": F.col("_p_order_date").isNull()}
+    for role in rules.TOTALS_ROLES:
+        if role in keys:
+            odd[role] = odd.get(role, F.lit(False)) | totals(k[role])
+    for role, header in keys.items():
+        if header == first:
+            odd[role] = odd.get(role, F.lit(False)) | k[role].isNull() | totals(k[role])
+    return odd
 
 
 def odd_roles(groups: SparkFrame) -> list[str]:
