@@ -32,8 +32,8 @@ from inputs import generate
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "spark-ratio.md"
-HEADER = ("| file | lines | customers | master | plain PySpark (s) | segkit segment --engine spark (s) | ratio "
-          "| maxResultSize | others' load |\n|---|---:|---:|---|---:|---:|---:|---|---:|\n")
+HEADER = ("| file | lines | customers | master | runs | plain PySpark (s) | segkit segment --engine spark (s) | ratio "
+          "| maxResultSize | others' load |\n|---|---:|---:|---|---:|---:|---:|---:|---|---:|\n")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -71,16 +71,16 @@ def main(argv: list[str] | None = None) -> int:
             load = max(load, run.others_during or 0.0)
     plain, seg = (statistics.median(walls[k]) for k in ("plain", "segkit"))
     lines = sum(1 for _ in path.open("rb")) - 1
-    row = (f"| {path.name} | {lines:,} | {args.customers:,} | {args.master} | {plain:.1f} | {seg:.1f} | "
+    row = (f"| {path.name} | {lines:,} | {args.customers:,} | {args.master} | {args.repeat} | {plain:.1f} | {seg:.1f} | "
            f"{seg / plain:.2f}x | {args.max_result_size} | {load:.0%} |")
     print(HEADER + row)
-    save(path.name, row, args.repeat)
+    save(path.name, row)
     return 0
 
 
-def save(name: str, row: str, repeat: int) -> None:
+def save(name: str, row: str) -> None:
     """Keep one row per input file in RESULTS, the others and any text after the table as they were."""
-    note = (f"`benchmarks/spark_ratio.py` on {time.strftime('%Y-%m-%d')} ({repeat} run(s) each, median): whole "
+    note = (f"`benchmarks/spark_ratio.py` on {time.strftime('%Y-%m-%d')} (medians of each row's runs): whole "
             "processes from spawn to exit, the same local session kind, both with the driver's result limit "
             "in `PYSPARK_SUBMIT_ARGS`: `segkit segment FILE --engine spark --no-report` against "
             "`benchmarks/spark_plain.py` (read the CSV, group by customer: latest date, distinct orders, summed "
