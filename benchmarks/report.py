@@ -246,7 +246,7 @@ def model_lines(models: dict | None) -> list[str]:
     if not models:
         return []
     lines = ["", "## Model steps at 100,000 customers", "",
-             "| run | cluster | CLV | validate (nulls, stability) | together | target | result |",
+             "| run | cluster | CLV | validate (nulls, stability) | together, as segment runs them | target | result |",
              "|---|---|---|---|---|---|---|"]
     for key, what in (("steps", "k chosen as segment does"), ("steps_k8", "k = 8 (the dearest case)")):
         v = models.get(key, {})
@@ -257,12 +257,18 @@ def model_lines(models: dict | None) -> list[str]:
         lines.append(f"| {what}: {v['customers']:,} customers, k = {v['k']}, verdict {v['verdict']}; null sample "
                      f"{v['sample_size']:,}, {v['replicates']} replicates | {st['cluster']['wall_s']:.2f} s | "
                      f"{st['clv']['wall_s']:.2f} s | {st['validate']['wall_s']:.2f} s ({st['nulls']['wall_s']:.2f} s, "
-                     f"{st['stability']['wall_s']:.2f} s) | {v['model_steps_s']:.2f} s (CPU {v['model_steps_cpu_s']:.2f} s) "
+                     f"{st['stability']['wall_s']:.2f} s) | {v['model_steps_s']:.2f} s (CPU {v['model_steps_cpu_s']:.2f} s"
+                     f"{_in_turn(v)}) "
                      f"| ≤ {v['target_s']} s | {verdict(v['model_steps_s'], v['target_s'])} |")
     c = models.get("clv", {})
     if "fit_and_predict_seconds_best" in c:
         lines.append(f"| CLV alone: BG/NBD + Gamma-Gamma fit and predictions, {c['customers']:,} simulated customers | "
                      f"| {c['fit_and_predict_seconds_best']:.2f} s | | | | (informative) |")
     lines += ["", "Median wall time of 3 runs of each step (`benchmarks/model_steps.py`, a child process); "
-              "the CLV row: `benchmarks/clv_cost.py`."]
+              "\"together\" is `pipeline.add_models`, which runs the nulls' tests beside k-means and the CLV fit, "
+              "as `segment` does; the CLV row: `benchmarks/clv_cost.py`."]
     return lines
+
+
+def _in_turn(v: dict) -> str:
+    return f"; one after another {v['in_turn_s']:.2f} s" if "in_turn_s" in v else ""

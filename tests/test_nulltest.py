@@ -198,3 +198,20 @@ def test_stability_dissolves_a_cluster_that_is_an_arbitrary_split():
     assert min(nulltest.stability(x, real, 2, 42, resamples=10).per_cluster) > 0.95
     noise = rng.integers(0, 2, 600)
     assert max(nulltest.stability(x, noise, 2, 42, resamples=10).per_cluster) < 0.75
+
+
+def test_early_tests_are_used_only_when_they_are_the_ones_null_evidence_would_run():
+    x_raw = np.log1p(np.column_stack(three_groups(200, 4)))
+    features = ["log_recency_days", "log_frequency", "log_monetary"]
+    rows = nulltest.sample_rows(len(x_raw), 1000, 7)
+    plain = nulltest.null_evidence(x_raw, features, 3, 7, NotRun("none"), (2, 3, 4), replicates=9)
+    early = nulltest.copula_null(x_raw[rows], features, 7, (2, 3, 4), replicates=9)
+    used = nulltest.null_evidence(x_raw, features, 3, 7, NotRun("none"), (2, 3, 4), replicates=9, early=(early,))
+    assert used.tests == plain.tests and used.tests[0].p == early.curve.p
+    # drawn for another k range or from other rows: not used, the test is run again
+    other_ks = nulltest.copula_null(x_raw[rows], features, 7, (2, 3), replicates=9)
+    other_rows = nulltest.copula_null(x_raw[rows][::-1], features, 7, (2, 3, 4), replicates=9)
+    for stale in (other_ks, other_rows):
+        again = nulltest.null_evidence(x_raw, features, 3, 7, NotRun("none"), (2, 3, 4), replicates=9, early=(stale,))
+        assert again.tests == plain.tests
+    assert not np.array_equal(other_rows.curve.observed, early.curve.observed)  # had it been used, tests would differ

@@ -15,7 +15,7 @@ import io
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -31,6 +31,10 @@ from segkit.ingest.clean import Cleaned
 from segkit.ingest.read import RawTable, read_input
 from segkit.ingest.sources import limits_for
 from segkit.result import Segmentation
+
+if TYPE_CHECKING:
+    from segkit.models.clv.run import ClvResult
+    from segkit.models.nulls import EarlyNull
 
 Progress = Callable[[str], None]
 
@@ -49,10 +53,47 @@ def run(
     days = bool(backtest_days) or (cfg.clv.enabled and cfg.clv.model == "auto")
     result = _customers(input_path, cfg, step, stdin, preload=cluster, days=days)
     if cluster:
-        result = add_clusters(result, step)
+        return add_models(result, step, backtest_days)
     step("clv")
-    result = add_clv(result, backtest_days)
-    return add_validation(result, step) if cluster else result
+    return add_clv(result, backtest_days)
+
+
+def add_models(result: Segmentation, step: Progress, holdout_days: int | None = None) -> Segmentation:
+    """``add_clusters``, ``add_clv`` and ``add_validation`` in turn, the nulls' tests run early:
+    the copula null reads only the clustering features, so it runs beside k-means, and the
+    buy-till-you-die null runs as soon as the CLV fit it draws from is done, also beside k-means
+    (numpy, scipy and polars release the GIL in their array work; each step has its own seeds).
+
+    BLAS runs on one thread throughout: a BLAS call made while another thread's call runs may get
+    fewer threads, and a matrix product summed in another order can differ in the last bit, which
+    would make the output depend on timing."""
+    from concurrent.futures import Future, ThreadPoolExecutor
+
+    from threadpoolctl import threadpool_limits
+
+    from segkit.models.cluster_validation import null_plan
+
+    plan = null_plan(result.customers, result.config, result.cluster_features)
+    as_of = result.table.windows.as_of if result.table.windows else None
+    clv_done: Future[ClvResult | None] = Future()
+
+    def clv_then_btyd() -> EarlyNull | None:
+        try:
+            clv = clv_fit(result, holdout_days)
+        except BaseException as exc:  # the main thread raises it from clv_done.result()
+            clv_done.set_exception(exc)
+            raise
+        clv_done.set_result(clv)
+        return plan.btyd(result.customers, clv, as_of) if plan else None
+
+    with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(max_workers=2) as pool:
+        btyd = pool.submit(clv_then_btyd)
+        copula = pool.submit(plan.copula) if plan else None
+        clustered = add_clusters(result, step)
+        step("clv")
+        with_clv = attach_clv(clustered, clv_done.result())
+        early = lambda: tuple(e for e in (copula.result() if copula else None, btyd.result()) if e)  # noqa: E731
+        return add_validation(with_clv, step, early)
 
 
 def _customers(input_path: str, cfg: Config, step: Progress, stdin: io.BufferedIOBase | None,
@@ -104,11 +145,15 @@ def add_clusters(result: Segmentation, step: Progress) -> Segmentation:
     return result.with_customers(clusters.customers, clusters=clusters)
 
 
-def add_validation(result: Segmentation, step: Progress) -> Segmentation:
+def add_validation(result: Segmentation, step: Progress,
+                   early: Callable[[], tuple[EarlyNull, ...]] = tuple) -> Segmentation:
     """The nulls (the buy-till-you-die one reads the CLV fit, so this runs after ``add_clv``),
     stability and the descriptive statistics. When every null rejects at a k other than the
     silhouette's, the customers are clustered again at the nulls' k (SPEC §4: "k distinct groups"
-    names a k the nulls support)."""
+    names a k the nulls support). The nulls run in a thread while stability and the descriptive
+    statistics are computed; ``early``: waits for the null tests run beforehand (``add_models``)."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from segkit.models.cluster_validation import btyd_inputs, evidence_for, validate
     from segkit.models.kmeans import cluster_customers, k_choice_by_nulls
 
@@ -118,12 +163,19 @@ def add_validation(result: Segmentation, step: Progress) -> Segmentation:
     if clusters.labels is None:
         return dataclasses.replace(result, validation=validate(clusters, result.config))
     as_of = result.table.windows.as_of if result.table.windows else None
-    evidence = evidence_for(clusters, result.config, btyd_inputs(clusters, result.customers, result.clv, as_of))
+    btyd = btyd_inputs(clusters, result.customers, result.clv, as_of)
+    roles = result.cleaned.roles
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        tested = clusters
+        pending = pool.submit(lambda: evidence_for(tested, result.config, btyd, early()))
+        validation = validate(clusters, result.config, roles, pending.result)
+    evidence = validation.evidence
+    assert evidence is not None
     if evidence.verdict.code == "distinct" and evidence.choice.k != clusters.k:
         cfg = dataclasses.replace(result.config, k=evidence.choice.k)
         clusters = k_choice_by_nulls(cluster_customers(result.customers, cfg, result.cluster_features),
                                      result.config, clusters)
-    validation = validate(clusters, result.config, result.cleaned.roles, evidence)
+        validation = validate(clusters, result.config, roles, evidence)
     customers = result.customers if clusters is first else clusters.customers
     return result.with_customers(customers, clusters=clusters, validation=validation)
 
@@ -169,22 +221,19 @@ class _Preload(threading.Thread):
 
 def add_clv(result: Segmentation, holdout_days: int | None = None) -> Segmentation:
     """The counting model (clv.model; ``auto`` chooses on a holdout of the cleaned lines, see
-    models/clv/select.py) + Gamma-Gamma; CLV columns after churn_risk (SPEC §3, §5).
+    models/clv/select.py) + Gamma-Gamma; CLV columns after churn_risk (SPEC §3, §5)."""
+    return attach_clv(result, clv_fit(result, holdout_days))
 
-    A customer-level table has no purchase history: the CLV columns stay empty (the
-    customer_input and clv_skipped warnings say why)."""
-    from segkit.models.clv.run import CLV_COLUMNS, attach, run_clv
-    from segkit.models.outlook import with_predicted_tier
+
+def clv_fit(result: Segmentation, holdout_days: int | None = None) -> ClvResult | None:
+    """The CLV fit of ``result``'s customer table (and the backtest over ``holdout_days``); None
+    for a customer-level table, which has no purchase history."""
+    from segkit.models.clv.run import run_clv
 
     if result.input_kind == "customers":
         if holdout_days:
             raise DataError(f"{result.raw.source}: a backtest needs order lines; a customer-level table has none")
-        df = result.customers
-        cols = [c for c in df.columns if c not in CLV_COLUMNS]
-        at = cols.index("churn_risk") + 1
-        df = df.with_columns([pl.lit(None, pl.Float64).alias(c) for c in CLV_COLUMNS])
-        df = df.select([*cols[:at], *CLV_COLUMNS, *cols[at:]])
-        return result.with_customers(with_predicted_tier(df, result.tiers, result.config.clv.horizon_days))
+        return None
     win = result.table.windows
     assert win is not None  # order lines always have dates
     s = result.config.clv
@@ -201,6 +250,22 @@ def add_clv(result: Segmentation, holdout_days: int | None = None) -> Segmentati
 
         clv = dataclasses.replace(clv, backtest=backtest(_days(result), win.as_of, holdout_days,
                                                          result.config.clv, result.tiers))
+    return clv
+
+
+def attach_clv(result: Segmentation, clv: ClvResult | None) -> Segmentation:
+    """A new result with the CLV columns after churn_risk and the predicted tier; without a fit
+    (a customer-level table: the customer_input and clv_skipped warnings say why) they stay empty."""
+    from segkit.models.clv.run import CLV_COLUMNS, attach
+    from segkit.models.outlook import with_predicted_tier
+
+    if clv is None:
+        df = result.customers
+        cols = [c for c in df.columns if c not in CLV_COLUMNS]
+        at = cols.index("churn_risk") + 1
+        df = df.with_columns([pl.lit(None, pl.Float64).alias(c) for c in CLV_COLUMNS])
+        df = df.select([*cols[:at], *CLV_COLUMNS, *cols[at:]])
+        return result.with_customers(with_predicted_tier(df, result.tiers, result.config.clv.horizon_days))
     df = with_predicted_tier(attach(result.customers, clv), result.tiers, clv.settings.horizon_days)
     return result.with_customers(df, clv=clv)
 

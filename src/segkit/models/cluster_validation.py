@@ -38,13 +38,13 @@ import polars as pl
 from scipy import stats
 from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score
 
-from segkit.models.kmeans import ClusterResult, silhouette
+from segkit.models.kmeans import ClusterResult, clustering_features, distinct_rows, silhouette, standardise
 from segkit.config import Config
 from segkit.customers.metrics import ATTRIBUTE_ROLES
 from segkit.i18n import message
 from segkit.models.btyd_null import NotRun, btyd_params, rfm_features
-from segkit.models.nulls import (ALPHA, BtydInputs, Evidence, Stability, candidate_ks, null_evidence,
-                                 stability)
+from segkit.models.nulls import (ALPHA, SAMPLE, BtydInputs, EarlyNull, Evidence, Stability, btyd_null,
+                                 candidate_ks, copula_null, null_evidence, sample_rows, stability)
 from segkit.models.verdict import DISTINCT
 
 LOW_EXPECTED_WARN = 0.2
@@ -193,7 +193,11 @@ class Validation:
 def btyd_inputs(cr: ClusterResult, customers: pl.DataFrame, clv: Any, as_of: Any) -> BtydInputs | NotRun:
     """The buy-till-you-die null's inputs for the clustered customers (``cr.ids``), from the run's
     CLV result (``models.clv.run.ClvResult``) and ``as_of``; or why it cannot be drawn."""
-    if clv is None or cr.ids is None or "_purchase_days" not in customers.columns:
+    return _btyd_inputs_of(cr.ids, customers, clv, as_of)
+
+
+def _btyd_inputs_of(ids: pl.Series | None, customers: pl.DataFrame, clv: Any, as_of: Any) -> BtydInputs | NotRun:
+    if clv is None or ids is None or "_purchase_days" not in customers.columns:
         return NotRun("no purchase history to fit a purchase model to")
     gg = clv.gamma_gamma
     params = btyd_params(clv.model, clv.counting.params if clv.counting else None, gg.params if gg else None,
@@ -201,7 +205,7 @@ def btyd_inputs(cr: ClusterResult, customers: pl.DataFrame, clv: Any, as_of: Any
     if isinstance(params, NotRun):
         return params
     first = pl.coalesce("_first_purchase_day", "first_order_date")
-    df = pl.DataFrame({"customer_id": cr.ids}).join(customers.select(
+    df = pl.DataFrame({"customer_id": ids}).join(customers.select(
         "customer_id", (pl.lit(as_of) - first).dt.total_days().alias("T"), "recency_days",
         pl.col("_purchase_days").clip(lower_bound=1).alias("days"), "monetary",
     ), on="customer_id", how="left", maintain_order="left")
@@ -210,17 +214,56 @@ def btyd_inputs(cr: ClusterResult, customers: pl.DataFrame, clv: Any, as_of: Any
     return BtydInputs(params, np.maximum(T, 1), x)
 
 
-def evidence_for(cr: ClusterResult, cfg: Config, btyd: BtydInputs | NotRun) -> Evidence:
-    """Every null against the clustering features of ``cr``, at the k the run tests."""
+def evidence_for(cr: ClusterResult, cfg: Config, btyd: BtydInputs | NotRun, early: tuple[EarlyNull, ...] = ()
+                 ) -> Evidence:
+    """Every null against the clustering features of ``cr``, at the k the run tests; ``early``:
+    tests run beforehand from a ``NullPlan``."""
     fit = cr.fitted()
     ks = candidate_ks(cr.distinct_rows, fit.x_raw.shape[0], fit.k, cfg.k_min, cfg.k_max)
-    return null_evidence(fit.x_raw, cr.features, fit.k, cfg.random_state, btyd, ks, fixed_k=cfg.k != "auto")
+    return null_evidence(fit.x_raw, cr.features, fit.k, cfg.random_state, btyd, ks, fixed_k=cfg.k != "auto",
+                         early=early)
 
 
-def validate(cr: ClusterResult, cfg: Config, roles: tuple[str, ...] = (), evidence: Evidence | None = None,
+@dataclass(frozen=True)
+class NullPlan:
+    """What the nulls will test, from the customer table alone, before k-means has run: the
+    features ``cluster_customers`` will cluster, their fixed-seed sample and the k range auto-k (or
+    the fixed k) will give. Its tests are used only where they match what ``evidence_for`` would run."""
+
+    features: list[str]
+    ids: pl.Series
+    x_raw: np.ndarray
+    rows: np.ndarray
+    ks: tuple[int, ...]
+    seed: int
+
+    def copula(self) -> EarlyNull:
+        return copula_null(self.x_raw[self.rows], self.features, self.seed, self.ks)
+
+    def btyd(self, customers: pl.DataFrame, clv: Any, as_of: Any) -> EarlyNull | None:
+        """The buy-till-you-die null's test from the run's CLV fit (None: it cannot be drawn)."""
+        inputs = _btyd_inputs_of(self.ids, customers, clv, as_of)
+        return None if isinstance(inputs, NotRun) else btyd_null(inputs, self.rows, self.seed, self.ks)
+
+
+def null_plan(customers: pl.DataFrame, cfg: Config, custom: dict[str, pl.Expr] | None = None) -> NullPlan | None:
+    """The ``NullPlan`` of a customer table; None when there will be nothing to cluster."""
+    features, frame, x_raw, _ = clustering_features(customers, cfg, custom)
+    if x_raw is None:
+        return None
+    distinct = distinct_rows(standardise(x_raw))
+    k = cfg.k_min if cfg.k == "auto" else min(int(cfg.k), distinct)
+    ks = candidate_ks(distinct, x_raw.shape[0], k, cfg.k_min, cfg.k_max)
+    rows = sample_rows(x_raw.shape[0], SAMPLE, cfg.random_state)
+    return NullPlan(features, frame["customer_id"], x_raw, rows, ks, cfg.random_state)
+
+
+def validate(cr: ClusterResult, cfg: Config, roles: tuple[str, ...] = (),
+             evidence: Evidence | Callable[[], Evidence] | None = None,
              btyd: BtydInputs | NotRun | None = None) -> Validation:
     """The verdict (from ``evidence``, else computed with ``btyd``), stability and the descriptive
-    statistics of a clustering."""
+    statistics of a clustering. ``evidence`` may be a call that waits for nulls running in a
+    thread: it is made after the descriptive statistics."""
     v = Validation()
     if cr.labels is None:
         v.skipped_reason = cr.skipped_reason
@@ -228,7 +271,6 @@ def validate(cr: ClusterResult, cfg: Config, roles: tuple[str, ...] = (), eviden
         return v
     fit = cr.fitted()
     v.k = fit.k
-    v.evidence = evidence or evidence_for(cr, cfg, btyd or NotRun("no purchase-model fit"))
     v.stability = stability(fit.x, fit.labels, fit.k, cfg.random_state)
     describe_features(v, cr)
     customers = cr.customers.filter(pl.col("cluster").is_not_null())
@@ -244,6 +286,10 @@ def validate(cr: ClusterResult, cfg: Config, roles: tuple[str, ...] = (), eviden
                 "the chi-square p-value is approximate"
             )
     fit_indices(v, cr)
+    if evidence is None:
+        v.evidence = evidence_for(cr, cfg, btyd or NotRun("no purchase-model fit"))
+    else:
+        v.evidence = evidence() if callable(evidence) else evidence
     v.verdict, v.verdict_zh = verdict(v.evidence, fit.k)
     return v
 
@@ -304,7 +350,8 @@ def fit_indices(v: Validation, cr: ClusterResult) -> None:
     groups = np.unique(labels)
     v.r2 = finite(r_squared(x, labels))
     if len(np.unique(labels[idx])) > 1 and len(idx) > len(np.unique(labels[idx])):
-        v.silhouette = finite(silhouette(x[idx], labels[idx]))
+        known = cr.sample_silhouette  # auto-k scored this partition of the sample already
+        v.silhouette = finite(known if known is not None else silhouette(x[idx], labels[idx]))
     if len(groups) > 1 and len(labels) > len(groups):
         v.calinski_harabasz = finite(calinski_harabasz_score(x, labels))
         v.davies_bouldin = finite(davies_bouldin_score(x, labels))

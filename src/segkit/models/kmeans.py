@@ -140,7 +140,8 @@ class CustomerKMeans:
     labelled by its nearest fitted centre (``KMeans.predict``).
 
     Parameters are stored as given; ``fit`` sets ``k_``, ``labels_``, ``cluster_centers_`` (in the
-    standardised space, renumbered), ``silhouette_by_k_``, ``reduced_reason_`` and
+    standardised space, renumbered), ``silhouette_by_k_``, ``sample_silhouette_`` (the silhouette of
+    ``labels_`` when the sample is every customer, else None), ``reduced_reason_`` and
     ``fit_index_`` (the rows of the final fit: all of them unless there are more than ``fit_sample``).
     """
 
@@ -176,6 +177,7 @@ class CustomerKMeans:
         self.distinct_rows_ = distinct
         self.reduced_reason_ = None
         self.silhouette_by_k_ = {}
+        self.sample_silhouette_: float | None = None
         idx = sample_index(n, self.silhouette_sample, self.random_state)
         self.sample_index_ = idx
         self.fit_index_ = idx if len(idx) == n else sample_index(n, self.fit_sample or n, self.random_state)
@@ -199,6 +201,8 @@ class CustomerKMeans:
             _, self.k_, model = best
             if len(idx) < n:  # the best of n_init starts on the sample is the start on everyone
                 model = self._final(self.k_, x, model.cluster_centers_)
+            else:  # the sample is everyone: the chosen candidate is the final partition
+                self.sample_silhouette_ = scored.get(self.k_)
             if top < self.k_max and self.reduced_reason_ is None:
                 self.reduced_reason_ = f"k searched in {self.k_min}..{top} only: {distinct} distinct customers"
         else:
@@ -296,6 +300,7 @@ class ClusterResult:
     sample_index: np.ndarray | None = None
     distinct_rows: int = 0  # distinct rows of x
     silhouette_by_k: dict[int, float] = field(default_factory=dict)
+    sample_silhouette: float | None = None  # of ``labels`` on the sample, when auto-k scored this very partition
     profiles: list[dict[str, Any]] = field(default_factory=list)
     excluded_customers: int = 0
     ids: pl.Series | None = None  # customer_id of each clustered row (the order of x, x_raw, labels)
@@ -408,18 +413,28 @@ def k_choice_by_nulls(refit: ClusterResult, cfg: Config, first: ClusterResult) -
         k_choice_zh=f"{zh}；k = {first.k} 未获单一总体零假设检验支持，k = {refit.k} 是所有零假设检验均拒绝的最小 k")
 
 
+def clustering_features(customers: pl.DataFrame, cfg: Config, custom: dict[str, pl.Expr] | None = None
+                        ) -> tuple[list[str], pl.DataFrame, np.ndarray | None, str | None]:
+    """The feature names, their frame (``feature_frame``) and raw matrix; the matrix is None, with
+    the reason, when there is nothing to cluster."""
+    features, frame = feature_frame(customers, cfg.extra_features, custom)
+    if frame.height < 3:
+        return features, frame, None, (f"only {frame.height} customer(s) with a purchase; at least 3 are needed "
+                                       "to form 2 clusters")
+    x_raw = frame.select(features).to_numpy().astype(np.float64)
+    if np.all(np.ptp(x_raw, axis=0) == 0):
+        return features, frame, None, "all customers have identical recency, frequency and monetary values"
+    return features, frame, x_raw, None
+
+
 def cluster_customers(customers: pl.DataFrame, cfg: Config,
                       custom: dict[str, pl.Expr] | None = None) -> ClusterResult:
-    features, frame = feature_frame(customers, cfg.extra_features, custom)
+    features, frame, x_raw, reason = clustering_features(customers, cfg, custom)
     excluded = customers.height - frame.height
     result = ClusterResult(customers=with_clusters(customers), features=features, excluded_customers=excluded)
     n = frame.height
-    if n < 3:
-        result.skipped_reason = f"only {n} customer(s) with a purchase; at least 3 are needed to form 2 clusters"
-        return result
-    x_raw = frame.select(features).to_numpy().astype(np.float64)
-    if np.all(np.ptp(x_raw, axis=0) == 0):
-        result.skipped_reason = "all customers have identical recency, frequency and monetary values"
+    if x_raw is None:
+        result.skipped_reason = reason
         return result
     x = standardise(x_raw)
     model = CustomerKMeans(cfg.k, cfg.k_min, cfg.k_max, cfg.random_state, cfg.n_init, cfg.silhouette_sample,
@@ -447,5 +462,6 @@ def cluster_customers(customers: pl.DataFrame, cfg: Config,
     result.distinct_rows = model.distinct_rows_
     result.ids = frame["customer_id"]
     result.silhouette_by_k = model.silhouette_by_k_
+    result.sample_silhouette = model.sample_silhouette_
     result.profiles = profiles
     return result

@@ -44,10 +44,10 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import ndtr, ndtri
 from scipy.stats import rankdata
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from segkit.models.btyd_null import BtydParams, BtydSampler, NotRun
-from segkit.models.kcurve import Sampler, chain, curve_test
+from segkit.models.kcurve import CurveTest, chain, curve_test
 from segkit.models.verdict import ALPHA as ALPHA, KChoice, NullResult, Verdict, choose_k, not_run, results_at, verdict
 
 REPLICATES = 100  # the smallest B with which p < 0.01 is reachable: 1 / (B + 1) = 0.0099
@@ -226,29 +226,92 @@ def candidate_ks(distinct: int, n: int, k: int, k_min: int, k_max: int) -> tuple
     return tuple(range(low, max(top, low) + 1))
 
 
+@dataclass(frozen=True)
+class EarlyNull:
+    """One null's curve test computed before ``null_evidence`` runs, beside k-means or after the
+    purchase-model fit, with what it was drawn from (``inputs``, first the null's name):
+    ``null_evidence`` uses it only when its own inputs are the same."""
+
+    curve: CurveTest
+    inputs: tuple[Any, ...]
+
+    def fits(self, inputs: tuple[Any, ...]) -> bool:
+        return len(inputs) == len(self.inputs) and all(_same(a, b) for a, b in zip(self.inputs, inputs))
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and np.array_equal(a, b)
+    return bool(a == b)
+
+
+def _copula_inputs(xs: np.ndarray, features: list[str], seed: int, replicates: int,
+                   ks: tuple[int, ...]) -> tuple[Any, ...]:
+    split = len(features) > 1 and features[1] == "log_frequency"
+    return ("split_copula" if split else "copula", xs, seed, replicates, ks)
+
+
+def copula_null(xs: np.ndarray, features: list[str], seed: int, ks: tuple[int, ...],
+                replicates: int = REPLICATES, observed: dict[str, np.ndarray] | None = None) -> EarlyNull:
+    """The (split) copula null's test of the sample ``xs`` (module note)."""
+    inputs = _copula_inputs(xs, features, seed, replicates, ks)
+    null = SplitCopula(xs, seed) if inputs[0] == "split_copula" else GaussianCopula(xs, seed)
+    return EarlyNull(curve_test(inputs[0], xs, null.sample, seed, replicates, ks=ks, observed=observed), inputs)
+
+
+def _btyd_inputs(btyd: BtydInputs, rows: np.ndarray, seed: int, replicates: int,
+                 ks: tuple[int, ...]) -> tuple[Any, ...]:
+    return ("btyd", btyd.features[rows], btyd.T[rows], btyd.params, seed, replicates, ks)
+
+
+def btyd_null(btyd: BtydInputs, rows: np.ndarray, seed: int, ks: tuple[int, ...], replicates: int = REPLICATES,
+              observed: dict[str, np.ndarray] | None = None) -> EarlyNull:
+    """The buy-till-you-die null's test of the sample ``rows`` (module note); ``observed``: the
+    chain of the same feature rows, when already computed."""
+    inputs = _btyd_inputs(btyd, rows, seed, replicates, ks)
+    sampler = BtydSampler(btyd.params, inputs[2]).sample
+    return EarlyNull(curve_test("btyd", inputs[1], sampler, seed, replicates, ks=ks, observed=observed), inputs)
+
+
 def null_evidence(x_raw: np.ndarray, features: list[str], k: int, seed: int, btyd: BtydInputs | NotRun,
                   ks: tuple[int, ...], fixed_k: bool = False, replicates: int = REPLICATES,
-                  sample: int = SAMPLE) -> Evidence:
-    """The copula and buy-till-you-die nulls on one fixed-seed sample; k and the verdict (module note)."""
+                  sample: int = SAMPLE, early: tuple[EarlyNull, ...] = ()) -> Evidence:
+    """The copula and buy-till-you-die nulls on one fixed-seed sample; k and the verdict (module
+    note). ``early``: tests computed beforehand, each used when it is the one these arguments give."""
     rows = sample_rows(x_raw.shape[0], sample, seed)
     xs = x_raw[rows]
-    observed = chain(xs, seed, ks=ks)
-    split = len(features) > 1 and features[1] == "log_frequency"
-    jobs: list[tuple[str, np.ndarray, Sampler, dict[str, np.ndarray] | None]] = [("split_copula" if split else "copula", xs, (SplitCopula(xs, seed) if split else GaussianCopula(xs, seed)).sample,
-             observed)]
+    wanted = [_copula_inputs(xs, features, seed, replicates, ks)]
     missing: list[NullResult] = []
     if isinstance(btyd, NotRun):
         missing.append(not_run("btyd", btyd.reason))
     else:
-        xb = btyd.features[rows]
-        same = xs.shape[1] == xb.shape[1] and np.array_equal(xs, xb)
-        jobs.append(("btyd", xb, BtydSampler(btyd.params, btyd.T[rows]).sample, observed if same else None))
+        wanted.append(_btyd_inputs(btyd, rows, seed, replicates, ks))
+    done = [next((e.curve for e in early if e.fits(w)), None) for w in wanted]
+    observed = _observed(xs, wanted, done, seed, ks)
+    jobs: list[Callable[[], CurveTest]] = [lambda: copula_null(xs, features, seed, ks, replicates, observed).curve]
+    if not isinstance(btyd, NotRun):
+        same = np.array_equal(xs, wanted[1][1])
+        jobs.append(lambda: btyd_null(btyd, rows, seed, ks, replicates, observed if same else None).curve)
+    todo = [job for job, curve in zip(jobs, done) if curve is None]
     # numpy releases the GIL in the replicates' array work: the nulls run side by side on two cores
-    with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
-        curves = list(pool.map(lambda j: curve_test(j[0], j[1], j[2], seed, replicates, ks=ks, observed=j[3]), jobs))
+    with ThreadPoolExecutor(max_workers=max(len(todo), 1)) as pool:
+        computed = iter(list(pool.map(lambda job: job(), todo)))
+    curves = [curve if curve is not None else next(computed) for curve in done]
     choice = _choice(choose_k(curves, k), k, fixed_k, bool(missing))
     tests = results_at(curves, choice, missing)
     return Evidence(tuple(tests), choice, verdict(tests), ks, len(rows), x_raw.shape[0])
+
+
+def _observed(xs: np.ndarray, wanted: list[tuple[Any, ...]], done: list[CurveTest | None], seed: int,
+              ks: tuple[int, ...]) -> dict[str, np.ndarray] | None:
+    """The chain of the sample's observed features, shared by the nulls still to run: from a test
+    already run on the same rows, else computed (None when no null is left to run)."""
+    if all(curve is not None for curve in done):
+        return None
+    for w, curve in zip(wanted, done):
+        if curve is not None and np.array_equal(w[1], xs):
+            return dict(zip(curve.stats, curve.observed))
+    return chain(xs, seed, ks=ks)
 
 
 def _choice(found: KChoice, k: int, fixed_k: bool, missing: bool) -> KChoice:
