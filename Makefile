@@ -4,12 +4,14 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 BASE := $(VENV)/.segkit-installed
 DEV := $(VENV)/.segkit-dev-installed
-PYTEST_WORKERS ?= 2
+PYTEST_WORKERS ?= 3
 
 # `make demo` installs segkit alone (what the demo needs); the test, benchmark and Spark extras
 # come with the first `make test`, `make test-spark` or `make bench`.
 # `make test` type-checks src/segkit (mypy, strict; settings in pyproject.toml), then runs every
-# test but the Spark engine's in two worker processes (pytest-xdist); `make test-spark` runs those
+# test but the Spark engine's in three worker processes (pytest-xdist; on two cores a third worker
+# fills the time the others wait on child processes and the browser: 125 s against 139 s with two);
+# `make test-spark` runs those
 # (local Spark, needs Java 17+). PYTEST_ARGS adds pytest options, e.g. PYTEST_ARGS="--cov=segkit";
 # PYTEST_WORKERS=0 runs the suite in one process.
 .PHONY: demo test test-spark bench bench-quick clean
