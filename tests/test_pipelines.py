@@ -29,16 +29,20 @@ def orders(tmp_path):
     return write_csv(tmp_path / "orders.csv", ["customer", "order", "date", "amount"], ORDERS)
 
 
-def _dir_assignments(tmp_path, orders):
-    out = tmp_path / "ref"
+@pytest.fixture(scope="module")
+def dir_assignments(tmp_path_factory):
+    """assignments.csv of ORDERS written to a folder: the same run for every stdout format."""
+    base = tmp_path_factory.mktemp("ref")
+    orders = write_csv(base / "orders.csv", ["customer", "order", "date", "amount"], ORDERS)
+    out = base / "ref"
     proc = run_cli("segment", str(orders), "-o", str(out), "-q", "--no-report")
     assert proc.returncode == 0, proc.stderr.decode()
     return pl.read_csv(out / "assignments.csv", infer_schema=False)
 
 
 @pytest.mark.parametrize("fmt", ["csv", "json", "jsonl", "parquet"])
-def test_stdin_to_stdout_round_trip(tmp_path, orders, fmt):
-    want = _dir_assignments(tmp_path, orders)
+def test_stdin_to_stdout_round_trip(dir_assignments, orders, fmt):
+    want = dir_assignments
     proc = run_cli("segment", "-", "-o", "-", "--format", fmt, input=orders.read_bytes())
     assert proc.returncode == 0, proc.stderr.decode()
     data = proc.stdout
