@@ -31,6 +31,7 @@ demo: $(BASE)
 
 test: $(DEV)
 	$(PY) -m mypy src/segkit
+	$(PY) -m compileall -q src/segkit  # bytecode once, not in every child process (PYTHONDONTWRITEBYTECODE may be set)
 	$(PY) -m pytest -q -n $(PYTEST_WORKERS) -m "not spark" $(PYTEST_ARGS)
 
 test-spark: $(DEV)
